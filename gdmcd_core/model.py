@@ -21,7 +21,8 @@ class ModelConfig:
     width: int = 32  # channels of the first stage; stage k has width * 2**k
     layers: tuple[int, ...] = (1, 1, 1, 1)  # BasicBlocks per stage; (2, 2, 2, 2) is ResNet18
     stem: str = "keep"  # "keep": 3x3 stride-1 conv (7x32 kept); "stock": torchvision's 7x7/2 conv + max-pool
-    head_bias: float = 10.0  # initial output bias in K: starts predictions positive, away from the ReLU kink
+    head_bias: float = 10.0  # initial output bias (target units): starts Tc predictions positive, off the ReLU kink
+    output_relu: bool = True  # ReLU at the output (Tc >= 0); False for signed targets such as formation energy
 
     def __post_init__(self) -> None:
         if self.stem not in ("keep", "stock"):
@@ -118,8 +119,9 @@ class TcResNet(nn.Module):
         return self.head(h).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 118) fractions -> (B,) Tc in K, >= 0."""
-        return torch.relu(self.forward_raw(x))
+        """x: (B, 118) fractions -> (B,) Tc in K, >= 0 (or the signed target if output_relu is False)."""
+        raw = self.forward_raw(x)
+        return torch.relu(raw) if self.config.output_relu else raw
 
 
 def build_model(config: ModelConfig) -> TcResNet:

@@ -145,7 +145,11 @@ def train_model(
             idx = perm[b * train_config.batch_size : (b + 1) * train_config.batch_size]
             if len(idx) < 2:  # BatchNorm needs 2+ samples
                 continue
-            loss = tc_loss(model.forward_raw(x_all[idx]), y_all[idx], train_config.huber_delta_k)
+            raw = model.forward_raw(x_all[idx])
+            if model_config.output_relu:
+                loss = tc_loss(raw, y_all[idx], train_config.huber_delta_k)
+            else:  # signed target (e.g. formation energy): plain Huber on the output
+                loss = F.huber_loss(raw, y_all[idx], delta=train_config.huber_delta_k)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
