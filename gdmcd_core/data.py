@@ -160,9 +160,9 @@ class Dataset:
         hyd = idx[self.is_hydride[idx]]
         if len(hyd) == 0:
             return np.zeros(0, dtype=np.int64)
-        keys = np.array([tuple(np.flatnonzero(self.x[i] > 0)) for i in hyd], dtype=object)
+        keys = [tuple(np.flatnonzero(self.x[i] > 0)) for i in hyd]  # a list: np.array would stack equal-length tuples
         groups: dict[tuple, list[int]] = {}
-        for i, k in zip(hyd, keys):
+        for i, k in zip(hyd, keys, strict=True):
             groups.setdefault(k, []).append(int(i))
         per_group = max(1, round(self.config.hydride_replicas * len(hyd) / len(groups)))
         return np.concatenate([np.resize(np.array(g), per_group) for g in groups.values()])

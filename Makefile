@@ -1,0 +1,28 @@
+# GDMCD Studio: `make app` sets up and starts the web app; `make test` sets up and runs every test.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup app test browser-deps lint bench-model
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+app: setup
+	$(VENV)/bin/streamlit run app.py
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: setup browser-deps
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check gdmcd_core tests bench app.py pages

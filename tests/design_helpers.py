@@ -1,0 +1,66 @@
+"""Tiny models and a tiny synthetic reference set for the design-engine tests (no data files)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from gdmcd_core.composition import to_vector
+from gdmcd_core.ensemble import TcEnsemble
+from gdmcd_core.model import ModelConfig, TcResNet
+from gdmcd_core.reference import ReferenceData
+
+FORMULAS = [
+    "YBa2Cu3O7",
+    "La1.8Sr0.2CuO4",
+    "MgB2",
+    "Nb3Sn",
+    "NbTi",
+    "CaSrBi",
+    "HgBa2Ca2Cu3O8",
+    "Bi2Sr2CaCu2O8",
+    "H3S",
+    "LaH10",
+    "YH6",
+    "PdH",
+    "Nb3Ge",
+    "V3Si",
+    "PbMo6S8",
+    "K3C60",
+    "LaFeAsO",
+    "BaFe2As2",
+    "Tl2Ba2CaCu2O8",
+    "CeCoIn5",
+    "NbN",
+    "MoC",
+    "Pb",
+    "Sn",
+    "Al",
+    "NaCl",
+    "SiO2",
+    "Fe2O3",
+]
+TCS = [92, 38, 39, 18, 9, 20, 133, 85, 200, 250, 220, 9, 23, 17, 14, 19, 26, 38, 110, 2, 16, 14, 7, 3.7, 1.2, 0, 0, 0]
+
+
+def tiny_reference() -> ReferenceData:
+    x = np.stack([to_vector(f) for f in FORMULAS]).astype(np.float32)
+    return ReferenceData(sc_x=x, sc_tc_k=np.asarray(TCS, np.float32), sc_formula=np.asarray(FORMULAS), train_x=x)
+
+
+def tiny_ensemble(members: int = 2, seed: int = 0) -> TcEnsemble:
+    torch.manual_seed(seed)
+    ms = [TcResNet(ModelConfig(width=4, layers=(1,), head_bias=50.0)) for _ in range(members)]
+    return TcEnsemble(ms).eval().requires_grad_(False)
+
+
+class LinearTc(nn.Module):
+    """Tc(x) = w . x in K: its maximum on the simplex is the vertex of the largest allowed w_i."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(w.float(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w

@@ -1,0 +1,39 @@
+import json
+
+from gdmcd_core.cli import main
+
+
+def test_predict_json_and_bad_inputs(tiny_checkpoint, capsys):
+    code = main(["predict", "MgB2", "Xx2", "YBa2Cu3O7", "Cu0O", "--json", "--checkpoint", str(tiny_checkpoint)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    rows = json.loads(out)
+    assert [r["formula"] for r in rows] == ["MgB2", "YBa2Cu3O7"]  # good ones still answered
+    assert all(r["tc_k"] >= 0 and r["tc_std_k"] >= 0 for r in rows)
+    assert "unknown element 'Xx'" in err and "zero amount" in err
+    assert "Traceback" not in err
+
+
+def test_predict_all_good_exits_zero(tiny_checkpoint, capsys):
+    assert main(["predict", "Nb3Sn", "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert "Nb3Sn" in capsys.readouterr().out
+
+
+def test_evaluate_json(tiny_checkpoint, tiny_data_dir, capsys):
+    assert main(["evaluate", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    for key in ("supercon_test_mae_k", "supercon_test_r2", "test_precision", "n_test_supercon", "n_test_nonsc"):
+        assert key in m
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["predict", "MgB2", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_train_resumes_from_work_folder(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    args = ["train", "--out", str(out), "--width", "4", "--layers", "1", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--members", "2"]
+    assert main(args) == 0
+    assert out.is_file() and not (tmp_path / "m.pt.work").exists()
+    assert json.loads(out.with_suffix(".json").read_text())["n_members"] == 2

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gdmcd_core.checkpoint import CheckpointError, load_checkpoint
+from gdmcd_core.data import TEST, TRAIN, VAL, DataConfig, build_dataset
+from gdmcd_core.ensemble import TcEnsemble
+from gdmcd_core.model import ModelConfig, TcResNet
+from gdmcd_core.train import tc_loss
+
+
+def test_dataset_split_is_disjoint_and_seeded(tiny_data_dir):
+    ds = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2)))
+    keys = [tuple(np.round(x, 6)) for x in ds.x]
+    assert len(set(keys)) == len(keys)  # one row per composition, so no composition is in two parts
+    assert set(np.unique(ds.split)) <= {TRAIN, VAL, TEST}
+    again = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2)))
+    assert np.array_equal(ds.split, again.split)
+    other = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2), split_seed=1))
+    assert not np.array_equal(ds.split, other.split)
+    assert ds.tc_k[~ds.is_supercon].max() == 0
+    assert np.allclose(ds.x.sum(1), 1, atol=1e-6)
+
+
+def test_supercon_replicated_in_train_only(tiny_data_dir):
+    ds = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2), supercon_replicas=3))
+    tr = ds.indices(TRAIN)
+    n_sc, n_non = int(ds.is_supercon[tr].sum()), int((~ds.is_supercon[tr]).sum())
+    idx = ds.train_indices()
+    assert len(idx) == 3 * n_sc + n_non
+    assert np.all(ds.split[idx] == TRAIN)
+
+
+def test_cod_rows_matching_supercon_are_dropped(tiny_data_dir):
+    import pandas as pd
+
+    cod = pd.read_csv(tiny_data_dir / "cod_nonsc_inorganic_konno2009.csv")
+    sc = pd.read_csv(tiny_data_dir / "supercon_nims_unique.csv")
+    pd.concat([cod, sc.iloc[:1][["formula", "comp_key"]].assign(tc_k=0.0)]).to_csv(
+        tiny_data_dir / "cod_nonsc_inorganic_konno2009.csv", index=False
+    )
+    ds = build_dataset(DataConfig())
+    assert ds.is_supercon.sum() == len(sc) and (~ds.is_supercon).sum() == len(cod)
+
+
+def test_time_split_puts_recent_supercon_in_test(tiny_data_dir):
+    ds = build_dataset(DataConfig(split="time"))
+    sc = ds.is_supercon
+    assert np.all(ds.split[sc & (ds.first_year >= 2010)] == TEST)
+    assert not np.any(ds.split[sc & (ds.first_year < 2010)] == TEST)
+
+
+def test_bad_data_config_is_rejected():
+    with pytest.raises(ValueError, match="split must be"):
+        DataConfig(split="weekly")
+    with pytest.raises(ValueError, match="sum to 1"):
+        DataConfig(fractions=(0.5, 0.1, 0.1))
+
+
+def test_model_output_is_nonnegative_and_differentiable_in_x():
+    m = TcResNet(ModelConfig(width=4, layers=(1, 1))).eval()
+    x = torch.softmax(torch.randn(8, 118), 1).requires_grad_(True)
+    y = m(x)
+    assert y.shape == (8,) and torch.all(y >= 0)
+    m.forward_raw(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("stem", ["keep", "stock"])
+def test_both_stems_run(stem):
+    m = TcResNet(ModelConfig(width=4, layers=(1, 1), stem=stem)).eval()
+    assert m(torch.softmax(torch.randn(3, 118), 1)).shape == (3,)
+
+
+def test_loss_never_leaves_a_superconductor_without_gradient():
+    raw = torch.tensor([-5.0, -5.0, 3.0], requires_grad=True)  # all below the ReLU kink or not
+    tc = torch.tensor([20.0, 0.0, 0.0])
+    tc_loss(raw, tc, delta=2.0).backward()
+    assert raw.grad[0] < 0  # the superconductor predicted negative is pushed up
+    assert raw.grad[1] == 0  # a non-superconductor already at <= 0 is fine
+    assert raw.grad[2] > 0  # a non-superconductor predicted positive is pushed down
+
+
+def test_ensemble_sigma_zero_for_identical_members_and_positive_otherwise():
+    a = TcResNet(ModelConfig(width=4, layers=(1,)))
+    b = TcResNet(ModelConfig(width=4, layers=(1,)))
+    b.load_state_dict(a.state_dict())
+    x = torch.softmax(torch.randn(6, 118), 1)
+    same = TcEnsemble([a, b]).eval()
+    assert torch.all(same.mean_std(x)[1] == 0)
+    with torch.no_grad():
+        b.head.bias += 5.0
+    assert torch.all(same.mean_std(x)[1] > 0)
+
+
+def test_train_save_load_round_trip(tiny_checkpoint):
+    ens = load_checkpoint(tiny_checkpoint)
+    card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    assert ens.n_members == 2 and ens.sha256 == card["sha256"]
+    assert not any(p.requires_grad for p in ens.parameters())
+    assert card["data_config"]["split_seed"] == 0 and "supercon_nims_unique.csv" in card["data_checksums"]
+    assert {"supercon_test_mae_k", "supercon_test_r2", "test_precision"} <= set(card["metrics_test"])
+    mean, std = ens.predict(np.eye(118, dtype=np.float32)[:3])
+    assert mean.shape == (3,) and np.all(mean >= 0) and np.all(std >= 0)
+
+
+def test_tampered_checkpoint_is_refused(tiny_checkpoint):
+    with open(tiny_checkpoint, "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_missing_card_is_refused(tiny_checkpoint):
+    tiny_checkpoint.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="card"):
+        load_checkpoint(tiny_checkpoint)
