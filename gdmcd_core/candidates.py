@@ -16,7 +16,9 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     integer_tc_k              model Tc of the integer formula, re-featurized from the formula text
     integer_tc_std_k          ensemble sd of that Tc (0 for a single model)
     delta_tc_k                integer_tc_k - initial_tc_k
-    integer_loss              L_int^N (or L_int,ES^N) of the final composition at n_atoms
+    integer_loss              L_int^N (or L_int,ES^N) at n_atoms of the composition the formula came from
+    integer_step              the step whose composition gave the formula (integer_select "best": the
+                              stage-3 check with the highest model score; else the last step)
     rounded_formula           rule-based baseline: the stage-2 composition rounded (integer_loss.round_baseline)
     rounded_n_atoms, rounded_tc_k
     in_supercon               the integer formula's composition is a SuperCon entry (4-decimal key)
@@ -24,7 +26,8 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     nearest_supercon_formula, nearest_supercon_tc_k, nearest_supercon_distance (L1 in fractions, 0..2)
     score_k                   ranking score: integer_tc_k, or integer_tc_k - kappa * integer_tc_std_k for LCB
     + validity.candidate_flags columns (charge_neutral, electronegativity_ok, all_metal, radioactive,
-      toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set)
+      toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set);
+      the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS elements
     + formation_energy_ev_atom when a formation-energy model is given
     + frac_<El>: stage-2 fractions, for every element present in some stage-2 composition
 """
@@ -38,15 +41,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gdmcd_core.composition import FRACTION_EPS, format_vector, reduced_key, to_vector
+from gdmcd_core.composition import FRACTION_EPS, format_vector, parse_formula, reduced_key, to_vector
 from gdmcd_core.elements import symbols
-from gdmcd_core.integer_loss import integerize, round_baseline
+from gdmcd_core.integer_loss import Integerized, round_baseline
 from gdmcd_core.reference import ReferenceData
 
 if TYPE_CHECKING:
     from gdmcd_core.design import DesignEngine
 
 NEAREST_CHUNK = 256  # candidates per chunk in the nearest-neighbour search
+# SMACT charge tests only up to this many elements (its enumeration is exponential in the count).
+VALIDITY_MAX_ELEMENTS = 8
 
 
 def nearest_rows(x: np.ndarray, ref_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,16 +86,65 @@ def novelty_columns(x: np.ndarray, reference: ReferenceData) -> pd.DataFrame:
 
 
 def _validity(formulas: list[str], train_x: np.ndarray) -> pd.DataFrame | None:
+    """validity.candidate_flags for every formula; None if that module is not available.
+
+    SMACT's charge test enumerates oxidation-state combinations, which grows exponentially with
+    the number of elements (seconds per formula beyond ~10 elements). Formulas with more than
+    VALIDITY_MAX_ELEMENTS elements get the cheap flags only (radioactive, toxic, distances,
+    element-set novelty); their charge_neutral / electronegativity_ok / all_metal are left empty.
+    """
     try:
         from gdmcd_core.validity import candidate_flags
     except ImportError:
         return None
+    n_el = np.array([len(parse_formula(f)) for f in formulas], dtype=np.int64)
+    small = n_el <= VALIDITY_MAX_ELEMENTS
     try:
-        flags = candidate_flags(formulas, train_x)
+        parts = []
+        if small.any():
+            parts.append(candidate_flags([f for f, k in zip(formulas, small, strict=True) if k], train_x))
+        if (~small).any():
+            big = candidate_flags([], train_x)  # the column layout
+            big = _cheap_flags([f for f, k in zip(formulas, small, strict=True) if not k], train_x, list(big.columns))
+            parts.append(big)
     except Exception as exc:  # flags are advisory; a failure must not lose the run's results
         warnings.warn(f"validity flags failed: {exc}", stacklevel=2)
         return None
-    return flags.drop(columns=[c for c in ("formula",) if c in flags.columns]).reset_index(drop=True)
+    order = np.concatenate([np.flatnonzero(small), np.flatnonzero(~small)])
+    flags = pd.concat(parts, ignore_index=True)
+    flags.index = order
+    flags = flags.sort_index().reset_index(drop=True)
+    return flags.drop(columns=[c for c in ("formula",) if c in flags.columns])
+
+
+def _cheap_flags(formulas: list[str], train_x: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The flags of validity.candidate_flags that need no SMACT enumeration; the others empty."""
+    from gdmcd_core.elements import TOXIC, radioactive_symbols
+    from gdmcd_core.validity import training_index
+
+    c = np.stack([to_vector(f) for f in formulas]).astype(np.float32)
+    index = training_index(train_x)
+    dist, nearest = index.nearest(c)
+    radioactive, toxic = set(radioactive_symbols()), set(TOXIC)
+    rows = []
+    for f in formulas:
+        present = list(parse_formula(f))
+        rows.append(
+            {
+                "formula": f,
+                "radioactive": any(s in radioactive for s in present),
+                "toxic": any(s in toxic for s in present),
+                "flagged_elements": " ".join(s for s in present if s in radioactive or s in toxic),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["nearest_training_distance"] = dist
+    out["nearest_training_index"] = nearest
+    out["new_element_set"] = ~index.has_element_set(c)
+    for col in columns:
+        if col not in out.columns:
+            out[col] = pd.Series([pd.NA] * len(out), dtype="boolean")
+    return out[columns]
 
 
 def build_candidates(
@@ -99,17 +153,21 @@ def build_candidates(
     start_labels: list[str],
     x_stage2: np.ndarray,
     x_final: np.ndarray,
+    integer: Integerized | None = None,
+    integer_step: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The ranked, deduplicated table (see module docstring) for B candidates.
 
-    x_start, x_stage2, x_final: (B, 118) full compositions; start_labels: B strings.
+    x_start, x_stage2, x_final: (B, 118) full compositions; start_labels: B strings;
+    integer: the integer formulas to report (default: those of x_final); integer_step: (B,) the
+    step each was taken at.
     """
     cfg, c, ref = engine.config, engine.constraints, engine.reference
     ns = engine.allowed_ns
     lower = c.lower_frac if c.atleast_mask.any() else None
     exact = c.exact_frac if c.exact_mask.any() else None
     B = len(x_final)
-    integ = integerize(x_final, ns, cfg.integer_loss, lower, exact)
+    integ = integer if integer is not None else engine.integerize(x_final)
     rounded = round_baseline(x_stage2, ns, lower, exact)
 
     tc0, _ = engine.predict(x_start)
@@ -138,6 +196,7 @@ def build_candidates(
             "integer_tc_std_k": u_sd[ii],
             "delta_tc_k": u_tc[ii] - tc0,
             "integer_loss": integ.loss,
+            "integer_step": np.full(B, -1) if integer_step is None else np.asarray(integer_step),
             "rounded_formula": rounded.formulas,
             "rounded_n_atoms": rounded.n_atoms,
             "rounded_tc_k": u_tc[ir],

@@ -30,6 +30,19 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "gdmcd design"
 
 
+DESCRIPTION = """\
+Optimize B compositions at once against the frozen Tc model (stage 2: raise Tc towards
+--target-tc; stage 3: also pull the fractions to whole atoms for a cell of N atoms), then write
+the ranked integer formulas to DIR/candidates.csv with the run's config, trajectory and log.
+Ctrl-C stops between steps and still writes what was found.
+
+examples:
+  gdmcd design --out runs/cuprate --init YBa2Cu3O7 HgBa2Ca2Cu3O8 --n-candidates 64
+  gdmcd design --out runs/hydride --init-mode hydride --pin H=0.5 --n-range 4-24
+  gdmcd design --out runs/safe --exclude radioactive,toxic --objective lcb --kappa 1
+"""
+
+
 class UsageError(ValueError):
     """A bad command-line option (exit status 2)."""
 
@@ -67,7 +80,8 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "design",
         help="design compositions with high predicted Tc (gradient descent on the frozen model)",
-        description=__doc__.split("\n\n")[1],
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.error = _one_line_error(p)  # type: ignore[method-assign]
     g = p.add_argument_group("run")

@@ -4,7 +4,9 @@ Stage 2 (eqs. 3-4): Adam on sum_b max(0, y_t - f(x_b)). Stage 3 (eqs. 9-10): a f
 hinge + alpha * L_integer,{N}(x) (eq. 8, with L_int or L_int,ES), alpha ramped linearly from 0 at
 the first stage-3 step to alpha_max at the last. x = x_opt + x_c (eq. 13) is kept a composition
 with the pins and exclusions of `constraints` after every step, by the Euclidean projection
-("project") or by the reparameterization x_opt = budget * relu(p) / sum relu(p) ("relu").
+("project": Adam sees the gradient centered at the composition's average, see
+simplex.center_gradient, and every step is followed by the projection) or by the
+reparameterization x_opt = budget * relu(p) / sum relu(p) ("relu").
 
 Optional objective terms (issue 6): "lcb" maximizes the ensemble's mean - kappa * sd instead of
 the mean; `formation_energy_weight` w adds w * relu(E_f(x)) with E_f from a formation-energy
@@ -57,12 +59,14 @@ from gdmcd_core.constraints import (
     apply_relu,
     compose,
 )
-from gdmcd_core.integer_loss import INTEGER_LOSS_KINDS, integer_loss
+from gdmcd_core.integer_loss import INTEGER_LOSS_KINDS, Integerized, integer_loss, integerize
 from gdmcd_core.reference import ReferenceData
 from gdmcd_core.runs import RunWriter, TrajectoryRecorder
+from gdmcd_core.simplex import center_gradient
 
 OBJECTIVES = ("mean", "lcb")
 CONSTRAINT_METHODS = ("project", "relu")
+INTEGER_SELECT = ("best", "final")
 PROGRESS_EVERY_S = 0.5  # the callback is called at least this often (and at stage ends)
 # Keep the composition snapshots of a run under this many float16 entries (~40 MB) by widening
 # the snapshot stride for very large runs.
@@ -105,6 +109,8 @@ class DesignConfig:
     device: str = "auto"  # "auto" (the model's device) | "cpu" | "cuda" | "cuda:1" ...
     constraint_method: str = "project"  # "project" (Euclidean projection) | "relu" (x = relu(p)/sum relu(p))
     record_every: int = 10  # snapshot per-candidate compositions every k steps
+    integer_select: str = "best"  # "best": keep each candidate's best integer formula seen in stage 3; "final"
+    select_every: int = 10  # stage-3 steps between integer-formula checks for integer_select "best"
     objective: str = "mean"  # "mean": ensemble-mean Tc; "lcb": mean - kappa * sd
     kappa: float = 1.0  # LCB weight on the ensemble sd
     formation_energy_weight: float = 0.0  # K per eV/atom of relu(E_f); needs a formation-energy model
@@ -153,6 +159,8 @@ class DesignConfig:
             f"constraint_method must be one of {CONSTRAINT_METHODS}, got {self.constraint_method!r}",
         )
         need(self.record_every >= 1, f"record_every must be >= 1, got {self.record_every}")
+        need(self.integer_select in INTEGER_SELECT, f"integer_select must be one of {INTEGER_SELECT}, got {self.integer_select!r}")
+        need(self.select_every >= 1, f"select_every must be >= 1, got {self.select_every}")
         need(self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         need(self.kappa >= 0, f"kappa must be >= 0, got {self.kappa}")
         need(
@@ -313,6 +321,9 @@ class OptimizeState:
     """Arrays after `DesignEngine.optimize`. x_*: (B, 118) float64 full compositions; tc_*: (B,) K.
 
     x_stage2 is the composition at the end of stage 2 (or where a stop interrupted stage 2).
+    integer: the integer formulas to report: with integer_select "best", per candidate the one
+    with the highest objective among those checked during stage 3 (every select_every steps and
+    at the end); with "final", those of x_final.
     """
 
     x_start: np.ndarray
@@ -322,6 +333,8 @@ class OptimizeState:
     stopped: bool
     recorder: TrajectoryRecorder
     elapsed_s: float
+    integer: Integerized
+    integer_step: np.ndarray  # (B,) step count at which each reported integer formula was taken
 
 
 @dataclass(frozen=True)
@@ -457,6 +470,19 @@ class DesignEngine:
             return np.zeros(0), np.zeros(0)
         return np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64)
 
+    def integerize(self, x: np.ndarray) -> Integerized:
+        """Integer formulas of compositions x (B, 118) under this run's N set, loss and pins."""
+        c = self.constraints
+        lower = c.lower_frac if c.atleast_mask.any() else None
+        exact = c.exact_frac if c.exact_mask.any() else None
+        return integerize(x, self.allowed_ns, self.config.integer_loss, lower, exact)
+
+    @torch.no_grad()
+    def _integer_scores(self, integ: Integerized) -> np.ndarray:
+        """Objective (K) of integer formulas, from their fractions (what the formula text encodes)."""
+        xi = torch.as_tensor(integ.fractions, dtype=torch.float32, device=self.device)
+        return self._score(xi)[0].double().cpu().numpy()
+
     # -- the loop ------------------------------------------------------------------------------
 
     def optimize(
@@ -475,8 +501,9 @@ class DesignEngine:
         dev, dtype = self.device, torch.float32
         ct = c.tensors(dev, dtype)
         ns_t = torch.tensor(self.allowed_ns, device=dev, dtype=dtype)
+        # on the constrained set in float64, then cast: projecting the float32 copy again would
+        # spread its ~1e-8 rounding deficit over every absent element and revive them
         x_opt0 = torch.tensor(c.start_x_opt(x_raw), device=dev, dtype=dtype)
-        x_opt0 = apply_projection(x_opt0, ct)  # float32-exact start on the constrained set
         relu = cfg.constraint_method == "relu"
         param = x_opt0.clone().requires_grad_(True)
 
@@ -493,6 +520,7 @@ class DesignEngine:
         steps_done = 0
         stopped = False
         fe_w = cfg.formation_energy_weight
+        select_best = cfg.integer_select == "best"
 
         def snapshot(step: int, x: torch.Tensor, tc: torch.Tensor, il: torch.Tensor) -> None:
             rec.add_snapshot(step, tc.detach().cpu().numpy(), il.detach().cpu().numpy(), x.detach().cpu().numpy())
@@ -520,6 +548,26 @@ class DesignEngine:
         opt: torch.optim.Optimizer | None = None
         tc = il = None
         stage, alpha = 2, 0.0
+        best: dict[str, Any] = {}
+
+        def consider(step: int, x_np: np.ndarray) -> None:
+            """Integer formulas of x_np; keep each candidate's best so far (integer_select "best")."""
+            integ = self.integerize(x_np)
+            score = self._integer_scores(integ)
+            if not best:
+                best.update(integ=integ, score=score, step=np.full(B, step))
+                return
+            better = score > best["score"]
+            if better.any():
+                old: Integerized = best["integ"]
+                best["integ"] = Integerized(
+                    n_atoms=np.where(better, integ.n_atoms, old.n_atoms),
+                    amounts=np.where(better[:, None], integ.amounts, old.amounts),
+                    formulas=[n if b else o for n, o, b in zip(integ.formulas, old.formulas, better, strict=True)],
+                    loss=np.where(better, integ.loss, old.loss),
+                )
+                best["score"] = np.where(better, score, best["score"])
+                best["step"] = np.where(better, step, best["step"])
         for step in range(total):
             if stop_event is not None and stop_event.is_set():
                 stopped = True
@@ -545,9 +593,14 @@ class DesignEngine:
                 loss = loss + fe_w * torch.relu(self.fe_model(x))
             if step % stride == 0:
                 snapshot(step, x, tc, il)
+            if stage == 3 and select_best and (step - cfg.steps2) % cfg.select_every == 0:
+                consider(step, x.detach().double().cpu().numpy())
             assert opt is not None
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # candidates are independent: the sum gives each its own gradient
+            if not relu:  # tangent gradient for Adam (see simplex.center_gradient)
+                with torch.no_grad():
+                    param.grad.copy_(center_gradient(param.grad, param, ct.free))
             opt.step()
             if not relu:
                 with torch.no_grad():
@@ -585,6 +638,10 @@ class DesignEngine:
             x_final = x.double().cpu().numpy()
         if x_stage2 is None:  # no stage 3 reached: stage 2 ended where the loop ended (or never ran)
             x_stage2 = x_start.copy() if cfg.steps2 == 0 else x_final.copy()
+        consider(steps_done, x_final)  # the final composition is always a contender
+        if not select_best:
+            best.clear()
+            consider(steps_done, x_final)
         if callback is not None:
             callback(report(steps_done, stage, alpha, tc, il, done=True))
         return OptimizeState(
@@ -595,6 +652,8 @@ class DesignEngine:
             stopped=stopped,
             recorder=rec,
             elapsed_s=time.perf_counter() - t0,
+            integer=best["integ"],
+            integer_step=best["step"],
         )
 
     # -- a whole run ---------------------------------------------------------------------------
@@ -665,6 +724,8 @@ class DesignEngine:
                 start_labels=list(sp.label),
                 x_stage2=state.x_stage2,
                 x_final=state.x_final,
+                integer=state.integer,
+                integer_step=state.integer_step,
             )
             if writer is not None:
                 writer.write_candidates(table)

@@ -20,7 +20,8 @@ SuperCon (in practice Konno's CaH6 245 K and PH3 100 K; note the data README: se
 values look like predictions, CaH6 was measured at ~215 K, and no pressure is recorded).
 `hydrides_literature_manual.csv` is typed from memory and UNVERIFIED, so it is never used here.
 
-Train: ``python -m gdmcd_core.hydrides train --out checkpoints/tc_hydride.pt``;
+Train: ``python -m gdmcd_core.hydrides train --out checkpoints/tc_hydride.pt`` (D_HSC200) and
+``python -m gdmcd_core.hydrides train --mode hsc1 --out .checkpoint_work/tc_hydride_hsc1.pt``;
 Table 8: ``python -m gdmcd_core.hydrides table8``.
 """
 
@@ -44,6 +45,9 @@ from gdmcd_core.model import ModelConfig
 from gdmcd_core.train import TrainConfig, code_version, predict_array, train_model
 
 HYDRIDE_CHECKPOINT = CHECKPOINT_DIR / "tc_hydride.pt"
+# Not committed: the D_HSC1 model of Table 8 and resumable training states (git-ignored folder).
+WORK_DIR = CHECKPOINT_DIR.parent / ".checkpoint_work"
+HSC1_CHECKPOINT = WORK_DIR / "tc_hydride_hsc1.pt"
 MIN_H_FRACTION = 0.4  # H atomic fraction from which a composition counts as a hydride (PdH0.77 has 0.435)
 MAX_ELEMENTS = 3  # binary and ternary hydrides only, as in the paper's search
 TARGET_SHARE = 0.5  # D_HSC200: hydrides are ~half of the training rows (paper: 50.263 %)
@@ -192,23 +196,37 @@ def train_hydride(
     data_config: DataConfig | None = None,
     data_dir: str | Path | None = None,
     progress: bool = True,
+    configs_from: str = "",
 ) -> dict:
     """Train one Tc model on the hydride(-balanced) set, save it (float16) with its card; return the card.
 
-    Configs default to those of checkpoints/tc_default.json (else the compact fallback).
+    Configs default to those of checkpoints/tc_default.json (else the compact fallback). The
+    training state is saved after every epoch to `.checkpoint_work/<name>.state.pt`; a run started again with the
+    same arguments resumes from it (the file is removed when the checkpoint is written).
     """
     m0, t0, d0, source = default_configs()
     model_config, train_config, data_config = model_config or m0, train_config or t0, data_config or d0
     start = time.time()
     ds = build_hydride_dataset(data_config, hydride, data_dir)
-    model, history = train_model(ds, model_config, train_config, progress=progress)
+    state_file = WORK_DIR / (Path(out).stem + ".state.pt")  # resumable state, outside checkpoints/
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    resume = torch.load(state_file, map_location="cpu", weights_only=True) if state_file.is_file() else None
+
+    def save_state(row: dict) -> None:
+        tmp = state_file.with_name(state_file.name + ".tmp")
+        torch.save(row["state"], tmp)
+        tmp.replace(state_file)
+
+    model, history = train_model(
+        ds, model_config, train_config, progress=progress, on_epoch=save_state, resume_state=resume
+    )
     model = model.cpu().eval()
     mae, n_test = non_hydride_test_mae(model, ds)
     train_idx = ds.indices(TRAIN)
     card: dict[str, Any] = {
         "kind": "tc_regressor_hydride",
         "hydride_config": {**hydride.__dict__, "min_h_fraction": MIN_H_FRACTION, "max_elements": MAX_ELEMENTS},
-        "configs_from": source,
+        "configs_from": configs_from or source,
         "train_config": train_config.to_dict(),
         "data_config": ds.config.to_dict(),
         "data_checksums": ds.checksums,
@@ -226,6 +244,7 @@ def train_hydride(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(out, [model], card, half=True)
+    state_file.unlink(missing_ok=True)
     return read_card(out)
 
 
@@ -235,9 +254,12 @@ def table8(
     """Paper Table 8 for our models: hydride share of the training rows and non-hydride test MAE (K).
 
     checkpoints: {"D_random": path, "D_HSC1": path, "D_HSC200": path}; missing files are skipped.
-    Every model is scored on the same rows (SuperCon, non-hydride, test part of `data_config`'s split);
-    an ensemble is scored by its mean.
+    Every model is scored on the same rows (SuperCon, non-hydride, test part of `data_config`'s
+    split). An ensemble gets two rows, its first member alone (comparable with a single hydride
+    model trained with the same seed) and its mean.
     """
+    from gdmcd_core.ensemble import TcEnsemble
+
     data_config = data_config or default_configs()[2]
     paper = {"D_random": (0.049, 4.12), "D_HSC1": (0.051, 4.24), "D_HSC200": (50.263, 4.11)}
     modes = {"D_random": "random", "D_HSC1": "hsc1", "D_HSC200": "hsc200"}
@@ -246,22 +268,24 @@ def table8(
         if not Path(path).is_file():
             continue
         ens = load_checkpoint(path)
-        card = ens.card
-        hcfg = HydrideConfig(mode=modes.get(name, "random"))
-        ds = build_hydride_dataset(data_config, hcfg, data_dir)
-        mae, n = non_hydride_test_mae(ens, ds)
-        share = card.get("hydride_share_of_training_rows", hydride_share(ds))
-        rows.append(
-            {
-                "training_data": name,
-                "checkpoint": Path(path).name,
-                "hydride_share_pct": 100 * share,
-                "nonhydride_test_mae_k": mae,
-                "n_test": n,
-                "paper_share_pct": paper.get(name, (np.nan, np.nan))[0],
-                "paper_mae_k": paper.get(name, (np.nan, np.nan))[1],
-            }
-        )
+        ds = build_hydride_dataset(data_config, HydrideConfig(mode=modes.get(name, "random")), data_dir)
+        share = ens.card.get("hydride_share_of_training_rows", hydride_share(ds))
+        models = [("1 model", TcEnsemble([ens.members[0]]).eval())]
+        if ens.n_members > 1:
+            models.append((f"{ens.n_members}-member mean", ens))
+        for label, m in models:
+            mae, n = non_hydride_test_mae(m, ds)
+            rows.append(
+                {
+                    "training_data": name,
+                    "model": f"{Path(path).name} ({label})",
+                    "hydride_share_pct": 100 * share,
+                    "nonhydride_test_mae_k": mae,
+                    "n_test": n,
+                    "paper_share_pct": paper.get(name, (np.nan, np.nan))[0],
+                    "paper_mae_k": paper.get(name, (np.nan, np.nan))[1],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -299,17 +323,33 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--epochs", type=int, default=None, help="default: the default checkpoint's")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--patience", type=int, default=None)
+    t.add_argument("--width", type=int, default=None, help="model width (default: the default checkpoint's)")
+    t.add_argument("--layers", default=None, help="blocks per stage, e.g. 1,1,1,1")
+    t.add_argument("--stem", choices=("keep", "stock"), default=None)
     s = sub.add_parser("table8", help="print Table 8 for existing checkpoints")
     s.add_argument("--random", default=str(DEFAULT_CHECKPOINT), help="D_random checkpoint (default: the default model)")
-    s.add_argument("--hsc1", default=str(CHECKPOINT_DIR / "tc_hydride_hsc1.pt"))
+    s.add_argument("--hsc1", default=str(HSC1_CHECKPOINT))
     s.add_argument("--hsc200", default=str(HYDRIDE_CHECKPOINT))
     a = p.parse_args(argv)
     if a.cmd == "train":
-        _, tcfg, _, _ = default_configs()
+        mcfg, tcfg, _, source = default_configs()
         tcfg = replace(
-            tcfg, threads=a.threads, epochs=a.epochs or tcfg.epochs, seed=tcfg.seed if a.seed is None else a.seed
+            tcfg,
+            threads=a.threads,
+            epochs=a.epochs or tcfg.epochs,
+            patience=a.patience or tcfg.patience,
+            seed=tcfg.seed if a.seed is None else a.seed,
         )
-        card = train_hydride(a.out, HydrideConfig(mode=a.mode), train_config=tcfg)
+        changes: dict[str, Any] = {"width": a.width, "stem": a.stem}
+        if a.layers:
+            changes["layers"] = tuple(int(v) for v in a.layers.split(","))
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes:
+            mcfg, source = replace(mcfg, **changes), f"command line over {source}"
+        card = train_hydride(
+            a.out, HydrideConfig(mode=a.mode), model_config=mcfg, train_config=tcfg, configs_from=source
+        )
         print(
             json.dumps(
                 {k: card[k] for k in ("metrics_test", "hydride_share_of_training_rows", "train_seconds")}, indent=2

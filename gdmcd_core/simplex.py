@@ -163,6 +163,34 @@ def top_k_mask(x: torch.Tensor, k: int | torch.Tensor, keep: torch.Tensor | None
     return forced | (rank < kk)
 
 
+def center_gradient(g: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Remove from a gradient the part along (1, ..., 1), measured at the composition's average.
+
+    On the simplex sum x = s, a loss has the same restricted gradient for g and g + c*1 for any
+    constant c, but Adam's per-coordinate scaling does not: a common offset (e.g. every element
+    raising Tc a little) would make every Adam step nearly uniform, and the projection would then
+    cancel it. Centering at the x-weighted mean, g_i - sum_j (x_j / s) g_j, fixes c the way the
+    relu reparameterization's chain rule does: an element moves up exactly when it beats the
+    current composition's average. Entries off the mask get 0.
+
+    Args:
+        g: (B, D) gradient of the loss with respect to x.
+        x: (B, D) current compositions (>= 0); the weights are x / sum x (uniform over the mask
+            for an all-zero row).
+        mask: (B, D) or (D,) bool of entries that may move; None = all.
+
+    Returns:
+        (B, D) centered gradient, same dtype as g.
+    """
+    m = _as_mask(mask, g)
+    w = (x.detach().clamp_min(0) * m).to(g.dtype)
+    s = w.sum(1, keepdim=True)
+    uniform = m.to(g.dtype) / m.sum(1, keepdim=True).clamp_min(1)
+    w = torch.where(s > 0, w / s.clamp_min(torch.finfo(g.dtype).tiny), uniform)
+    c = (w * g).sum(1, keepdim=True)
+    return (g - c) * m
+
+
 def simplex_violation(x: torch.Tensor, total: float | torch.Tensor = 1.0) -> torch.Tensor:
     """(B,) worst violation of x >= 0 and sum x = total per row (0 when on the simplex)."""
     t = _as_row_total(total, x).squeeze(1)

@@ -57,7 +57,9 @@ def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, pr
     out = Path(out)
     work = out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
-    spec_json = json.dumps(spec.to_dict(), sort_keys=True)
+    identity = spec.to_dict()  # what must match to resume; device and threads may change between attempts
+    identity["train"] = {k: v for k, v in identity["train"].items() if k not in ("device", "threads")}
+    spec_json = json.dumps(identity, sort_keys=True)
     spec_file = work / "spec.json"
     if spec_file.is_file() and spec_file.read_text() != spec_json:
         raise ValueError(f"{work} holds an unfinished run with different settings; delete it or use the same options")

@@ -39,8 +39,13 @@ PIN_MODE_LABELS = {"at-least": "at least", "exact": "exactly"}
 
 PRESETS = {
     "hydride": "Hydride search (H ≥ 0.5)",
-    "radioactive": "Exclude radioactive (Z > 83, Tc, Pm)",
-    "toxic": f"Exclude toxic ({', '.join(TOXIC)})",
+    "radioactive": "Exclude radioactive (Z > 83)",
+    "toxic": "Exclude toxic (Hg, Tl, Cd, As, Pb, Be)",
+}
+PRESET_HELP = {
+    "hydride": "pin H at an atomic fraction of at least 0.5, start from the hydride grid, N 4–24, target 300 K (paper S5)",
+    "radioactive": "exclude Po and every heavier element (Z ≥ 84) plus Tc and Pm, which have no stable isotope",
+    "toxic": f"exclude {', '.join(TOXIC)}",
 }
 # Uploads on the Predict page: bytes and rows accepted (the file is parsed as text data only).
 MAX_UPLOAD_BYTES = 1_000_000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from design_helpers import tiny_reference
+from design_helpers import tiny_reference, one_thread  # noqa: F401  (autouse fixture)
 from gdmcd_core.composition import to_vector
 from gdmcd_core.constraints import Constraints, Pin, apply_projection, apply_relu, compose
 from gdmcd_core.design import DesignConfig
@@ -80,7 +80,8 @@ def test_vectors_and_feasible_ns() -> None:
     e = Constraints.build([Pin("O", 0.25, "exact")])
     assert not e.free_mask[O] and e.exact_mask[O]
     assert e.feasible_ns(range(4, 13)) == [4, 8, 12]
-    assert Constraints.build(["H=0.5", "O=0.3"]).feasible_ns([2, 3, 4]) == [3, 4]  # ceil(1)+ceil(.6)=2 <= 2? 1+1=2
+    # at-least pins need ceil(f N) atoms each: N = 3 would need 2 + 2 > 3
+    assert Constraints.build(["H=0.4", "O=0.4"]).feasible_ns([2, 3, 4, 5]) == [2, 4, 5]
     assert "Hg" in c.describe() or "excluded" in c.describe()
 
 

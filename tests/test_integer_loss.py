@@ -80,6 +80,7 @@ def test_integerize_atom_count_is_allowed_and_reproduces_fractions(kind: str) ->
     x = torch.softmax(torch.randn(64, 118) * 4, 1).double().numpy()
     x[x < 0.02] = 0
     x[:, 94:] = 0  # keep to elements with tabulated electronegativities (formula ordering)
+    x[:, [1, 9, 17, 35, 53, 85]] = 0  # noble gases have none either
     x[:, 0] += 0.05
     x /= x.sum(1, keepdims=True)
     ns = [4, 6, 8, 12, 24]

@@ -1,0 +1,84 @@
+"""Stability guard (issue 6, part 4): the same starts optimized with and without the
+formation-energy penalty w * relu(E_f) (w in K per eV/atom, E_f from checkpoints/formation_energy.pt).
+
+    python -m bench.stability_penalty                    # reduced size, CPU (a few minutes)
+    python -m bench.stability_penalty --weights 0,100,1000 --full --device cuda
+
+Reported over the distinct final integer candidates: share with predicted E_f < 0 (stable against
+the elements), mean E_f (eV/atom), mean final Tc, and the Tc the penalty costs (mean final Tc
+without the penalty minus with it, K). The surrogate's own test MAE is ~0.1 eV/atom, so E_f
+within ~0.1 eV/atom of 0 is not resolved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from bench.design_common import add_common_args, md_table, setup
+from bench.trust_common import add_size_args, base_config, run_variant, shared_starts, size_from_args, summarize
+from gdmcd_core.formation_energy import FORMATION_ENERGY_CHECKPOINT, load_formation_energy_model
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(p)
+    add_size_args(p)
+    p.add_argument("--weights", default="0,100,1000", help="penalty weights w, K per eV/atom (0 = no penalty)")
+    p.add_argument("--fe-checkpoint", default=str(FORMATION_ENERGY_CHECKPOINT))
+    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = p.parse_args(argv)
+    model, ref, desc = setup(args)
+    fe = load_formation_energy_model(args.fe_checkpoint, device=next(model.parameters()).device)
+    if fe is None:
+        raise SystemExit(
+            f"no formation-energy model at {args.fe_checkpoint}: train it with python -m gdmcd_core.formation_energy"
+        )
+    size = size_from_args(args)
+    base = base_config(size, args.seed, args.device)
+    start = shared_starts(model, base, ref)
+    t0 = time.perf_counter()
+    results: dict[str, dict] = {}
+    for w in map(float, args.weights.split(",")):
+        table, secs = run_variant(model, base.replace(formation_energy_weight=w), start, ref, fe_model=fe)
+        results[f"w={w:g}"] = summarize(table)
+        print(f"w={w:g}: {len(table)} distinct candidates in {secs:.0f} s", flush=True)
+    ref_tc = next(iter(results.values()))["mean_integer_tc_k"]
+    print()
+    print(
+        f"Model: {desc}; formation energy: {args.fe_checkpoint} (test MAE {fe.card['metrics']['test_mae_ev_atom']:.3f} eV/atom)"
+    )
+    print(
+        f"Size: {size.label}; {len(start)} shared starts (seed {args.seed}); total {time.perf_counter() - t0:.0f} s on {args.device}.\n"
+    )
+    headers = [
+        "penalty weight (K per eV/atom)",
+        "distinct",
+        "share E_f < 0",
+        "mean E_f (eV/atom)",
+        "mean final Tc (K)",
+        "Tc cost (K)",
+        "share charge-neutral",
+    ]
+    rows = [
+        [
+            name.removeprefix("w="),
+            f"{r['n_distinct']:.0f}",
+            f"{r['share_ef_negative']:.1%}",
+            f"{r['mean_ef_ev_atom']:+.3f}",
+            f"{r['mean_integer_tc_k']:.1f}",
+            f"{ref_tc - r['mean_integer_tc_k']:+.1f}",
+            f"{r['share_charge_neutral']:.1%}",
+        ]
+        for name, r in results.items()
+    ]
+    print(md_table(headers, rows))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"model": desc, "size": size.label, "results": results}, fh, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against `streamlit run app.py`.
+
+Pins H and excludes O by clicking the periodic table, starts a tiny design run on a tiny model,
+watches the live Tc chart grow, stops the run, downloads the candidate CSV and checks that every
+row honours the pin and the exclusion. With GDMCD_SCREENSHOTS=1 it also saves a screenshot of
+every page to assets/screenshots/ (the README's pictures).
+
+Run: `.venv/bin/python -m pytest -m browser tests/test_browser.py` (needs /usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from _app_helpers import tiny_app_env
+
+from gdmcd_core.composition import to_vector
+from gdmcd_core.elements import index_of
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("GDMCD_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOT_DIR = REPO / "assets" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+PIN_TOL = 1e-6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def app_url(tmp_path: Path):
+    """A streamlit server on a free loopback port with a fresh runs folder and a tiny checkpoint and
+    data set (or, for README screenshots, the checkpoint in $GDMCD_TEST_CHECKPOINT and the real data)."""
+    override = os.environ.get("GDMCD_TEST_CHECKPOINT")
+    with tiny_app_env(tmp_path):
+        env = dict(os.environ)
+        if override:
+            for k in ("GDMCD_DATA_DIR", "XDG_CACHE_HOME"):
+                env.pop(k, None)
+            env["GDMCD_CHECKPOINT"] = str(Path(override).resolve())
+        yield from _serve(env, tmp_path)
+
+
+def _serve(env: dict[str, str], tmp_path: Path):
+    port = _free_port()
+    env.update(
+        PYTHONPATH=str(REPO),
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+    )
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _browser(p):
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    return p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+
+def _wait_idle(page, timeout: float = 30_000) -> None:
+    """Wait until Streamlit has finished the current script run (the status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+    )
+
+
+def _click_tile(page, symbol: str) -> None:
+    """Click an element tile and wait for the redrawn table (its key changes after each click)."""
+    chart = page.locator("[class*='st-key-ptable-']").first
+    chart.locator(".js-plotly-plot g.textpoint").first.wait_for()
+    key = next(c for c in chart.get_attribute("class").split() if c.startswith("st-key-ptable-"))
+    n = int(key.rsplit("-", 1)[1])
+    chart.locator("g.textpoint text").filter(has_text=re.compile(f"^{symbol}$")).first.click(force=True)
+    page.locator(f".st-key-ptable-{n + 1} .js-plotly-plot g.textpoint").first.wait_for()
+    _wait_idle(page)
+
+
+def _set_number(page, label: str, value: int | float) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    _wait_idle(page)
+
+
+# points in the live chart's "best" trace (plotly.js keeps decoded arrays in _fullData)
+_LIVE_POINTS_JS = """() => {
+    const el = document.querySelector('.st-key-live_tc .js-plotly-plot');
+    if (!el || !el._fullData) return -1;
+    const best = el._fullData.find(t => t.name === 'best');
+    return best && best.x ? best.x.length : 0;
+}"""
+
+
+def _points_in_live_chart(page) -> int:
+    return page.evaluate(_LIVE_POINTS_JS)
+
+
+def _shoot(page, name: str) -> None:
+    """Screenshot of the whole page (Streamlit scrolls inside its main pane, so the viewport grows)."""
+    if os.environ.get("GDMCD_SCREENSHOTS") != "1":
+        return
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, size["height"]), 5000)})
+    page.wait_for_timeout(1000)  # charts re-layout to the new size
+    page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"))
+    page.set_viewport_size(size)
+
+
+def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(30_000)
+        page.goto(app_url)
+        page.get_by_text("1 · Elements").wait_for()
+        _wait_idle(page, 60_000)
+
+        # click H once (pinned), O twice (excluded)
+        _click_tile(page, "H")
+        _click_tile(page, "O")
+        _click_tile(page, "O")
+        expect(page.locator(".st-key-ms_pinned")).to_contain_text("H")
+        expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
+
+        # a tiny run that would take a while: it is stopped part-way
+        _set_number(page, "Candidates", 8)
+        _set_number(page, "Max. distinct elements (0 = no cap)", 4)
+        _set_number(page, "Stage-2 steps (Tc only)", 20000)
+        _set_number(page, "Stage-3 steps (Tc + α·L_integer)", 20000)
+        page.get_by_role("button", name="Run design", exact=True).click()
+
+        # the live chart appears and grows
+        page.locator(".st-key-live_tc .js-plotly-plot").wait_for(timeout=60_000)
+        page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() >= 2", timeout=60_000)
+        n1 = _points_in_live_chart(page)
+        page.wait_for_timeout(2500)
+        n2 = _points_in_live_chart(page)
+        assert n2 > n1 >= 2, f"live chart did not update ({n1} -> {n2} points)"
+        _shoot(page, "design_running")
+
+        page.get_by_role("button", name="Stop this run", exact=True).click()
+        download_button = page.get_by_role("button", name="Download CSV", exact=True)
+        download_button.wait_for(timeout=60_000)
+        expect(page.get_by_text("stopped", exact=False).first).to_be_visible()
+        with page.expect_download() as dl:
+            download_button.click()
+        csv_path = tmp_path / "candidates.csv"
+        dl.value.save_as(csv_path)
+        run_id = page.evaluate("() => new URLSearchParams(window.location.search).get('job')")
+        _shoot(page, "design")
+
+        table = pd.read_csv(csv_path)
+        assert len(table) >= 1
+        h, o = index_of("H"), index_of("O")
+        for formula in table["integer_formula"]:
+            x = to_vector(formula)
+            assert x[h] >= 0.5 - PIN_TOL, f"{formula} breaks the pin H >= 0.5"
+            assert x[o] == 0, f"{formula} holds the excluded O"
+        assert (table["frac_H"] >= 0.5 - PIN_TOL).all()
+        assert "frac_O" not in table.columns or (table["frac_O"] == 0).all()
+
+        if os.environ.get("GDMCD_SCREENSHOTS") == "1":
+            for name, path in (("trajectories", f"trajectories?run={run_id}"), ("predict", "predict"), ("runs", "runs"), ("model", "model")):
+                page.goto(f"{app_url}/{path}")
+                page.locator("h1").first.wait_for()
+                _wait_idle(page, 60_000)
+                page.wait_for_timeout(1500)
+                _shoot(page, name)
+        browser.close()

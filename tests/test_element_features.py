@@ -1,0 +1,61 @@
+"""Element statistics: hand-computed values for simple compositions, shapes, no NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gdmcd_core.composition import to_vector
+from gdmcd_core.element_features import (
+    PROPERTIES,
+    STATISTICS,
+    element_statistics,
+    feature_matrix,
+    feature_names,
+    property_table,
+)
+
+
+def _stat(row: np.ndarray, stat: str, prop: str) -> float:
+    names = feature_names(include_fractions=False)
+    return float(row[names.index(f"{stat}_{prop}")])
+
+
+def test_property_table_is_complete_and_uses_the_element_table() -> None:
+    t = property_table()
+    assert t.shape == (118, len(PROPERTIES)) and np.isfinite(t).all()
+    assert t[0, PROPERTIES.index("z")] == 1 and t[117, PROPERTIES.index("z")] == 118
+    assert t[56, PROPERTIES.index("period")] == 6  # La
+    assert t[25, PROPERTIES.index("group")] == 8  # Fe
+
+
+def test_pure_element_has_zero_spread() -> None:
+    row = element_statistics(to_vector("Nb")[None])[0]
+    for prop in PROPERTIES:
+        values = [_stat(row, s, prop) for s in STATISTICS]
+        assert values[1] == pytest.approx(0.0, abs=1e-3)
+        assert values[0] == pytest.approx(values[2]) == pytest.approx(values[3])
+    assert _stat(row, "mean", "z") == pytest.approx(41)
+
+
+def test_binary_statistics_by_hand() -> None:
+    row = element_statistics(to_vector("NaCl")[None])[0]  # Z = 11 and 17, half each
+    assert _stat(row, "mean", "z") == pytest.approx(14.0)
+    assert _stat(row, "std", "z") == pytest.approx(3.0)
+    assert (_stat(row, "min", "z"), _stat(row, "max", "z")) == (11.0, 17.0)
+    row = element_statistics(to_vector("MgB2")[None])[0]  # Z = 12 (1/3) and 5 (2/3)
+    assert _stat(row, "mean", "z") == pytest.approx((12 + 2 * 5) / 3, rel=1e-5)
+
+
+def test_feature_matrix_shape_and_names() -> None:
+    x = np.stack([to_vector(f) for f in ["MgB2", "YBa2Cu3O7", "LaH10"]])
+    f = feature_matrix(x, batch=2)
+    assert f.shape == (3, 118 + len(PROPERTIES) * len(STATISTICS)) == (3, len(feature_names()))
+    assert f.dtype == np.float32 and np.isfinite(f).all()
+    np.testing.assert_allclose(f[:, :118], x, atol=1e-7)
+    assert feature_matrix(x[:0]).shape == (0, f.shape[1])
+
+
+def test_bad_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"shape \(N, 118\)"):
+        element_statistics(np.ones((2, 100)))
