@@ -27,7 +27,11 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 def setup(args: argparse.Namespace) -> tuple[torch.nn.Module, ReferenceData, str]:
     """(model, reference data, one-line description of the model)."""
     torch.set_num_threads(args.threads)
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    device = (
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     if args.tiny:
         torch.manual_seed(0)
         model = TcEnsemble([TcResNet(ModelConfig(width=4, layers=(1,)))]).to(device).eval().requires_grad_(False)
@@ -49,7 +53,10 @@ def setup(args: argparse.Namespace) -> tuple[torch.nn.Module, ReferenceData, str
 def predict(model: torch.nn.Module, x: np.ndarray, batch: int = 4096) -> np.ndarray:
     """(B, 118) fractions -> (B,) ensemble-mean Tc in K."""
     dev = next(model.parameters()).device
-    out = [model(torch.as_tensor(x[i : i + batch], dtype=torch.float32, device=dev)).cpu().numpy() for i in range(0, len(x), batch)]
+    out = [
+        model(torch.as_tensor(x[i : i + batch], dtype=torch.float32, device=dev)).cpu().numpy()
+        for i in range(0, len(x), batch)
+    ]
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 

@@ -7,10 +7,11 @@
 Part 1, speed: candidate-steps per second of the whole loop (stage 2 then stage 3, Adam,
 constraints, integer loss, trajectory recording) against the bare model forward + backward to
 the input on the same batch, measured in the same process.
-Part 2, "project" (Euclidean projection after each Adam step) vs "relu" (x = relu(p) / sum relu(p)),
-from the same starts with the same settings: Tc gain of stage 2, Tc change from the stage-2
-composition to the final integer formula (the integerization loss), the Tc of the integer
-formulas, and how the element sets changed.
+Part 2, the constraint methods from the same starts with the same settings: "project" (Euclidean
+projection after each Adam step) with and without keep_element_count (a candidate never holds
+more distinct elements than its start), and "relu" (x = relu(p) / sum relu(p)): Tc gain of
+stage 2, Tc change from the stage-2 composition to the reported integer formula (the
+integerization loss), the Tc of the integer formulas, and how the element sets changed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ import torch
 from bench.design_common import add_common_args, md_table, mean_sd, predict, predict_formulas, setup
 from gdmcd_core.composition import FRACTION_EPS
 from gdmcd_core.design import DesignConfig, DesignEngine
-from gdmcd_core.integer_loss import integerize
+
+VARIANTS = {  # name -> DesignConfig changes; the first is the default
+    "project, element count kept (default)": {"constraint_method": "project", "keep_element_count": True},
+    "project, elements free": {"constraint_method": "project", "keep_element_count": False},
+    "relu reparameterization": {"constraint_method": "relu", "keep_element_count": False},
+}
 
 
 def bare_fwd_bwd(model: torch.nn.Module, x: np.ndarray, steps: int) -> float:
@@ -73,20 +79,32 @@ def main(argv: list[str] | None = None) -> None:
     # warm-up (lazy imports, allocator) so that neither method pays one-time costs in its timing
     DesignEngine(model, base.replace(steps2=2, steps3=2), reference=ref).optimize(start.x[:8])
     results = {}
-    for method in ("project", "relu"):
-        eng = DesignEngine(model, base.replace(constraint_method=method), reference=ref)
+    for name, changes in VARIANTS.items():
+        eng = DesignEngine(model, base.replace(**changes), reference=ref)
         st = eng.optimize(start)
-        results[method] = (st, args.steps * len(start) / st.elapsed_s)
+        results[name] = (st, args.steps * len(start) / st.elapsed_s)
         if args.json:
             break
-    bare = bare_fwd_bwd(model, results["project"][0].x_start, max(20, min(args.steps, 200)))
-    loop = results["project"][1]
+    first = next(iter(results.values()))
+    bare = bare_fwd_bwd(model, first[0].x_start, max(20, min(args.steps, 200)))
+    loop = first[1]
     if args.json:
-        print(json.dumps({"n_candidates": len(start), "steps": args.steps, "candidate_steps_per_s": loop, "bare_fwd_bwd_per_s": bare}))
+        print(
+            json.dumps(
+                {
+                    "n_candidates": len(start),
+                    "steps": args.steps,
+                    "candidate_steps_per_s": loop,
+                    "bare_fwd_bwd_per_s": bare,
+                }
+            )
+        )
         return
     print(f"Model: {desc}")
-    print(f"{len(start)} candidates (mixed SuperCon starts, Tc > {args.init_min_tc:g} K), {s2} + {args.steps - s2} steps, "
-          f"lr {args.lr:g}, alpha_max {args.alpha_max:g}, N {args.n_range}, device {args.device}, {torch.get_num_threads()} threads.\n")
+    print(
+        f"{len(start)} candidates (mixed SuperCon starts, Tc > {args.init_min_tc:g} K), {s2} + {args.steps - s2} steps, "
+        f"lr {args.lr:g}, alpha_max {args.alpha_max:g}, N {args.n_range}, device {args.device}, {torch.get_num_threads()} threads.\n"
+    )
     rows = [
         [m, f"{r[1]:,.0f}", f"{r[0].elapsed_s:.1f}", f"{100 * (bare / r[1] - 1):+.0f} %"] for m, r in results.items()
     ]
@@ -94,25 +112,36 @@ def main(argv: list[str] | None = None) -> None:
     print(md_table(["loop", "candidate-steps/s", "wall s", "overhead vs bare"], rows))
     print()
     comp = []
-    for method, (st, _) in results.items():
+    for name, (st, _) in results.items():
         tc0, tc2 = predict(model, st.x_start), predict(model, st.x_stage2)
-        integ = integerize(st.x_final, list(range(lo, hi + 1)), "int")
+        integ = st.integer  # the engine's reported integer formulas (integer_select "best")
         tci = predict_formulas(model, integ.formulas)
         n0 = (st.x_start > FRACTION_EPS).sum(1)
+        n2 = (st.x_stage2 > FRACTION_EPS).sum(1)
         ni = (integ.amounts > 0).sum(1)
         gained = ((integ.amounts > 0) & (st.x_start <= FRACTION_EPS)).any(1)
-        comp.append([
-            method,
-            mean_sd(tc2 - tc0),
-            f"{np.median(tc2 - tc0):+.1f}",
-            mean_sd(tci - tc2),
-            f"{np.mean(tci):.1f}",
-            f"{np.mean(ni - n0):+.2f}",
-            f"{gained.mean():.0%}",
-            f"{len(set(integ.formulas))}",
-        ])
-    headers = ["method", "stage-2 gain (K)", "median gain", "integerization ΔTc (K)", "mean integer Tc (K)",
-               "Δ #elements", "gained a new element", "distinct formulas"]
+        comp.append(
+            [
+                name,
+                mean_sd(tc2 - tc0),
+                f"{np.median(tc2 - tc0):+.1f}",
+                mean_sd(tci - tc2),
+                f"{np.mean(tci):.1f}",
+                f"{np.mean(n0):.1f} / {np.mean(n2):.1f} / {np.mean(ni):.1f}",
+                f"{gained.mean():.0%}",
+                f"{len(set(integ.formulas))}",
+            ]
+        )
+    headers = [
+        "method",
+        "stage-2 gain (K)",
+        "median gain",
+        "integerization ΔTc (K)",
+        "mean integer Tc (K)",
+        "#elements start / stage 2 / integer",
+        "gained a new element",
+        "distinct formulas",
+    ]
     print(md_table(headers, comp))
 
 

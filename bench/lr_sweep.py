@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(start)} start compositions (SuperCon, Tc > {args.init_min_tc:g} K), stage 2 only, {args.steps2} steps, "
         f"y_t {args.target_tc:g} K, {args.method}; {time.perf_counter() - t0:.0f} s on {args.device}.\n"
     )
-    headers = ["percentile"] + [f"ΔT @ lr={lr:g} (K)" for lr in lrs] + [f"paper @ lr={lr:g}" for lr in lrs if lr in PAPER]
+    headers = (
+        ["percentile"] + [f"ΔT @ lr={lr:g} (K)" for lr in lrs] + [f"paper @ lr={lr:g}" for lr in lrs if lr in PAPER]
+    )
     rows = []
     for i, q in enumerate(QUANTILES):
         row: list[object] = [f"{q:.2f}"] + [float(np.quantile(deltas[lr], q)) for lr in lrs]

@@ -83,19 +83,37 @@ def member_spread(model: torch.nn.Module, formulas: list[str]) -> np.ndarray:
     return (p.max(0) - p.min(0)).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One run: the candidate table (distinct integer formulas, with `member_spread_k`) and, per
+    start b (same order in every variant), the final composition's Tc (K) and E_f (eV/atom)."""
+
+    table: pd.DataFrame
+    final_tc_k: np.ndarray  # (B,)
+    final_ef_ev_atom: np.ndarray | None  # (B,), None without a formation-energy model
+    seconds: float
+
+
 def run_variant(
     model: torch.nn.Module,
     config: DesignConfig,
     start: StartPoints,
     ref: ReferenceData,
     fe_model: torch.nn.Module | None = None,
-) -> tuple[pd.DataFrame, float]:
-    """Run the engine from `start`; returns (candidate table with `member_spread_k`, seconds)."""
+) -> Variant:
+    """Run the engine from `start` and collect the table plus per-start final values."""
     t0 = time.perf_counter()
-    res = DesignEngine(model, config, fe_model, reference=ref).run(start=start)
+    engine = DesignEngine(model, config, fe_model, reference=ref)
+    res = engine.run(start=start)
     table = res.candidates.copy()
     table["member_spread_k"] = member_spread(model, list(table["integer_formula"]))
-    return table, time.perf_counter() - t0
+    final_tc, _ = engine.predict(res.x_final)
+    ef = None
+    if fe_model is not None:
+        with torch.no_grad():
+            xf = torch.as_tensor(res.x_final, dtype=torch.float32, device=engine.device)
+            ef = engine.fe_model(xf).float().cpu().numpy().astype(np.float64)
+    return Variant(table, final_tc, ef, time.perf_counter() - t0)
 
 
 def summarize(table: pd.DataFrame, top: int = 10) -> dict[str, float]:

@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
     }
     results: dict[str, dict] = {}
     for name, cfg in variants.items():
-        table, secs = run_variant(model, cfg, start, ref)
-        results[name] = summarize(table)
-        print(f"{name}: {len(table)} distinct candidates in {secs:.0f} s", flush=True)
+        v = run_variant(model, cfg, start, ref)
+        results[name] = summarize(v.table)
+        print(f"{name}: {len(v.table)} distinct candidates in {v.seconds:.0f} s", flush=True)
     print()
     print(f"Model: {desc}")
     print(

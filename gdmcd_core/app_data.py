@@ -32,6 +32,11 @@ from gdmcd_core.elements import N_ELEMENTS, symbols
 from gdmcd_core.ui_state import pretty_formula
 
 CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
+THREADS_ENV = "GDMCD_TORCH_THREADS"
+# torch CPU threads for the app process. Design runs use small batches; on this shared 2-core
+# CPU under load one thread ran an 8-candidate run ~10x faster than two (OpenMP threads waiting
+# on each other) and a 256-candidate run as fast. Override with $GDMCD_TORCH_THREADS.
+DEFAULT_CPU_THREADS = 1
 # Composition traces group elements whose fraction never exceeds this into "other".
 MIN_SHOWN_FRACTION = 0.01
 # Progress/trajectory series keys (the names Progress and runs.Trajectory use).
@@ -46,6 +51,19 @@ def default_checkpoint() -> Path:
     return Path(env).expanduser().resolve() if env else DEFAULT_CHECKPOINT
 
 
+def configure_torch_threads() -> int:
+    """Set torch's CPU thread count for this process ($GDMCD_TORCH_THREADS, else DEFAULT_CPU_THREADS
+    when no GPU is present; unchanged with a GPU). Returns the count in effect."""
+    import torch
+
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env.isdigit() and int(env) > 0:
+        torch.set_num_threads(int(env))
+    elif not env and not torch.cuda.is_available():
+        torch.set_num_threads(DEFAULT_CPU_THREADS)
+    return torch.get_num_threads()
+
+
 def available_checkpoints() -> list[Path]:
     """The Tc checkpoints the app may offer: the default first, then other Tc models in checkpoints/."""
     out = [default_checkpoint()]
@@ -56,7 +74,7 @@ def available_checkpoints() -> list[Path]:
                 kind = json.loads(card.read_text()).get("kind", "tc_regressor") if card.is_file() else None
             except (OSError, ValueError):
                 kind = None
-            if kind == "tc_regressor" and p.resolve() not in out:
+            if str(kind).startswith("tc_regressor") and p.resolve() not in out:  # also the hydride model
                 out.append(p.resolve())
     return out
 
@@ -123,7 +141,7 @@ def predict_formulas(model: Any, formulas: Sequence[str]) -> pd.DataFrame:
         rows.append(row)
     if vecs:
         mean, std = model.predict(np.stack(vecs).astype(np.float32))
-        for i, m, s in zip(good_idx, mean, std):
+        for i, m, s in zip(good_idx, mean, std, strict=True):
             rows[i]["tc_k"] = float(m)
             rows[i]["tc_std_k"] = float(s)
     return pd.DataFrame(rows, columns=["row", "formula", "tc_k", "tc_std_k", "error"])
@@ -139,17 +157,26 @@ def test_split_predictions(model: Any) -> dict[str, np.ndarray]:
     return test_predictions(model)
 
 
-def mae_by_tc_range(tc_true: np.ndarray, tc_pred: np.ndarray, bins: Sequence[float] | None = None) -> list[dict[str, float]]:
+def mae_by_tc_range(
+    tc_true: np.ndarray, tc_pred: np.ndarray, bins: Sequence[float] | None = None
+) -> list[dict[str, float]]:
     """MAE per true-Tc bin: [{tc_from_k, tc_to_k, n, mae_k}] for non-empty bins."""
     from gdmcd_core.evaluate import TC_BINS_K
 
     edges = tuple(bins) if bins is not None else TC_BINS_K
     t, p = np.asarray(tc_true, float), np.asarray(tc_pred, float)
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         m = (t >= lo) & (t < hi)
         if m.any():
-            out.append({"tc_from_k": float(lo), "tc_to_k": float(hi), "n": int(m.sum()), "mae_k": float(np.abs(p[m] - t[m]).mean())})
+            out.append(
+                {
+                    "tc_from_k": float(lo),
+                    "tc_to_k": float(hi),
+                    "n": int(m.sum()),
+                    "mae_k": float(np.abs(p[m] - t[m]).mean()),
+                }
+            )
     return out
 
 
@@ -243,7 +270,9 @@ def _snapshot_at(traj: Any, step: int) -> int:
     return int(idx[-1]) if len(idx) else 0
 
 
-def candidate_composition(traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRACTION) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def candidate_composition(
+    traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRACTION
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Candidate i's fractions over the snapshots: (steps (S,), {symbol: (S,)}), largest first.
 
     Elements never above `min_fraction` are summed into "other" (so every column sums to 1).
@@ -259,7 +288,9 @@ def candidate_composition(traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRA
     return np.asarray(traj.snap_step), out
 
 
-def candidate_series(traj: Any, candidates: Sequence[int], field: str = "tc_k") -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def candidate_series(
+    traj: Any, candidates: Sequence[int], field: str = "tc_k"
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """{candidate: (steps (S,), values (S,))} of snapshot Tc ("tc_k") or integer loss ("int_loss")."""
     arr = traj.snap_tc_k if field == "tc_k" else traj.snap_int_loss
     steps = np.asarray(traj.snap_step)
@@ -319,7 +350,13 @@ DISPLAY_COLUMNS = (
     "n_duplicates",
     "source",
 )
-_FORMULA_COLUMNS = ("integer_formula", "initial_formula", "optimized_formula", "rounded_formula", "nearest_supercon_formula")
+_FORMULA_COLUMNS = (
+    "integer_formula",
+    "initial_formula",
+    "optimized_formula",
+    "rounded_formula",
+    "nearest_supercon_formula",
+)
 
 
 def available_filters(table: pd.DataFrame) -> dict[str, str]:

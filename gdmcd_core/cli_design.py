@@ -113,6 +113,11 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     c.add_argument("--include-unseen", action="store_true", help="allow elements that occur in no training composition")
     c.add_argument("--max-elements", type=int, metavar="K", help="at most K distinct elements (0 = no cap)")
+    c.add_argument(
+        "--free-elements",
+        action="store_true",
+        help="let a candidate gain elements beyond its start's count (default: elements may be swapped, not added)",
+    )
     o = p.add_argument_group("optimization")
     o.add_argument("--n-range", metavar="4-24", help="allowed atoms per cell N: MIN-MAX, one N, or a list 4,8,12")
     o.add_argument(
@@ -131,6 +136,11 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
     o.add_argument("--kappa", type=float)
     o.add_argument("--formation-energy-weight", type=float, metavar="W", help="penalty W*relu(E_f), K per eV/atom")
     o.add_argument("--record-every", type=int, metavar="K", help="snapshot compositions every K steps")
+    o.add_argument(
+        "--integer-select",
+        choices=("best", "final"),
+        help="best (default): each candidate's best integer formula seen in stage 3; final: the last step's",
+    )
     p.set_defaults(handler=handle_design, func=handle_design)
     return p
 
@@ -155,6 +165,7 @@ _DIRECT = (
     "kappa",
     "formation_energy_weight",
     "record_every",
+    "integer_select",
 )
 
 
@@ -182,6 +193,8 @@ def config_from_args(args: argparse.Namespace):
         over["exclude"] = [tok for e in args.exclude for tok in e.replace(",", " ").split()]
     if args.include_unseen:
         over["exclude_unseen"] = False
+    if args.free_elements:
+        over["keep_element_count"] = False
     if args.n_range:
         over.update(parse_n_range(args.n_range))
     return DesignConfig.from_dict({**base, **over})
@@ -249,6 +262,11 @@ def handle_design(args: argparse.Namespace) -> int:
         print(f"\n{PROG}: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
 
     old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    print(
+        f"{PROG}: {len(start)} candidates on {engine.device}, model {ckpt} "
+        f"({getattr(model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
+        file=sys.stderr,
+    )
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -258,17 +276,12 @@ def handle_design(args: argparse.Namespace) -> int:
     def on_progress(p) -> None:
         if bar is None:
             return
-        bar.n = p.step
         bar.set_postfix_str(
-            f"stage {p.stage} best {p.tc_best_k:.1f} K median {p.tc_median_k:.1f} K L_int {p.int_loss_median:.3f}"
+            f"stage {p.stage} best {p.tc_best_k:.1f} K median {p.tc_median_k:.1f} K L_int {p.int_loss_median:.3f}",
+            refresh=False,
         )
-        bar.refresh()
+        bar.update(p.step - bar.n)
 
-    print(
-        f"{PROG}: {len(start)} candidates on {engine.device}, model {ckpt} "
-        f"({getattr(model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
-        file=sys.stderr,
-    )
     try:
         result = engine.run(out, callback=on_progress, stop_event=stop, start=start)
     finally:

@@ -123,13 +123,17 @@ def expand_exclude(items: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ConstraintTensors:
-    """Device tensors for the loop. x_c, free, keep: (118,); budget: sum of x_opt; k_free: cap or -1."""
+    """Device tensors for the loop. x_c, free, keep: (118,); budget: sum of x_opt.
+
+    k_free: how many non-pinned elements a candidate may hold: -1 = no cap, an int for all, or a
+    (B,) long tensor per candidate (see design.DesignConfig.keep_element_count).
+    """
 
     x_c: torch.Tensor
     free: torch.Tensor
     keep: torch.Tensor
     budget: float
-    k_free: int
+    k_free: int | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -338,20 +342,27 @@ class Constraints:
 # -- pure tensor functions used by the loop ------------------------------------------------------
 
 
+def _cap(ct: ConstraintTensors) -> torch.Tensor | int | None:
+    if isinstance(ct.k_free, torch.Tensor):
+        return ct.k_free
+    return None if ct.k_free < 0 else ct.k_free
+
+
 def apply_projection(v: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:
     """Project raw x_opt values v (B, 118) onto the constrained set; returns x_opt (B, 118)."""
-    x = project_simplex(v, ct.budget, ct.free)
-    if ct.k_free >= 0:
-        support = top_k_mask(v.masked_fill(~ct.free, -torch.inf), ct.k_free, ct.keep) & ct.free
-        x = project_simplex(v, ct.budget, support)
-    return x
+    k = _cap(ct)
+    if k is None:
+        return project_simplex(v, ct.budget, ct.free)
+    support = top_k_mask(v.masked_fill(~ct.free, -torch.inf), k, ct.keep) & ct.free
+    return project_simplex(v, ct.budget, support)
 
 
 def apply_relu(p: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:
     """x_opt = budget * relu(p) / sum relu(p) over the free elements (with the element cap)."""
+    k = _cap(ct)
     mask = ct.free.expand_as(p)
-    if ct.k_free >= 0:
-        mask = top_k_mask(p.masked_fill(~ct.free, -torch.inf), ct.k_free, ct.keep) & ct.free
+    if k is not None:
+        mask = top_k_mask(p.masked_fill(~ct.free, -torch.inf), k, ct.keep) & ct.free
     return relu_normalize(p, ct.budget, mask)
 
 

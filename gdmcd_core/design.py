@@ -8,6 +8,11 @@ with the pins and exclusions of `constraints` after every step, by the Euclidean
 simplex.center_gradient, and every step is followed by the projection) or by the
 reparameterization x_opt = budget * relu(p) / sum relu(p) ("relu").
 
+The reported integer formula of a candidate (integer_select "best", the default) is the one with
+the highest model score among the integer formulas of the compositions stage 3 passes through,
+checked every `select_every` steps (the first check is the stage-2 composition itself, i.e. the
+rule-based rounding, so stage 3 can only improve on it); "final" reports the last composition's.
+
 Optional objective terms (issue 6): "lcb" maximizes the ensemble's mean - kappa * sd instead of
 the mean; `formation_energy_weight` w adds w * relu(E_f(x)) with E_f from a formation-energy
 model in eV/atom — only compositions predicted unstable against the elements (E_f > 0) are
@@ -24,12 +29,17 @@ Public API (stable; the web app and CLI use it):
         .start_points() -> StartPoints     the start compositions (seeded)
         .optimize(start, callback=None, stop_event=None) -> OptimizeState   arrays only
         .run(run_dir=None, callback=None, stop_event=None, *, start=None) -> DesignResult
+        .integerize(x) -> Integerized      integer formulas under the run's N set and pins
+        .predict(x) -> (mean, sd)          model Tc in K of compositions (B, 118)
     Progress                               what the callback receives (at least every PROGRESS_EVERY_S)
     DesignResult                           the ranked candidate table plus arrays and trajectory
 
-`model` is a TcEnsemble (or any nn.Module mapping (B, 118) fractions to (B,) Tc in K); it is never
-modified: a model in train mode or with trainable weights is copied, frozen and put in eval mode.
-Runs are deterministic for a given seed, config and device.
+`reference` (ReferenceData: SuperCon and the training compositions) defaults to the data files,
+loaded once per process. `model` is a TcEnsemble (or any nn.Module mapping (B, 118) fractions to
+(B,) Tc in K); it is never modified: a model in train mode, with trainable weights or on another
+device is copied, frozen and put in eval mode. `run` may be called from a worker thread (the
+callback then runs in that thread); several engines may share one frozen model. Runs are
+deterministic for a given seed, config and device.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ import torch
 from torch import nn
 
 from gdmcd_core import initialization as init
-from gdmcd_core.composition import FormulaError, to_vector
+from gdmcd_core.composition import FRACTION_EPS, FormulaError, to_vector
 from gdmcd_core.constraints import (
     PIN_MODES,
     Constraints,
@@ -59,9 +69,15 @@ from gdmcd_core.constraints import (
     apply_relu,
     compose,
 )
-from gdmcd_core.integer_loss import INTEGER_LOSS_KINDS, Integerized, integer_loss, integerize
+from gdmcd_core.integer_loss import (
+    INTEGER_LOSS_KINDS,
+    Integerized,
+    formulas_from_amounts,
+    integer_loss,
+    integerize,
+)
 from gdmcd_core.reference import ReferenceData
-from gdmcd_core.runs import RunWriter, TrajectoryRecorder
+from gdmcd_core.runs import RunWriter, Trajectory, TrajectoryRecorder
 from gdmcd_core.simplex import center_gradient
 
 OBJECTIVES = ("mean", "lcb")
@@ -105,9 +121,10 @@ class DesignConfig:
     lr: float = 0.01  # Adam learning rate, stage 2 (paper search: 0.01)
     lr3: float = 0.0  # stage-3 learning rate; 0 = same as lr
     target_tc: float = 300.0  # y_t in K (paper: 300 K)
-    seed: int = 0  # seeds the start points (numpy) and torch
+    seed: int = 0  # seeds the start points (the loop itself is deterministic)
     device: str = "auto"  # "auto" (the model's device) | "cpu" | "cuda" | "cuda:1" ...
     constraint_method: str = "project"  # "project" (Euclidean projection) | "relu" (x = relu(p)/sum relu(p))
+    keep_element_count: bool = True  # a candidate never holds more distinct elements than its start (may swap them)
     record_every: int = 10  # snapshot per-candidate compositions every k steps
     integer_select: str = "best"  # "best": keep each candidate's best integer formula seen in stage 3; "final"
     select_every: int = 10  # stage-3 steps between integer-formula checks for integer_select "best"
@@ -159,7 +176,10 @@ class DesignConfig:
             f"constraint_method must be one of {CONSTRAINT_METHODS}, got {self.constraint_method!r}",
         )
         need(self.record_every >= 1, f"record_every must be >= 1, got {self.record_every}")
-        need(self.integer_select in INTEGER_SELECT, f"integer_select must be one of {INTEGER_SELECT}, got {self.integer_select!r}")
+        need(
+            self.integer_select in INTEGER_SELECT,
+            f"integer_select must be one of {INTEGER_SELECT}, got {self.integer_select!r}",
+        )
         need(self.select_every >= 1, f"select_every must be >= 1, got {self.select_every}")
         need(self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         need(self.kappa >= 0, f"kappa must be >= 0, got {self.kappa}")
@@ -355,7 +375,7 @@ class DesignResult:
     x_stage2: np.ndarray
     x_final: np.ndarray
     start_labels: list[str]
-    trajectory: Any
+    trajectory: Trajectory
     run_dir: Path | None
     elapsed_s: float
     device: str
@@ -445,8 +465,28 @@ class DesignEngine:
 
     # -- objective -----------------------------------------------------------------------------
 
-    def _score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(objective (B,), ensemble-mean Tc (B,)) in K."""
+    def _members_raw(self, x: torch.Tensor) -> torch.Tensor | None:
+        """(K, B) pre-activation outputs of the members, if the model exposes them (TcResNet)."""
+        m = self.model
+        members = list(m.members) if hasattr(m, "members") else [m]
+        if not all(hasattr(k, "forward_raw") for k in members):
+            return None
+        return torch.stack([k.forward_raw(x) for k in members])
+
+    def _score(self, x: torch.Tensor, raw: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective (B,), ensemble-mean Tc (B,)) in K.
+
+        raw=True (the loop) takes the objective on the members' pre-activation outputs: equal to
+        Tc wherever Tc > 0, but still sloped where the output ReLU reads 0 K, so a start the model
+        calls a non-superconductor still gets a gradient instead of staying put.
+        """
+        r = self._members_raw(x) if raw else None
+        if r is not None:
+            out = torch.relu(r) if getattr(self.model.config, "output_relu", True) else r
+            tc = out.mean(0)
+            if self.config.objective == "lcb":
+                return r.mean(0) - self.config.kappa * r.std(0, unbiased=False), tc
+            return r.mean(0), tc
         if self.config.objective == "lcb":
             mean, std = self.model.mean_std(x)
             return mean - self.config.kappa * std, mean
@@ -470,18 +510,22 @@ class DesignEngine:
             return np.zeros(0), np.zeros(0)
         return np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64)
 
-    def integerize(self, x: np.ndarray) -> Integerized:
+    def integerize(self, x: np.ndarray, with_formulas: bool = True) -> Integerized:
         """Integer formulas of compositions x (B, 118) under this run's N set, loss and pins."""
         c = self.constraints
         lower = c.lower_frac if c.atleast_mask.any() else None
         exact = c.exact_frac if c.exact_mask.any() else None
-        return integerize(x, self.allowed_ns, self.config.integer_loss, lower, exact)
+        return integerize(x, self.allowed_ns, self.config.integer_loss, lower, exact, with_formulas=with_formulas)
 
     @torch.no_grad()
     def _integer_scores(self, integ: Integerized) -> np.ndarray:
-        """Objective (K) of integer formulas, from their fractions (what the formula text encodes)."""
+        """Objective (K) of integer formulas, from their fractions (what the formula text encodes):
+        Tc (or its LCB) minus the formation-energy penalty when one is set."""
         xi = torch.as_tensor(integ.fractions, dtype=torch.float32, device=self.device)
-        return self._score(xi)[0].double().cpu().numpy()
+        score = self._score(xi)[0]
+        if self.config.formation_energy_weight > 0:
+            score = score - self.config.formation_energy_weight * torch.relu(self.fe_model(xi))
+        return score.double().cpu().numpy()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -494,16 +538,20 @@ class DesignEngine:
     ) -> OptimizeState:
         """Stages 2 and 3 from `start` (B, 118); returns the arrays. Stops between steps when
         `stop_event` is set (the state then holds what was reached)."""
-        cfg, c = self.config, self.constraints
-        torch.manual_seed(cfg.seed)
+        cfg, c = self.config, self.constraints  # the loop draws no random numbers: same start, same run
         x_raw = start.x if isinstance(start, init.StartPoints) else np.asarray(start, np.float64)
         B = len(x_raw)
         dev, dtype = self.device, torch.float32
         ct = c.tensors(dev, dtype)
         ns_t = torch.tensor(self.allowed_ns, device=dev, dtype=dtype)
+        x_opt_np = c.start_x_opt(x_raw)
+        if cfg.keep_element_count:  # cap each candidate at its start's number of non-pinned elements
+            n_start = ((x_opt_np + c.x_c) > FRACTION_EPS).sum(1) - len(c.pins)
+            k = torch.tensor(np.maximum(n_start, 0), device=dev)
+            ct = replace(ct, k_free=k if ct.k_free < 0 else torch.clamp(k, max=ct.k_free))
         # on the constrained set in float64, then cast: projecting the float32 copy again would
         # spread its ~1e-8 rounding deficit over every absent element and revive them
-        x_opt0 = torch.tensor(c.start_x_opt(x_raw), device=dev, dtype=dtype)
+        x_opt0 = torch.tensor(x_opt_np, device=dev, dtype=dtype)
         relu = cfg.constraint_method == "relu"
         param = x_opt0.clone().requires_grad_(True)
 
@@ -528,7 +576,7 @@ class DesignEngine:
         def report(step: int, stage: int, alpha: float, tc: torch.Tensor, il: torch.Tensor, done: bool) -> Progress:
             q = torch.quantile(tc.detach().float().cpu(), torch.tensor([0.1, 0.5, 0.9])).tolist() if B else [0.0] * 3
             elapsed = time.perf_counter() - t0
-            eta = elapsed / step * (total - step) if step else float("nan")
+            eta = elapsed / step * (total - step) if step else 0.0
             return Progress(
                 step=step,
                 total_steps=total,
@@ -552,7 +600,7 @@ class DesignEngine:
 
         def consider(step: int, x_np: np.ndarray) -> None:
             """Integer formulas of x_np; keep each candidate's best so far (integer_select "best")."""
-            integ = self.integerize(x_np)
+            integ = self.integerize(x_np, with_formulas=False)
             score = self._integer_scores(integ)
             if not best:
                 best.update(integ=integ, score=score, step=np.full(B, step))
@@ -563,11 +611,12 @@ class DesignEngine:
                 best["integ"] = Integerized(
                     n_atoms=np.where(better, integ.n_atoms, old.n_atoms),
                     amounts=np.where(better[:, None], integ.amounts, old.amounts),
-                    formulas=[n if b else o for n, o, b in zip(integ.formulas, old.formulas, better, strict=True)],
+                    formulas=[],
                     loss=np.where(better, integ.loss, old.loss),
                 )
                 best["score"] = np.where(better, score, best["score"])
                 best["step"] = np.where(better, step, best["step"])
+
         for step in range(total):
             if stop_event is not None and stop_event.is_set():
                 stopped = True
@@ -583,7 +632,7 @@ class DesignEngine:
                 opt = torch.optim.Adam([param], lr=lr)  # a fresh optimizer per stage (eq. 4, then eq. 10)
             alpha = 0.0 if stage == 2 else cfg.alpha_at(step - cfg.steps2)
             x = current_x()
-            score, tc = self._score(x)
+            score, tc = self._score(x, raw=True)
             hinge = torch.relu(cfg.target_tc - score)  # (B,) K, eq. 3
             il, _ = integer_loss(x, ns_t, cfg.integer_loss)  # (B,), eq. 8
             loss = hinge
@@ -652,7 +701,7 @@ class DesignEngine:
             stopped=stopped,
             recorder=rec,
             elapsed_s=time.perf_counter() - t0,
-            integer=best["integ"],
+            integer=replace(best["integ"], formulas=formulas_from_amounts(best["integ"].amounts)),
             integer_step=best["step"],
         )
 

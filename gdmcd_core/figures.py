@@ -177,9 +177,7 @@ def periodic_table(
         )
     fig.update_xaxes(visible=False, range=[0.4, n_cols + 0.6], fixedrange=True)
     fig.update_yaxes(visible=False, range=[n_rows + 0.6, 0.4], fixedrange=True)
-    legend = "  ".join(
-        f"<span style='color:{STATE_COLORS[s]}'>■</span> {s}" for s in ("pinned", "excluded")
-    )
+    legend = "  ".join(f"<span style='color:{STATE_COLORS[s]}'>■</span> {s}" for s in ("pinned", "excluded"))
     fig.add_annotation(
         text=f"click an element: free → pinned → excluded → free   {legend}",
         x=0.5,
@@ -222,18 +220,49 @@ def tc_trace(
     """
     step = _arr(series, "step")
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=step, y=_arr(series, "tc_q10_k"), mode="lines", line=dict(width=0), name="q10", showlegend=False, hoverinfo="skip"))
     fig.add_trace(
-        go.Scatter(x=step, y=_arr(series, "tc_q90_k"), mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND_COLOR, name="q10–q90")
+        go.Scatter(
+            x=step,
+            y=_arr(series, "tc_q10_k"),
+            mode="lines",
+            line=dict(width=0),
+            name="q10",
+            showlegend=False,
+            hoverinfo="skip",
+        )
     )
-    fig.add_trace(go.Scatter(x=step, y=_arr(series, "tc_median_k"), mode="lines", line=dict(color=MEDIAN_COLOR, width=2), name="median"))
-    fig.add_trace(go.Scatter(x=step, y=_arr(series, "tc_best_k"), mode="lines", line=dict(color=BEST_COLOR, width=2), name="best"))
+    fig.add_trace(
+        go.Scatter(
+            x=step,
+            y=_arr(series, "tc_q90_k"),
+            mode="lines",
+            line=dict(width=0),
+            fill="tonexty",
+            fillcolor=BAND_COLOR,
+            name="q10–q90",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=step, y=_arr(series, "tc_median_k"), mode="lines", line=dict(color=MEDIAN_COLOR, width=2), name="median"
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=step, y=_arr(series, "tc_best_k"), mode="lines", line=dict(color=BEST_COLOR, width=2), name="best")
+    )
     if target_tc is not None:
-        fig.add_hline(y=target_tc, line=dict(color="#adb5bd", dash="dot", width=1), annotation_text=f"target {target_tc:g} K", annotation_font=dict(size=10))
+        fig.add_hline(
+            y=target_tc,
+            line=dict(color="#adb5bd", dash="dot", width=1),
+            annotation_text=f"target {target_tc:g} K",
+            annotation_font=dict(size=10),
+        )
     _stage3_line(fig, stage3_step, step)
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=TC_LABEL)
-    return _base_layout(fig, height, title, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _base_layout(
+        fig, height, title, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+    )
 
 
 def loss_alpha_trace(
@@ -245,20 +274,50 @@ def loss_alpha_trace(
     """Median L_integer (left axis) and α (right axis) over the steps."""
     step = _arr(series, "step")
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=step, y=_arr(series, "int_loss_median"), mode="lines", line=dict(color="#5f3dc4", width=2), name="L_integer (median)"))
-    fig.add_trace(go.Scatter(x=step, y=_arr(series, "alpha"), mode="lines", line=dict(color="#e67700", width=2, dash="dot"), name="α", yaxis="y2"))
+    fig.add_trace(
+        go.Scatter(
+            x=step,
+            y=_arr(series, "int_loss_median"),
+            mode="lines",
+            line=dict(color="#5f3dc4", width=2),
+            name="L_integer (median)",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=step,
+            y=_arr(series, "alpha"),
+            mode="lines",
+            line=dict(color="#e67700", width=2, dash="dot"),
+            name="α",
+            yaxis="y2",
+        )
+    )
     _stage3_line(fig, stage3_step, step)
     fig.update_layout(
         xaxis=dict(title=dict(text=STEP_LABEL)),
         yaxis=dict(title=dict(text=INT_LOSS_LABEL), rangemode="tozero"),
         yaxis2=dict(title=dict(text=ALPHA_LABEL), overlaying="y", side="right", rangemode="tozero", showgrid=False),
     )
-    return _base_layout(fig, height, title, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _base_layout(
+        fig, height, title, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+    )
 
 
-def alpha_ramp(step: Sequence[float], alpha: Sequence[float], stage3_step: int | None = None, height: int = 160) -> go.Figure:
+def alpha_ramp(
+    step: Sequence[float], alpha: Sequence[float], stage3_step: int | None = None, height: int = 160
+) -> go.Figure:
     """The α schedule (app_data.alpha_schedule) as a small preview plot."""
-    fig = go.Figure(go.Scatter(x=np.asarray(step), y=np.asarray(alpha), mode="lines", line=dict(color="#e67700", width=2), fill="tozeroy", name="α"))
+    fig = go.Figure(
+        go.Scatter(
+            x=np.asarray(step),
+            y=np.asarray(alpha),
+            mode="lines",
+            line=dict(color="#e67700", width=2),
+            fill="tozeroy",
+            name="α",
+        )
+    )
     _stage3_line(fig, stage3_step, step)
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=ALPHA_LABEL)
@@ -315,13 +374,24 @@ def candidate_lines(
     return _base_layout(fig, height, title, hovermode="x unified")
 
 
-def tc_before_after(before: Sequence[float], after: Sequence[float], height: int = 360, title: str | None = None) -> go.Figure:
+def tc_before_after(
+    before: Sequence[float], after: Sequence[float], height: int = 360, title: str | None = None
+) -> go.Figure:
     """Paper Fig. 4a: Tc before vs after optimization, one point per candidate, with y = x."""
     b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     n_up, n_down = int((a > b).sum()), int((a < b).sum())
     hi = float(np.nanmax(np.concatenate([b, a, [1.0]]))) * 1.05
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line=dict(color="#adb5bd", dash="dash"), name="no change", hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, hi],
+            y=[0, hi],
+            mode="lines",
+            line=dict(color="#adb5bd", dash="dash"),
+            name="no change",
+            hoverinfo="skip",
+        )
+    )
     fig.add_trace(
         go.Scatter(
             x=b,
@@ -342,7 +412,14 @@ def element_count_change(decrease: Sequence[int], height: int = 300, title: str 
     """Paper Fig. 4b: histogram of (elements before - elements after); positive = fewer elements."""
     d = np.asarray(decrease, dtype=int)
     vals, counts = np.unique(d, return_counts=True) if len(d) else (np.zeros(0, int), np.zeros(0, int))
-    fig = go.Figure(go.Bar(x=vals, y=counts, marker_color=MEDIAN_COLOR, hovertemplate="%{x:+d} elements: %{y} candidates<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=vals,
+            y=counts,
+            marker_color=MEDIAN_COLOR,
+            hovertemplate="%{x:+d} elements: %{y} candidates<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text="decrease in number of elements (before − after)", dtick=1)
     fig.update_yaxes(title_text="candidates")
     return _base_layout(fig, height, title or "Change in the number of elements", showlegend=False)
@@ -351,13 +428,29 @@ def element_count_change(decrease: Sequence[int], height: int = 300, title: str 
 # -- model page ---------------------------------------------------------------------------------
 
 
-def parity_plot(tc_true: Sequence[float], tc_pred: Sequence[float], tc_std: Sequence[float] | None = None, height: int = 420) -> go.Figure:
+def parity_plot(
+    tc_true: Sequence[float], tc_pred: Sequence[float], tc_std: Sequence[float] | None = None, height: int = 420
+) -> go.Figure:
     """Predicted vs true Tc on the test split, with y = x (error bars = ensemble sd when given)."""
     t, p = np.asarray(tc_true, dtype=float), np.asarray(tc_pred, dtype=float)
     hi = float(np.nanmax(np.concatenate([t, p, [1.0]]))) * 1.05
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line=dict(color="#adb5bd", dash="dash"), name="y = x", hoverinfo="skip"))
-    err = dict(type="data", array=np.asarray(tc_std, dtype=float), visible=True, thickness=0.5, color="rgba(28,126,214,0.3)") if tc_std is not None else None
+    fig.add_trace(
+        go.Scatter(
+            x=[0, hi], y=[0, hi], mode="lines", line=dict(color="#adb5bd", dash="dash"), name="y = x", hoverinfo="skip"
+        )
+    )
+    err = (
+        dict(
+            type="data",
+            array=np.asarray(tc_std, dtype=float),
+            visible=True,
+            thickness=0.5,
+            color="rgba(28,126,214,0.3)",
+        )
+        if tc_std is not None
+        else None
+    )
     fig.add_trace(
         go.Scatter(
             x=t,
@@ -369,8 +462,8 @@ def parity_plot(tc_true: Sequence[float], tc_pred: Sequence[float], tc_std: Sequ
             hovertemplate="true %{x:.1f} K<br>predicted %{y:.1f} K<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="true Tc (K)", range=[0, hi])
-    fig.update_yaxes(title_text="predicted Tc (K)", range=[0, hi], scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(title_text="true Tc (K)", range=[0, hi], constrain="domain")
+    fig.update_yaxes(title_text="predicted Tc (K)", range=[0, hi], scaleanchor="x", scaleratio=1, constrain="domain")
     return _base_layout(fig, height, "Parity on the test split", showlegend=False)
 
 

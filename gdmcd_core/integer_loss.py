@@ -39,6 +39,8 @@ N_TIE_TOL = 1e-6
 # Exempt (fractional) amounts in ES formulas are written with this many decimals, and rounded
 # so that the written amounts still sum to exactly N.
 ES_DECIMALS = 3
+# integerize works on at most this many rows at a time (its float64 work arrays are rows x |N| x 118).
+INTEGERIZE_CHUNK = 1024
 
 
 def _ns_tensor(ns: torch.Tensor | list[int] | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -258,6 +260,7 @@ def integerize(
     lower_frac: np.ndarray | None = None,
     exact_frac: np.ndarray | None = None,
     n_choice: np.ndarray | None = None,
+    with_formulas: bool = True,
 ) -> Integerized:
     """Integer formula of each candidate: N by eq. 8 (or `n_choice`), counts by `integer_amounts`.
 
@@ -269,6 +272,8 @@ def integerize(
         lower_frac: (D,) at-least pins as fractions (count >= ceil(f N)); None = none.
         exact_frac: (D,) exact pins as fractions, NaN where free (count = f N); None = none.
         n_choice: (B,) cell sizes to use instead of choosing by eq. 8.
+        with_formulas: False skips writing the formula strings (formulas is then empty; use
+            formulas_from_amounts later) — formatting is the slow part.
 
     Returns:
         Integerized (N, counts, formulas, loss at N).
@@ -276,11 +281,35 @@ def integerize(
     x = np.asarray(x, np.float64)
     B, D = x.shape
     ns = list(int(v) for v in ns)
+    if B > INTEGERIZE_CHUNK:  # bound the (rows, |N|, 118) float64 work arrays
+        parts = [
+            integerize(
+                x[i : i + INTEGERIZE_CHUNK],
+                ns,
+                kind,
+                lower_frac,
+                exact_frac,
+                None if n_choice is None else np.broadcast_to(np.asarray(n_choice), (B,))[i : i + INTEGERIZE_CHUNK],
+                with_formulas,
+            )
+            for i in range(0, B, INTEGERIZE_CHUNK)
+        ]
+        return Integerized(
+            n_atoms=np.concatenate([q.n_atoms for q in parts]),
+            amounts=np.concatenate([q.amounts for q in parts]),
+            formulas=[f for q in parts for f in q.formulas],
+            loss=np.concatenate([q.loss for q in parts]),
+        )
+    # losses for every N once, on the columns some row uses (absent elements add 0; keep >= 2 for ES)
+    cols = np.flatnonzero((x > 0).any(0))
+    if len(cols) < 2:
+        cols = np.arange(2)
+    per = per_n_loss(torch.as_tensor(x[:, cols]), ns, kind).numpy()  # (B, M)
     if n_choice is None:
-        n_atoms, _ = choose_n(x, ns, kind)
+        first = per <= per.min(1, keepdims=True) + N_TIE_TOL  # smallest N within tolerance (eq. 8)
+        n_atoms = np.asarray(ns, dtype=np.int64)[first.argmax(1)]
     else:
         n_atoms = np.broadcast_to(np.asarray(n_choice), (B,)).astype(np.int64)
-    n_atoms = n_atoms.astype(np.int64)
     nf = n_atoms.astype(np.float64)[:, None]
     lower = None if lower_frac is None else np.ceil(np.asarray(lower_frac)[None, :] * nf - 1e-6)
     fixed = None if exact_frac is None else np.round(np.asarray(exact_frac)[None, :] * nf)
@@ -289,11 +318,10 @@ def integerize(
         allowed = None if exact_frac is None else np.isnan(np.asarray(exact_frac))
         exempt = exempt_pair(x, n_atoms, allowed)
     amounts = integer_amounts(x, n_atoms, lower=lower, fixed=fixed, exempt=exempt)
-    xt = torch.as_tensor(x)
-    per = per_n_loss(xt, ns, kind).numpy()  # (B, M)
     col = np.searchsorted(np.asarray(ns), n_atoms).clip(0, len(ns) - 1)
     loss = per[np.arange(B), col]
-    return Integerized(n_atoms=n_atoms, amounts=amounts, formulas=formulas_from_amounts(amounts), loss=loss)
+    formulas = formulas_from_amounts(amounts) if with_formulas else []
+    return Integerized(n_atoms=n_atoms, amounts=amounts, formulas=formulas, loss=loss)
 
 
 def round_baseline(

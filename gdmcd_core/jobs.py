@@ -31,7 +31,17 @@ MAX_JOBS_ENV = "GDMCD_MAX_JOBS"
 MAX_HISTORY_ROWS = 5_000
 # Finished jobs kept in memory (their run folders stay on disk regardless).
 MAX_FINISHED_KEPT = 50
-HISTORY_KEYS = ("step", "stage", "alpha", "tc_best_k", "tc_median_k", "tc_q10_k", "tc_q90_k", "int_loss_median", "elapsed_s")
+HISTORY_KEYS = (
+    "step",
+    "stage",
+    "alpha",
+    "tc_best_k",
+    "tc_median_k",
+    "tc_q10_k",
+    "tc_q90_k",
+    "int_loss_median",
+    "elapsed_s",
+)
 ACTIVE_STATUSES = ("starting", "running")
 
 EngineFactory = Callable[..., Any]
@@ -160,7 +170,9 @@ class JobRegistry:
         engine_factory: EngineFactory | None = None,
     ) -> None:
         self.runs_root = runs.runs_root(runs_root)
-        self.max_active = int(max_active if max_active is not None else os.environ.get(MAX_JOBS_ENV, DEFAULT_MAX_ACTIVE))
+        self.max_active = int(
+            max_active if max_active is not None else os.environ.get(MAX_JOBS_ENV, DEFAULT_MAX_ACTIVE)
+        )
         self._factory = engine_factory or _default_engine_factory
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()

@@ -99,7 +99,9 @@ def cycle_element(
     return new_pins, _z_sorted(new_excluded)
 
 
-def set_pinned(pins: list[dict[str, Any]], excluded: list[str], symbols_: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def set_pinned(
+    pins: list[dict[str, Any]], excluded: list[str], symbols_: Iterable[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The pinned set becomes `symbols_` (the typed multiselect): keeps fractions of kept pins, new
     pins get defaults, and an element newly pinned leaves the excluded list."""
     wanted = list(dict.fromkeys(symbols_))
@@ -108,7 +110,9 @@ def set_pinned(pins: list[dict[str, Any]], excluded: list[str], symbols_: Iterab
     return new_pins, [s for s in excluded if s not in wanted]
 
 
-def set_excluded(pins: list[dict[str, Any]], excluded: list[str], symbols_: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def set_excluded(
+    pins: list[dict[str, Any]], excluded: list[str], symbols_: Iterable[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The excluded set becomes `symbols_`; an element newly excluded leaves the pin table."""
     wanted = _z_sorted(dict.fromkeys(symbols_))
     return [dict(p) for p in pins if p["symbol"] not in wanted], wanted
@@ -179,7 +183,9 @@ def validate_pins(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Pin], list[st
         pins.append(Pin(sym, f, mode))
     total = sum(p.fraction for p in pins)
     if not errors and total > 1.0 + SUM_TOL:
-        errors.append(f"pinned fractions sum to {total:g} > 1 ({', '.join(str(p) for p in pins)}); they must sum to at most 1")
+        errors.append(
+            f"pinned fractions sum to {total:g} > 1 ({', '.join(str(p) for p in pins)}); they must sum to at most 1"
+        )
     return pins, errors
 
 

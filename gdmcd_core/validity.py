@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 from math import lcm
 
 import numpy as np
@@ -75,14 +75,104 @@ def integer_counts(amounts: dict[str, float], max_denominator: int = MAX_DENOMIN
     return {s: int(c // g) for s, c in counts.items()}
 
 
+@lru_cache(maxsize=1)
+def _smact_data() -> tuple[dict[str, list[int]], frozenset[str]]:
+    """SMACT's default oxidation states (ICSD-2024 list, as `smact_validity` uses) and its metals."""
+    from smact import metals
+    from smact.screening import ICSD24FilterConfig, _get_icsd24_oxidation_dict
+
+    cfg = ICSD24FilterConfig()
+    states = _get_icsd24_oxidation_dict(
+        include_zero=cfg.include_zero, consensus=cfg.consensus, commonality=cfg.commonality
+    )
+    return states, frozenset(metals)
+
+
+@cache
+def _pauling(symbol: str) -> float | None:
+    """SMACT's Pauling electronegativity (None where SMACT has none, e.g. He, Ne, Ar)."""
+    from smact import Element
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Element(symbol).pauling_eneg
+
+
+def _neutral_reachable(counts: list[int], states: list[list[int]]) -> bool:
+    """True if choosing one oxidation state per element can make sum(count * state) = 0.
+
+    A dynamic programme over the reachable total charges (a boolean array shifted per state), so
+    the cost grows with the charge range, not with the number of state combinations.
+    """
+    if sum(n * min(st) for n, st in zip(counts, states, strict=True)) > 0:
+        return False
+    if sum(n * max(st) for n, st in zip(counts, states, strict=True)) < 0:
+        return False
+    # Every partial sum lies in [lo, hi]; index i of `reach` stands for total charge i + lo.
+    lo = sum(n * min(min(st), 0) for n, st in zip(counts, states, strict=True))
+    hi = sum(n * max(max(st), 0) for n, st in zip(counts, states, strict=True))
+    reach = np.zeros(hi - lo + 1, dtype=bool)
+    reach[-lo] = True  # total 0 before any element
+    for n, st in zip(counts, states, strict=True):
+        nxt = np.zeros_like(reach)
+        for o in st:
+            shift = n * o
+            if shift >= 0:
+                nxt[shift:] |= reach[: len(reach) - shift]
+            else:
+                nxt[:shift] |= reach[-shift:]
+        reach = nxt
+    return bool(reach[-lo])
+
+
+def _flags_by_dp(counts: list[int], symbols_: list[str], states: list[list[int]]) -> tuple[bool, bool]:
+    """(charge_neutral, electronegativity_ok) with SMACT's semantics, for any number of elements.
+
+    SMACT's Pauling test asks for a neutral assignment in which every cation is strictly less
+    electronegative than every anion; an element without a Pauling value fails every assignment
+    (its comparisons return False in `smact.screening.eneg_states_test`). So the valid sign
+    patterns are the splits of the elements sorted by electronegativity: those at or below a
+    threshold take positive states, those above take negative ones; each split is one DP.
+    """
+    neutral = _neutral_reachable(counts, states)
+    if not neutral:
+        return False, False
+    en = [_pauling(s) for s in symbols_]
+    if any(e is None for e in en):
+        return True, False
+    free = [e != e for e in en]  # NaN: every comparison is False, so no constraint
+    values = sorted({e for e, f in zip(en, free, strict=True) if not f})
+    for t in [-np.inf, *values]:  # cations: EN <= t; anions: EN > t
+        split = []
+        for e, f, st in zip(en, free, states, strict=True):
+            split.append(st if f else [o for o in st if (o > 0 if e <= t else o < 0)])
+        if all(split) and _neutral_reachable(counts, split):
+            return True, True
+    return True, False
+
+
+# SMACT's own enumeration is used while it is cheap (product of state counts); beyond that the
+# equivalent dynamic programme (tests check both agree).
+SMACT_ENUMERATION_LIMIT = 20_000
+
+
 @lru_cache(maxsize=65536)
 def _smact_flags(items: tuple[tuple[str, int], ...]) -> tuple[bool, bool, bool]:
     """(charge_neutral, electronegativity_ok, all_metal) for integer counts ((symbol, n), ...)."""
-    from smact import metals
     from smact.screening import smact_validity
 
+    ox, metals = _smact_data()
+    syms = [s for s, _ in items]
+    all_metal = all(s in metals for s in syms)
+    if len(syms) == 1 or all_metal:  # SMACT's fast paths: an element, or an alloy
+        return True, True, all_metal
+    states = [ox.get(s) for s in syms]
+    if any(not st for st in states):  # an element with no known oxidation state
+        return False, False, all_metal
+    if int(np.prod([len(st) for st in states], dtype=np.float64)) > SMACT_ENUMERATION_LIMIT:
+        neutral, en_ok = _flags_by_dp([n for _, n in items], syms, states)  # type: ignore[arg-type]
+        return neutral, en_ok, all_metal
     formula = "".join(f"{s}{n}" for s, n in items)
-    all_metal = all(s in metals for s, _ in items)
     with warnings.catch_warnings():  # SMACT warns on elements without Pauling data; the test then fails them
         warnings.simplefilter("ignore")
         neutral = bool(smact_validity(formula, use_pauling_test=False, include_alloys=True))

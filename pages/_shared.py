@@ -13,7 +13,6 @@ from gdmcd_core import app_data, runs
 from gdmcd_core.checkpoint import CheckpointError, load_checkpoint
 from gdmcd_core.jobs import JobRegistry
 
-
 # Design-page widget values and their defaults (sized for an interactive run on a CPU).
 DESIGN_DEFAULTS = {
     "pins": [],
@@ -44,6 +43,18 @@ DESIGN_DEFAULTS = {
 }
 
 
+def page_setup() -> None:
+    """Call first in every page. Streamlit (1.67) treats a pages/ folder as its old multipage
+    layout until app.py has called st.navigation once in the process, so a deep link (e.g.
+    /trajectories?run=...) as a fresh server's first request would run the page alone, without
+    app.py's navigation and layout. Switch to the app's own navigation and run again."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def persist_widget_state() -> None:
     """Keep the Design page's widget values while another page is shown (Streamlit drops the
     state of widgets that are not drawn; re-assigning a key makes it plain session state)."""
@@ -62,6 +73,7 @@ def cuda_available() -> bool:
 def _load_model(path: str, device: str):
     # load_checkpoint returns the model in eval mode with requires_grad_(False): concurrent design
     # runs backpropagate into their own compositions only, never into these shared weights.
+    app_data.configure_torch_threads()
     return load_checkpoint(path, device)
 
 
@@ -135,6 +147,27 @@ def run_options() -> dict[str, str]:
         best = f" · best {r.best_integer_formula} {r.best_integer_tc_k:.1f} K" if r.best_integer_formula else ""
         out[r.run_id] = f"{r.run_id} · {r.status}{best}"
     return out
+
+
+def candidate_columns() -> dict:
+    """Column headers and number formats for candidate tables (Design results, Runs)."""
+    num = st.column_config.NumberColumn
+    return {
+        "integer_formula": st.column_config.TextColumn("integer formula"),
+        "n_atoms": num("N", help="atoms in the formula unit"),
+        "integer_tc_k": num("Tc (K)", format="%.1f", help="predicted for the integer formula"),
+        "integer_tc_std_k": num("± σ (K)", format="%.1f", help="ensemble standard deviation"),
+        "delta_tc_k": num("ΔTc (K)", format="%+.1f", help="integer formula minus start"),
+        "initial_formula": st.column_config.TextColumn("start"),
+        "initial_tc_k": num("Tc start (K)", format="%.1f"),
+        "optimized_tc_k": num("Tc stage 2 (K)", format="%.1f"),
+        "rounded_formula": st.column_config.TextColumn("rounded (baseline)"),
+        "rounded_tc_k": num("Tc rounded (K)", format="%.1f"),
+        "nearest_supercon_formula": st.column_config.TextColumn("nearest SuperCon"),
+        "nearest_supercon_tc_k": num("its Tc (K)", format="%.1f"),
+        "formation_energy_ev_atom": num("E_f (eV/atom)", format="%.2f"),
+        "n_duplicates": num("copies"),
+    }
 
 
 def model_sidebar() -> None:

@@ -16,7 +16,16 @@ from gdmcd_core import app_data, figures, runs, ui_state
 from gdmcd_core.design import CONSTRAINT_METHODS
 from gdmcd_core.elements import symbols
 from gdmcd_core.jobs import JobLimitError
-from pages._shared import DESIGN_DEFAULTS, cuda_available, get_formation_energy_model, get_model, get_registry, load_run
+from pages._shared import (
+    DESIGN_DEFAULTS,
+    candidate_columns,
+    cuda_available,
+    get_formation_energy_model,
+    get_model,
+    get_registry,
+    load_run,
+    page_setup,
+)
 
 INIT_LABELS = {
     "mixed": "SuperCon + interpolations (paper)",
@@ -27,6 +36,7 @@ INIT_LABELS = {
 }
 LOSS_LABELS = {"int": "L_int (all atoms whole)", "es": "L_int,ES (two elements may stay fractional)"}
 LR_OPTIONS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+page_setup()
 ss = st.session_state
 for k, v in DESIGN_DEFAULTS.items():
     ss.setdefault(k, v)
@@ -138,8 +148,15 @@ ss.ms_excluded = list(ss.excluded)
 st.subheader("1 · Elements")
 table_col, side_col = st.columns([5, 1])
 with side_col:
-    color_by = st.radio("Colour tiles by", ["block", "frequency"], key="color_by", format_func=lambda v: {"block": "block", "frequency": "SuperCon frequency"}[v])
-    long_form = st.toggle("32 columns", key="long_form", help="the long-form table, as the model's composition image lays it out")
+    color_by = st.radio(
+        "Colour tiles by",
+        ["block", "frequency"],
+        key="color_by",
+        format_func=lambda v: {"block": "block", "frequency": "SuperCon frequency"}[v],
+    )
+    long_form = st.toggle(
+        "32 columns", key="long_form", help="the long-form table, as the model's composition image lays it out"
+    )
 with table_col:
     chart_key = f"ptable-{ss.ptable_ver}"
     fig = figures.periodic_table(
@@ -157,14 +174,22 @@ with table_col:
         config={"displayModeBar": False, "scrollZoom": False},
     )
 preset_cols = st.columns([1, 1.1, 1.5, 0.6])
-for col, (name, label) in zip(preset_cols, ui_state.PRESETS.items()):
-    col.button(label, key=f"preset_{name}", on_click=_on_preset, args=(name,), help=ui_state.PRESET_HELP[name], width="stretch")
+for col, (name, label) in zip(preset_cols, ui_state.PRESETS.items(), strict=False):
+    col.button(
+        label, key=f"preset_{name}", on_click=_on_preset, args=(name,), help=ui_state.PRESET_HELP[name], width="stretch"
+    )
 preset_cols[-1].button("Clear all", key="clear_elements", on_click=_on_clear, width="stretch")
 if ss.get("preset_note"):
     st.caption(ss.pop("preset_note"))
 
 typed_a, typed_b = st.columns(2)
-typed_a.multiselect("Pinned elements", symbols(), key="ms_pinned", on_change=_on_pinned_typed, help="typed alternative to clicking the table")
+typed_a.multiselect(
+    "Pinned elements",
+    symbols(),
+    key="ms_pinned",
+    on_change=_on_pinned_typed,
+    help="typed alternative to clicking the table",
+)
 typed_b.multiselect("Excluded elements", symbols(), key="ms_excluded", on_change=_on_excluded_typed)
 
 pin_col, opt_col = st.columns([2, 1])
@@ -181,8 +206,12 @@ with pin_col:
             disabled=["symbol"],
             column_config={
                 "symbol": st.column_config.TextColumn("element"),
-                "fraction": st.column_config.NumberColumn("fraction", min_value=0.0, max_value=1.0, step=0.01, format="%.3f", help="atoms per atom"),
-                "mode": st.column_config.SelectboxColumn("mode", options=["at-least", "exact"], required=True, help="at least this fraction, or exactly it"),
+                "fraction": st.column_config.NumberColumn(
+                    "fraction", min_value=0.0, max_value=1.0, step=0.01, format="%.3f", help="atoms per atom"
+                ),
+                "mode": st.column_config.SelectboxColumn(
+                    "mode", options=["at-least", "exact"], required=True, help="at least this fraction, or exactly it"
+                ),
             },
             width="stretch",
         )
@@ -211,7 +240,13 @@ with s3:
 st.subheader("3 · Optimization")
 o1, o2, o3 = st.columns(3)
 with o1:
-    n_lo, n_hi = st.slider("Cell size N range", ui_state.N_SLIDER_MIN, ui_state.N_SLIDER_MAX, key="n_range", help="allowed atoms per formula unit (eq. 8)")
+    n_lo, n_hi = st.slider(
+        "Cell size N range",
+        ui_state.N_SLIDER_MIN,
+        ui_state.N_SLIDER_MAX,
+        key="n_range",
+        help="allowed atoms per formula unit (eq. 8)",
+    )
     n_error = st.empty()
     st.radio("Integer loss", list(LOSS_LABELS), key="integer_loss", format_func=LOSS_LABELS.get)
     st.number_input("Target Tc y_t (K)", 0.0, 1000.0, step=10.0, key="target_tc")
@@ -221,13 +256,22 @@ with o2:
     st.select_slider("Learning rate", LR_OPTIONS, key="lr")
     st.number_input("α_max", 0.0, 1e6, step=100.0, key="alpha_max")
     steps_a, alpha_a = app_data.alpha_schedule(ss.steps2, ss.steps3, ss.alpha_max)
-    st.plotly_chart(figures.alpha_ramp(steps_a, alpha_a, app_data.stage3_start(ss)), key="alpha_preview", config={"displayModeBar": False})
+    st.plotly_chart(
+        figures.alpha_ramp(steps_a, alpha_a, app_data.stage3_start(ss)),
+        key="alpha_preview",
+        config={"displayModeBar": False},
+    )
 with o3:
     devices = ["auto", "cpu"] + (["cuda"] if cuda_available() else [])
     st.selectbox("Device", devices, key="device", help="auto: CUDA when present")
     st.caption("CUDA present: " + ("yes" if cuda_available() else "no — runs on the CPU"))
     st.number_input("Seed", 0, 2**31 - 1, key="seed")
-    objective = st.radio("Objective", ["mean", "lcb"], key="objective", format_func=lambda v: {"mean": "ensemble mean Tc", "lcb": "lower confidence bound (mean − κσ)"}[v])
+    objective = st.radio(
+        "Objective",
+        ["mean", "lcb"],
+        key="objective",
+        format_func=lambda v: {"mean": "ensemble mean Tc", "lcb": "lower confidence bound (mean − κσ)"}[v],
+    )
     if objective == "lcb":
         st.number_input("κ", 0.0, 10.0, step=0.5, key="kappa")
     with st.expander("Advanced"):
@@ -275,6 +319,8 @@ if job_id:
         runs.validate_run_id(job_id)
     except ValueError as exc:
         url_error, job_id = str(exc), None
+if job_id and st.query_params.get("job") != job_id:
+    st.query_params["job"] = job_id  # back from another page: keep the run in the address (reload-safe)
 job = registry.get(job_id)
 busy = job is not None and job.active
 
@@ -293,7 +339,9 @@ if run_clicked:
     else:
         try:
             with st.spinner("Preparing start compositions…"):
-                job = registry.start(model, config, get_formation_energy_model() if config.formation_energy_weight > 0 else None)
+                job = registry.start(
+                    model, config, get_formation_energy_model() if config.formation_energy_weight > 0 else None
+                )
         except (ValueError, JobLimitError) as exc:
             run_error.error(str(exc))
         else:
@@ -318,7 +366,14 @@ def live_panel(job_id: str) -> None:
     if snap.stop_requested:
         text += " · stopping…"
     st.progress(min(step / total, 1.0), text=text)
-    st.button("Stop this run", key="stop_run", on_click=_on_stop, args=(snap.job_id,), disabled=snap.stop_requested, help="keeps what was found so far")
+    st.button(
+        "Stop this run",
+        key="stop_run",
+        on_click=_on_stop,
+        args=(snap.job_id,),
+        disabled=snap.stop_requested,
+        help="keeps what was found so far",
+    )
     series = app_data.series_from_rows(snap.history)
     stage3 = app_data.stage3_start(job.config)
     c1, c2 = st.columns(2)
@@ -361,22 +416,19 @@ def results_panel(job_id: str) -> None:
     else:
         st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
         f1, f2 = st.columns([3, 1])
-        filters = f1.multiselect("Show only", list(app_data.available_filters(table)), format_func=lambda k: app_data.CANDIDATE_FILTERS[k][0], key="result_filters")
+        filters = f1.multiselect(
+            "Show only",
+            list(app_data.available_filters(table)),
+            format_func=lambda k: app_data.CANDIDATE_FILTERS[k][0],
+            key="result_filters",
+        )
         all_cols = f2.toggle("All columns", key="result_all_columns")
         shown = app_data.filter_candidates(table, filters)
         st.dataframe(
             app_data.display_candidates(shown, all_columns=all_cols),
             hide_index=True,
             width="stretch",
-            column_config={
-                "integer_tc_k": st.column_config.NumberColumn("Tc integer (K)", format="%.1f"),
-                "integer_tc_std_k": st.column_config.NumberColumn("± σ (K)", format="%.1f"),
-                "delta_tc_k": st.column_config.NumberColumn("ΔTc (K)", format="%+.1f"),
-                "initial_tc_k": st.column_config.NumberColumn("Tc start (K)", format="%.1f"),
-                "optimized_tc_k": st.column_config.NumberColumn("Tc stage 2 (K)", format="%.1f"),
-                "rounded_tc_k": st.column_config.NumberColumn("Tc rounded (K)", format="%.1f"),
-                "nearest_supercon_tc_k": st.column_config.NumberColumn("nearest SuperCon Tc (K)", format="%.1f"),
-            },
+            column_config=candidate_columns(),
             key="result_table",
         )
         if filters:
@@ -384,8 +436,22 @@ def results_panel(job_id: str) -> None:
     d1, d2, d3, d4 = st.columns(4)
     cand_file = info.path / runs.CANDIDATES_FILE
     if cand_file.is_file():
-        d1.download_button("Download CSV", cand_file.read_bytes(), file_name=f"candidates-{info.run_id}.csv", mime="text/csv", key="download_csv", on_click="ignore")
-    d2.download_button("Download config (JSON)", json.dumps(run.config, indent=2), file_name=f"config-{info.run_id}.json", mime="application/json", key="download_config", on_click="ignore")
+        d1.download_button(
+            "Download CSV",
+            cand_file.read_bytes(),
+            file_name=f"candidates-{info.run_id}.csv",
+            mime="text/csv",
+            key="download_csv",
+            on_click="ignore",
+        )
+    d2.download_button(
+        "Download config (JSON)",
+        json.dumps(run.config, indent=2),
+        file_name=f"config-{info.run_id}.json",
+        mime="application/json",
+        key="download_config",
+        on_click="ignore",
+    )
     if cfg:
         d3.button("Reuse these settings", key="reuse_settings", on_click=_on_reuse, args=(cfg,))
     d4.button("New run", key="new_run", on_click=_on_new_run)

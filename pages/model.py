@@ -3,7 +3,9 @@
 import streamlit as st
 
 from gdmcd_core import app_data, figures
-from pages._shared import checkpoint_path, get_model
+from pages._shared import checkpoint_path, get_model, page_setup
+
+page_setup()
 
 
 @st.cache_data(show_spinner="Predicting the test split…", max_entries=4)
@@ -23,12 +25,18 @@ if err:
 info = app_data.describe_model(model)
 card = model.card
 
+st.markdown(f"**{info.architecture}** — {info.label.split(' · ', 1)[1]}")
+mae = (card.get("metrics_test") or {}).get("supercon_test_mae_k")
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Architecture", info.architecture.split(" (")[0])
-m2.metric("Ensemble members", info.members)
-m3.metric("Parameters per member", f"{info.n_parameters:,}")
+m1.metric("Ensemble members", info.members)
+m2.metric("Parameters per member", f"{info.n_parameters:,}")
+m3.metric("SuperCon test MAE", f"{mae:.2f} K" if isinstance(mae, (int, float)) else "—")
 m4.metric("Device", info.device)
-st.caption(f"Checkpoint `{checkpoint_path()}` · SHA-256 `{info.sha256[:16]}…` · {info.label}")
+st.caption(f"Checkpoint `{checkpoint_path()}` · SHA-256 `{info.sha256[:16]}…`")
+if card.get("complete") is False:
+    st.info(
+        f"Training still in progress: {card.get('n_members', '?')} of {card.get('members_planned', '?')} ensemble members done."
+    )
 
 left, right = st.columns(2)
 with left:
@@ -49,7 +57,7 @@ with right:
         f"- trained {card.get('created', '?')} on {card.get('hardware', '?')} in {card.get('train_seconds', 0) / 60:.1f} min"
     )
     if counts:
-        st.json(counts, expanded=False)
+        st.json(counts, expanded=True)
 
 preds = _test_predictions(str(checkpoint_path()), info.sha256)
 if preds is None:

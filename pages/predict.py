@@ -3,8 +3,9 @@
 import streamlit as st
 
 from gdmcd_core import app_data, ui_state
-from pages._shared import get_model
+from pages._shared import get_model, page_setup
 
+page_setup()
 st.title("Predict Tc")
 st.caption("One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column.")
 
@@ -30,7 +31,9 @@ if upload is not None:
 else:
     formulas = [line for line in text.splitlines() if line.strip()]
     if len(formulas) > ui_state.MAX_PREDICT_ROWS:
-        st.error(f"{len(formulas):,} lines; the limit is {ui_state.MAX_PREDICT_ROWS:,} — only the first ones are predicted")
+        st.error(
+            f"{len(formulas):,} lines; the limit is {ui_state.MAX_PREDICT_ROWS:,} — only the first ones are predicted"
+        )
         formulas = formulas[: ui_state.MAX_PREDICT_ROWS]
 
 if model_error:
@@ -55,7 +58,9 @@ elif formulas:
         key="predict_table",
     )
     if n_bad:
-        st.error(f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; the others were predicted.")
+        st.error(
+            f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; the others were predicted."
+        )
     st.download_button(
         "Download predictions (CSV)",
         table.to_csv(index=False).encode(),

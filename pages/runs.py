@@ -3,8 +3,9 @@
 import streamlit as st
 
 from gdmcd_core import app_data, figures, runs
-from pages._shared import get_registry, load_run
+from pages._shared import candidate_columns, get_registry, load_run, page_setup
 
+page_setup()
 st.title("Runs")
 st.caption(f"Run folders in `{runs.runs_root()}`")
 
@@ -25,7 +26,13 @@ rows = [
     }
     for r in infos
 ]
-st.dataframe(rows, hide_index=True, width="stretch", column_config={"best Tc (K)": st.column_config.NumberColumn(format="%.1f")}, key="runs_table")
+st.dataframe(
+    rows,
+    hide_index=True,
+    width="stretch",
+    column_config={"best Tc (K)": st.column_config.NumberColumn(format="%.1f")},
+    key="runs_table",
+)
 
 ids = [r.run_id for r in infos]
 run_id = st.selectbox("Run", ids, key="runs_pick")
@@ -41,11 +48,20 @@ if b.button("Open trajectories", key="open_traj"):
     st.switch_page("pages/trajectories.py", query_params={"run": run_id})
 cand = run.info.path / runs.CANDIDATES_FILE
 if cand.is_file():
-    c.download_button("Download CSV", cand.read_bytes(), file_name=f"candidates-{run_id}.csv", mime="text/csv", key="runs_download", on_click="ignore")
+    c.download_button(
+        "Download CSV",
+        cand.read_bytes(),
+        file_name=f"candidates-{run_id}.csv",
+        mime="text/csv",
+        key="runs_download",
+        on_click="ignore",
+    )
 with d.popover("Delete…"):
     active = get_registry().is_active(run_id)
     st.write(f"Delete run `{run_id}` and its folder? This cannot be undone.")
-    if st.button("Delete this run", key="runs_delete", type="primary", disabled=active, help="stop it first" if active else None):
+    if st.button(
+        "Delete this run", key="runs_delete", type="primary", disabled=active, help="stop it first" if active else None
+    ):
         try:
             runs.delete_run(run_id)
         except (ValueError, FileNotFoundError) as exc:
@@ -55,7 +71,13 @@ with d.popover("Delete…"):
             st.rerun()
 
 if run.candidates is not None:
-    st.dataframe(app_data.display_candidates(run.candidates.head(20)), hide_index=True, width="stretch", key="runs_top")
+    st.dataframe(
+        app_data.display_candidates(run.candidates.head(20)),
+        hide_index=True,
+        width="stretch",
+        column_config=candidate_columns(),
+        key="runs_top",
+    )
 
 st.subheader("Compare runs")
 compare = st.multiselect("Runs to compare", ids, default=ids[: min(2, len(ids))], key="runs_compare")
@@ -70,8 +92,17 @@ for rid in compare:
         best_lines[rid] = (s["step"], s["tc_best_k"])
     if other.candidates is not None and len(other.candidates):
         top = other.candidates.iloc[0]
-        tops.append({"run": rid, "best formula": top["integer_formula"], "Tc (K)": float(top["integer_tc_k"]), "candidates": len(other.candidates)})
+        tops.append(
+            {
+                "run": rid,
+                "best formula": top["integer_formula"],
+                "Tc (K)": float(top["integer_tc_k"]),
+                "candidates": len(other.candidates),
+            }
+        )
 if best_lines:
-    st.plotly_chart(figures.candidate_lines(best_lines, figures.TC_LABEL, title="Best Tc over the steps"), key="runs_compare_fig")
+    st.plotly_chart(
+        figures.candidate_lines(best_lines, figures.TC_LABEL, title="Best Tc over the steps"), key="runs_compare_fig"
+    )
 if tops:
     st.dataframe(tops, hide_index=True, width="stretch", key="runs_compare_table")

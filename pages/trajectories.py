@@ -5,8 +5,9 @@ import streamlit as st
 
 from gdmcd_core import app_data, figures
 from gdmcd_core.ui_state import pretty_formula
-from pages._shared import load_run, run_options
+from pages._shared import load_run, page_setup, run_options
 
+page_setup()
 st.title("Trajectories")
 
 options = run_options()
@@ -37,17 +38,25 @@ if traj is None or len(traj.snap_step) == 0:
 
 n_batch = traj.snap_tc_k.shape[1]
 if table is not None and len(table) and "candidate" in table.columns:
-    labels = {int(r["candidate"]): app_data.candidate_label(r) for _, r in table.iterrows() if int(r["candidate"]) < n_batch}
+    labels = {
+        int(r["candidate"]): app_data.candidate_label(r) for _, r in table.iterrows() if int(r["candidate"]) < n_batch
+    }
 else:
     labels = {i: f"candidate {i}" for i in range(n_batch)}
 order = list(labels)
-picked = st.multiselect("Candidates (ranked; overlay several)", order, default=order[:3], format_func=labels.get, key=f"traj_pick-{run_id}")
+picked = st.multiselect(
+    "Candidates (ranked; overlay several)", order, default=order[:3], format_func=labels.get, key=f"traj_pick-{run_id}"
+)
 if not picked:
     st.info("Pick at least one candidate.")
 else:
     focus = st.selectbox("Composition of", picked, format_func=labels.get, key=f"traj_focus-{run_id}")
     steps, fractions = app_data.candidate_composition(traj, focus)
-    start_row = table[table["candidate"] == focus].iloc[0] if table is not None and "candidate" in table.columns and (table["candidate"] == focus).any() else None
+    start_row = (
+        table[table["candidate"] == focus].iloc[0]
+        if table is not None and "candidate" in table.columns and (table["candidate"] == focus).any()
+        else None
+    )
     title = f"{labels[focus]}"
     if start_row is not None:
         title += f" — started from {pretty_formula(str(start_row['initial_formula']))}"
@@ -57,7 +66,10 @@ else:
     tc = {short[i]: v for i, v in app_data.candidate_series(traj, picked, "tc_k").items()}
     il = {short[i]: v for i, v in app_data.candidate_series(traj, picked, "int_loss").items()}
     c1.plotly_chart(figures.candidate_lines(tc, figures.TC_LABEL, stage3, title="Predicted Tc"), key="traj_tc")
-    c2.plotly_chart(figures.candidate_lines(il, figures.INT_LOSS_LABEL.replace(" (median)", ""), stage3, title="Integer loss"), key="traj_il")
+    c2.plotly_chart(
+        figures.candidate_lines(il, figures.INT_LOSS_LABEL.replace(" (median)", ""), stage3, title="Integer loss"),
+        key="traj_il",
+    )
 
 st.subheader("Whole run")
 series = app_data.series_from_trajectory(traj)
@@ -68,4 +80,6 @@ change = app_data.stage2_change(traj, int(cfg.get("steps2", 0) or 0))
 f1, f2 = st.columns(2)
 f1.plotly_chart(figures.tc_before_after(change["tc_before_k"], change["tc_after_k"]), key="fig4a")
 f2.plotly_chart(figures.element_count_change(change["element_decrease"]), key="fig4b")
-st.caption("Left: paper Fig. 4a (Tc before vs after stage 2). Right: Fig. 4b (positive = fewer element types after stage 2).")
+st.caption(
+    "Left: paper Fig. 4a (Tc before vs after stage 2). Right: Fig. 4b (positive = fewer element types after stage 2)."
+)

@@ -27,7 +27,12 @@ def make_tiny_checkpoint(path: Path, members: int = 2) -> Path:
         "kind": "tc_regressor",
         "data_config": TINY_DATA.to_dict(),
         "dataset_counts": {"supercon": 24, "cod": 20},
-        "metrics_test": {"supercon_test_mae_k": 12.5, "supercon_test_r2": 0.1, "test_precision": 0.8, "n_test_supercon": 5},
+        "metrics_test": {
+            "supercon_test_mae_k": 12.5,
+            "supercon_test_r2": 0.1,
+            "test_precision": 0.8,
+            "n_test_supercon": 5,
+        },
         "created": "2025-11-25T00:00:00Z",
         "hardware": "test",
         "train_seconds": 1.0,
@@ -45,6 +50,8 @@ def tiny_app_env(folder: Path) -> Iterator[dict[str, str]]:
         "XDG_CACHE_HOME": str(folder / "cache"),
         "GDMCD_CHECKPOINT": str(make_tiny_checkpoint(folder / "ckpt" / "tiny.pt")),
         "GDMCD_RUNS_DIR": str(folder / "runs"),
+        # the app sets torch's thread count process-wide; keep the test process's own setting
+        "GDMCD_TORCH_THREADS": str(torch.get_num_threads()),
     }
     from gdmcd_core.reference import load_reference
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from _app_helpers import tiny_app_env
 
 from gdmcd_core.composition import to_vector
@@ -32,7 +31,13 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("GDMCD_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT_DIR = REPO / "assets" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 PIN_TOL = 1e-6
 
 
@@ -63,6 +68,7 @@ def app_url(tmp_path: Path):
     override = os.environ.get("GDMCD_TEST_CHECKPOINT")
     with tiny_app_env(tmp_path):
         env = dict(os.environ)
+        env.pop("GDMCD_TORCH_THREADS", None)  # the server picks its own (one thread on a CPU)
         if override:
             for k in ("GDMCD_DATA_DIR", "XDG_CACHE_HOME"):
                 env.pop(k, None)
@@ -105,9 +111,7 @@ def _browser(p):
 def _wait_idle(page, timeout: float = 30_000) -> None:
     """Wait until Streamlit has finished the current script run (the status widget is gone)."""
     page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
 
 
 def _click_tile(page, symbol: str) -> None:
@@ -188,6 +192,10 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         assert n2 > n1 >= 2, f"live chart did not update ({n1} -> {n2} points)"
         _shoot(page, "design_running")
 
+        # the run lives in the server's job registry, not in the page: a reload finds it again
+        page.reload()
+        page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() > {n2}", timeout=60_000)
+
         page.get_by_role("button", name="Stop this run", exact=True).click()
         download_button = page.get_by_role("button", name="Download CSV", exact=True)
         download_button.wait_for(timeout=60_000)
@@ -210,7 +218,12 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         assert "frac_O" not in table.columns or (table["frac_O"] == 0).all()
 
         if os.environ.get("GDMCD_SCREENSHOTS") == "1":
-            for name, path in (("trajectories", f"trajectories?run={run_id}"), ("predict", "predict"), ("runs", "runs"), ("model", "model")):
+            for name, path in (
+                ("trajectories", f"trajectories?run={run_id}"),
+                ("predict", "predict"),
+                ("runs", "runs"),
+                ("model", "model"),
+            ):
                 page.goto(f"{app_url}/{path}")
                 page.locator("h1").first.wait_for()
                 _wait_idle(page, 60_000)

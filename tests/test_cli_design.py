@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from design_helpers import one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 
-from design_helpers import tiny_ensemble, tiny_reference, one_thread  # noqa: F401  (autouse fixture)
 from gdmcd_core import cli_design
 from gdmcd_core.checkpoint import save_checkpoint
 from gdmcd_core.composition import to_vector
@@ -66,13 +66,43 @@ def test_design_end_to_end(tmp_path, capsys, tiny_checkpoint) -> None:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text('n_candidates = 6\nsteps2 = 15\nsteps3 = 15\nexclude = ["Hg"]\n')
     out = tmp_path / "run"
-    argv = ["--out", str(out), "--checkpoint", str(tiny_checkpoint), "--config", str(cfg), "--pin", "H=0.5",
-            "--n-range", "4-12", "--seed", "1", "--no-progress", "--init-mode", "dataset", "--objective", "lcb"]
+    argv = [
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--config",
+        str(cfg),
+        "--pin",
+        "H=0.5",
+        "--n-range",
+        "4-12",
+        "--seed",
+        "1",
+        "--no-progress",
+        "--init-mode",
+        "dataset",
+        "--objective",
+        "lcb",
+    ]
     assert cli_design.main(argv) == 0
     t = pd.read_csv(out / "candidates.csv")
-    required = ["initial_formula", "initial_tc_k", "optimized_tc_k", "integer_formula", "n_atoms", "integer_tc_k",
-                "delta_tc_k", "rounded_formula", "rounded_tc_k", "in_supercon", "elements_seen_in_training",
-                "nearest_supercon_formula", "nearest_supercon_tc_k", "integer_tc_std_k"]
+    required = [
+        "initial_formula",
+        "initial_tc_k",
+        "optimized_tc_k",
+        "integer_formula",
+        "n_atoms",
+        "integer_tc_k",
+        "delta_tc_k",
+        "rounded_formula",
+        "rounded_tc_k",
+        "in_supercon",
+        "elements_seen_in_training",
+        "nearest_supercon_formula",
+        "nearest_supercon_tc_k",
+        "integer_tc_std_k",
+    ]
     assert set(required) <= set(t.columns) and len(t) >= 1
     for f in t["integer_formula"]:
         v = to_vector(f)

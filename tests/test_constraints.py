@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from design_helpers import one_thread, tiny_reference  # noqa: F401  (autouse fixture)
 
-from design_helpers import tiny_reference, one_thread  # noqa: F401  (autouse fixture)
 from gdmcd_core.composition import to_vector
 from gdmcd_core.constraints import Constraints, Pin, apply_projection, apply_relu, compose
 from gdmcd_core.design import DesignConfig
 from gdmcd_core.elements import index_of
 
 TOL = 1e-6
-H, O, CU, HG = (index_of(s) for s in ("H", "O", "Cu", "Hg"))
+H, OX, CU, HG = (index_of(s) for s in ("H", "O", "Cu", "Hg"))
 
 
 def test_pin_parsing() -> None:
@@ -78,7 +78,7 @@ def test_vectors_and_feasible_ns() -> None:
     assert c.x_c[H] == 0.5 and c.x_c[CU] == 0.25
     assert c.free_mask[H] and not c.free_mask[HG] and c.excluded_mask[index_of("Pb")]
     e = Constraints.build([Pin("O", 0.25, "exact")])
-    assert not e.free_mask[O] and e.exact_mask[O]
+    assert not e.free_mask[OX] and e.exact_mask[OX]
     assert e.feasible_ns(range(4, 13)) == [4, 8, 12]
     # at-least pins need ceil(f N) atoms each: N = 3 would need 2 + 2 > 3
     assert Constraints.build(["H=0.4", "O=0.4"]).feasible_ns([2, 3, 4, 5]) == [2, 4, 5]

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 import torch
+from design_helpers import LinearTc, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 from torch import nn
 
-from design_helpers import LinearTc, tiny_ensemble, tiny_reference, one_thread  # noqa: F401  (autouse fixture)
 from gdmcd_core.composition import to_vector
 from gdmcd_core.constraints import Pin
 from gdmcd_core.design import DesignConfig, DesignEngine, Progress
@@ -18,7 +18,7 @@ from gdmcd_core.elements import index_of
 from gdmcd_core.runs import load_run
 
 TOL = 1e-6
-H, NB, SN, CU, O = (index_of(s) for s in ("H", "Nb", "Sn", "Cu", "O"))
+H, NB, SN, CU, OX = (index_of(s) for s in ("H", "Nb", "Sn", "Cu", "O"))
 FAST = {"steps2": 20, "steps3": 20, "n_candidates": 6, "record_every": 5}
 
 
@@ -90,9 +90,9 @@ def test_every_step_stays_a_composition_with_pins_and_exclusions(method: str, mo
         v = to_vector(f)
         assert v[NB] == 0 and v[CU] == 0 and (v > 0).sum() <= 4
         if mode == "exact":
-            assert abs(v[H] - 0.5) < TOL and abs(v[O] - 0.125) < TOL and n % 8 == 0
+            assert abs(v[H] - 0.5) < TOL and abs(v[OX] - 0.125) < TOL and n % 8 == 0
         else:
-            assert v[H] >= 0.5 - TOL and v[O] >= 0.125 - TOL
+            assert v[H] >= 0.5 - TOL and v[OX] >= 0.125 - TOL
 
 
 @pytest.mark.parametrize("kind", ["int", "es"])
@@ -161,9 +161,22 @@ def test_progress_and_run_folder(tmp_path) -> None:
     assert run.info.status == "finished" and run.status["status"] == "finished"
     tr = run.trajectory
     assert tr.snap_x.shape[1:] == (6, 118) and tr.snap_step[0] == 0 and tr.snap_step[-1] == 40
-    cols = {"initial_formula", "initial_tc_k", "optimized_tc_k", "integer_formula", "n_atoms", "integer_tc_k",
-            "delta_tc_k", "rounded_formula", "rounded_tc_k", "in_supercon", "elements_seen_in_training",
-            "nearest_supercon_formula", "nearest_supercon_tc_k", "integer_tc_std_k"}
+    cols = {
+        "initial_formula",
+        "initial_tc_k",
+        "optimized_tc_k",
+        "integer_formula",
+        "n_atoms",
+        "integer_tc_k",
+        "delta_tc_k",
+        "rounded_formula",
+        "rounded_tc_k",
+        "in_supercon",
+        "elements_seen_in_training",
+        "nearest_supercon_formula",
+        "nearest_supercon_tc_k",
+        "integer_tc_std_k",
+    }
     assert cols <= set(run.candidates.columns)
     assert any(c.startswith("frac_") for c in run.candidates.columns)
 
@@ -188,8 +201,12 @@ def test_formation_energy_penalty_steers_away() -> None:
     e[NB] = 2.0  # Nb-rich compositions are "unstable" for this toy surrogate
     fe = LinearTc(e).eval()
     base = _engine(LinearTc(_w()), steps2=60, steps3=0, lr=0.05).run()
-    eng = DesignEngine(LinearTc(_w()).eval(), DesignConfig(**{**FAST, "steps2": 60, "steps3": 0, "lr": 0.05,
-                       "formation_energy_weight": 1000.0}), fe, reference=tiny_reference())
+    eng = DesignEngine(
+        LinearTc(_w()).eval(),
+        DesignConfig(**{**FAST, "steps2": 60, "steps3": 0, "lr": 0.05, "formation_energy_weight": 1000.0}),
+        fe,
+        reference=tiny_reference(),
+    )
     pen = eng.run()
     assert pen.x_stage2[:, NB].mean() < base.x_stage2[:, NB].mean()
     assert "formation_energy_ev_atom" in pen.candidates.columns
@@ -205,10 +222,42 @@ def test_hydride_grid_start() -> None:
 
 
 def test_config_round_trips() -> None:
-    cfg = DesignConfig(pins=["H>=0.5", Pin("O", 0.25, "exact")], exclude="Hg,Tl", n_values=(8, 4), seed=5,
-                       init_mode="formulas", init_formulas=("YBa2Cu3O7",), objective="lcb", kappa=0.5)
+    cfg = DesignConfig(
+        pins=["H>=0.5", Pin("O", 0.25, "exact")],
+        exclude="Hg,Tl",
+        n_values=(8, 4),
+        seed=5,
+        init_mode="formulas",
+        init_formulas=("YBa2Cu3O7",),
+        objective="lcb",
+        kappa=0.5,
+    )
     assert DesignConfig.from_json(cfg.to_json()) == cfg
     assert DesignConfig.from_toml(cfg.to_toml()) == cfg
     assert cfg.ns == (4, 8)
     with pytest.raises(ValueError, match="unknown design option"):
         DesignConfig.from_dict({"n_candidatez": 3})
+
+
+def test_best_integer_selection_never_worse_than_final_or_rounding() -> None:
+    eng = _engine(tiny_ensemble(), seed=2, n_min=4, n_max=12)
+    st = eng.optimize(eng.start_points())
+    best = eng._integer_scores(st.integer)
+    assert (best >= eng._integer_scores(eng.integerize(st.x_final)) - 1e-9).all()
+    assert (best >= eng._integer_scores(eng.integerize(st.x_stage2)) - 1e-9).all()  # the rule-based rounding
+    assert ((st.integer_step >= FAST["steps2"]) & (st.integer_step <= FAST["steps2"] + FAST["steps3"])).all()
+    final = _engine(tiny_ensemble(), seed=2, n_min=4, n_max=12, integer_select="final")
+    sf = final.optimize(final.start_points())
+    assert sf.integer.formulas == final.integerize(sf.x_final).formulas
+
+
+def test_keep_element_count_caps_each_candidate_at_its_start() -> None:
+    w = torch.rand(118, generator=torch.Generator().manual_seed(0)) * 50  # many elements worth adding
+    model = Recording(LinearTc(w))
+    eng = _engine(model, init_mode="dataset", steps2=40, steps3=0, lr=0.05)
+    res = eng.run()
+    n_start = (res.x_start > 1e-9).sum(1)
+    for x in model.seen:
+        assert ((x > 0).sum(1) <= n_start).all()
+    free = _engine(LinearTc(w), init_mode="dataset", steps2=40, steps3=0, lr=0.05, keep_element_count=False).run()
+    assert ((free.x_stage2 > 0).sum(1) > n_start).any()  # without the cap the projection adds elements

@@ -71,8 +71,17 @@ def _write_run(path, status="finished", heartbeat=None) -> None:
         (path / "status.json").write_text(json.dumps(st))
     rec = TrajectoryRecorder(2)
     for s in range(1, 4):
-        rec.add_step(step=s, stage=2, alpha=0.0, tc_best_k=s, tc_median_k=s, tc_q10_k=s, tc_q90_k=s,
-                     hinge_mean_k=1.0, int_loss_median=0.1)
+        rec.add_step(
+            step=s,
+            stage=2,
+            alpha=0.0,
+            tc_best_k=s,
+            tc_median_k=s,
+            tc_q10_k=s,
+            tc_q90_k=s,
+            hinge_mean_k=1.0,
+            int_loss_median=0.1,
+        )
     rec.add_snapshot(0, np.ones(2), np.zeros(2), np.full((2, 118), 1 / 118))
     w.write_trajectory(rec)
     w.write_candidates(pd.DataFrame({"integer_formula": ["MgB2"], "integer_tc_k": [39.0]}))

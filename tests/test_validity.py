@@ -94,3 +94,40 @@ def test_new_element_set(train_x: np.ndarray) -> None:
 def test_bad_formula_raises(train_x: np.ndarray) -> None:
     with pytest.raises(FormulaError, match="Xx"):
         candidate_flags(["NaCl", "Xx2O"], train_x)
+
+
+AGREEMENT_FORMULAS = [
+    "NaCl", "NaCl2", "ONa2", "O3Fe2", "Fe3O4", "YBa2Cu3O7", "La9SrCu5O20", "H3S", "LaH10", "SrTiO3",
+    "KrF2", "XeF4", "HeNaCl", "MgB2C", "CaCO3", "Li3N", "NaBH4", "BaFe2As2", "LaFeAsO", "CuSO4H10O5",
+    "K3C60", "Bi2Sr2CaCu2O8", "HgBa2Ca2Cu3O8", "SmFeAsO4F", "Ca2SrFe2Cu5Bi3O7", "Tl2Ba2CaCu2O8", "NbSe2", "MoS2",
+]  # fmt: skip
+
+
+def test_dynamic_programme_agrees_with_smact() -> None:
+    from smact.screening import smact_validity
+
+    from gdmcd_core.composition import parse_formula
+    from gdmcd_core.validity import _flags_by_dp, _smact_data
+
+    ox, metals = _smact_data()
+    checked = 0
+    for f in AGREEMENT_FORMULAS:
+        counts = integer_counts(parse_formula(f))
+        syms = list(counts)
+        states = [ox.get(s) for s in syms]
+        if len(syms) == 1 or all(s in metals for s in syms) or any(not st for st in states):
+            continue
+        text = "".join(f"{s}{n}" for s, n in counts.items())
+        expected = (smact_validity(text, use_pauling_test=False), smact_validity(text))
+        assert _flags_by_dp(list(counts.values()), syms, states) == expected, f
+        checked += 1
+    assert checked >= 20
+
+
+def test_many_element_formula_is_fast(train_x: np.ndarray) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    df = candidate_flags(["CsK2Ba3RaNa3Li2Ca3YLuThScBeFe4O30", "CsKRbBa2LiCa4ThMgCu6HgBi2PbO20F"], train_x)
+    assert time.perf_counter() - t0 < 5.0
+    assert df["charge_neutral"].dtype == bool and df["electronegativity_ok"].dtype == bool

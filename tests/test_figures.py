@@ -1,0 +1,153 @@
+"""Figure builders: structure (tiles, labels, traces, axes), not pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from gdmcd_core import app_data, figures
+from gdmcd_core.elements import N_ELEMENTS, element_table, symbols
+
+
+def _tiles(fig: go.Figure) -> go.Scatter:
+    return fig.data[0]
+
+
+@pytest.mark.parametrize("layout", figures.LAYOUTS)
+def test_periodic_table_has_118_labelled_clickable_tiles(layout: str) -> None:
+    fig = figures.periodic_table(layout=layout)
+    t = _tiles(fig)
+    assert isinstance(t, go.Scatter)
+    assert len(t.x) == len(t.y) == N_ELEMENTS
+    assert list(t.customdata) == list(symbols())  # the symbol a click returns
+    assert list(t.text) == list(symbols())
+    assert t.marker.symbol == "square"
+    positions = set(zip(t.x, t.y, strict=True))
+    assert len(positions) == N_ELEMENTS  # no two tiles overlap
+    for e, hover in zip(element_table(), t.hovertext, strict=True):
+        assert e.name in hover and f"Z = {e.z}" in hover
+    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]  # period 1 at the top
+
+
+def test_tile_positions() -> None:
+    assert figures.tile_position(1) == (1.0, 1.0)  # H
+    assert figures.tile_position(2) == (18.0, 1.0)  # He
+    assert figures.tile_position(71) == (3.0, 6.0)  # Lu in group 3
+    assert figures.tile_position(57) == (3.0, 8.5)  # La starts the lanthanide row
+    assert figures.tile_position(102) == (16.0, 9.5)  # No ends the actinide row
+    assert figures.tile_position(2, "long") == (32.0, 1.0)
+    assert figures.tile_position(58, "long") == (4.0, 6.0)  # Ce in the long form
+    with pytest.raises(ValueError, match="layout"):
+        figures.tile_position(1, "round")
+
+
+def test_periodic_table_block_and_state_colours() -> None:
+    fig = figures.periodic_table(states={"H": "pinned", "O": "excluded"})
+    colors = dict(zip(symbols(), _tiles(fig).marker.color, strict=True))
+    assert colors["H"] == figures.STATE_COLORS["pinned"]
+    assert colors["O"] == figures.STATE_COLORS["excluded"]
+    assert colors["Na"] == figures.BLOCK_COLORS["s"]
+    assert colors["Fe"] == figures.BLOCK_COLORS["d"]
+    assert colors["Ce"] == figures.BLOCK_COLORS["f"]
+    hover = dict(zip(symbols(), _tiles(fig).hovertext, strict=True))
+    assert "pinned" in hover["H"] and "excluded" in hover["O"] and "free" in hover["Fe"]
+
+
+def test_periodic_table_frequency_colours_and_colorbar() -> None:
+    counts = {"Cu": 5000, "O": 9000, "H": 10}
+    fig = figures.periodic_table(color_by="frequency", values=counts, states={"H": "pinned"})
+    colors = dict(zip(symbols(), _tiles(fig).marker.color, strict=True))
+    assert colors["Cu"] != colors["O"]  # graded by count
+    assert colors["H"] == figures.STATE_COLORS["pinned"]  # state wins over frequency
+    assert colors["Xe"] == "#f1f3f5"  # no entries: pale
+    assert len(fig.data) == 2 and fig.data[1].marker.showscale  # the colour bar
+    assert fig.data[1].customdata is None  # the colour-bar trace gives no clickable points
+    assert "SuperCon entries: 5,000" in dict(zip(symbols(), _tiles(fig).hovertext, strict=True))["Cu"]
+    with pytest.raises(ValueError, match="color_by"):
+        figures.periodic_table(color_by="mass")
+
+
+def _series(n: int = 30, steps2: int = 20) -> dict[str, np.ndarray]:
+    step = np.arange(1, n + 1)
+    return {
+        "step": step,
+        "stage": np.where(step <= steps2, 2, 3),
+        "alpha": np.where(step <= steps2, 0.0, (step - steps2) * 10.0),
+        "tc_best_k": 50 + step * 1.0,
+        "tc_median_k": 30 + step * 0.5,
+        "tc_q10_k": 20 + step * 0.2,
+        "tc_q90_k": 40 + step * 0.8,
+        "int_loss_median": 1.0 / step,
+    }
+
+
+def _vlines(fig: go.Figure) -> list:
+    return [s for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1]
+
+
+def test_tc_trace_band_median_best_and_stage3_line() -> None:
+    fig = figures.tc_trace(_series(), stage3_step=20, target_tc=300)
+    names = [t.name for t in fig.data]
+    assert names == ["q10", "q10–q90", "median", "best"]
+    assert fig.data[1].fill == "tonexty"
+    assert list(fig.data[3].y[:2]) == [51.0, 52.0]
+    assert [s.x0 for s in _vlines(fig)] == [20]
+    assert fig.layout.yaxis.title.text == figures.TC_LABEL
+    # the stage-3 line is left out until the run has reached it (it would squash the data)
+    assert _vlines(figures.tc_trace(_series(10), stage3_step=20)) == []
+
+
+def test_loss_alpha_trace_uses_two_axes() -> None:
+    fig = figures.loss_alpha_trace(_series(), stage3_step=20)
+    assert [t.name for t in fig.data] == ["L_integer (median)", "α"]
+    assert fig.data[1].yaxis == "y2"
+    assert fig.layout.yaxis2.overlaying == "y"
+
+
+def test_alpha_ramp_preview_matches_the_schedule() -> None:
+    step, alpha = app_data.alpha_schedule(5, 5, 100.0)
+    fig = figures.alpha_ramp(step, alpha, stage3_step=5)
+    assert list(fig.data[0].y) == [0, 0, 0, 0, 0, 0, 25, 50, 75, 100]
+    assert len(_vlines(fig)) == 1
+
+
+def test_composition_area_stacks_one_trace_per_element() -> None:
+    steps = np.array([0, 10, 20])
+    fr = {"Cu": np.array([0.5, 0.4, 0.3]), "O": np.array([0.5, 0.5, 0.5]), "other": np.array([0.0, 0.1, 0.2])}
+    fig = figures.composition_area(steps, fr, stage3_step=10, title="x")
+    assert [t.name for t in fig.data] == ["Cu", "O", "other"]
+    assert {t.stackgroup for t in fig.data} == {"x"}
+    assert fig.layout.yaxis.title.text == figures.FRACTION_LABEL
+    assert len(_vlines(fig)) == 1
+
+
+def test_candidate_lines_one_per_label() -> None:
+    fig = figures.candidate_lines({"#1": ([0, 1], [1, 2]), "#2": ([0, 1], [3, 4])}, stage3_step=5)
+    assert [t.name for t in fig.data] == ["#1", "#2"]
+    assert _vlines(fig) == []
+
+
+def test_tc_before_after_counts_and_diagonal() -> None:
+    fig = figures.tc_before_after([10, 20, 30], [15, 10, 40])
+    assert fig.data[0].name == "no change" and list(fig.data[0].x) == list(fig.data[0].y)
+    assert len(fig.data[1].x) == 3
+    assert "2 up, 1 down" in fig.layout.title.text
+
+
+def test_element_count_change_histogram() -> None:
+    fig = figures.element_count_change([0, 1, 1, 2, 2, 2])
+    bar = fig.data[0]
+    assert list(bar.x) == [0, 1, 2] and list(bar.y) == [1, 2, 3]
+    empty = figures.element_count_change([])
+    assert len(empty.data[0].x) == 0
+
+
+def test_parity_and_error_by_range() -> None:
+    fig = figures.parity_plot([1, 50, 100], [2, 45, 90], [1, 2, 3])
+    assert fig.data[1].error_y.array is not None
+    assert fig.layout.yaxis.scaleanchor == "x"
+    rows = app_data.mae_by_tc_range(np.array([5.0, 20.0, 50.0, 100.0]), np.array([6.0, 25.0, 50.0, 80.0]))
+    fig = figures.error_by_range(rows)
+    assert list(fig.data[0].x) == ["0–10 K", "10–30 K", "30–77 K", "77–300 K"]
+    assert list(fig.data[0].y) == [1.0, 5.0, 0.0, 20.0]

@@ -1,0 +1,211 @@
+"""The job registry: worker threads, live progress, stop, failures, limits, isolation, run folders."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _app_helpers import tiny_app_env
+
+from gdmcd_core import runs
+from gdmcd_core.checkpoint import load_checkpoint
+from gdmcd_core.composition import to_vector
+from gdmcd_core.design import DesignConfig, Progress
+from gdmcd_core.elements import index_of
+from gdmcd_core.jobs import JobLimitError, JobRegistry
+
+
+def _progress(step: int, total: int, tc: float) -> Progress:
+    return Progress(
+        step=step, total_steps=total, stage=2, alpha=0.0, tc_best_k=tc, tc_median_k=tc / 2, tc_q10_k=tc / 4,
+        tc_q90_k=tc * 0.9, int_loss_median=0.1, elapsed_s=step * 0.01, eta_s=(total - step) * 0.01, n_candidates=4,
+    )  # fmt: skip
+
+
+@dataclass
+class FakeResult:
+    status: str
+    candidates: pd.DataFrame
+
+
+class FakeEngine:
+    """Reports `steps` progress rows with Tc = tc0 + step; waits on `gate` before each step if given."""
+
+    def __init__(
+        self,
+        tc0: float = 0.0,
+        steps: int = 5,
+        fail: bool = False,
+        gate: threading.Event | None = None,
+        bad_start: bool = False,
+        delay: float = 0.0,
+    ):
+        self.tc0, self.steps, self.fail, self.gate, self.bad_start = tc0, steps, fail, gate, bad_start
+        self.delay = delay
+
+    def start_points(self):
+        if self.bad_start:
+            raise ValueError("no training composition has Tc above 999 K")
+        return "start"
+
+    def run(self, run_dir=None, callback=None, stop_event=None, *, start=None):
+        assert start == "start"
+        runs.RunWriter(run_dir).write_config({"design": {"steps2": self.steps, "steps3": 0}})
+        done = 0
+        for step in range(1, self.steps + 1):
+            if self.gate is not None:
+                self.gate.wait(5)
+            time.sleep(self.delay)
+            if stop_event.is_set():
+                break
+            if self.fail and step == 2:
+                raise RuntimeError("boom")
+            callback(_progress(step, self.steps, self.tc0 + step))
+            done = step
+        status = "stopped" if done < self.steps else "finished"
+        return FakeResult(status, pd.DataFrame({"integer_formula": ["MgB2"] * 3}))
+
+
+def _registry(tmp_path: Path, **engine_kw) -> JobRegistry:
+    return JobRegistry(tmp_path / "runs", max_active=2, engine_factory=lambda m, c, fe=None: FakeEngine(**engine_kw))
+
+
+def _wait(cond, timeout: float = 10.0) -> None:
+    t0 = time.time()
+    while not cond():
+        if time.time() - t0 > timeout:
+            raise TimeoutError("condition not met")
+        time.sleep(0.01)
+
+
+def test_job_reports_progress_and_finishes(tmp_path: Path) -> None:
+    reg = _registry(tmp_path, steps=5)
+    job = reg.start(model=None, config=None)
+    job.join(10)
+    snap = job.snapshot()
+    assert snap.status == "finished" and not snap.active
+    assert [r["step"] for r in snap.history] == [1, 2, 3, 4, 5]
+    assert snap.progress["tc_best_k"] == 5.0 and snap.n_candidates_found == 3
+    assert snap.run_dir.parent == (tmp_path / "runs").resolve() and snap.run_dir.name == job.job_id
+    assert reg.get(job.job_id) is job
+
+
+def test_stop_keeps_what_was_found(tmp_path: Path) -> None:
+    gate = threading.Event()
+    reg = _registry(tmp_path, steps=1000, gate=gate, delay=0.01)
+    job = reg.start(None, None)
+    gate.set()
+    _wait(lambda: len(job.snapshot().history) >= 3)
+    assert reg.is_active(job.job_id)
+    assert reg.stop(job.job_id)
+    job.join(10)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.stop_requested
+    assert 3 <= len(snap.history) < 1000 and snap.n_candidates_found == 3
+
+
+def test_failure_is_recorded_not_raised(tmp_path: Path) -> None:
+    reg = _registry(tmp_path, fail=True)
+    job = reg.start(None, None)
+    job.join(10)
+    snap = job.snapshot()
+    assert snap.status == "failed" and "RuntimeError: boom" in snap.error
+
+
+def test_bad_start_raises_before_any_folder(tmp_path: Path) -> None:
+    reg = _registry(tmp_path, bad_start=True)
+    with pytest.raises(ValueError, match="999 K"):
+        reg.start(None, None)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_limit_on_running_jobs(tmp_path: Path) -> None:
+    gate = threading.Event()
+    reg = JobRegistry(
+        tmp_path / "runs", max_active=1, engine_factory=lambda m, c, fe=None: FakeEngine(steps=100, gate=gate, delay=0.01)
+    )
+    first = reg.start(None, None)
+    with pytest.raises(JobLimitError, match="limit 1"):
+        reg.start(None, None)
+    first.stop()
+    gate.set()
+    first.join(10)
+    second = reg.start(None, None)  # a slot is free again
+    second.stop()
+    second.join(10)
+    assert len(reg.active_jobs()) == 0
+
+
+def test_two_jobs_never_mix(tmp_path: Path) -> None:
+    gate = threading.Event()
+    engines = iter([FakeEngine(tc0=100, steps=20, gate=gate), FakeEngine(tc0=500, steps=20, gate=gate)])
+    reg = JobRegistry(tmp_path / "runs", max_active=2, engine_factory=lambda m, c, fe=None: next(engines))
+    a, b = reg.start(None, "config A"), reg.start(None, "config B")
+    gate.set()
+    a.join(10)
+    b.join(10)
+    assert a.job_id != b.job_id and a.run_dir != b.run_dir
+    ha, hb = a.snapshot().history, b.snapshot().history
+    assert all(100 < r["tc_best_k"] <= 120 for r in ha) and all(500 < r["tc_best_k"] <= 520 for r in hb)
+    assert a.config == "config A" and b.config == "config B"
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", "..", "x" * 200, "run.id", None])
+def test_bad_ids_never_resolve(tmp_path: Path, bad) -> None:
+    reg = _registry(tmp_path)
+    assert reg.get(bad) is None
+    assert reg.stop(bad) is False
+
+
+def test_history_is_thinned_not_unbounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gdmcd_core.jobs as jobs
+
+    monkeypatch.setattr(jobs, "MAX_HISTORY_ROWS", 10)
+    reg = _registry(tmp_path, steps=50)
+    job = reg.start(None, None)
+    job.join(10)
+    steps = [r["step"] for r in job.snapshot().history]
+    assert len(steps) <= 11 and steps[-1] == 50 and steps == sorted(steps)
+
+
+# -- with the real design engine and a tiny model ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_env(tmp_path_factory: pytest.TempPathFactory):
+    with tiny_app_env(tmp_path_factory.mktemp("jobs")) as env:
+        yield env
+
+
+def test_real_engine_writes_its_run_folder_and_honours_pins(tiny_env: dict[str, str]) -> None:
+    model = load_checkpoint(tiny_env["GDMCD_CHECKPOINT"])
+    reg = JobRegistry(tiny_env["GDMCD_RUNS_DIR"], max_active=2)
+    cfg = DesignConfig(
+        n_candidates=4, init_mode="formulas", init_formulas=("MgB2", "Nb3Sn"), pins=("H>=0.5",), exclude=("O",),
+        n_min=4, n_max=8, steps2=15, steps3=15, record_every=5, max_elements=3,
+    )  # fmt: skip
+    job = reg.start(model, cfg)
+    job.join(120)
+    snap = job.snapshot()
+    assert snap.status == "finished", snap.error
+    assert snap.history and snap.history[-1]["step"] == 30
+    run = runs.load_run(job.job_id, tiny_env["GDMCD_RUNS_DIR"])
+    assert run.info.status == "finished" and run.trajectory is not None
+    assert len(run.candidates) == snap.n_candidates_found >= 1
+    for f in run.candidates["integer_formula"]:
+        x = to_vector(f)
+        assert x[index_of("H")] >= 0.5 - 1e-6 and x[index_of("O")] == 0
+    assert not any(p.requires_grad for p in model.parameters())  # the shared weights stay frozen
+
+
+def test_real_engine_rejects_impossible_starts_synchronously(tiny_env: dict[str, str]) -> None:
+    model = load_checkpoint(tiny_env["GDMCD_CHECKPOINT"])
+    reg = JobRegistry(Path(tiny_env["GDMCD_RUNS_DIR"]) / "other", max_active=2)
+    cfg = DesignConfig(n_candidates=4, init_mode="dataset", init_min_tc=10_000.0, steps2=5, steps3=0)
+    with pytest.raises(ValueError, match="Tc above"):
+        reg.start(model, cfg)
+    assert runs.list_runs(Path(tiny_env["GDMCD_RUNS_DIR"]) / "other") == []
