@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup app test browser-deps lint bench-model
+.PHONY: setup app test browser-deps lint bench-model screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,3 +26,8 @@ test: setup browser-deps
 
 lint: setup
 	$(VENV)/bin/ruff check gdmcd_core tests bench app.py pages
+
+# Regenerate the README's screenshots (assets/screenshots/*.png) with the browser test, using the
+# committed checkpoint and the real data: one short design run, then every page.
+screenshots: setup browser-deps
+	GDMCD_SCREENSHOTS=1 GDMCD_TEST_CHECKPOINT=checkpoints/tc_default.pt $(PY) -m pytest -m browser tests/test_browser.py

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--init-min-tc", type=float, default=0.0)
     p.add_argument("--target-tc", type=float, default=300.0)
     p.add_argument("--method", choices=("project", "relu"), default="project")
+    p.add_argument(
+        "--free-elements", action="store_true", help="keep_element_count=False: candidates may gain elements"
+    )
     args = p.parse_args(argv)
     lrs = [float(v) for v in args.lrs.split(",")]
     model, ref, desc = setup(args)
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         device=args.device,
         constraint_method=args.method,
+        keep_element_count=not args.free_elements,
         record_every=10**9,
     )
     start = DesignEngine(model, base, reference=ref).start_points()
@@ -57,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Model: {desc}")
     print(
         f"{len(start)} start compositions (SuperCon, Tc > {args.init_min_tc:g} K), stage 2 only, {args.steps2} steps, "
-        f"y_t {args.target_tc:g} K, {args.method}; {time.perf_counter() - t0:.0f} s on {args.device}.\n"
+        f"y_t {args.target_tc:g} K, {args.method}{', elements free' if args.free_elements else ''}; "
+        f"{time.perf_counter() - t0:.0f} s on {args.device}.\n"
     )
     headers = (
         ["percentile"] + [f"ΔT @ lr={lr:g} (K)" for lr in lrs] + [f"paper @ lr={lr:g}" for lr in lrs if lr in PAPER]

@@ -89,7 +89,9 @@ class Variant:
     start b (same order in every variant), the final composition's Tc (K) and E_f (eV/atom)."""
 
     table: pd.DataFrame
-    final_tc_k: np.ndarray  # (B,)
+    final_tc_k: np.ndarray  # (B,) ensemble mean
+    final_sd_k: np.ndarray  # (B,) ensemble sd
+    start_tc_k: np.ndarray  # (B,) ensemble mean at the start
     final_ef_ev_atom: np.ndarray | None  # (B,), None without a formation-energy model
     seconds: float
 
@@ -107,13 +109,14 @@ def run_variant(
     res = engine.run(start=start)
     table = res.candidates.copy()
     table["member_spread_k"] = member_spread(model, list(table["integer_formula"]))
-    final_tc, _ = engine.predict(res.x_final)
+    final_tc, final_sd = engine.predict(res.x_final)
+    start_tc, _ = engine.predict(res.x_start)
     ef = None
     if fe_model is not None:
         with torch.no_grad():
             xf = torch.as_tensor(res.x_final, dtype=torch.float32, device=engine.device)
             ef = engine.fe_model(xf).float().cpu().numpy().astype(np.float64)
-    return Variant(table, final_tc, ef, time.perf_counter() - t0)
+    return Variant(table, final_tc, final_sd, start_tc, ef, time.perf_counter() - t0)
 
 
 def summarize(table: pd.DataFrame, top: int = 10) -> dict[str, float]:

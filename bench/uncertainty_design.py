@@ -28,6 +28,8 @@ ROWS = (
     ("share_spread_gt_20k", "share with member spread > 20 K", "{:.1%}"),
     ("top_mean_tc_k", "top-10: mean Tc (K)", "{:.1f}"),
     ("top_mean_sigma_k", "top-10: mean sigma (K)", "{:.1f}"),
+    ("paired_tc_gain_k", "per start: mean Tc gain of the final composition (K)", "{:+.1f}"),
+    ("paired_sigma_k", "per start: mean sigma of the final composition (K)", "{:.1f}"),
     ("median_nearest_training_distance", "median L1 distance to training", "{:.3f}"),
     ("share_new_element_set", "share with a new element set", "{:.1%}"),
 )
@@ -53,7 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, dict] = {}
     for name, cfg in variants.items():
         v = run_variant(model, cfg, start, ref)
-        results[name] = summarize(v.table)
+        results[name] = summarize(v.table) | {
+            "paired_tc_gain_k": float((v.final_tc_k - v.start_tc_k).mean()),
+            "paired_sigma_k": float(v.final_sd_k.mean()),
+        }
         print(f"{name}: {len(v.table)} distinct candidates in {v.seconds:.0f} s", flush=True)
     print()
     print(f"Model: {desc}")

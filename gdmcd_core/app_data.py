@@ -28,7 +28,7 @@ import pandas as pd
 
 from gdmcd_core.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT
 from gdmcd_core.composition import FRACTION_EPS, FormulaError, to_vector
-from gdmcd_core.elements import N_ELEMENTS, symbols
+from gdmcd_core.elements import symbols
 from gdmcd_core.ui_state import pretty_formula
 
 CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
@@ -37,8 +37,8 @@ THREADS_ENV = "GDMCD_TORCH_THREADS"
 # CPU under load one thread ran an 8-candidate run ~10x faster than two (OpenMP threads waiting
 # on each other) and a 256-candidate run as fast. Override with $GDMCD_TORCH_THREADS.
 DEFAULT_CPU_THREADS = 1
-# Composition traces group elements whose fraction never exceeds this into "other".
-MIN_SHOWN_FRACTION = 0.01
+# Composition traces group elements whose fraction never reaches this into "other".
+MIN_SHOWN_FRACTION = 0.02
 # Progress/trajectory series keys (the names Progress and runs.Trajectory use).
 SERIES_KEYS = ("step", "stage", "alpha", "tc_best_k", "tc_median_k", "tc_q10_k", "tc_q90_k", "int_loss_median")
 
@@ -273,14 +273,18 @@ def _snapshot_at(traj: Any, step: int) -> int:
 def candidate_composition(
     traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRACTION
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Candidate i's fractions over the snapshots: (steps (S,), {symbol: (S,)}), largest first.
+    """Candidate i's fractions over the snapshots: (steps (S,), {symbol: (S,)}), ordered by the
+    final fraction, largest first (then by peak), so the stack's bottom is what the run ended on.
 
     Elements never above `min_fraction` are summed into "other" (so every column sums to 1).
     """
     x = np.asarray(traj.snap_x[:, i], dtype=np.float64)  # (S, 118)
     syms = symbols()
-    peak = x.max(0) if len(x) else np.zeros(N_ELEMENTS)
-    shown = [j for j in np.argsort(-x.mean(0) if len(x) else peak) if peak[j] >= min_fraction]
+    if len(x) == 0:
+        return np.asarray(traj.snap_step), {}
+    peak = x.max(0)
+    order = np.lexsort((-peak, -x[-1]))  # primary key: final fraction, then peak
+    shown = [j for j in order if peak[j] >= min_fraction]
     out = {syms[j]: x[:, j] for j in shown}
     rest = np.setdiff1d(np.flatnonzero(peak > FRACTION_EPS), shown)
     if len(rest):

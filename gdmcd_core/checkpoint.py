@@ -102,3 +102,13 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.d
         members.append(m)
     ens = TcEnsemble(members, card=card, sha256=digest, path=str(path))
     return ens.to(device).eval().requires_grad_(False)
+
+
+def update_card(path: str | Path, **fields: Any) -> dict[str, Any]:
+    """Add or replace fields of a checkpoint's card (the weights and their hash are unchanged)."""
+    card = read_card(path)
+    if sha256_file(path) != card.get("sha256"):
+        raise CheckpointError(f"checkpoint {path} does not match its card; refusing to update the card")
+    card.update(fields)
+    atomic_write_text(card_path(path), json.dumps(card, indent=2, sort_keys=True))
+    return card

@@ -21,10 +21,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gdmcd_core.constraints import PIN_MODES, Pin
 from gdmcd_core.initialization import INIT_MODES
+
+if TYPE_CHECKING:
+    from gdmcd_core.design import DesignConfig
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "gdmcd design"
@@ -169,7 +172,7 @@ _DIRECT = (
 )
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> DesignConfig:
     """DesignConfig from --config plus the options given. Raises UsageError / ValueError."""
     from gdmcd_core.design import DesignConfig
 

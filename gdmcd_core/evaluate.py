@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-from gdmcd_core.data import TEST, DataConfig, Dataset, build_dataset
+from gdmcd_core.data import TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.ensemble import TcEnsemble
 from gdmcd_core.metrics import classification_metrics, regression_metrics
 
@@ -55,6 +55,27 @@ def evaluate_predictions(ds: Dataset, mean: np.ndarray, std: np.ndarray, part: i
         out["spearman_sigma_abs_error"] = float(spearmanr(s, err).statistic)
         out["mean_sigma_k"] = float(s.mean())
     return out
+
+
+SIGMA_TARGET_COVERAGE = 0.683  # share of a normal distribution inside ±1σ
+
+
+def fit_sigma_scale(ens: TcEnsemble, ds: Dataset) -> float:
+    """Factor on the members' spread so that 68.3 % of validation superconductors fall inside ±1σ.
+
+    Returns 1.0 for a single model or without validation superconductors.
+    """
+    idx = ds.indices(VAL)
+    idx = idx[ds.is_supercon[idx]]
+    if not ens.has_uncertainty or len(idx) == 0:
+        return 1.0
+    saved, ens.sigma_scale = ens.sigma_scale, 1.0
+    try:
+        mean, raw_std = ens.predict(ds.x[idx])
+    finally:
+        ens.sigma_scale = saved
+    ratio = np.abs(mean - ds.tc_k[idx]) / np.maximum(raw_std, 1e-6)
+    return float(np.quantile(ratio, SIGMA_TARGET_COVERAGE))
 
 
 def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = TEST) -> dict:

@@ -352,7 +352,8 @@ def composition_area(
     _stage3_line(fig, stage3_step, steps)
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=FRACTION_LABEL, range=[0, 1.0])
-    return _base_layout(fig, height, title, hovermode="x unified")
+    # legend in trace order: the largest final fractions (bottom of the stack) first
+    return _base_layout(fig, height, title, hovermode="x unified", legend=dict(traceorder="normal"))
 
 
 def candidate_lines(

@@ -31,7 +31,7 @@ class ReferenceData:
     sc_tc_k: np.ndarray
     sc_formula: np.ndarray
     train_x: np.ndarray | None = None
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.sc_x.ndim != 2 or self.sc_x.shape[1] != N_ELEMENTS:

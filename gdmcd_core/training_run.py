@@ -21,7 +21,7 @@ import torch
 from gdmcd_core.checkpoint import atomic_write_text, save_checkpoint
 from gdmcd_core.data import DataConfig, Dataset, build_dataset
 from gdmcd_core.ensemble import TcEnsemble
-from gdmcd_core.evaluate import evaluate_checkpoint
+from gdmcd_core.evaluate import evaluate_checkpoint, fit_sigma_scale
 from gdmcd_core.model import ModelConfig, TcResNet
 from gdmcd_core.train import TrainConfig, code_version, resolve_device, train_model
 
@@ -110,8 +110,10 @@ def _save(out: Path, members: list, histories: list, seconds: float, spec: RunSp
     ens = TcEnsemble(members).eval().requires_grad_(False)
     ens.card = {"data_config": spec.data.to_dict()}
     t_eval = time.time()
+    ens.sigma_scale = fit_sigma_scale(ens, ds)
     metrics = evaluate_checkpoint(ens, ds)
     card = {
+        "sigma_scale": ens.sigma_scale,
         "kind": "tc_regressor",
         "complete": complete,  # False while more ensemble members are still being trained
         "members_planned": spec.members,

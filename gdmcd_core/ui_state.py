@@ -52,6 +52,20 @@ MAX_UPLOAD_BYTES = 1_000_000
 MAX_PREDICT_ROWS = 10_000
 # Allowed cell sizes N offered by the N-range slider.
 N_SLIDER_MIN, N_SLIDER_MAX = 1, 60
+# (min, max) of the Design page's number widgets; values loaded from a run are clamped to these.
+LIMITS: dict[str, tuple[float, float]] = {
+    "n_candidates": (1, 8192),
+    "steps2": (0, 100_000),
+    "steps3": (0, 100_000),
+    "init_min_tc": (0.0, 300.0),
+    "target_tc": (0.0, 1000.0),
+    "alpha_max": (0.0, 1e6),
+    "max_elements": (0, 20),
+    "seed": (0, 2**31 - 1),
+    "kappa": (0.0, 10.0),
+    "fe_weight": (0.0, 10_000.0),
+}
+LR_OPTIONS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
 
 _SUBSCRIPT = str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉.")
 
@@ -64,6 +78,13 @@ def next_state(state: str) -> str:
     if state not in ELEMENT_STATES:
         raise ValueError(f"element state must be one of {ELEMENT_STATES}, got {state!r}")
     return ELEMENT_STATES[(ELEMENT_STATES.index(state) + 1) % len(ELEMENT_STATES)]
+
+
+def element_label(symbol: str) -> str:
+    """'Fe · Iron' (what the typed element pickers show)."""
+    from gdmcd_core.elements import info
+
+    return f"{symbol} · {info(symbol).name}"
 
 
 def pin_row(symbol: str, fraction: float | None = None, mode: str = DEFAULT_PIN_MODE) -> dict[str, Any]:
@@ -315,9 +336,41 @@ def build_design_config(form: DesignForm) -> tuple[Any | None, dict[str, str]]:
 
 
 def form_from_config(cfg: Any) -> dict[str, Any]:
-    """A run's DesignConfig -> the pin rows and excluded symbols the Design page edits."""
+    """A run's DesignConfig -> the Design page's values: "pins" rows, "excluded" symbols and every
+    widget value, clamped to the widgets' ranges (LIMITS) and the learning rate snapped to the
+    nearest offered value, so that a run made elsewhere (CLI) can always be shown."""
+
+    def clamp(key: str, v: float) -> Any:
+        lo, hi = LIMITS[key]
+        out = min(max(v, lo), hi)
+        return int(out) if isinstance(lo, int) and isinstance(hi, int) else float(out)
+
     pins = [{"symbol": p.symbol, "fraction": p.fraction, "mode": p.mode or cfg.pin_mode} for p in cfg.pins]
-    return {"pins": pins, "excluded": list(expand_exclude(cfg.exclude))}
+    ns = cfg.ns
+    lo_n = min(max(min(ns), N_SLIDER_MIN), N_SLIDER_MAX)
+    hi_n = min(max(max(ns), lo_n), N_SLIDER_MAX)
+    return {
+        "pins": pins,
+        "excluded": list(expand_exclude(cfg.exclude)),
+        "init_mode": cfg.init_mode,
+        "init_formulas": "\n".join(cfg.init_formulas),
+        "init_min_tc": clamp("init_min_tc", cfg.init_min_tc),
+        "n_candidates": clamp("n_candidates", cfg.n_candidates),
+        "n_range": (lo_n, hi_n),
+        "integer_loss": cfg.integer_loss,
+        "alpha_max": clamp("alpha_max", cfg.alpha_max),
+        "steps2": clamp("steps2", cfg.steps2),
+        "steps3": clamp("steps3", cfg.steps3),
+        "lr": min(LR_OPTIONS, key=lambda v: abs(math.log(v / cfg.lr))),
+        "target_tc": clamp("target_tc", cfg.target_tc),
+        "seed": clamp("seed", cfg.seed),
+        "objective": cfg.objective,
+        "kappa": clamp("kappa", cfg.kappa),
+        "max_elements": clamp("max_elements", cfg.max_elements),
+        "exclude_unseen": bool(cfg.exclude_unseen),
+        "constraint_method": cfg.constraint_method,
+        "fe_weight": clamp("fe_weight", cfg.formation_energy_weight),
+    }
 
 
 # -- formatting and uploads ------------------------------------------------------------------

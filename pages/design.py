@@ -34,10 +34,11 @@ INIT_LABELS = {
     "hydride": "Hydride grid",
     "formulas": "Typed formulas",
 }
+LIM = ui_state.LIMITS
 LOSS_LABELS = {"int": "L_int (all atoms whole)", "es": "L_int,ES (two elements may stay fractional)"}
-LR_OPTIONS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
 page_setup()
 ss = st.session_state
+fresh_session = "pins" not in ss
 for k, v in DESIGN_DEFAULTS.items():
     ss.setdefault(k, v)
 
@@ -110,28 +111,21 @@ def _on_new_run() -> None:
 def _on_reuse(cfg_dict: dict) -> None:
     from gdmcd_core.design import DesignConfig
 
-    cfg = DesignConfig.from_dict(cfg_dict)
-    vals = ui_state.form_from_config(cfg)
-    _set(vals["pins"], vals["excluded"])
-    ss.update(
-        init_mode=cfg.init_mode,
-        init_formulas="\n".join(cfg.init_formulas) or ss.init_formulas,
-        init_min_tc=float(cfg.init_min_tc),
-        n_candidates=int(cfg.n_candidates),
-        n_range=(int(cfg.n_min), int(cfg.n_max)),
-        integer_loss=cfg.integer_loss,
-        alpha_max=float(cfg.alpha_max),
-        steps2=int(cfg.steps2),
-        steps3=int(cfg.steps3),
-        lr=cfg.lr if cfg.lr in LR_OPTIONS else ss.lr,
-        target_tc=float(cfg.target_tc),
-        seed=int(cfg.seed),
-        objective=cfg.objective,
-        kappa=float(cfg.kappa),
-        max_elements=int(cfg.max_elements),
-        exclude_unseen=bool(cfg.exclude_unseen),
-        constraint_method=cfg.constraint_method,
-    )
+    vals = ui_state.form_from_config(DesignConfig.from_dict(cfg_dict))
+    _set(vals.pop("pins"), vals.pop("excluded"))
+    if not vals["init_formulas"]:
+        vals.pop("init_formulas")
+    ss.update(vals)
+
+
+# A fresh session (a reload, a second tab, a link) opened on a run shows that run's settings.
+if fresh_session and st.query_params.get("job"):
+    _run, _err = load_run(st.query_params["job"])
+    if _run is not None and _run.config.get("design"):
+        try:
+            _on_reuse(_run.config["design"])
+        except (ValueError, TypeError):
+            pass  # a run written by another version: keep the defaults
 
 
 # -- page ----------------------------------------------------------------------------------------
@@ -188,9 +182,20 @@ typed_a.multiselect(
     symbols(),
     key="ms_pinned",
     on_change=_on_pinned_typed,
-    help="typed alternative to clicking the table",
+    format_func=ui_state.element_label,
+    filter_mode="contains",
+    select_all=False,
+    help="typed alternative to clicking the table: symbol or name",
 )
-typed_b.multiselect("Excluded elements", symbols(), key="ms_excluded", on_change=_on_excluded_typed)
+typed_b.multiselect(
+    "Excluded elements",
+    symbols(),
+    key="ms_excluded",
+    on_change=_on_excluded_typed,
+    format_func=ui_state.element_label,
+    filter_mode="contains",
+    select_all=False,
+)
 
 pin_col, opt_col = st.columns([2, 1])
 with pin_col:
@@ -219,7 +224,7 @@ with pin_col:
         st.caption("No pinned elements: click a tile once to pin it (twice to exclude it).")
     pin_error = st.empty()
 with opt_col:
-    st.number_input("Max. distinct elements (0 = no cap)", 0, 20, key="max_elements")
+    st.number_input("Max. distinct elements (0 = no cap)", *LIM["max_elements"], key="max_elements")
     st.checkbox("Exclude elements the model never saw", key="exclude_unseen", help="At, Rn, Fr, Es–Lr, Z ≥ 104")
 
 st.subheader("2 · Start compositions")
@@ -230,12 +235,12 @@ with s2:
     if init_mode == "formulas":
         st.text_area("Start formulas (one per line)", key="init_formulas", height=120)
     elif init_mode in ("mixed", "dataset", "interpolate"):
-        st.number_input("SuperCon compositions with Tc above (K)", 0.0, 300.0, step=5.0, key="init_min_tc")
+        st.number_input("SuperCon compositions with Tc above (K)", *LIM["init_min_tc"], step=5.0, key="init_min_tc")
     else:
         st.caption("Binary H(n−1)A and ternary H2AB grids over the allowed elements (paper S5).")
     formula_error = st.empty()
 with s3:
-    st.number_input("Candidates", 1, 8192, step=16, key="n_candidates")
+    st.number_input("Candidates", *LIM["n_candidates"], step=16, key="n_candidates")
 
 st.subheader("3 · Optimization")
 o1, o2, o3 = st.columns(3)
@@ -249,12 +254,12 @@ with o1:
     )
     n_error = st.empty()
     st.radio("Integer loss", list(LOSS_LABELS), key="integer_loss", format_func=LOSS_LABELS.get)
-    st.number_input("Target Tc y_t (K)", 0.0, 1000.0, step=10.0, key="target_tc")
+    st.number_input("Target Tc y_t (K)", *LIM["target_tc"], step=10.0, key="target_tc")
 with o2:
-    st.number_input("Stage-2 steps (Tc only)", 0, 100_000, step=100, key="steps2")
-    st.number_input("Stage-3 steps (Tc + α·L_integer)", 0, 100_000, step=100, key="steps3")
-    st.select_slider("Learning rate", LR_OPTIONS, key="lr")
-    st.number_input("α_max", 0.0, 1e6, step=100.0, key="alpha_max")
+    st.number_input("Stage-2 steps (Tc only)", *LIM["steps2"], step=100, key="steps2")
+    st.number_input("Stage-3 steps (Tc + α·L_integer)", *LIM["steps3"], step=100, key="steps3")
+    st.select_slider("Learning rate", ui_state.LR_OPTIONS, key="lr")
+    st.number_input("α_max", *LIM["alpha_max"], step=100.0, key="alpha_max")
     steps_a, alpha_a = app_data.alpha_schedule(ss.steps2, ss.steps3, ss.alpha_max)
     st.plotly_chart(
         figures.alpha_ramp(steps_a, alpha_a, app_data.stage3_start(ss)),
@@ -265,7 +270,7 @@ with o3:
     devices = ["auto", "cpu"] + (["cuda"] if cuda_available() else [])
     st.selectbox("Device", devices, key="device", help="auto: CUDA when present")
     st.caption("CUDA present: " + ("yes" if cuda_available() else "no — runs on the CPU"))
-    st.number_input("Seed", 0, 2**31 - 1, key="seed")
+    st.number_input("Seed", *LIM["seed"], key="seed")
     objective = st.radio(
         "Objective",
         ["mean", "lcb"],
@@ -273,11 +278,13 @@ with o3:
         format_func=lambda v: {"mean": "ensemble mean Tc", "lcb": "lower confidence bound (mean − κσ)"}[v],
     )
     if objective == "lcb":
-        st.number_input("κ", 0.0, 10.0, step=0.5, key="kappa")
+        st.number_input("κ", *LIM["kappa"], step=0.5, key="kappa")
     with st.expander("Advanced"):
         st.selectbox("Constraint method", list(CONSTRAINT_METHODS), key="constraint_method")
         if get_formation_energy_model() is not None:
-            st.number_input("Stability penalty (K per eV/atom of E_f > 0)", 0.0, 10_000.0, step=10.0, key="fe_weight")
+            st.number_input(
+                "Stability penalty (K per eV/atom of E_f > 0)", *LIM["fe_weight"], step=10.0, key="fe_weight"
+            )
 
 form = ui_state.DesignForm(
     pins=tuple(ss.pins),
@@ -344,6 +351,8 @@ if run_clicked:
                 )
         except (ValueError, JobLimitError) as exc:
             run_error.error(str(exc))
+        except Exception as exc:  # never a traceback on the page; the message says what broke
+            run_error.error(f"The run could not start: {type(exc).__name__}: {exc}")
         else:
             ss.job_id = job.job_id
             st.query_params["job"] = job.job_id
@@ -366,6 +375,8 @@ def live_panel(job_id: str) -> None:
     if snap.stop_requested:
         text += " · stopping…"
     st.progress(min(step / total, 1.0), text=text)
+    if p.get("done") or snap.stop_requested:
+        st.caption("Building the ranked candidate table (integer formulas, novelty and validity checks)…")
     st.button(
         "Stop this run",
         key="stop_run",
@@ -383,12 +394,12 @@ def live_panel(job_id: str) -> None:
 
 def results_panel(job_id: str) -> None:
     run, err = load_run(job_id)
-    if err:
-        st.error(err)
-        return
-    info = run.info
     job = get_registry().get(job_id)
     snap = job.snapshot() if job is not None else None
+    if err:
+        st.error(f"Run {job_id} failed: {snap.error}" if snap is not None and snap.error else err)
+        return
+    info = run.info
     status = snap.status if snap is not None and snap.status in ("failed",) else info.status
     head = f"Run `{info.run_id}` — **{status}**"
     if info.total_steps:

@@ -189,6 +189,18 @@ def test_design_run_from_the_form_to_the_results(env) -> None:
     _no_exceptions(at)
 
 
+def test_design_opened_on_a_run_shows_its_results_and_settings(env, finished_run: str) -> None:
+    at = page("design")
+    at.query_params["job"] = finished_run  # a reload or a second tab: a fresh session
+    at.run()
+    _no_exceptions(at)
+    assert at.session_state["pins"] == [{"symbol": "H", "fraction": 0.5, "mode": "at-least"}]
+    assert at.session_state["excluded"] == ["O"]
+    assert at.session_state["steps2"] == 10 and at.session_state["max_elements"] == 3
+    assert len(_frame_with(at, "integer_formula")) >= 1
+    assert any("finished" in m.value for m in at.markdown)
+
+
 def test_trajectories_page(env, finished_run: str) -> None:
     at = page("trajectories")
     at.query_params["run"] = finished_run

@@ -165,6 +165,12 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(30_000)
+        # a deep link as the fresh server's first request still gets the app's navigation
+        page.goto(f"{app_url}/predict")
+        page.get_by_role("heading", name="Predict Tc").wait_for(timeout=60_000)
+        expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Trajectories")
+        expect(page.get_by_test_id("stSidebarNav")).not_to_contain_text("shared")
+
         page.goto(app_url)
         page.get_by_text("1 · Elements").wait_for()
         _wait_idle(page, 60_000)
@@ -195,6 +201,8 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         # the run lives in the server's job registry, not in the page: a reload finds it again
         page.reload()
         page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() > {n2}", timeout=60_000)
+        expect(page.locator(".st-key-ms_pinned")).to_contain_text("H")  # the form shows the run's settings
+        expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
 
         page.get_by_role("button", name="Stop this run", exact=True).click()
         download_button = page.get_by_role("button", name="Download CSV", exact=True)
@@ -204,8 +212,7 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
             download_button.click()
         csv_path = tmp_path / "candidates.csv"
         dl.value.save_as(csv_path)
-        run_id = page.evaluate("() => new URLSearchParams(window.location.search).get('job')")
-        _shoot(page, "design")
+        _shoot(page, "design_stopped")
 
         table = pd.read_csv(csv_path)
         assert len(table) >= 1
@@ -218,15 +225,30 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         assert "frac_O" not in table.columns or (table["frac_O"] == 0).all()
 
         if os.environ.get("GDMCD_SCREENSHOTS") == "1":
-            for name, path in (
-                ("trajectories", f"trajectories?run={run_id}"),
-                ("predict", "predict"),
-                ("runs", "runs"),
-                ("model", "model"),
-            ):
-                page.goto(f"{app_url}/{path}")
-                page.locator("h1").first.wait_for()
-                _wait_idle(page, 60_000)
-                page.wait_for_timeout(1500)
-                _shoot(page, name)
+            _finished_run_screenshots(page, app_url)
         browser.close()
+
+
+def _finished_run_screenshots(page, app_url: str) -> None:
+    """README pictures: a short run that finishes (same pins), then every page."""
+    page.get_by_role("button", name="New run", exact=True).click()
+    _wait_idle(page)
+    _set_number(page, "Candidates", 32)
+    _set_number(page, "Stage-2 steps (Tc only)", 300)
+    _set_number(page, "Stage-3 steps (Tc + α·L_integer)", 300)
+    page.get_by_role("button", name="Run design", exact=True).click()
+    page.get_by_role("button", name="Download CSV", exact=True).wait_for(timeout=300_000)
+    _wait_idle(page)
+    run_id = page.evaluate("() => new URLSearchParams(window.location.search).get('job')")
+    _shoot(page, "design")
+    for name, path in (
+        ("trajectories", f"trajectories?run={run_id}"),
+        ("predict", "predict"),
+        ("runs", "runs"),
+        ("model", "model"),
+    ):
+        page.goto(f"{app_url}/{path}")
+        page.locator("h1").first.wait_for()
+        _wait_idle(page, 60_000)
+        page.wait_for_timeout(1500)
+        _shoot(page, name)

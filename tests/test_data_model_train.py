@@ -117,3 +117,33 @@ def test_missing_card_is_refused(tiny_checkpoint):
     tiny_checkpoint.with_suffix(".json").unlink()
     with pytest.raises(CheckpointError, match="card"):
         load_checkpoint(tiny_checkpoint)
+
+
+def test_sigma_scale_calibrates_validation_coverage():
+    from gdmcd_core.data import Dataset
+    from gdmcd_core.evaluate import SIGMA_TARGET_COVERAGE, fit_sigma_scale
+
+    rng = np.random.default_rng(0)
+    n = 200
+    x = rng.random((n, 118)).astype(np.float32) ** 8
+    x /= x.sum(1, keepdims=True)
+    ds = Dataset(
+        x=x,
+        tc_k=rng.uniform(1, 50, n).astype(np.float32),
+        is_supercon=np.ones(n, bool),
+        split=np.full(n, VAL, np.int8),
+        formula=np.array(["X"] * n),
+        first_year=np.full(n, np.nan),
+        is_hydride=np.zeros(n, bool),
+        config=DataConfig(),
+    )
+    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in range(3)]
+    for k, m in enumerate(members):
+        with torch.no_grad():
+            m.head.bias += 3.0 * k  # members disagree, so the raw spread is > 0
+    ens = TcEnsemble(members).eval()
+    ens.sigma_scale = fit_sigma_scale(ens, ds)
+    mean, std = ens.predict(ds.x)
+    inside = np.mean(np.abs(mean - ds.tc_k) <= std * (1 + 1e-5))
+    assert ens.sigma_scale > 0
+    assert abs(inside - SIGMA_TARGET_COVERAGE) <= 1.5 / n

@@ -126,7 +126,9 @@ def test_bad_start_raises_before_any_folder(tmp_path: Path) -> None:
 def test_limit_on_running_jobs(tmp_path: Path) -> None:
     gate = threading.Event()
     reg = JobRegistry(
-        tmp_path / "runs", max_active=1, engine_factory=lambda m, c, fe=None: FakeEngine(steps=100, gate=gate, delay=0.01)
+        tmp_path / "runs",
+        max_active=1,
+        engine_factory=lambda m, c, fe=None: FakeEngine(steps=100, gate=gate, delay=0.01),
     )
     first = reg.start(None, None)
     with pytest.raises(JobLimitError, match="limit 1"):

@@ -106,6 +106,17 @@ def test_build_design_config_ok() -> None:
     assert back["pins"] == [{"symbol": "H", "fraction": 0.5, "mode": "at-least"}] and back["excluded"] == ["O"]
 
 
+def test_form_from_config_fits_the_widgets() -> None:
+    cfg = DesignConfig(n_candidates=20_000, steps2=200_000, steps3=5, n_min=30, n_max=100, lr=0.02, target_tc=5000.0)
+    v = ui_state.form_from_config(cfg)
+    assert v["n_candidates"] == 8192 and v["steps2"] == 100_000 and v["steps3"] == 5
+    assert v["n_range"] == (30, ui_state.N_SLIDER_MAX)
+    assert v["lr"] == 0.03 and v["target_tc"] == 1000.0
+    assert isinstance(v["n_candidates"], int) and isinstance(v["target_tc"], float)
+    v = ui_state.form_from_config(DesignConfig(n_values=(6, 12), exclude=("toxic",)))
+    assert v["n_range"] == (6, 12) and set(v["excluded"]) == {"Be", "As", "Cd", "Hg", "Tl", "Pb"}
+
+
 def test_build_design_config_errors_by_widget() -> None:
     bad = ui_state.DesignForm(
         pins=({"symbol": "H", "fraction": 0.5},),
@@ -128,6 +139,11 @@ def test_build_design_config_errors_by_widget() -> None:
     assert "n_range" in errors and "whole atoms" in errors["n_range"]
     _, errors = ui_state.build_design_config(ui_state.DesignForm(lr=-1.0))
     assert "lr" in errors["general"]
+
+
+def test_element_label() -> None:
+    assert ui_state.element_label("Fe") == "Fe · Iron"
+    assert ui_state.element_label("H") == "H · Hydrogen"
 
 
 def test_pretty_formula() -> None:
