@@ -4,7 +4,8 @@
 
 For each checkpoint in checkpoints/ (default ensemble, each of its members alone, ResNet18,
 SuperCon-only, time split): SuperCon test MAE and R², precision/recall of "Tc > t" at
-t = 0, 1, 5 K on the whole test split (SuperCon + COD), ensemble calibration, training time.
+t = 0, 1, 5 K on the whole test split (SuperCon + COD; the SuperCon-only model is judged on the
+same rows as the default model, COD test rows included), ensemble calibration, training time.
 The tree and nearest-neighbour baselines on the same splits are in bench/baselines.py.
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import numpy as np
 
 from gdmcd_core.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from gdmcd_core.data import build_dataset
 from gdmcd_core.ensemble import TcEnsemble
 from gdmcd_core.evaluate import dataset_for, evaluate_checkpoint
 
@@ -35,6 +38,8 @@ def rows() -> list[dict]:
             continue
         ens = load_checkpoint(path)
         ds = dataset_for(ens)
+        if not ds.config.include_cod:  # judge a SuperCon-only model on the same test split as the others
+            ds = build_dataset(replace(ds.config, include_cod=True))
         m = evaluate_checkpoint(ens, ds)
         card = ens.card
         out.append({"label": label, "file": name, "members": ens.n_members, "train_min": card.get("train_seconds", np.nan) / 60, **m})

@@ -2,6 +2,7 @@
 formation-energy penalty w * relu(E_f) (w in K per eV/atom, E_f from checkpoints/formation_energy.pt).
 
     python -m bench.stability_penalty                    # reduced size, CPU (a few minutes)
+    python -m bench.stability_penalty --exclude O,F,Cl,Br,I,S,Se,Te,N   # intermetallic search
     python -m bench.stability_penalty --weights 0,100,1000 --full --device cuda
 
 Reported over the distinct final integer candidates: share with predicted E_f < 0 (stable against
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> dict:
     add_size_args(p)
     p.add_argument("--weights", default="0,100,1000", help="penalty weights w, K per eV/atom (0 = no penalty)")
     p.add_argument("--fe-checkpoint", default=str(FORMATION_ENERGY_CHECKPOINT))
+    p.add_argument(
+        "--exclude",
+        default="",
+        help="elements the search may not use, e.g. O,F,Cl,Br,I,S,Se,Te,N for an intermetallic search",
+    )
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
     model, ref, desc = setup(args)
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
     size = size_from_args(args)
     base = base_config(size, args.seed, args.device)
+    if args.exclude:
+        base = base.replace(exclude=tuple(e.strip() for e in args.exclude.split(",") if e.strip()))
     start = shared_starts(model, base, ref)
     t0 = time.perf_counter()
     results: dict[str, dict] = {}
@@ -56,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"Model: {desc}; formation energy: {args.fe_checkpoint} (test MAE {fe.card['metrics']['test_mae_ev_atom']:.3f} eV/atom)"
     )
+    print(f"Excluded elements: {', '.join(base.exclude) or 'none'}.")
     print(
         f"Size: {size.label}; {len(start)} shared starts (seed {args.seed}); total {time.perf_counter() - t0:.0f} s on {args.device}.\n"
     )

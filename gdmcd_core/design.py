@@ -634,8 +634,9 @@ class DesignEngine:
             x = current_x()
             score, tc = self._score(x, raw=True)
             hinge = torch.relu(cfg.target_tc - score)  # (B,) K, eq. 3
-            with torch.set_grad_enabled(stage == 3):  # stage 2 only monitors it
-                il, _ = integer_loss(x, ns_t, cfg.integer_loss)  # (B,), eq. 8
+            if stage == 3 or il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:
+                with torch.set_grad_enabled(stage == 3):  # stage 2 only monitors it (every record_every steps)
+                    il, _ = integer_loss(x, ns_t, cfg.integer_loss)  # (B,), eq. 8
             loss = hinge
             if stage == 3 and alpha > 0:
                 loss = loss + alpha * il

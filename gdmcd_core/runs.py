@@ -106,7 +106,8 @@ class Trajectory:
 
     Per step (T,): step (1-based), stage (2 or 3), alpha, tc_best_k, tc_median_k, tc_q10_k,
     tc_q90_k (statistics across candidates of the ensemble-mean Tc, K, before that step's update),
-    hinge_mean_k, int_loss_median (L_integer over the allowed N).
+    hinge_mean_k, int_loss_median (L_integer over the allowed N; in stage 2, where it is only
+    monitored, it is refreshed every record_every steps and repeated in between).
     Snapshots, every k steps and at stage ends: snap_step (S,) the step count done when taken
     (0 = start), snap_tc_k (S, B), snap_int_loss (S, B), snap_x (S, B, 118) float16 fractions.
     """

@@ -154,13 +154,16 @@ def top_k_mask(x: torch.Tensor, k: int | torch.Tensor, keep: torch.Tensor | None
         (B, D) bool.
     """
     B, D = x.shape
-    kk = torch.as_tensor(k, device=x.device).expand(B).reshape(B, 1)
+    kk = torch.as_tensor(k, device=x.device).expand(B).reshape(B, 1).clamp(0, D)
     forced = _as_mask(keep, x) if keep is not None else torch.zeros_like(x, dtype=torch.bool)
+    kmax = int(kk.max()) if B else 0
+    if kmax == 0:
+        return forced.clone()
     score = x.detach().masked_fill(forced, -torch.inf)
-    order = score.argsort(dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(D, device=x.device).expand(B, D))
-    return forced | (rank < kk)
+    idx = score.topk(kmax, dim=1, sorted=True).indices  # (B, kmax), O(D) per row for small k
+    take = torch.arange(kmax, device=x.device).expand(B, kmax) < kk  # the first k of each row
+    out = torch.zeros_like(x, dtype=torch.bool).scatter_(1, idx, take)
+    return forced | out
 
 
 def center_gradient(g: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
