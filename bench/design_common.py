@@ -19,6 +19,12 @@ from gdmcd_core.reference import ReferenceData, load_reference
 def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="Tc model (default checkpoints/tc_default.pt)")
     p.add_argument("--tiny", action="store_true", help="use a random tiny model (smoke test of the script only)")
+    p.add_argument(
+        "--member",
+        type=int,
+        default=None,
+        help="use only ensemble member K of the checkpoint (member 0 of tc_default.pt is the 1-member model of the README tables)",
+    )
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--seed", type=int, default=0)
@@ -38,10 +44,14 @@ def setup(args: argparse.Namespace) -> tuple[torch.nn.Module, ReferenceData, str
         desc = "tiny random model (smoke test; numbers mean nothing)"
     else:
         model = load_checkpoint(Path(args.checkpoint), device=device)
+        if args.member is not None:
+            if not 0 <= args.member < model.n_members:
+                raise SystemExit(f"--member {args.member}: the checkpoint has members 0..{model.n_members - 1}")
+            model = TcEnsemble([model.members[args.member]], card=model.card, sha256=model.sha256, path=model.path).eval()
         c = model.config
         desc = (
             f"{args.checkpoint} (width {c.width}, layers {list(c.layers)}, stem {c.stem}, "
-            f"{model.n_members} member(s), sha256 {model.sha256[:12]})"
+            f"{model.n_members} member(s){'' if args.member is None else f' = member {args.member}'}, sha256 {model.sha256[:12]})"
         )
     t0 = time.perf_counter()
     ref = load_reference()

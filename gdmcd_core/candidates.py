@@ -25,6 +25,7 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     elements_seen_in_training its element set occurs in a training composition (paper Table 4 vs 5)
     nearest_supercon_formula, nearest_supercon_tc_k, nearest_supercon_distance (L1 in fractions, 0..2)
     score_k                   ranking score: integer_tc_k, or integer_tc_k - kappa * integer_tc_std_k for LCB
+    only_pinned_elements      the integer formula holds nothing but pinned elements (ranked last)
     + validity.candidate_flags columns (charge_neutral, electronegativity_ok, all_metal, radioactive,
       toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set);
       the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS elements
@@ -204,7 +205,13 @@ def build_candidates(
     )
     kappa = cfg.kappa if cfg.objective == "lcb" else 0.0
     table["score_k"] = table["integer_tc_k"] - kappa * table["integer_tc_std_k"]
-    table = table.sort_values(["score_k", "candidate"], ascending=[False, True], kind="stable")
+    # A formula made of pinned elements alone (e.g. "H4" in a hydride search, H >= 0.5) is not the
+    # compound the user asked for: it stays in the table, flagged, and ranks after the others.
+    pinned = (c.atleast_mask | c.exact_mask).astype(bool)
+    table["only_pinned_elements"] = (ux[[pos[f] for f in integ.formulas]][:, ~pinned] <= 0).all(1) & bool(pinned.any())
+    table = table.sort_values(
+        ["only_pinned_elements", "score_k", "candidate"], ascending=[True, False, True], kind="stable"
+    )
     counts = table["integer_formula"].value_counts()
     table = table.drop_duplicates("integer_formula", keep="first").reset_index(drop=True)
     table.insert(0, "n_duplicates", table["integer_formula"].map(counts).astype(int).to_numpy())

@@ -95,6 +95,9 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", metavar="PT", help="Tc model checkpoint (default checkpoints/tc_default.pt)")
     g.add_argument("--device", help="auto | cpu | cuda | cuda:N (default auto: CUDA when present)")
     g.add_argument("--seed", type=int)
+    g.add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)"
+    )
     g.add_argument("--force", action="store_true", help="write into --out even if it is not empty")
     g.add_argument("--top", type=int, default=10, help="rows of the ranked table to print (default 10)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -219,6 +222,8 @@ def handle_design(args: argparse.Namespace) -> int:
         return _fail(f"--out {out} exists and is not an empty folder; pick another or pass --force")
     if args.top < 0:
         return _fail(f"--top must be >= 0, got {args.top}")
+    if args.threads is not None and args.threads < 1:
+        return _fail(f"--threads must be >= 1, got {args.threads}")
 
     from gdmcd_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
     from gdmcd_core.design import DesignEngine
@@ -228,6 +233,10 @@ def handle_design(args: argparse.Namespace) -> int:
         device = resolve_device(cfg.device)
     except ValueError as exc:
         return _fail(f"--device: {exc}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     try:
         model = load_checkpoint(ckpt, device=device)

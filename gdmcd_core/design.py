@@ -127,7 +127,7 @@ class DesignConfig:
     keep_element_count: bool = True  # a candidate never holds more distinct elements than its start (may swap them)
     record_every: int = 10  # snapshot per-candidate compositions every k steps
     integer_select: str = "best"  # "best": keep each candidate's best integer formula seen in stage 3; "final"
-    select_every: int = 10  # stage-3 steps between integer-formula checks for integer_select "best"
+    select_every: int = 20  # stage-3 steps between integer-formula checks for integer_select "best"
     objective: str = "mean"  # "mean": ensemble-mean Tc; "lcb": mean - kappa * sd
     kappa: float = 1.0  # LCB weight on the ensemble sd
     formation_energy_weight: float = 0.0  # K per eV/atom of relu(E_f); needs a formation-energy model

@@ -262,3 +262,21 @@ def test_keep_element_count_caps_each_candidate_at_its_start() -> None:
             assert ((x > 0).sum(1) <= n_start).all()
     free = _engine(LinearTc(w), init_mode="dataset", steps2=40, steps3=0, lr=0.05, keep_element_count=False).run()
     assert ((free.x_stage2 > 0).sum(1) > n_start).any()  # without the cap the projection adds elements
+
+
+def test_formulas_of_pinned_elements_alone_rank_last():
+    """A hydride search must not put pure hydrogen above real hydrides."""
+    import numpy as np
+
+    from gdmcd_core.candidates import build_candidates
+    from gdmcd_core.composition import to_vector
+    from gdmcd_core.design import DesignConfig, DesignEngine
+    from tests.design_helpers import tiny_ensemble, tiny_reference
+
+    cfg = DesignConfig(pins=("H>=0.5",), n_candidates=2, steps2=1, steps3=1)
+    engine = DesignEngine(tiny_ensemble(), cfg, reference=tiny_reference())
+    x = np.stack([to_vector("H4"), to_vector("LaH10")])
+    table = build_candidates(engine, x, ["H4", "LaH10"], x, x)
+    assert list(table["only_pinned_elements"]) == [False, True]
+    assert set(table["integer_formula"].iloc[-1]) <= set("H0123456789")
+    assert "La" in table["integer_formula"].iloc[0]
