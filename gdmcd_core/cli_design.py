@@ -101,6 +101,15 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="write into --out even if it is not empty")
     g.add_argument("--top", type=int, default=10, help="rows of the ranked table to print (default 10)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="keep only candidates passing a check (repeatable): charge_neutral, electronegativity_ok, "
+        "not_radioactive, not_toxic, known_element_set, stable; writes DIR/candidates_filtered.csv "
+        "(candidates.csv keeps every row)",
+    )
     s = p.add_argument_group("start compositions")
     s.add_argument("--init", nargs="+", metavar="FORMULA", help="start formulas (implies --init-mode formulas)")
     s.add_argument("--init-mode", choices=INIT_MODES)
@@ -222,6 +231,11 @@ def handle_design(args: argparse.Namespace) -> int:
         return _fail(f"--out {out} exists and is not an empty folder; pick another or pass --force")
     if args.top < 0:
         return _fail(f"--top must be >= 0, got {args.top}")
+    from gdmcd_core.app_data import CANDIDATE_FILTERS
+
+    unknown = [k for k in args.filter if k not in CANDIDATE_FILTERS]
+    if unknown:
+        return _fail(f"--filter {unknown[0]!r} is not one of {', '.join(CANDIDATE_FILTERS)}")
     if args.threads is not None and args.threads < 1:
         return _fail(f"--threads must be >= 1, got {args.threads}")
 
@@ -301,7 +315,15 @@ def handle_design(args: argparse.Namespace) -> int:
             bar.close()
         if old is not None:
             signal.signal(signal.SIGINT, old)
-    print_table(result.candidates, args.top)
+    shown = result.candidates
+    if args.filter:
+        from gdmcd_core.app_data import filter_candidates
+        from gdmcd_core.checkpoint import atomic_write_text
+
+        shown = filter_candidates(result.candidates, args.filter)
+        atomic_write_text(out / "candidates_filtered.csv", shown.to_csv(index=False))
+        print(f"{PROG}: {len(shown)} of {len(result.candidates)} candidates pass {', '.join(args.filter)}", file=sys.stderr)
+    print_table(shown, args.top)
     print(
         f"{PROG}: {result.status} after {result.steps_done}/{result.total_steps} steps in {result.elapsed_s:.1f} s; "
         f"{len(result.candidates)} distinct candidates -> {out / 'candidates.csv'}",

@@ -36,6 +36,7 @@ BAD = [
     (["--config", "/nonexistent/cfg.toml"], "no such file"),
     (["--pin", "Cu=0.13", "--pin-mode", "exact"], "no cell size N"),
     (["--lr", "-1"], "lr must be > 0"),
+    (["--filter", "shiny"], "--filter 'shiny'"),
     (["--checkpoint", "/nonexistent/model.pt"], "not found"),
     (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
 ]
@@ -112,3 +113,16 @@ def test_design_end_to_end(tmp_path, capsys, tiny_checkpoint) -> None:
     text = capsys.readouterr()
     assert "finished" in text.err and "integer_formula" in text.out
     assert np.isfinite(t["integer_tc_k"]).all()
+
+
+def test_filter_writes_only_passing_rows_and_keeps_all(tmp_path, capsys, tiny_checkpoint) -> None:
+    out = tmp_path / "run"
+    argv = ["--out", str(out), "--checkpoint", str(tiny_checkpoint), "--n-candidates", "6", "--steps2", "5",
+            "--steps3", "5", "--no-progress", "--init-mode", "dataset", "--filter", "not_toxic", "--filter", "charge_neutral"]
+    assert cli_design.main(argv) == 0
+    everything = pd.read_csv(out / "candidates.csv")
+    kept = pd.read_csv(out / "candidates_filtered.csv")
+    assert len(kept) <= len(everything)
+    assert not kept["toxic"].astype(bool).any()
+    assert kept["charge_neutral"].astype(str).str.lower().eq("true").all()
+    assert "pass not_toxic, charge_neutral" in capsys.readouterr().err
