@@ -137,7 +137,7 @@ def _cmd_predict(a) -> int:
     rows = []
     if good:
         mean, std = ens.predict(np.stack(vecs).astype(np.float32))
-        rows = [{"formula": f, "tc_k": round(float(m), 3), "tc_std_k": round(float(s), 3)} for f, m, s in zip(good, mean, std)]
+        rows = [{"formula": f, "tc_k": round(float(m), 3), "tc_std_k": round(float(s), 3)} for f, m, s in zip(good, mean, std, strict=True)]
     if a.json:
         print(json.dumps(rows))
     else:

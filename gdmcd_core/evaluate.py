@@ -42,7 +42,7 @@ def evaluate_predictions(ds: Dataset, mean: np.ndarray, std: np.ndarray, part: i
     out["test_precision_threshold_k"] = 0.0
     out["supercon_predicted_zero_fraction"] = float((mean[sc & (y > 0)] == 0).mean()) if (sc & (y > 0)).any() else 0.0
     by_range = []
-    for lo, hi in zip(TC_BINS_K[:-1], TC_BINS_K[1:]):
+    for lo, hi in zip(TC_BINS_K[:-1], TC_BINS_K[1:], strict=True):
         m = sc & (y >= lo) & (y < hi)
         if m.any():
             by_range.append({"tc_from_k": lo, "tc_to_k": hi, "n": int(m.sum()), "mae_k": float(np.abs(mean[m] - y[m]).mean())})

@@ -12,15 +12,15 @@ import copy
 import math
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gdmcd_core.data import TRAIN, VAL, Dataset
+from gdmcd_core.data import VAL, Dataset
 from gdmcd_core.model import ModelConfig, TcResNet
 
 
