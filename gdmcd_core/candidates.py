@@ -28,7 +28,7 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     only_pinned_elements      the integer formula holds nothing but pinned elements (ranked last)
     + validity.candidate_flags columns (charge_neutral, electronegativity_ok, all_metal, radioactive,
       toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set);
-      the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS elements
+      the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS (24) elements
     + formation_energy_ev_atom when a formation-energy model is given
     + frac_<El>: stage-2 fractions, for every element present in some stage-2 composition
 """
@@ -51,8 +51,9 @@ if TYPE_CHECKING:
     from gdmcd_core.design import DesignEngine
 
 NEAREST_CHUNK = 256  # candidates per chunk in the nearest-neighbour search
-# SMACT charge tests only up to this many elements (its enumeration is exponential in the count).
-VALIDITY_MAX_ELEMENTS = 8
+# SMACT charge tests only up to this many elements. validity.py decides large formulas with an
+# exact dynamic programme in milliseconds; the cap only guards against pathological inputs.
+VALIDITY_MAX_ELEMENTS = 24
 
 
 def nearest_rows(x: np.ndarray, ref_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +90,7 @@ def novelty_columns(x: np.ndarray, reference: ReferenceData) -> pd.DataFrame:
 def _validity(formulas: list[str], train_x: np.ndarray) -> pd.DataFrame | None:
     """validity.candidate_flags for every formula; None if that module is not available.
 
-    SMACT's charge test enumerates oxidation-state combinations, which grows exponentially with
-    the number of elements (seconds per formula beyond ~10 elements). Formulas with more than
-    VALIDITY_MAX_ELEMENTS elements get the cheap flags only (radioactive, toxic, distances,
+    Formulas with more than VALIDITY_MAX_ELEMENTS elements get the cheap flags only (radioactive, toxic, distances,
     element-set novelty); their charge_neutral / electronegativity_ok / all_metal are left empty.
     """
     try:
