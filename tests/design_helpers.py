@@ -74,3 +74,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+# The candidates.csv columns named by the design issue (and integer_tc_std_k from the trust issue).
+ISSUE_CANDIDATE_COLUMNS = frozenset(
+    {
+        "initial_formula",
+        "initial_tc_k",
+        "optimized_tc_k",
+        "integer_formula",
+        "n_atoms",
+        "integer_tc_k",
+        "delta_tc_k",
+        "rounded_formula",
+        "rounded_tc_k",
+        "in_supercon",
+        "elements_seen_in_training",
+        "nearest_supercon_formula",
+        "nearest_supercon_tc_k",
+        "integer_tc_std_k",
+    }
+)

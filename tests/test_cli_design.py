@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from design_helpers import one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
+from design_helpers import ISSUE_CANDIDATE_COLUMNS, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 
 from gdmcd_core import cli_design
 from gdmcd_core.checkpoint import save_checkpoint
@@ -88,23 +88,7 @@ def test_design_end_to_end(tmp_path, capsys, tiny_checkpoint) -> None:
     ]
     assert cli_design.main(argv) == 0
     t = pd.read_csv(out / "candidates.csv")
-    required = [
-        "initial_formula",
-        "initial_tc_k",
-        "optimized_tc_k",
-        "integer_formula",
-        "n_atoms",
-        "integer_tc_k",
-        "delta_tc_k",
-        "rounded_formula",
-        "rounded_tc_k",
-        "in_supercon",
-        "elements_seen_in_training",
-        "nearest_supercon_formula",
-        "nearest_supercon_tc_k",
-        "integer_tc_std_k",
-    ]
-    assert set(required) <= set(t.columns) and len(t) >= 1
+    assert ISSUE_CANDIDATE_COLUMNS <= set(t.columns) and len(t) >= 1
     for f in t["integer_formula"]:
         v = to_vector(f)
         assert v[index_of("H")] >= 0.5 - 1e-9 and v[index_of("Hg")] == 0

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from design_helpers import LinearTc, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
+from design_helpers import ISSUE_CANDIDATE_COLUMNS, LinearTc, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 from torch import nn
 
 from gdmcd_core.composition import to_vector
@@ -161,23 +161,7 @@ def test_progress_and_run_folder(tmp_path) -> None:
     assert run.info.status == "finished" and run.status["status"] == "finished"
     tr = run.trajectory
     assert tr.snap_x.shape[1:] == (6, 118) and tr.snap_step[0] == 0 and tr.snap_step[-1] == 40
-    cols = {
-        "initial_formula",
-        "initial_tc_k",
-        "optimized_tc_k",
-        "integer_formula",
-        "n_atoms",
-        "integer_tc_k",
-        "delta_tc_k",
-        "rounded_formula",
-        "rounded_tc_k",
-        "in_supercon",
-        "elements_seen_in_training",
-        "nearest_supercon_formula",
-        "nearest_supercon_tc_k",
-        "integer_tc_std_k",
-    }
-    assert cols <= set(run.candidates.columns)
+    assert ISSUE_CANDIDATE_COLUMNS <= set(run.candidates.columns)
     assert any(c.startswith("frac_") for c in run.candidates.columns)
 
 
