@@ -5,11 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup app test browser-deps lint bench-model screenshots
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-app.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
-	$(VENV)/bin/pip install -q --no-deps -e .
+	$(VENV)/bin/pip install -q --no-deps -e ".[app]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,11 +21,12 @@ app: setup
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-test: setup browser-deps
+test: setup browser-deps lint
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check gdmcd_core tests bench app.py pages
+	$(VENV)/bin/ruff check gdmcd_core gdmcd_app tests bench app.py
+	$(VENV)/bin/ruff format --check gdmcd_core gdmcd_app tests bench app.py
 
 # Regenerate the README's screenshots (assets/screenshots/*.png) with the browser test, using the
 # committed checkpoint and the real data: one short design run, then every page.

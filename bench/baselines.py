@@ -3,12 +3,12 @@
     PYTHONPATH=. .venv/bin/python bench/baselines.py            # markdown table
     PYTHONPATH=. .venv/bin/python bench/baselines.py --json     # one JSON object
 
-Splits are exactly those of `gdmcd_core.data.build_dataset`: `DataConfig(split="random",
+Splits are exactly those of `gdmcd_core.data.dataset.build_dataset`: `DataConfig(split="random",
 split_seed=0)` (paper S2) and `DataConfig(split="time")` (SuperCon first_year < 2010 train,
 >= 2010 test; COD rows split at random). Models:
 
 * `gbt`          scikit-learn HistGradientBoostingRegressor on the 118 element fractions + 24
-                 fraction-weighted element statistics (`gdmcd_core.element_features`), trained on
+                 fraction-weighted element statistics (`gdmcd_core.chem.element_features`), trained on
                  `Dataset.train_indices()` (SuperCon x3 + COD), predictions clipped at 0 K.
 * `gbt_sc_only`  the same trees trained on the SuperCon training rows only (no COD), to show what
                  the COD non-superconductors do to precision (paper S3).
@@ -35,9 +35,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.neighbors import KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
-from gdmcd_core.data import TEST, TRAIN, DataConfig, Dataset, build_dataset
-from gdmcd_core.element_features import feature_matrix
-from gdmcd_core.metrics import classification_metrics, regression_metrics
+from gdmcd_core.chem.element_features import feature_matrix
+from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, build_dataset
+from gdmcd_core.training.metrics import classification_metrics, regression_metrics
 
 THRESHOLDS_K = (0.0, 1.0, 5.0)
 SPLITS = {"random": DataConfig(split="random", split_seed=0), "time": DataConfig(split="time")}

@@ -1,4 +1,4 @@
-"""How closely `gdmcd_core.cleaning` reproduces the shared cleaned CSVs from the shared raw copies.
+"""How closely `gdmcd_core.data.cleaning` reproduces the shared cleaned CSVs from the shared raw copies.
 
     PYTHONPATH=. .venv/bin/python bench/cleaning_reproduction.py [--rules shared_2025|strict] [--data DIR] [--json]
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.cleaning import CLEAN_NAMES, SHARED_2025, STRICT, Rules, build_clean_files
-from gdmcd_core.data import sha256_file
+from gdmcd_core.data.cleaning import CLEAN_NAMES, SHARED_2025, STRICT, Rules, build_clean_files
+from gdmcd_core.util import sha256_file
 
 RULES = {"shared_2025": SHARED_2025, "strict": STRICT}
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gdmcd_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from gdmcd_core.composition import to_vector
-from gdmcd_core.ensemble import TcEnsemble
-from gdmcd_core.model import ModelConfig, TcResNet
-from gdmcd_core.reference import ReferenceData, load_reference
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.data.reference import ReferenceData, load_reference
+from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.resnet import ModelConfig, TcResNet
 
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,9 @@ def setup(args: argparse.Namespace) -> tuple[torch.nn.Module, ReferenceData, str
         if args.member is not None:
             if not 0 <= args.member < model.n_members:
                 raise SystemExit(f"--member {args.member}: the checkpoint has members 0..{model.n_members - 1}")
-            model = TcEnsemble([model.members[args.member]], card=model.card, sha256=model.sha256, path=model.path).eval()
+            model = TcEnsemble(
+                [model.members[args.member]], card=model.card, sha256=model.sha256, path=model.path
+            ).eval()
         c = model.config
         desc = (
             f"{args.checkpoint} (width {c.width}, layers {list(c.layers)}, stem {c.stem}, "

@@ -17,10 +17,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from gdmcd_core.checkpoint import CHECKPOINT_DIR, load_checkpoint
-from gdmcd_core.data import build_dataset
-from gdmcd_core.ensemble import TcEnsemble
-from gdmcd_core.evaluate import dataset_for, evaluate_checkpoint
+from gdmcd_core.data.dataset import build_dataset
+from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.training.evaluate import dataset_for, evaluate_checkpoint
 
 ROWS = [
     ("tc_default.pt", "default: compact ensemble (mean of members)"),
@@ -42,7 +42,15 @@ def rows() -> list[dict]:
             ds = build_dataset(replace(ds.config, include_cod=True))
         m = evaluate_checkpoint(ens, ds)
         card = ens.card
-        out.append({"label": label, "file": name, "members": ens.n_members, "train_min": card.get("train_seconds", np.nan) / 60, **m})
+        out.append(
+            {
+                "label": label,
+                "file": name,
+                "members": ens.n_members,
+                "train_min": card.get("train_seconds", np.nan) / 60,
+                **m,
+            }
+        )
         if ens.n_members > 1:  # each member alone: what one model gives
             for k, member in enumerate(ens.members):
                 single = TcEnsemble([member], card=card).eval()
@@ -63,7 +71,9 @@ def main() -> None:
     if a.json:
         print(json.dumps(table, default=float))
         return
-    print("| model | split | K | SC test MAE (K) | SC test R² | precision @0/1/5 K | recall @0/1/5 K | ±1σ / ±2σ coverage | train (min) |")
+    print(
+        "| model | split | K | SC test MAE (K) | SC test R² | precision @0/1/5 K | recall @0/1/5 K | ±1σ / ±2σ coverage | train (min) |"
+    )
     print("|---|---|---:|---:|---:|---|---|---|---:|")
     for r in table:
         prec = "/".join(fmt(r[f"precision_at_{t}k"], ".2f") for t in (0, 1, 5))
@@ -73,7 +83,11 @@ def main() -> None:
             f"| {r['label']} | {r['split']} | {r['members']} | {r['supercon_test_mae_k']:.2f} | {r['supercon_test_r2']:.3f} "
             f"| {prec} | {rec} | {cov} | {fmt(r['train_min'], '.1f')} |"
         )
-    print(f"\nTest rows: {table[0]['n_test_supercon']} SuperCon + {table[0]['n_test_nonsc']} COD (random split, seed 0)." if table else "no checkpoints found")
+    print(
+        f"\nTest rows: {table[0]['n_test_supercon']} SuperCon + {table[0]['n_test_nonsc']} COD (random split, seed 0)."
+        if table
+        else "no checkpoints found"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gdmcd_core.model import RESNET18, ModelConfig, TcResNet, count_parameters
+from gdmcd_core.model.resnet import RESNET18, ModelConfig, TcResNet, count_parameters
 
 CONFIGS = {
     "ResNet18, stock stem (7x7/2 + max-pool)": RESNET18,
@@ -76,7 +76,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, cfg in CONFIGS.items():
         tr, de = throughput(cfg, device, a.seconds)
-        print(f"| {name} | {count_parameters(TcResNet(cfg)):,} | {mflop_per_forward(cfg):.1f} | {tr:,.0f} | {de:,.0f} |")
+        print(
+            f"| {name} | {count_parameters(TcResNet(cfg)):,} | {mflop_per_forward(cfg):.1f} | {tr:,.0f} | {de:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gdmcd_core.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, load_checkpoint
-from gdmcd_core.composition import format_vector, to_vectors
+from gdmcd_core.chem.composition import format_vector, to_vectors
+from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, load_checkpoint
 
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")
 
@@ -116,7 +116,7 @@ def tc_mean_sd(model: torch.nn.Module, formulas: list[str]) -> tuple[np.ndarray,
 
 
 def table1(args: argparse.Namespace) -> str:
-    from gdmcd_core.evaluate import evaluate_checkpoint
+    from gdmcd_core.training.evaluate import evaluate_checkpoint
 
     ens = load_checkpoint(args.checkpoint)
     m = ens.card.get("metrics_test") or evaluate_checkpoint(ens)
@@ -144,7 +144,7 @@ def table1(args: argparse.Namespace) -> str:
 
 
 def table6(args: argparse.Namespace) -> str:
-    from gdmcd_core.evaluate import dataset_for, evaluate_checkpoint
+    from gdmcd_core.training.evaluate import dataset_for, evaluate_checkpoint
 
     default = load_checkpoint(args.checkpoint)
     ds = dataset_for(default)  # SuperCon + COD test rows; SuperCon rows split as in the SuperCon-only run
@@ -196,8 +196,8 @@ def table7(args: argparse.Namespace, sizes: Sizes) -> str:
 
 
 def table8(args: argparse.Namespace) -> str:
-    from gdmcd_core.hydrides import HSC1_CHECKPOINT, HYDRIDE_CHECKPOINT
-    from gdmcd_core.hydrides import table8 as hydride_table8
+    from gdmcd_core.training.hydrides import HSC1_CHECKPOINT, HYDRIDE_CHECKPOINT
+    from gdmcd_core.training.hydrides import table8 as hydride_table8
 
     df = hydride_table8({"D_random": args.checkpoint, "D_HSC1": HSC1_CHECKPOINT, "D_HSC200": HYDRIDE_CHECKPOINT})
     if df.empty:
@@ -234,9 +234,9 @@ def table8(args: argparse.Namespace) -> str:
 
 
 def examples(args: argparse.Namespace, sizes: Sizes) -> str:
-    from gdmcd_core.design import DesignConfig, DesignEngine
-    from gdmcd_core.hydrides import HYDRIDE_CHECKPOINT, hydride_search_config
-    from gdmcd_core.reference import load_reference
+    from gdmcd_core.data.reference import load_reference
+    from gdmcd_core.design.engine import DesignConfig, DesignEngine
+    from gdmcd_core.training.hydrides import HYDRIDE_CHECKPOINT, hydride_search_config
 
     model = load_checkpoint(args.checkpoint, device=args.device)
     has_sd = model.n_members > 1

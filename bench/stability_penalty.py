@@ -21,7 +21,7 @@ import numpy as np
 
 from bench.design_common import add_common_args, md_table, setup
 from bench.trust_common import add_size_args, base_config, run_variant, shared_starts, size_from_args, summarize
-from gdmcd_core.formation_energy import FORMATION_ENERGY_CHECKPOINT, load_formation_energy_model
+from gdmcd_core.training.formation_energy import FORMATION_ENERGY_CHECKPOINT, load_formation_energy_model
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     fe = load_formation_energy_model(args.fe_checkpoint, device=next(model.parameters()).device)
     if fe is None:
         raise SystemExit(
-            f"no formation-energy model at {args.fe_checkpoint}: train it with python -m gdmcd_core.formation_energy"
+            f"no formation-energy model at {args.fe_checkpoint}: train it with python -m gdmcd_core.training.formation_energy"
         )
     size = size_from_args(args)
     base = base_config(size, args.seed, args.device)

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.design import DesignConfig, DesignEngine
-from gdmcd_core.initialization import StartPoints
-from gdmcd_core.reference import ReferenceData
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.data.reference import ReferenceData
+from gdmcd_core.design.engine import DesignConfig, DesignEngine
+from gdmcd_core.design.initialization import StartPoints
 
 # pymatgen warns once per noble gas when formatting formulas; the warning says nothing about results.
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")

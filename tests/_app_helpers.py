@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import write_tiny_data
 
-from gdmcd_core.checkpoint import save_checkpoint
-from gdmcd_core.data import DataConfig
-from gdmcd_core.model import ModelConfig, TcResNet
+from gdmcd_core.data.dataset import DataConfig
+from gdmcd_core.model.checkpoint import save_checkpoint
+from gdmcd_core.model.resnet import ModelConfig, TcResNet
 
 TINY_MODEL = ModelConfig(width=4, layers=(1,))
 TINY_DATA = DataConfig(fractions=(0.6, 0.2, 0.2))
@@ -53,7 +53,7 @@ def tiny_app_env(folder: Path) -> Iterator[dict[str, str]]:
         # the app sets torch's thread count process-wide; keep the test process's own setting
         "GDMCD_TORCH_THREADS": str(torch.get_num_threads()),
     }
-    from gdmcd_core.reference import load_reference
+    from gdmcd_core.data.reference import load_reference
 
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():

@@ -9,18 +9,56 @@ import pandas as pd
 import pytest
 import torch
 
-from gdmcd_core.composition import reduced_key, to_vector
+from gdmcd_core.chem.composition import reduced_key, to_vector
 
 TINY_SC = [
-    ("MgB2", 39.0, 2001), ("Nb3Sn", 18.0, 1954), ("NbTi", 9.5, 1962), ("YBa2Cu3O7", 92.0, 1987),
-    ("La1.85Sr0.15CuO4", 38.0, 1986), ("Pb", 7.2, 1913), ("Nb", 9.2, 1930), ("HgBa2Ca2Cu3O8", 133.0, 1993),
-    ("Bi2Sr2CaCu2O8", 85.0, 1988), ("LaFeAsO0.9F0.1", 26.0, 2008), ("FeSe", 8.0, 2008), ("K3C60", 19.0, 1991),
-    ("LaH10", 250.0, 2019), ("H3S", 203.0, 2015), ("NbN", 16.0, 1941), ("V3Si", 17.0, 1953),
-    ("Ba0.6K0.4Fe2As2", 38.0, 2008), ("CaC6", 11.5, 2005), ("Sn", 3.7, 1913), ("Al", 1.2, 1933),
-    ("MgB1.9C0.1", 36.0, 2012), ("YNi2B2C", 15.0, 1994), ("Tl2Ba2CaCu2O8", 110.0, 1988), ("SmFeAsO0.8F0.2", 55.0, 2011),
+    ("MgB2", 39.0, 2001),
+    ("Nb3Sn", 18.0, 1954),
+    ("NbTi", 9.5, 1962),
+    ("YBa2Cu3O7", 92.0, 1987),
+    ("La1.85Sr0.15CuO4", 38.0, 1986),
+    ("Pb", 7.2, 1913),
+    ("Nb", 9.2, 1930),
+    ("HgBa2Ca2Cu3O8", 133.0, 1993),
+    ("Bi2Sr2CaCu2O8", 85.0, 1988),
+    ("LaFeAsO0.9F0.1", 26.0, 2008),
+    ("FeSe", 8.0, 2008),
+    ("K3C60", 19.0, 1991),
+    ("LaH10", 250.0, 2019),
+    ("H3S", 203.0, 2015),
+    ("NbN", 16.0, 1941),
+    ("V3Si", 17.0, 1953),
+    ("Ba0.6K0.4Fe2As2", 38.0, 2008),
+    ("CaC6", 11.5, 2005),
+    ("Sn", 3.7, 1913),
+    ("Al", 1.2, 1933),
+    ("MgB1.9C0.1", 36.0, 2012),
+    ("YNi2B2C", 15.0, 1994),
+    ("Tl2Ba2CaCu2O8", 110.0, 1988),
+    ("SmFeAsO0.8F0.2", 55.0, 2011),
 ]
-TINY_COD = ["NaCl", "SiO2", "Al2O3", "CaCO3", "KBr", "MgO", "TiO2", "Fe2O3", "ZnS", "CuSO4", "BaTiO3", "LiF",
-            "CaF2", "Na2SO4", "K2O", "SrTiO3", "ZrO2", "CeO2", "GaN", "AlN"]
+TINY_COD = [
+    "NaCl",
+    "SiO2",
+    "Al2O3",
+    "CaCO3",
+    "KBr",
+    "MgO",
+    "TiO2",
+    "Fe2O3",
+    "ZnS",
+    "CuSO4",
+    "BaTiO3",
+    "LiF",
+    "CaF2",
+    "Na2SO4",
+    "K2O",
+    "SrTiO3",
+    "ZrO2",
+    "CeO2",
+    "GaN",
+    "AlN",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -58,10 +96,10 @@ def tiny_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def tiny_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> Path:
     """A 2-member ensemble of tiny models trained for 2 epochs on the tiny data."""
-    from gdmcd_core.data import DataConfig
-    from gdmcd_core.model import ModelConfig
-    from gdmcd_core.train import TrainConfig
-    from gdmcd_core.training_run import RunSpec, run_training
+    from gdmcd_core.data.dataset import DataConfig
+    from gdmcd_core.model.resnet import ModelConfig
+    from gdmcd_core.training.loop import TrainConfig
+    from gdmcd_core.training.run import RunSpec, run_training
 
     spec = RunSpec(
         model=ModelConfig(width=4, layers=(1,)),

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.ensemble import TcEnsemble
-from gdmcd_core.model import ModelConfig, TcResNet
-from gdmcd_core.reference import ReferenceData
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.data.reference import ReferenceData
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.resnet import ModelConfig, TcResNet
 
 FORMULAS = [
     "YBa2Cu3O7",

@@ -14,15 +14,15 @@ import pytest
 from _app_helpers import tiny_app_env
 from streamlit.testing.v1 import AppTest
 
-from gdmcd_core import runs
-from gdmcd_core.checkpoint import load_checkpoint
-from gdmcd_core.composition import to_vector
-from gdmcd_core.design import DesignConfig
-from gdmcd_core.elements import index_of
-from gdmcd_core.jobs import JobRegistry
+from gdmcd_app.jobs import JobRegistry
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import index_of
+from gdmcd_core.design import runs
+from gdmcd_core.design.engine import DesignConfig
+from gdmcd_core.model.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the pages import pages._shared
+if str(REPO) not in sys.path:  # the pages import gdmcd_app.shared
     sys.path.insert(0, str(REPO))
 
 
@@ -47,7 +47,7 @@ def finished_run(env: dict[str, str]) -> str:
 
 
 def page(name: str) -> AppTest:
-    path = REPO / ("app.py" if name == "app" else f"pages/{name}.py")
+    path = REPO / ("app.py" if name == "app" else f"gdmcd_app/views/{name}.py")
     return AppTest.from_file(str(path), default_timeout=90)
 
 
@@ -163,7 +163,7 @@ def test_design_run_from_the_form_to_the_results(env) -> None:
     _no_exceptions(at)
     job_id = at.session_state["job_id"]
     assert at.query_params["job"] == [job_id] or at.query_params["job"] == job_id
-    from pages._shared import get_registry
+    from gdmcd_app.shared import get_registry
 
     job = get_registry().get(job_id)
     assert job is not None

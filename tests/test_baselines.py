@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.baselines import SPLITS, GbtConfig, fit_1nn, main, run_split
-from gdmcd_core.composition import to_vector
+from gdmcd_core.chem.composition import to_vector
 
 
 def test_1nn_returns_the_tc_of_the_nearest_training_composition() -> None:

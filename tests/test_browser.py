@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from _app_helpers import tiny_app_env
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.elements import index_of
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import index_of
 
 pytestmark = pytest.mark.browser
 

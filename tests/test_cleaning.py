@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.cleaning import (
+from gdmcd_core.chem.composition import reduced_key, to_vector
+from gdmcd_core.data.cleaning import (
     MAX_SUPERCON_AMOUNT,
     SHARED_2025,
     RejectedFormula,
@@ -22,7 +23,6 @@ from gdmcd_core.cleaning import (
     key_elements,
     nims_unique,
 )
-from gdmcd_core.composition import reduced_key, to_vector
 
 
 def test_trailing_oxygen_deviation_is_stripped_once() -> None:

@@ -1,6 +1,6 @@
 import json
 
-from gdmcd_core.cli import main
+from gdmcd_core.cli.main import main
 
 
 def test_predict_json_and_bad_inputs(tiny_checkpoint, capsys):
@@ -33,7 +33,23 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 def test_train_resumes_from_work_folder(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "m.pt"
-    args = ["train", "--out", str(out), "--width", "4", "--layers", "1", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--members", "2"]
+    args = [
+        "train",
+        "--out",
+        str(out),
+        "--width",
+        "4",
+        "--layers",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--members",
+        "2",
+    ]
     assert main(args) == 0
     assert out.is_file() and not (tmp_path / "m.pt.work").exists()
     assert json.loads(out.with_suffix(".json").read_text())["n_members"] == 2

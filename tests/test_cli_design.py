@@ -7,18 +7,18 @@ import pandas as pd
 import pytest
 from design_helpers import ISSUE_CANDIDATE_COLUMNS, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 
-from gdmcd_core import cli_design
-from gdmcd_core.checkpoint import save_checkpoint
-from gdmcd_core.composition import to_vector
-from gdmcd_core.elements import index_of
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import index_of
+from gdmcd_core.cli import design as cli_design
+from gdmcd_core.model.checkpoint import save_checkpoint
 
 
 @pytest.fixture()
 def tiny_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "tiny.pt"
     save_checkpoint(path, list(tiny_ensemble().members), {"note": "test"})
-    monkeypatch.setattr("gdmcd_core.reference.load_reference", lambda *a, **k: tiny_reference())
-    monkeypatch.setattr("gdmcd_core.formation_energy.load_formation_energy_model", lambda *a, **k: None)
+    monkeypatch.setattr("gdmcd_core.data.reference.load_reference", lambda *a, **k: tiny_reference())
+    monkeypatch.setattr("gdmcd_core.training.formation_energy.load_formation_energy_model", lambda *a, **k: None)
     return path
 
 
@@ -101,8 +101,25 @@ def test_design_end_to_end(tmp_path, capsys, tiny_checkpoint) -> None:
 
 def test_filter_writes_only_passing_rows_and_keeps_all(tmp_path, capsys, tiny_checkpoint) -> None:
     out = tmp_path / "run"
-    argv = ["--out", str(out), "--checkpoint", str(tiny_checkpoint), "--n-candidates", "6", "--steps2", "5",
-            "--steps3", "5", "--no-progress", "--init-mode", "dataset", "--filter", "not_toxic", "--filter", "charge_neutral"]
+    argv = [
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--n-candidates",
+        "6",
+        "--steps2",
+        "5",
+        "--steps3",
+        "5",
+        "--no-progress",
+        "--init-mode",
+        "dataset",
+        "--filter",
+        "not_toxic",
+        "--filter",
+        "charge_neutral",
+    ]
     assert cli_design.main(argv) == 0
     everything = pd.read_csv(out / "candidates.csv")
     kept = pd.read_csv(out / "candidates_filtered.csv")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gdmcd_core.composition import FormulaError, format_vector, parse_formula, reduced_key, to_vector
-from gdmcd_core.elements import index_of
+from gdmcd_core.chem.composition import FormulaError, format_vector, parse_formula, reduced_key, to_vector
+from gdmcd_core.chem.elements import index_of
 
 
 @pytest.mark.parametrize(

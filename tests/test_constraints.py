@@ -7,10 +7,10 @@ import pytest
 import torch
 from design_helpers import one_thread, tiny_reference  # noqa: F401  (autouse fixture)
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.constraints import Constraints, Pin, apply_projection, apply_relu, compose
-from gdmcd_core.design import DesignConfig
-from gdmcd_core.elements import index_of
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import index_of
+from gdmcd_core.design.constraints import Constraints, Pin, apply_projection, apply_relu, compose
+from gdmcd_core.design.engine import DesignConfig
 
 TOL = 1e-6
 H, OX, CU, HG = (index_of(s) for s in ("H", "O", "Cu", "Hg"))
@@ -48,7 +48,7 @@ def test_build_rejects_with_clear_message(kwargs: dict, msg: str) -> None:
 
 
 def test_everything_excluded_is_rejected() -> None:
-    from gdmcd_core.elements import symbols
+    from gdmcd_core.chem.elements import symbols
 
     with pytest.raises(ValueError, match="every other element is excluded"):
         Constraints.build(["H=0.5"], [s for s in symbols() if s != "H"], pin_mode="exact")

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from gdmcd_core.checkpoint import CheckpointError, load_checkpoint
-from gdmcd_core.data import TEST, TRAIN, VAL, DataConfig, build_dataset
-from gdmcd_core.ensemble import TcEnsemble
-from gdmcd_core.model import ModelConfig, TcResNet
-from gdmcd_core.train import tc_loss
+from gdmcd_core.data.dataset import TEST, TRAIN, VAL, DataConfig, build_dataset
+from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.resnet import ModelConfig, TcResNet
+from gdmcd_core.training.loop import tc_loss
 
 
 def test_dataset_split_is_disjoint_and_seeded(tiny_data_dir):
@@ -120,8 +120,8 @@ def test_missing_card_is_refused(tiny_checkpoint):
 
 
 def test_sigma_scale_calibrates_validation_coverage():
-    from gdmcd_core.data import Dataset
-    from gdmcd_core.evaluate import SIGMA_TARGET_COVERAGE, fit_sigma_scale
+    from gdmcd_core.data.dataset import Dataset
+    from gdmcd_core.training.evaluate import SIGMA_TARGET_COVERAGE, fit_sigma_scale
 
     rng = np.random.default_rng(0)
     n = 200

@@ -11,11 +11,11 @@ import torch
 from design_helpers import ISSUE_CANDIDATE_COLUMNS, LinearTc, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 from torch import nn
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.constraints import Pin
-from gdmcd_core.design import DesignConfig, DesignEngine, Progress
-from gdmcd_core.elements import index_of
-from gdmcd_core.runs import load_run
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import index_of
+from gdmcd_core.design.constraints import Pin
+from gdmcd_core.design.engine import DesignConfig, DesignEngine, Progress
+from gdmcd_core.design.runs import load_run
 
 TOL = 1e-6
 H, NB, SN, CU, OX = (index_of(s) for s in ("H", "Nb", "Sn", "Cu", "O"))
@@ -252,9 +252,9 @@ def test_formulas_of_pinned_elements_alone_rank_last():
     """A hydride search must not put pure hydrogen above real hydrides."""
     import numpy as np
 
-    from gdmcd_core.candidates import build_candidates
-    from gdmcd_core.composition import to_vector
-    from gdmcd_core.design import DesignConfig, DesignEngine
+    from gdmcd_core.chem.composition import to_vector
+    from gdmcd_core.design.candidates import build_candidates
+    from gdmcd_core.design.engine import DesignConfig, DesignEngine
     from tests.design_helpers import tiny_ensemble, tiny_reference
 
     cfg = DesignConfig(pins=("H>=0.5",), n_candidates=2, steps2=1, steps3=1)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gdmcd_core import cleaning
-from gdmcd_core.data import COD_FILE, SUPERCON_FILE, DataConfig, build_dataset
-from gdmcd_core.download import (
+from gdmcd_core.data import cleaning
+from gdmcd_core.data.dataset import DataConfig, build_dataset
+from gdmcd_core.data.download import (
     MANIFEST,
     RAW_FILES,
     URL_ENV_VAR,
@@ -25,6 +25,7 @@ from gdmcd_core.download import (
     fetch_file,
     resolve_base_url,
 )
+from gdmcd_core.data.paths import COD_FILE, SUPERCON_FILE
 
 COMMIT = "0" * 40
 

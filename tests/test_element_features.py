@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.element_features import (
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.element_features import (
     PROPERTIES,
     STATISTICS,
     element_statistics,

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from gdmcd_core.elements import N_ELEMENTS, element_table, index_of, info, symbols
-from gdmcd_core.featurize import IMAGE_SHAPE, atom_tensor, atom_tensor_numpy, composition_image
+from gdmcd_core.chem.elements import N_ELEMENTS, element_table, index_of, info, symbols
+from gdmcd_core.chem.featurize import IMAGE_SHAPE, atom_tensor, atom_tensor_numpy, composition_image
 
 
 def test_table_has_all_118_elements_in_z_order():

@@ -6,8 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gdmcd_core import app_data, figures
-from gdmcd_core.elements import N_ELEMENTS, element_table, symbols
+from gdmcd_app import figures
+from gdmcd_app import series as app_data
+from gdmcd_core.chem.elements import N_ELEMENTS, element_table, symbols
 
 
 def _tiles(fig: go.Figure) -> go.Scatter:

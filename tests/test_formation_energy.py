@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.composition import to_vectors
-from gdmcd_core.formation_energy import (
+from gdmcd_core.chem.composition import to_vectors
+from gdmcd_core.training.formation_energy import (
     FORMATION_ENERGY_CHECKPOINT,
     MODEL_CONFIG,
     TRAIN_CONFIG,

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.composition import to_vectors
-from gdmcd_core.data import TEST, TRAIN, DataConfig
-from gdmcd_core.hydrides import (
+from gdmcd_core.chem.composition import to_vectors
+from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig
+from gdmcd_core.training.hydrides import (
     HydrideConfig,
     build_hydride_dataset,
     hydride_share,
@@ -69,8 +69,8 @@ def test_hsc200_is_half_hydrides_balanced_per_element_set(hydride_data: Path) ->
 
 
 def test_search_preset_builds_a_design_config() -> None:
-    design = pytest.importorskip("gdmcd_core.design")
-    from gdmcd_core.hydrides import hydride_search_config
+    design = pytest.importorskip("gdmcd_core.design.engine")
+    from gdmcd_core.training.hydrides import hydride_search_config
 
     cfg = hydride_search_config()
     assert isinstance(cfg, design.DesignConfig)

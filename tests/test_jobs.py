@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from _app_helpers import tiny_app_env
 
-from gdmcd_core import runs
-from gdmcd_core.checkpoint import load_checkpoint
-from gdmcd_core.composition import to_vector
-from gdmcd_core.design import DesignConfig, Progress
-from gdmcd_core.elements import index_of
-from gdmcd_core.jobs import JobLimitError, JobRegistry
+from gdmcd_app.jobs import JobLimitError, JobRegistry
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import index_of
+from gdmcd_core.design import runs
+from gdmcd_core.design.engine import DesignConfig, Progress
+from gdmcd_core.model.checkpoint import load_checkpoint
 
 
 def _progress(step: int, total: int, tc: float) -> Progress:
@@ -164,7 +164,7 @@ def test_bad_ids_never_resolve(tmp_path: Path, bad) -> None:
 
 
 def test_history_is_thinned_not_unbounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gdmcd_core.jobs as jobs
+    import gdmcd_app.jobs as jobs
 
     monkeypatch.setattr(jobs, "MAX_HISTORY_ROWS", 10)
     reg = _registry(tmp_path, steps=50)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, precision_score, r2_score, recall_score
 
-from gdmcd_core.metrics import classification_metrics, confusion_counts, regression_metrics, threshold_metrics
+from gdmcd_core.training.metrics import classification_metrics, confusion_counts, regression_metrics, threshold_metrics
 
 
 def test_regression_hand_computed() -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core import runs
-from gdmcd_core.runs import (
+from gdmcd_core.design import runs
+from gdmcd_core.design.runs import (
     RunWriter,
     Trajectory,
     TrajectoryRecorder,

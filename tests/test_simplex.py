@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gdmcd_core.simplex import (
+from gdmcd_core.design.simplex import (
     project_capped_simplex,
     project_simplex,
     relu_normalize,

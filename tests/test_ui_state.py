@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core import app_data, ui_state
-from gdmcd_core.design import DesignConfig
-from gdmcd_core.elements import TOXIC, radioactive_symbols
-from gdmcd_core.runs import TrajectoryRecorder
+from gdmcd_app import series as app_data
+from gdmcd_app import state as ui_state
+from gdmcd_core.chem.elements import TOXIC, radioactive_symbols
+from gdmcd_core.design import filters
+from gdmcd_core.design.engine import DesignConfig
+from gdmcd_core.design.runs import TrajectoryRecorder
 
 
 def test_cycle_free_pinned_excluded_free() -> None:
@@ -251,15 +253,16 @@ def test_filter_and_display_candidates() -> None:
             "extra": [1, 2, 3],
         }
     )
-    assert set(app_data.available_filters(t)) == {"charge_neutral", "not_radioactive", "stable"}
-    assert list(app_data.filter_candidates(t, ["charge_neutral"])["integer_formula"]) == ["MgB2", "ThO2"]
-    assert list(app_data.filter_candidates(t, ["charge_neutral", "not_radioactive"])["integer_formula"]) == ["MgB2"]
-    assert list(
-        app_data.filter_candidates(t, ["stable", "unknown_filter", "known_element_set"])["integer_formula"]
-    ) == ["MgB2", "NaCl"]
+    assert set(filters.available_filters(t)) == {"charge_neutral", "not_radioactive", "stable"}
+    assert list(filters.filter_candidates(t, ["charge_neutral"])["integer_formula"]) == ["MgB2", "ThO2"]
+    assert list(filters.filter_candidates(t, ["charge_neutral", "not_radioactive"])["integer_formula"]) == ["MgB2"]
+    assert list(filters.filter_candidates(t, ["stable", "unknown_filter", "known_element_set"])["integer_formula"]) == [
+        "MgB2",
+        "NaCl",
+    ]
     # CSV round trip turns booleans into strings for some readers
     as_text = t.astype({"charge_neutral": str})
-    assert len(app_data.filter_candidates(as_text, ["charge_neutral"])) == 2
+    assert len(filters.filter_candidates(as_text, ["charge_neutral"])) == 2
     shown = app_data.display_candidates(t)
     assert "extra" not in shown.columns and shown["integer_formula"][0] == "MgB₂"
     assert "extra" in app_data.display_candidates(t, all_columns=True).columns

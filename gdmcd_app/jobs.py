@@ -1,0 +1,244 @@
+"""A process-wide registry of design jobs: each runs a DesignEngine in a worker thread.
+
+The web app keeps one `JobRegistry` per server process (Streamlit's `st.cache_resource`) and
+puts a job's id in the page URL. The worker thread never touches Streamlit: the engine's
+progress callback writes the latest `Progress` and a row of its numbers into the job (under a
+lock); the page polls `Job.snapshot()` about once a second. `Job.stop()` sets a
+`threading.Event` the engine checks between steps; a stopped run still builds its candidates
+from the compositions reached.
+
+Every job writes its run folder as it goes (runs.RunWriter via DesignEngine.run), and its id is
+the run id, so a page whose job is gone from the registry (server restarted) reads the same run
+from disk. Jobs are keyed by their random run ids only: two users' jobs never share state.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gdmcd_core.design import runs
+
+# Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
+DEFAULT_MAX_ACTIVE = 2
+MAX_JOBS_ENV = "GDMCD_MAX_JOBS"
+# Progress rows kept per job for the live traces; older rows are thinned (every other one) beyond this.
+MAX_HISTORY_ROWS = 5_000
+# Finished jobs kept in memory (their run folders stay on disk regardless).
+MAX_FINISHED_KEPT = 50
+HISTORY_KEYS = (
+    "step",
+    "stage",
+    "alpha",
+    "tc_best_k",
+    "tc_median_k",
+    "tc_q10_k",
+    "tc_q90_k",
+    "int_loss_median",
+    "elapsed_s",
+)
+ACTIVE_STATUSES = ("starting", "running")
+
+EngineFactory = Callable[..., Any]
+
+
+class JobLimitError(RuntimeError):
+    """Too many design jobs are running on this server."""
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's state for one page redraw.
+
+    status: starting | running | finished | stopped | failed; progress: the latest Progress as a
+    dict (None before the first report); history: progress rows (HISTORY_KEYS); error: the
+    failure message ("" unless failed); n_candidates_found: rows in the ranked table (finished or
+    stopped runs).
+    """
+
+    job_id: str
+    run_dir: Path
+    status: str
+    progress: dict[str, Any] | None
+    history: list[dict[str, float]]
+    error: str
+    started: float
+    finished: float | None
+    stop_requested: bool
+    n_candidates_found: int
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass
+class Job:
+    """One design run in a worker thread. Create through JobRegistry.start."""
+
+    job_id: str
+    run_dir: Path
+    config: Any
+    started: float = field(default_factory=time.time)
+    status: str = "starting"
+    progress: dict[str, Any] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    error: str = ""
+    finished: float | None = None
+    n_candidates_found: int = 0
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # called from the worker thread ----------------------------------------------------------
+
+    def on_progress(self, progress: Any) -> None:
+        """The engine's callback: keep the latest report and a row for the live traces."""
+        d = progress.to_dict() if hasattr(progress, "to_dict") else dict(vars(progress))
+        row = {k: float(d[k]) for k in HISTORY_KEYS if k in d and d[k] is not None}
+        with self._lock:
+            self.progress = d
+            if self.status == "starting":
+                self.status = "running"
+            if not self.history or row.get("step") != self.history[-1].get("step"):
+                self.history.append(row)
+                if len(self.history) > MAX_HISTORY_ROWS:
+                    self.history = self.history[:-1:2] + self.history[-1:]
+
+    def _finish(self, status: str, error: str = "", n_found: int = 0) -> None:
+        with self._lock:
+            self.status = status
+            self.error = error
+            self.n_candidates_found = n_found
+            self.finished = time.time()
+
+    # called from the pages ------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the engine to stop after the current step (it keeps what it found)."""
+        self.stop_event.set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return JobSnapshot(
+                job_id=self.job_id,
+                run_dir=self.run_dir,
+                status=self.status,
+                progress=dict(self.progress) if self.progress else None,
+                history=list(self.history),
+                error=self.error,
+                started=self.started,
+                finished=self.finished,
+                stop_requested=self.stop_event.is_set(),
+                n_candidates_found=self.n_candidates_found,
+            )
+
+    @property
+    def active(self) -> bool:
+        with self._lock:
+            return self.status in ACTIVE_STATUSES
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+def _default_engine_factory(model: Any, config: Any, fe_model: Any = None) -> Any:
+    from gdmcd_core.design.engine import DesignEngine
+
+    return DesignEngine(model, config, fe_model)
+
+
+class JobRegistry:
+    """All design jobs of this process, keyed by job id (= run id). Thread-safe.
+
+    runs_root: where run folders go (default runs.runs_root(): $GDMCD_RUNS_DIR or ./runs);
+    max_active: jobs running at once (default $GDMCD_MAX_JOBS or 2); engine_factory(model,
+    config, fe_model) -> an object with `start_points()` and `run(run_dir, callback, stop_event,
+    start=...)` (DesignEngine; tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        runs_root: str | Path | None = None,
+        max_active: int | None = None,
+        engine_factory: EngineFactory | None = None,
+    ) -> None:
+        self.runs_root = runs.runs_root(runs_root)
+        self.max_active = int(
+            max_active if max_active is not None else os.environ.get(MAX_JOBS_ENV, DEFAULT_MAX_ACTIVE)
+        )
+        self._factory = engine_factory or _default_engine_factory
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, model: Any, config: Any, fe_model: Any = None) -> Job:
+        """Validate, create the run folder, and start the run in a worker thread.
+
+        Problems the user can fix (constraints that contradict the data, no start compositions,
+        too many jobs) raise ValueError / JobLimitError here, before any folder is created.
+        """
+        with self._lock:
+            n_active = sum(j.active for j in self._jobs.values())
+        if n_active >= self.max_active:
+            raise JobLimitError(
+                f"{n_active} design run(s) are already running on this server (limit {self.max_active}); "
+                "wait for one to finish or stop it"
+            )
+        engine = self._factory(model, config, fe_model)
+        start = engine.start_points()  # ValueError for impossible starts, shown before anything runs
+        run_dir = runs.create_run_dir(self.runs_root)
+        job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
+
+        def work() -> None:
+            try:
+                result = engine.run(run_dir=run_dir, callback=job.on_progress, stop_event=job.stop_event, start=start)
+            except Exception as exc:  # the run folder is marked failed by the engine; keep the message
+                job._finish("failed", f"{type(exc).__name__}: {exc}")
+                return
+            status = getattr(result, "status", "finished")
+            table = getattr(result, "candidates", None)
+            job._finish(status, n_found=0 if table is None else len(table))
+
+        job.thread = threading.Thread(target=work, name=f"design-{job.job_id}", daemon=True)
+        with self._lock:
+            self._jobs[job.job_id] = job
+            self._prune_locked()
+        job.thread.start()
+        return job
+
+    def get(self, job_id: str | None) -> Job | None:
+        """The job with this id, or None (also for malformed ids: they never reach the file system)."""
+        if not job_id:
+            return None
+        try:
+            runs.validate_run_id(job_id)
+        except ValueError:
+            return None
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def stop(self, job_id: str) -> bool:
+        job = self.get(job_id)
+        if job is None:
+            return False
+        job.stop()
+        return True
+
+    def is_active(self, job_id: str) -> bool:
+        job = self.get(job_id)
+        return job is not None and job.active
+
+    def active_jobs(self) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.active]
+
+    def _prune_locked(self) -> None:
+        done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished or 0.0)
+        for j in done[: max(0, len(done) - MAX_FINISHED_KEPT)]:
+            self._jobs.pop(j.job_id, None)

@@ -1,0 +1,177 @@
+"""Streamlit glue shared by the pages: the cached model, the job registry, cached run folders.
+
+Only caching and small widget groups live here; what is computed comes from gdmcd_core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from gdmcd_app import series as app_data
+from gdmcd_app.jobs import JobRegistry
+from gdmcd_core.design import runs
+from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
+
+# Design-page widget values and their defaults (sized for an interactive run on a CPU).
+DESIGN_DEFAULTS = {
+    "pins": [],
+    "excluded": [],
+    "ptable_ver": 0,
+    "pin_ver": 0,
+    "init_mode": "mixed",
+    "init_formulas": "YBa2Cu3O7\nHgBa2Ca2Cu3O8",
+    "init_min_tc": 20.0,
+    "n_candidates": 64,
+    "n_range": (4, 24),
+    "integer_loss": "int",
+    "alpha_max": 1000.0,
+    "steps2": 500,
+    "steps3": 500,
+    "lr": 0.01,
+    "target_tc": 300.0,
+    "seed": 0,
+    "device": "auto",
+    "objective": "mean",
+    "kappa": 1.0,
+    "max_elements": 0,
+    "exclude_unseen": True,
+    "constraint_method": "project",
+    "fe_weight": 0.0,
+    "color_by": "block",
+    "long_form": False,
+}
+
+
+def persist_widget_state() -> None:
+    """Keep the Design page's widget values while another page is shown (Streamlit drops the
+    state of widgets that are not drawn; re-assigning a key makes it plain session state)."""
+    for k in DESIGN_DEFAULTS:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@st.cache_resource(show_spinner="Loading the Tc model…", max_entries=4)
+def _load_model(path: str, device: str):
+    # load_checkpoint returns the model in eval mode with requires_grad_(False): concurrent design
+    # runs backpropagate into their own compositions only, never into these shared weights.
+    app_data.configure_torch_threads()
+    return load_checkpoint(path, device)
+
+
+def checkpoint_path() -> Path:
+    """The checkpoint this session uses (sidebar choice, else $GDMCD_CHECKPOINT / the default)."""
+    chosen = st.session_state.get("checkpoint")
+    options = [str(p) for p in app_data.available_checkpoints()]
+    return Path(chosen) if chosen in options else Path(options[0])
+
+
+def get_model():
+    """(model, None) or (None, error message). One copy per process and device, shared."""
+    path = checkpoint_path()
+    device = "cuda" if cuda_available() else "cpu"
+    try:
+        return _load_model(str(path), device), None
+    except CheckpointError as exc:
+        return None, str(exc)
+
+
+@st.cache_resource(show_spinner=False)
+def _formation_energy_model(device: str):
+    from gdmcd_core.training.formation_energy import load_formation_energy_model
+
+    try:
+        return load_formation_energy_model(device=device)
+    except (CheckpointError, OSError):
+        return None
+
+
+def get_formation_energy_model():
+    return _formation_energy_model("cuda" if cuda_available() else "cpu")
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(root: str) -> JobRegistry:
+    return JobRegistry(root)
+
+
+def get_registry() -> JobRegistry:
+    """The process-wide job registry for this runs folder ($GDMCD_RUNS_DIR or ./runs)."""
+    return _registry(str(runs.runs_root()))
+
+
+def _stamp(path: Path) -> tuple[float, ...]:
+    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE)
+    return tuple((path / n).stat().st_mtime if (path / n).is_file() else 0.0 for n in names)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _load_run(root: str, run_id: str, stamp: tuple[float, ...]) -> runs.LoadedRun:
+    return runs.load_run(run_id, root)
+
+
+def load_run(run_id: str) -> tuple[runs.LoadedRun | None, str | None]:
+    """(run, None) or (None, message). The id is validated; it never leaves the runs folder."""
+    root = runs.runs_root()
+    try:
+        path = runs.run_path(run_id, root)
+        return _load_run(str(root), run_id, _stamp(path)), None
+    except ValueError as exc:
+        return None, str(exc)
+    except FileNotFoundError:
+        return None, f"no run {run_id!r} in {root}"
+
+
+def run_options() -> dict[str, str]:
+    """{run id: label} of every run folder, newest first."""
+    out = {}
+    for r in runs.list_runs():
+        best = f" · best {r.best_integer_formula} {r.best_integer_tc_k:.1f} K" if r.best_integer_formula else ""
+        out[r.run_id] = f"{r.run_id} · {r.status}{best}"
+    return out
+
+
+def candidate_columns() -> dict:
+    """Column headers and number formats for candidate tables (Design results, Runs)."""
+    num = st.column_config.NumberColumn
+    return {
+        "integer_formula": st.column_config.TextColumn("integer formula"),
+        "n_atoms": num("N", help="atoms in the formula unit"),
+        "integer_tc_k": num("Tc (K)", format="%.1f", help="predicted for the integer formula"),
+        "integer_tc_std_k": num("± σ (K)", format="%.1f", help="ensemble standard deviation"),
+        "delta_tc_k": num("ΔTc (K)", format="%+.1f", help="integer formula minus start"),
+        "initial_formula": st.column_config.TextColumn("start"),
+        "initial_tc_k": num("Tc start (K)", format="%.1f"),
+        "optimized_tc_k": num("Tc stage 2 (K)", format="%.1f"),
+        "rounded_formula": st.column_config.TextColumn("rounded (baseline)"),
+        "rounded_tc_k": num("Tc rounded (K)", format="%.1f"),
+        "nearest_supercon_formula": st.column_config.TextColumn("nearest SuperCon"),
+        "nearest_supercon_tc_k": num("its Tc (K)", format="%.1f"),
+        "formation_energy_ev_atom": num("E_f (eV/atom)", format="%.2f"),
+        "n_duplicates": num("copies"),
+    }
+
+
+def model_sidebar() -> None:
+    """The sidebar block saying which model is in use (and a choice when several exist)."""
+    with st.sidebar:
+        options = [str(p) for p in app_data.available_checkpoints()]
+        if len(options) > 1:
+            st.selectbox("Tc model", options, key="checkpoint", format_func=lambda p: Path(p).stem)
+        model, err = get_model()
+        if err:
+            st.error(f"No Tc model: {err}")
+            return
+        info = app_data.describe_model(model)
+        st.caption("**Model in use**")
+        st.markdown(f"`{info.name}` — {info.label}")
+        st.caption(f"{info.n_parameters:,} parameters per member · SHA-256 {info.sha256[:12]}…")
+        if not cuda_available():
+            st.caption("CUDA: not available, running on CPU")

@@ -1,0 +1,480 @@
+"""Design: choose elements on the periodic table, set up a run, watch it live, get the ranked candidates.
+
+Session state holds only the user's choices (`pins`, `excluded` and the widget values). A run
+lives in the process-wide job registry and in its run folder; the page finds it through the
+`job` query parameter, so it survives a reload, a second tab and other clicks.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import streamlit as st
+
+from gdmcd_app import figures
+from gdmcd_app import series as app_data
+from gdmcd_app import state as ui_state
+from gdmcd_app.jobs import JobLimitError
+from gdmcd_app.shared import (
+    DESIGN_DEFAULTS,
+    candidate_columns,
+    cuda_available,
+    get_formation_energy_model,
+    get_model,
+    get_registry,
+    load_run,
+)
+from gdmcd_core.chem.elements import symbols
+from gdmcd_core.design import filters, runs
+from gdmcd_core.design.engine import CONSTRAINT_METHODS
+
+INIT_LABELS = {
+    "mixed": "SuperCon + interpolations (paper)",
+    "dataset": "From SuperCon above T",
+    "interpolate": "Interpolations",
+    "hydride": "Hydride grid",
+    "formulas": "Typed formulas",
+}
+LIM = ui_state.LIMITS
+LOSS_LABELS = {"int": "L_int (all atoms whole)", "es": "L_int,ES (two elements may stay fractional)"}
+ss = st.session_state
+fresh_session = "pins" not in ss
+for k, v in DESIGN_DEFAULTS.items():
+    ss.setdefault(k, v)
+
+
+# -- callbacks (run before the script, so they may set widget values) ----------------------------
+
+
+def _set(pins: list, excluded: list) -> None:
+    ss.pins, ss.excluded = pins, excluded
+    ss.ms_pinned = [p["symbol"] for p in pins]
+    ss.ms_excluded = list(excluded)
+    ss.ptable_ver += 1  # a fresh chart: a Plotly selection would otherwise stay selected
+    ss.pin_ver += 1
+
+
+def _on_table_click(key: str) -> None:
+    state = ss.get(key) or {}
+    points = (state.get("selection") or {}).get("points") or []
+    symbol = next((p.get("customdata") for p in points if p.get("customdata")), None)
+    if isinstance(symbol, list):
+        symbol = symbol[0] if symbol else None
+    if symbol in symbols():
+        _set(*ui_state.cycle_element(ss.pins, ss.excluded, symbol))
+    else:
+        ss.ptable_ver += 1
+
+
+def _on_pinned_typed() -> None:
+    _set(*ui_state.set_pinned(ss.pins, ss.excluded, ss.ms_pinned))
+
+
+def _on_excluded_typed() -> None:
+    _set(*ui_state.set_excluded(ss.pins, ss.excluded, ss.ms_excluded))
+
+
+def _on_preset(name: str) -> None:
+    pins, excluded, note = ui_state.apply_preset(name, ss.pins, ss.excluded)
+    _set(pins, excluded)
+    if name == "hydride":
+        ss.init_mode = "hydride"
+        ss.n_range = (4, 24)
+        ss.target_tc = 300.0
+    ss.preset_note = note
+
+
+def _on_pin_edit(key: str) -> None:
+    edits = (ss.get(key) or {}).get("edited_rows", {})
+    pins = [dict(p) for p in ss.pins]
+    for i, change in edits.items():
+        i = int(i)
+        if 0 <= i < len(pins):
+            pins[i].update({k: v for k, v in change.items() if k in ("fraction", "mode")})
+    ss.pins = pins
+    ss.pin_ver += 1
+
+
+def _on_clear() -> None:
+    _set([], [])
+
+
+def _on_stop(job_id: str) -> None:
+    get_registry().stop(job_id)
+
+
+def _on_new_run() -> None:
+    ss.pop("job_id", None)
+    st.query_params.pop("job", None)
+
+
+def _on_reuse(cfg_dict: dict) -> None:
+    from gdmcd_core.design.engine import DesignConfig
+
+    vals = ui_state.form_from_config(DesignConfig.from_dict(cfg_dict))
+    _set(vals.pop("pins"), vals.pop("excluded"))
+    if not vals["init_formulas"]:
+        vals.pop("init_formulas")
+    ss.update(vals)
+
+
+# A fresh session (a reload, a second tab, a link) opened on a run shows that run's settings.
+if fresh_session and st.query_params.get("job"):
+    _run, _err = load_run(st.query_params["job"])
+    if _run is not None and _run.config.get("design"):
+        try:
+            _on_reuse(_run.config["design"])
+        except (ValueError, TypeError):
+            pass  # a run written by another version: keep the defaults
+
+
+# -- page ----------------------------------------------------------------------------------------
+
+st.title("Design superconductor compositions")
+model, model_error = get_model()
+if model_error:
+    st.error(f"No Tc model available: {model_error}")
+
+# Widget state is dropped while another page is shown; re-derive the typed selections each run.
+ss.ms_pinned = [p["symbol"] for p in ss.pins]
+ss.ms_excluded = list(ss.excluded)
+
+st.subheader("1 · Elements")
+table_col, side_col = st.columns([5, 1])
+with side_col:
+    color_by = st.radio(
+        "Colour tiles by",
+        ["block", "frequency"],
+        key="color_by",
+        format_func=lambda v: {"block": "block", "frequency": "SuperCon frequency"}[v],
+    )
+    long_form = st.toggle(
+        "32 columns", key="long_form", help="the long-form table, as the model's composition image lays it out"
+    )
+with table_col:
+    chart_key = f"ptable-{ss.ptable_ver}"
+    fig = figures.periodic_table(
+        states=ui_state.element_states(ss.pins, ss.excluded),
+        color_by=color_by,
+        values=app_data.supercon_element_counts() if color_by == "frequency" else None,
+        layout="long" if long_form else "standard",
+        notes={p["symbol"]: f"{'≥' if p['mode'] == 'at-least' else '='} {p['fraction']:g}" for p in ss.pins},
+    )
+    st.plotly_chart(
+        fig,
+        key=chart_key,
+        on_select=partial(_on_table_click, chart_key),
+        selection_mode=("points",),
+        config={"displayModeBar": False, "scrollZoom": False},
+    )
+preset_cols = st.columns([1, 1.1, 1.5, 0.6])
+for col, (name, label) in zip(preset_cols, ui_state.PRESETS.items(), strict=False):
+    col.button(
+        label, key=f"preset_{name}", on_click=_on_preset, args=(name,), help=ui_state.PRESET_HELP[name], width="stretch"
+    )
+preset_cols[-1].button("Clear all", key="clear_elements", on_click=_on_clear, width="stretch")
+if ss.get("preset_note"):
+    st.caption(ss.pop("preset_note"))
+
+typed_a, typed_b = st.columns(2)
+typed_a.multiselect(
+    "Pinned elements",
+    symbols(),
+    key="ms_pinned",
+    on_change=_on_pinned_typed,
+    format_func=ui_state.element_label,
+    filter_mode="contains",
+    select_all=False,
+    help="typed alternative to clicking the table: symbol or name",
+)
+typed_b.multiselect(
+    "Excluded elements",
+    symbols(),
+    key="ms_excluded",
+    on_change=_on_excluded_typed,
+    format_func=ui_state.element_label,
+    filter_mode="contains",
+    select_all=False,
+)
+
+pin_col, opt_col = st.columns([2, 1])
+with pin_col:
+    if ss.pins:
+        editor_key = f"pin_editor-{ss.pin_ver}"
+        st.data_editor(
+            [dict(p) for p in ss.pins],
+            key=editor_key,
+            on_change=_on_pin_edit,
+            args=(editor_key,),
+            hide_index=True,
+            num_rows="fixed",
+            disabled=["symbol"],
+            column_config={
+                "symbol": st.column_config.TextColumn("element"),
+                "fraction": st.column_config.NumberColumn(
+                    "fraction", min_value=0.0, max_value=1.0, step=0.01, format="%.3f", help="atoms per atom"
+                ),
+                "mode": st.column_config.SelectboxColumn(
+                    "mode", options=["at-least", "exact"], required=True, help="at least this fraction, or exactly it"
+                ),
+            },
+            width="stretch",
+        )
+    else:
+        st.caption("No pinned elements: click a tile once to pin it (twice to exclude it).")
+    pin_error = st.empty()
+with opt_col:
+    st.number_input("Max. distinct elements (0 = no cap)", *LIM["max_elements"], key="max_elements")
+    st.checkbox("Exclude elements the model never saw", key="exclude_unseen", help="At, Rn, Fr, Es–Lr, Z ≥ 104")
+
+st.subheader("2 · Start compositions")
+s1, s2, s3 = st.columns([2, 2, 1])
+with s1:
+    init_mode = st.radio("Start from", list(INIT_LABELS), key="init_mode", format_func=INIT_LABELS.get)
+with s2:
+    if init_mode == "formulas":
+        st.text_area("Start formulas (one per line)", key="init_formulas", height=120)
+    elif init_mode in ("mixed", "dataset", "interpolate"):
+        st.number_input("SuperCon compositions with Tc above (K)", *LIM["init_min_tc"], step=5.0, key="init_min_tc")
+    else:
+        st.caption("Binary H(n−1)A and ternary H2AB grids over the allowed elements (paper S5).")
+    formula_error = st.empty()
+with s3:
+    st.number_input("Candidates", *LIM["n_candidates"], step=16, key="n_candidates")
+
+st.subheader("3 · Optimization")
+o1, o2, o3 = st.columns(3)
+with o1:
+    n_lo, n_hi = st.slider(
+        "Cell size N range",
+        ui_state.N_SLIDER_MIN,
+        ui_state.N_SLIDER_MAX,
+        key="n_range",
+        help="allowed atoms per formula unit (eq. 8)",
+    )
+    n_error = st.empty()
+    st.radio("Integer loss", list(LOSS_LABELS), key="integer_loss", format_func=LOSS_LABELS.get)
+    st.number_input("Target Tc y_t (K)", *LIM["target_tc"], step=10.0, key="target_tc")
+with o2:
+    st.number_input("Stage-2 steps (Tc only)", *LIM["steps2"], step=100, key="steps2")
+    st.number_input("Stage-3 steps (Tc + α·L_integer)", *LIM["steps3"], step=100, key="steps3")
+    st.select_slider("Learning rate", ui_state.LR_OPTIONS, key="lr")
+    st.number_input("α_max", *LIM["alpha_max"], step=100.0, key="alpha_max")
+    steps_a, alpha_a = app_data.alpha_schedule(ss.steps2, ss.steps3, ss.alpha_max)
+    st.plotly_chart(
+        figures.alpha_ramp(steps_a, alpha_a, app_data.stage3_start(ss)),
+        key="alpha_preview",
+        config={"displayModeBar": False},
+    )
+with o3:
+    devices = ["auto", "cpu"] + (["cuda"] if cuda_available() else [])
+    st.selectbox("Device", devices, key="device", help="auto: CUDA when present")
+    st.caption("CUDA present: " + ("yes" if cuda_available() else "no — runs on the CPU"))
+    st.number_input("Seed", *LIM["seed"], key="seed")
+    objective = st.radio(
+        "Objective",
+        ["mean", "lcb"],
+        key="objective",
+        format_func=lambda v: {"mean": "ensemble mean Tc", "lcb": "lower confidence bound (mean − κσ)"}[v],
+    )
+    if objective == "lcb":
+        st.number_input("κ", *LIM["kappa"], step=0.5, key="kappa")
+    with st.expander("Advanced"):
+        st.selectbox("Constraint method", list(CONSTRAINT_METHODS), key="constraint_method")
+        if get_formation_energy_model() is not None:
+            st.number_input(
+                "Stability penalty (K per eV/atom of E_f > 0)", *LIM["fe_weight"], step=10.0, key="fe_weight"
+            )
+
+form = ui_state.DesignForm(
+    pins=tuple(ss.pins),
+    excluded=tuple(ss.excluded),
+    exclude_unseen=ss.exclude_unseen,
+    max_elements=ss.max_elements,
+    init_mode=ss.init_mode,
+    init_formulas_text=ss.init_formulas,
+    init_min_tc=ss.init_min_tc,
+    n_candidates=ss.n_candidates,
+    n_min=n_lo,
+    n_max=n_hi,
+    integer_loss=ss.integer_loss,
+    alpha_max=ss.alpha_max,
+    steps2=ss.steps2,
+    steps3=ss.steps3,
+    lr=ss.lr,
+    target_tc=ss.target_tc,
+    seed=ss.seed,
+    device=ss.device,
+    objective=ss.objective,
+    kappa=ss.kappa,
+    constraint_method=ss.constraint_method,
+    formation_energy_weight=ss.fe_weight if get_formation_energy_model() is not None else 0.0,
+)
+config, errors = ui_state.build_design_config(form)
+for placeholder, field in ((pin_error, "pins"), (formula_error, "formulas"), (n_error, "n_range")):
+    if field in errors:
+        placeholder.error(errors[field])
+
+# -- run -----------------------------------------------------------------------------------------
+
+st.subheader("4 · Run")
+registry = get_registry()
+job_id = st.query_params.get("job") or ss.get("job_id")
+url_error = None
+if job_id:
+    try:
+        runs.validate_run_id(job_id)
+    except ValueError as exc:
+        url_error, job_id = str(exc), None
+if job_id and st.query_params.get("job") != job_id:
+    st.query_params["job"] = job_id  # back from another page: keep the run in the address (reload-safe)
+job = registry.get(job_id)
+busy = job is not None and job.active
+
+run_col, msg_col = st.columns([1, 3])
+with run_col:
+    run_clicked = st.button("Run design", type="primary", disabled=busy or model is None, key="run_design")
+with msg_col:
+    run_error = st.empty()
+if url_error:
+    run_error.error(f"The run in the address bar is not valid: {url_error}")
+if "general" in errors:
+    run_error.error(errors["general"])
+if run_clicked:
+    if errors:
+        run_error.error("Fix the problems marked above first.")
+    else:
+        try:
+            with st.spinner("Preparing start compositions…"):
+                job = registry.start(
+                    model, config, get_formation_energy_model() if config.formation_energy_weight > 0 else None
+                )
+        except (ValueError, JobLimitError) as exc:
+            run_error.error(str(exc))
+        except Exception as exc:  # never a traceback on the page; the message says what broke
+            run_error.error(f"The run could not start: {type(exc).__name__}: {exc}")
+        else:
+            ss.job_id = job.job_id
+            st.query_params["job"] = job.job_id
+            st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def live_panel(job_id: str) -> None:
+    """Polls the job about once a second; hands over to the full page when the run ends."""
+    job = get_registry().get(job_id)
+    snap = job.snapshot() if job is not None else None
+    if snap is None or not snap.active:
+        st.rerun(scope="app")
+        return
+    p = snap.progress or {}
+    step, total = int(p.get("step", 0)), int(p.get("total_steps", 0) or 1)
+    eta = p.get("eta_s")
+    eta_text = f"ETA {eta:,.0f} s" if isinstance(eta, (int, float)) and eta == eta else "ETA …"
+    text = f"Run {snap.job_id}: step {step:,}/{total:,} · stage {p.get('stage', 2)} · best Tc {p.get('tc_best_k', float('nan')):.1f} K · {eta_text}"
+    if snap.stop_requested:
+        text += " · stopping…"
+    st.progress(min(step / total, 1.0), text=text)
+    if p.get("done") or snap.stop_requested:
+        st.caption("Building the ranked candidate table (integer formulas, novelty and validity checks)…")
+    st.button(
+        "Stop this run",
+        key="stop_run",
+        on_click=_on_stop,
+        args=(snap.job_id,),
+        disabled=snap.stop_requested,
+        help="keeps what was found so far",
+    )
+    series = app_data.series_from_rows(snap.history)
+    stage3 = app_data.stage3_start(job.config)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.tc_trace(series, stage3, job.config.target_tc), key="live_tc")
+    c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="live_loss")
+
+
+def results_panel(job_id: str) -> None:
+    run, err = load_run(job_id)
+    job = get_registry().get(job_id)
+    snap = job.snapshot() if job is not None else None
+    if err:
+        st.error(f"Run {job_id} failed: {snap.error}" if snap is not None and snap.error else err)
+        return
+    info = run.info
+    status = snap.status if snap is not None and snap.status in ("failed",) else info.status
+    head = f"Run `{info.run_id}` — **{status}**"
+    if info.total_steps:
+        head += f" after {info.steps_done:,}/{info.total_steps:,} steps"
+    st.markdown(head)
+    if status == "failed":
+        st.error((snap.error if snap else "") or run.status.get("message") or "the run failed")
+    elif status == "interrupted":
+        st.warning("This run stopped without finishing (the server was restarted); its folder keeps what was written.")
+    elif status == "running":
+        st.info("This run is still running in another server process; reload to refresh.")
+    cfg = run.config.get("design", {})
+    stage3 = app_data.stage3_start(cfg)
+    if run.trajectory is not None and len(run.trajectory.step):
+        series = app_data.series_from_trajectory(run.trajectory)
+    else:
+        series = app_data.series_from_rows(snap.history if snap else [])
+    if len(series["step"]):
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="result_tc")
+        c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="result_loss")
+    table = run.candidates
+    if table is None:
+        st.info("No candidate table yet.")
+    else:
+        st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
+        f1, f2 = st.columns([3, 1])
+        filters = f1.multiselect(
+            "Show only",
+            list(filters.available_filters(table)),
+            format_func=lambda k: filters.CANDIDATE_FILTERS[k][0],
+            key="result_filters",
+        )
+        all_cols = f2.toggle("All columns", key="result_all_columns")
+        shown = filters.filter_candidates(table, filters)
+        st.dataframe(
+            app_data.display_candidates(shown, all_columns=all_cols),
+            hide_index=True,
+            width="stretch",
+            column_config=candidate_columns(),
+            key="result_table",
+        )
+        if filters:
+            st.caption(f"{len(shown)} of {len(table)} candidates pass the filters.")
+    d1, d2, d3, d4 = st.columns(4)
+    cand_file = info.path / runs.CANDIDATES_FILE
+    if cand_file.is_file():
+        d1.download_button(
+            "Download CSV",
+            cand_file.read_bytes(),
+            file_name=f"candidates-{info.run_id}.csv",
+            mime="text/csv",
+            key="download_csv",
+            on_click="ignore",
+        )
+    d2.download_button(
+        "Download config (JSON)",
+        json.dumps(run.config, indent=2),
+        file_name=f"config-{info.run_id}.json",
+        mime="application/json",
+        key="download_config",
+        on_click="ignore",
+    )
+    if cfg:
+        d3.button("Reuse these settings", key="reuse_settings", on_click=_on_reuse, args=(cfg,))
+    d4.button("New run", key="new_run", on_click=_on_new_run)
+    with st.expander("Run configuration (JSON)"):
+        st.json(run.config, expanded=False)
+
+
+if job_id:
+    if busy:
+        live_panel(job_id)
+    else:
+        results_panel(job_id)
+else:
+    st.caption("Results appear here. A run keeps going if you switch pages or reload; its folder is under Runs.")

@@ -1,0 +1,74 @@
+"""Model: the model card — data, split, metrics, parity plot and error by Tc range on the test split."""
+
+import streamlit as st
+
+from gdmcd_app import figures
+from gdmcd_app import series as app_data
+from gdmcd_app.shared import checkpoint_path, get_model
+
+
+@st.cache_data(show_spinner="Predicting the test split…", max_entries=4)
+def _test_predictions(path: str, sha256: str) -> dict | None:
+    model, _ = get_model()
+    try:
+        return app_data.test_split_predictions(model)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+st.title("Model card")
+model, err = get_model()
+if err:
+    st.error(f"No Tc model available: {err}")
+    st.stop()
+info = app_data.describe_model(model)
+card = model.card
+
+st.markdown(f"**{info.architecture}** — {info.label.split(' · ', 1)[1]}")
+mae = (card.get("metrics_test") or {}).get("supercon_test_mae_k")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Ensemble members", info.members)
+m2.metric("Parameters per member", f"{info.n_parameters:,}")
+m3.metric("SuperCon test MAE", f"{mae:.2f} K" if isinstance(mae, (int, float)) else "—")
+m4.metric("Device", info.device)
+st.caption(f"Checkpoint `{checkpoint_path()}` · SHA-256 `{info.sha256[:16]}…`")
+if card.get("complete") is False:
+    st.info(
+        f"Training still in progress: {card.get('n_members', '?')} of {card.get('members_planned', '?')} ensemble members done."
+    )
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Test metrics")
+    metrics = app_data.metrics_table(card)
+    if len(metrics):
+        st.dataframe(metrics, hide_index=True, width="stretch", key="model_metrics")
+    else:
+        st.info("The card records no test metrics.")
+with right:
+    st.subheader("Data and split")
+    data_cfg = card.get("data_config", {})
+    counts = card.get("dataset_counts", {})
+    st.markdown(
+        f"- split: **{data_cfg.get('split', '?')}** (seed {data_cfg.get('split_seed', '?')}), fractions train/val/test "
+        f"{data_cfg.get('fractions', '?')}\n"
+        f"- non-superconductors from COD: **{'yes' if data_cfg.get('include_cod', True) else 'no'}**\n"
+        f"- trained {card.get('created', '?')} on {card.get('hardware', '?')} in {card.get('train_seconds', 0) / 60:.1f} min"
+    )
+    if counts:
+        st.json(counts, expanded=True)
+
+preds = _test_predictions(str(checkpoint_path()), info.sha256)
+if preds is None:
+    st.warning("The test split could not be rebuilt (data files not found), so the parity plot is not shown.")
+else:
+    sc = preds["is_supercon"]
+    p1, p2 = st.columns([3, 2])
+    std = preds["tc_std_k"][sc] if model.has_uncertainty else None
+    p1.plotly_chart(figures.parity_plot(preds["tc_true_k"][sc], preds["tc_pred_k"][sc], std), key="model_parity")
+    rows = app_data.mae_by_tc_range(preds["tc_true_k"][sc], preds["tc_pred_k"][sc])
+    p2.plotly_chart(figures.error_by_range(rows), key="model_error_range")
+    st.caption(f"{int(sc.sum()):,} SuperCon test compositions (non-superconductors are left out of both plots).")
+
+with st.expander("Full model card (JSON)"):
+    st.json(card, expanded=False)

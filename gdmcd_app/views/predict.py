@@ -1,0 +1,72 @@
+"""Predict: Tc of typed or uploaded formulas; a bad row gets its own message, the others still run."""
+
+import streamlit as st
+
+from gdmcd_app import series as app_data
+from gdmcd_app import state as ui_state
+from gdmcd_app.shared import get_model
+
+st.title("Predict Tc")
+st.caption("One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column.")
+
+model, model_error = get_model()
+
+left, right = st.columns([1, 1])
+with left:
+    text = st.text_area("Formulas", value="YBa2Cu3O7\nMgB2\nH3S", height=180, key="predict_text")
+with right:
+    upload = st.file_uploader(
+        f"…or upload a CSV (up to {ui_state.MAX_UPLOAD_BYTES // 1_000_000} MB, {ui_state.MAX_PREDICT_ROWS:,} rows)",
+        type=["csv", "txt"],
+        key="predict_upload",
+    )
+    upload_error = st.empty()
+
+formulas: list[str] = []
+if upload is not None:
+    try:
+        formulas = ui_state.read_formula_csv(upload.getvalue())
+    except ValueError as exc:
+        upload_error.error(f"{upload.name}: {exc}")
+else:
+    formulas = [line for line in text.splitlines() if line.strip()]
+    if len(formulas) > ui_state.MAX_PREDICT_ROWS:
+        st.error(
+            f"{len(formulas):,} lines; the limit is {ui_state.MAX_PREDICT_ROWS:,} — only the first ones are predicted"
+        )
+        formulas = formulas[: ui_state.MAX_PREDICT_ROWS]
+
+if model_error:
+    st.error(f"No Tc model available: {model_error}")
+elif formulas:
+    table = app_data.predict_formulas(model, formulas)
+    n_bad = int((table["error"] != "").sum())
+    show = table.assign(formula=table["formula"].map(ui_state.pretty_formula)).rename(columns={"error": "problem"})
+    if not model.has_uncertainty:
+        show = show.drop(columns=["tc_std_k"])
+    st.dataframe(
+        show.style.apply(lambda r: ["background-color: #fff0f0" if r["problem"] else "" for _ in r], axis=1),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "row": st.column_config.NumberColumn("row", width="small"),
+            "formula": st.column_config.TextColumn("formula"),
+            "tc_k": st.column_config.NumberColumn("Tc (K)", format="%.2f"),
+            "tc_std_k": st.column_config.NumberColumn("± σ (K)", format="%.2f", help="ensemble standard deviation"),
+            "problem": st.column_config.TextColumn("problem", width="large"),
+        },
+        key="predict_table",
+    )
+    if n_bad:
+        st.error(
+            f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; the others were predicted."
+        )
+    st.download_button(
+        "Download predictions (CSV)",
+        table.to_csv(index=False).encode(),
+        file_name="tc_predictions.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+else:
+    st.info("Type at least one formula.")

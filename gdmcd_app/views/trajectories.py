@@ -1,0 +1,85 @@
+"""Trajectories: how candidates moved during a run — composition, Tc and integer loss over the steps,
+where stage 3 began, and the run-wide Tc change and element-count change (paper Fig. 4)."""
+
+import streamlit as st
+
+from gdmcd_app import figures
+from gdmcd_app import series as app_data
+from gdmcd_app.shared import load_run, run_options
+from gdmcd_app.state import pretty_formula
+
+st.title("Trajectories")
+
+options = run_options()
+if not options:
+    st.info("No runs yet — start one on the Design page.")
+    st.stop()
+
+wanted = st.query_params.get("run")
+if wanted and wanted not in options:
+    st.error(f"Run {wanted!r} from the address bar is not in the runs folder; showing the newest run.")
+    wanted = None
+ids = list(options)
+run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted else 0, format_func=options.get, key="traj_run")
+if st.query_params.get("run") != run_id:
+    st.query_params["run"] = run_id
+
+run, err = load_run(run_id)
+if err:
+    st.error(err)
+    st.stop()
+traj, table = run.trajectory, run.candidates
+cfg = run.config.get("design", {})
+stage3 = app_data.stage3_start(cfg)
+st.caption(run.info.summary or "")
+if traj is None or len(traj.snap_step) == 0:
+    st.info("This run has no trajectory yet (it is written every few seconds while a run goes).")
+    st.stop()
+
+n_batch = traj.snap_tc_k.shape[1]
+if table is not None and len(table) and "candidate" in table.columns:
+    labels = {
+        int(r["candidate"]): app_data.candidate_label(r) for _, r in table.iterrows() if int(r["candidate"]) < n_batch
+    }
+else:
+    labels = {i: f"candidate {i}" for i in range(n_batch)}
+order = list(labels)
+picked = st.multiselect(
+    "Candidates (ranked; overlay several)", order, default=order[:3], format_func=labels.get, key=f"traj_pick-{run_id}"
+)
+if not picked:
+    st.info("Pick at least one candidate.")
+else:
+    focus = st.selectbox("Composition of", picked, format_func=labels.get, key=f"traj_focus-{run_id}")
+    steps, fractions = app_data.candidate_composition(traj, focus)
+    start_row = (
+        table[table["candidate"] == focus].iloc[0]
+        if table is not None and "candidate" in table.columns and (table["candidate"] == focus).any()
+        else None
+    )
+    title = f"{labels[focus]}"
+    if start_row is not None:
+        title += f" — started from {pretty_formula(str(start_row['initial_formula']))}"
+    st.plotly_chart(figures.composition_area(steps, fractions, stage3, title=title), key="traj_area")
+    c1, c2 = st.columns(2)
+    short = {i: labels[i].split(" (")[0] for i in picked}
+    tc = {short[i]: v for i, v in app_data.candidate_series(traj, picked, "tc_k").items()}
+    il = {short[i]: v for i, v in app_data.candidate_series(traj, picked, "int_loss").items()}
+    c1.plotly_chart(figures.candidate_lines(tc, figures.TC_LABEL, stage3, title="Predicted Tc"), key="traj_tc")
+    c2.plotly_chart(
+        figures.candidate_lines(il, figures.INT_LOSS_LABEL.replace(" (median)", ""), stage3, title="Integer loss"),
+        key="traj_il",
+    )
+
+st.subheader("Whole run")
+series = app_data.series_from_trajectory(traj)
+w1, w2 = st.columns(2)
+w1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="run_tc")
+w2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="run_loss")
+change = app_data.stage2_change(traj, int(cfg.get("steps2", 0) or 0))
+f1, f2 = st.columns(2)
+f1.plotly_chart(figures.tc_before_after(change["tc_before_k"], change["tc_after_k"]), key="fig4a")
+f2.plotly_chart(figures.element_count_change(change["element_decrease"]), key="fig4b")
+st.caption(
+    "Left: paper Fig. 4a (Tc before vs after stage 2). Right: Fig. 4b (positive = fewer element types after stage 2)."
+)

@@ -1,0 +1,112 @@
+"""Formula parsing and formatting: strings <-> 118-element fraction vectors.
+
+Every formula goes through `pymatgen.core.Composition`, once, at the edge. Errors are
+`FormulaError` (a ValueError) whose message quotes the bad formula and says what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from pymatgen.core import Composition
+
+from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
+
+# Fractions below this are treated as absent when formatting (float32 noise after projection).
+FRACTION_EPS = 1e-6
+_TOKEN = re.compile(r"[A-Z][a-z]?")
+_NEGATIVE = re.compile(r"[A-Za-z\)]\s*-\s*\d")
+_ZERO = re.compile(r"[A-Z][a-z]?0+(\.0+)?(?![\d.])")
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be used: does not parse, unknown element, or a non-positive amount."""
+
+
+def parse_formula(formula: str) -> dict[str, float]:
+    """Parse a formula into {symbol: amount}, amounts > 0, in the formula's element order.
+
+    >>> parse_formula("Ba0.2La1.8CuO4")
+    {'Ba': 0.2, 'La': 1.8, 'Cu': 1.0, 'O': 4.0}
+    """
+    if not isinstance(formula, str) or not formula.strip():
+        raise FormulaError(f"empty formula {formula!r}: write elements with amounts, e.g. 'MgB2'")
+    text = formula.strip()
+    if _NEGATIVE.search(text):
+        raise FormulaError(f"formula {formula!r} has a negative amount; amounts must be > 0")
+    for sym in _TOKEN.findall(text):
+        try:
+            index_of(sym)
+        except ValueError:
+            raise FormulaError(f"formula {formula!r}: unknown element {sym!r}") from None
+    try:
+        comp = Composition(text)
+    except Exception as exc:  # pymatgen raises several types for malformed strings
+        raise FormulaError(f"formula {formula!r} does not parse ({exc}); write e.g. 'YBa2Cu3O7'") from None
+    amounts: dict[str, float] = {}
+    for el, amt in comp.items():
+        sym = str(getattr(el, "symbol", el))
+        if sym not in symbols():
+            raise FormulaError(f"formula {formula!r}: unknown element {sym!r}")
+        if not math.isfinite(amt) or amt <= 0:
+            raise FormulaError(f"formula {formula!r}: amount of {sym} is {amt:g}; amounts must be > 0")
+        amounts[sym] = amounts.get(sym, 0.0) + float(amt)
+    if not amounts:
+        raise FormulaError(f"formula {formula!r} contains no elements")
+    if _ZERO.search(text):  # pymatgen drops zero amounts silently
+        raise FormulaError(f"formula {formula!r} has a zero amount; amounts must be > 0")
+    return amounts
+
+
+def to_vector(formula: str) -> np.ndarray:
+    """Formula -> (118,) float64 fractions summing to 1."""
+    amounts = parse_formula(formula)
+    vec = np.zeros(N_ELEMENTS, dtype=np.float64)
+    for sym, amt in amounts.items():
+        vec[index_of(sym)] += amt
+    return vec / vec.sum()
+
+
+def to_vectors(formulas: list[str]) -> np.ndarray:
+    """Many formulas -> (B, 118) fractions. Raises FormulaError on the first bad one."""
+    return np.stack([to_vector(f) for f in formulas]) if formulas else np.zeros((0, N_ELEMENTS))
+
+
+def amounts_from_vector(x: np.ndarray, scale: float = 1.0, eps: float = FRACTION_EPS) -> dict[str, float]:
+    """(118,) fractions -> {symbol: fraction * scale} for elements present (> eps), in Z order."""
+    syms = symbols()
+    return {syms[i]: float(x[i]) * scale for i in np.flatnonzero(np.asarray(x) > eps)}
+
+
+def format_amounts(amounts: dict[str, float], decimals: int = 3) -> str:
+    """{symbol: amount} -> formula string ordered by electronegativity (pymatgen's convention).
+
+    Integer amounts print without decimals and 1 is omitted: {'Mg': 1, 'B': 2} -> 'MgB2'.
+    """
+    if not amounts:
+        return ""
+    comp = Composition({k: v for k, v in amounts.items() if v > 0})
+    parts = []
+    for el in sorted(comp.elements, key=lambda e: (e.X if not math.isnan(e.X) else 99.0, e.symbol)):
+        amt = comp[el]
+        rounded = round(amt, decimals)
+        if abs(rounded - round(rounded)) < 10 ** (-decimals) / 2:
+            n = int(round(rounded))
+            parts.append(el.symbol if n == 1 else f"{el.symbol}{n}")
+        else:
+            parts.append(f"{el.symbol}{rounded:.{decimals}f}".rstrip("0").rstrip("."))
+    return "".join(parts)
+
+
+def format_vector(x: np.ndarray, scale: float = 1.0, decimals: int = 3) -> str:
+    """(118,) fractions -> formula. With scale=N the amounts are atoms per N-atom cell."""
+    return format_amounts(amounts_from_vector(x, scale), decimals)
+
+
+def reduced_key(x: np.ndarray, decimals: int = 4) -> str:
+    """Canonical composition key (alphabetical, fractions rounded) as in the data files' comp_key."""
+    amounts = amounts_from_vector(x, eps=0.5 * 10**-decimals)
+    total = sum(amounts.values())
+    return " ".join(f"{s}{amounts[s] / total:.{decimals}f}" for s in sorted(amounts))

@@ -1,0 +1,368 @@
+"""`gdmcd design --out DIR [options]`: a design run from the terminal.
+
+`add_design_parser(subparsers)` registers the sub-command (gdmcd_core/cli.py calls it);
+`handle_design(args) -> int` runs it. Options override the values of `--config FILE` (a TOML or
+JSON DesignConfig), which override the defaults. Every bad option (unknown element, pins summing
+over 1, an element both pinned and excluded, an empty N range, a formula that does not parse, a
+missing checkpoint) prints one line on stderr and exits with status 2 before any optimization.
+Ctrl-C stops the run between steps and still writes the candidates found so far (a second
+Ctrl-C aborts).
+
+Examples:
+    gdmcd design --out runs/cuprate --init YBa2Cu3O7 HgBa2Ca2Cu3O8 --n-candidates 64
+    gdmcd design --out runs/hydride --init-mode hydride --pin H=0.5 --n-range 4-24 --n-candidates 512
+    gdmcd design --out runs/safe --exclude radioactive,toxic --objective lcb --kappa 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gdmcd_core.design.constraints import PIN_MODES, Pin
+from gdmcd_core.design.initialization import INIT_MODES
+
+if TYPE_CHECKING:
+    from gdmcd_core.design.engine import DesignConfig
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+PROG = "gdmcd design"
+
+
+DESCRIPTION = """\
+Optimize B compositions at once against the frozen Tc model (stage 2: raise Tc towards
+--target-tc; stage 3: also pull the fractions to whole atoms for a cell of N atoms), then write
+the ranked integer formulas to DIR/candidates.csv with the run's config, trajectory and log.
+Ctrl-C stops between steps and still writes what was found.
+
+examples:
+  gdmcd design --out runs/cuprate --init YBa2Cu3O7 HgBa2Ca2Cu3O8 --n-candidates 64
+  gdmcd design --out runs/hydride --init-mode hydride --pin H=0.5 --n-range 4-24
+  gdmcd design --out runs/safe --exclude radioactive,toxic --objective lcb --kappa 1
+"""
+
+
+class UsageError(ValueError):
+    """A bad command-line option (exit status 2)."""
+
+
+def _one_line_error(parser: argparse.ArgumentParser):
+    def error(message: str) -> None:  # argparse's own errors: one line, status 2
+        print(f"{PROG}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+    return error
+
+
+def parse_n_range(text: str) -> dict[str, Any]:
+    """'4-24' -> n_min/n_max; '8' -> one N; '4,8,12' -> an explicit set. Raises UsageError."""
+    t = text.strip()
+    try:
+        if "," in t:
+            vals = tuple(int(v) for v in t.split(",") if v.strip())
+            if not vals:
+                raise ValueError
+            return {"n_values": vals}
+        if "-" in t:
+            lo, hi = (int(v) for v in t.split("-", 1))
+        else:
+            lo = hi = int(t)
+    except ValueError:
+        raise UsageError(f"--n-range {text!r}: write MIN-MAX (4-24), one N (8) or a list (4,8,12)") from None
+    if lo < 1 or hi < lo:
+        raise UsageError(f"--n-range {text!r} is empty: need 1 <= MIN <= MAX")
+    return {"n_min": lo, "n_max": hi, "n_values": ()}
+
+
+def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `design` sub-command to an argparse subparsers object; returns its parser."""
+    p = subparsers.add_parser(
+        "design",
+        help="design compositions with high predicted Tc (gradient descent on the frozen model)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.error = _one_line_error(p)  # type: ignore[method-assign]
+    g = p.add_argument_group("run")
+    g.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder to write (config, candidates.csv, trajectory, log)"
+    )
+    g.add_argument("--config", metavar="FILE", help="DesignConfig as TOML or JSON; options below override it")
+    g.add_argument("--checkpoint", metavar="PT", help="Tc model checkpoint (default checkpoints/tc_default.pt)")
+    g.add_argument("--device", help="auto | cpu | cuda | cuda:N (default auto: CUDA when present)")
+    g.add_argument("--seed", type=int)
+    g.add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)"
+    )
+    g.add_argument("--force", action="store_true", help="write into --out even if it is not empty")
+    g.add_argument("--top", type=int, default=10, help="rows of the ranked table to print (default 10)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="keep only candidates passing a check (repeatable): charge_neutral, electronegativity_ok, "
+        "not_radioactive, not_toxic, known_element_set, stable; writes DIR/candidates_filtered.csv "
+        "(candidates.csv keeps every row)",
+    )
+    s = p.add_argument_group("start compositions")
+    s.add_argument("--init", nargs="+", metavar="FORMULA", help="start formulas (implies --init-mode formulas)")
+    s.add_argument("--init-mode", choices=INIT_MODES)
+    s.add_argument("--init-min-tc", type=float, metavar="K", help="SuperCon starts above this Tc (default 20 K)")
+    s.add_argument("--n-candidates", type=int, metavar="B")
+    c = p.add_argument_group("constraints")
+    c.add_argument(
+        "--pin",
+        action="append",
+        metavar="EL=FRAC",
+        help="pin an element's fraction (repeatable); EL>=FRAC forces at-least",
+    )
+    c.add_argument("--pin-mode", choices=PIN_MODES, help="mode of pins written EL=FRAC (default at-least)")
+    c.add_argument(
+        "--exclude", action="append", metavar="EL,EL", help="exclude elements; also the words radioactive, toxic"
+    )
+    c.add_argument("--include-unseen", action="store_true", help="allow elements that occur in no training composition")
+    c.add_argument("--max-elements", type=int, metavar="K", help="at most K distinct elements (0 = no cap)")
+    c.add_argument(
+        "--free-elements",
+        action="store_true",
+        help="let a candidate gain elements beyond its start's count (default: elements may be swapped, not added)",
+    )
+    o = p.add_argument_group("optimization")
+    o.add_argument("--n-range", metavar="4-24", help="allowed atoms per cell N: MIN-MAX, one N, or a list 4,8,12")
+    o.add_argument(
+        "--integer-loss", choices=("int", "es"), help="int: L_int (all integer); es: L_int,ES (two may stay fractional)"
+    )
+    o.add_argument("--alpha-max", type=float)
+    o.add_argument("--steps2", type=int)
+    o.add_argument("--steps3", type=int)
+    o.add_argument("--lr", type=float)
+    o.add_argument("--lr3", type=float, help="stage-3 learning rate (default: --lr)")
+    o.add_argument("--target-tc", type=float, metavar="K")
+    o.add_argument("--constraint-method", choices=("project", "relu"))
+    o.add_argument(
+        "--objective", choices=("mean", "lcb"), help="mean Tc, or the lower confidence bound mean - kappa*sd"
+    )
+    o.add_argument("--kappa", type=float)
+    o.add_argument("--formation-energy-weight", type=float, metavar="W", help="penalty W*relu(E_f), K per eV/atom")
+    o.add_argument("--record-every", type=int, metavar="K", help="snapshot compositions every K steps")
+    o.add_argument(
+        "--integer-select",
+        choices=("best", "final"),
+        help="best (default): each candidate's best integer formula seen in stage 3; final: the last step's",
+    )
+    p.set_defaults(handler=handle_design, func=handle_design)
+    return p
+
+
+_DIRECT = (
+    "n_candidates",
+    "init_mode",
+    "init_min_tc",
+    "pin_mode",
+    "max_elements",
+    "integer_loss",
+    "alpha_max",
+    "steps2",
+    "steps3",
+    "lr",
+    "lr3",
+    "target_tc",
+    "seed",
+    "device",
+    "constraint_method",
+    "objective",
+    "kappa",
+    "formation_energy_weight",
+    "record_every",
+    "integer_select",
+)
+
+
+def config_from_args(args: argparse.Namespace) -> DesignConfig:
+    """DesignConfig from --config plus the options given. Raises UsageError / ValueError."""
+    from gdmcd_core.design.engine import DesignConfig
+
+    base: dict[str, Any] = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise UsageError(f"--config {args.config}: no such file")
+        try:
+            base = DesignConfig.load(path).to_dict()
+        except ValueError as exc:
+            raise UsageError(f"--config {args.config}: {exc}") from None
+    over: dict[str, Any] = {k: getattr(args, k) for k in _DIRECT if getattr(args, k, None) is not None}
+    if args.init:
+        over["init_formulas"] = list(args.init)
+        over.setdefault("init_mode", "formulas")
+    if args.pin:
+        mode = args.pin_mode
+        over["pins"] = [Pin.parse(t, mode) for t in args.pin]
+    if args.exclude:
+        over["exclude"] = [tok for e in args.exclude for tok in e.replace(",", " ").split()]
+    if args.include_unseen:
+        over["exclude_unseen"] = False
+    if args.free_elements:
+        over["keep_element_count"] = False
+    if args.n_range:
+        over.update(parse_n_range(args.n_range))
+    return DesignConfig.from_dict({**base, **over})
+
+
+def _fail(msg: str, code: int = EXIT_USAGE) -> int:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    return code
+
+
+def handle_design(args: argparse.Namespace) -> int:
+    """Run `gdmcd design`; returns the exit status."""
+    try:
+        cfg = config_from_args(args)
+    except ValueError as exc:  # UsageError, FormulaError and DesignConfig validation
+        return _fail(str(exc))
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+        return _fail(f"--out {out} exists and is not an empty folder; pick another or pass --force")
+    if args.top < 0:
+        return _fail(f"--top must be >= 0, got {args.top}")
+    from gdmcd_core.design.filters import CANDIDATE_FILTERS
+
+    unknown = [k for k in args.filter if k not in CANDIDATE_FILTERS]
+    if unknown:
+        return _fail(f"--filter {unknown[0]!r} is not one of {', '.join(CANDIDATE_FILTERS)}")
+    if args.threads is not None and args.threads < 1:
+        return _fail(f"--threads must be >= 1, got {args.threads}")
+
+    from gdmcd_core.design.engine import DesignEngine
+    from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+    from gdmcd_core.util import resolve_device
+
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        return _fail(f"--device: {exc}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    try:
+        model = load_checkpoint(ckpt, device=device)
+    except CheckpointError as exc:
+        return _fail(str(exc))
+    fe_model = None
+    try:
+        from gdmcd_core.training.formation_energy import load_formation_energy_model
+
+        fe_model = load_formation_energy_model(device=device)
+    except (ImportError, CheckpointError) as exc:
+        if cfg.formation_energy_weight > 0:
+            return _fail(f"formation-energy model unavailable: {exc}")
+    if cfg.formation_energy_weight > 0 and fe_model is None:
+        return _fail(
+            "--formation-energy-weight needs the formation-energy checkpoint (checkpoints/formation_energy.pt)"
+        )
+    try:
+        from gdmcd_core.data.reference import load_reference
+
+        reference = load_reference()
+    except FileNotFoundError as exc:
+        return _fail(f"training data not found: {exc}", EXIT_FAIL)
+    try:
+        engine = DesignEngine(model, cfg, fe_model, reference=reference)
+        start = engine.start_points()
+    except ValueError as exc:
+        return _fail(str(exc))
+
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop and keep results; second: abort
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(f"\n{PROG}: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
+
+    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    print(
+        f"{PROG}: {len(start)} candidates on {engine.device}, model {ckpt} "
+        f"({getattr(model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
+        file=sys.stderr,
+    )
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.total_steps, unit="step", desc="design", file=sys.stderr, dynamic_ncols=True)
+
+    def on_progress(p) -> None:
+        if bar is None:
+            return
+        bar.set_postfix_str(
+            f"stage {p.stage} best {p.tc_best_k:.1f} K median {p.tc_median_k:.1f} K L_int {p.int_loss_median:.3f}",
+            refresh=False,
+        )
+        bar.update(p.step - bar.n)
+
+    try:
+        result = engine.run(out, callback=on_progress, stop_event=stop, start=start)
+    finally:
+        if bar is not None:
+            bar.close()
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+    shown = result.candidates
+    if args.filter:
+        from gdmcd_core.design.filters import filter_candidates
+        from gdmcd_core.util import atomic_write_text
+
+        shown = filter_candidates(result.candidates, args.filter)
+        atomic_write_text(out / "candidates_filtered.csv", shown.to_csv(index=False))
+        print(
+            f"{PROG}: {len(shown)} of {len(result.candidates)} candidates pass {', '.join(args.filter)}",
+            file=sys.stderr,
+        )
+    print_table(shown, args.top)
+    print(
+        f"{PROG}: {result.status} after {result.steps_done}/{result.total_steps} steps in {result.elapsed_s:.1f} s; "
+        f"{len(result.candidates)} distinct candidates -> {out / 'candidates.csv'}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def print_table(table, top: int) -> None:
+    if top <= 0 or table is None or not len(table):
+        return
+    cols = [
+        "rank",
+        "integer_formula",
+        "n_atoms",
+        "integer_tc_k",
+        "integer_tc_std_k",
+        "delta_tc_k",
+        "rounded_tc_k",
+        "in_supercon",
+        "elements_seen_in_training",
+        "nearest_supercon_formula",
+        "nearest_supercon_tc_k",
+    ]
+    view = table[[c for c in cols if c in table.columns]].head(top)
+    print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry: `python -m gdmcd_core.cli.design --out DIR ...` (same options)."""
+    parser = argparse.ArgumentParser(prog="gdmcd")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_design_parser(sub)
+    args = parser.parse_args(["design", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The `gdmcd` command: train, evaluate, predict, design.
+
+Bad input gets one clear line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def _fail(msg: str) -> int:
+    print(f"gdmcd: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"layers must be comma-separated integers such as 1,1,1,1, got {text!r}"
+        ) from None
+    if not layers or min(layers) < 1:
+        raise argparse.ArgumentTypeError(f"every stage needs at least one block, got {text!r}")
+    return layers
+
+
+def _add_train(sub) -> None:
+    from gdmcd_core.data.dataset import DataConfig
+    from gdmcd_core.model.resnet import ModelConfig
+    from gdmcd_core.training.loop import TrainConfig
+
+    m, t, d = ModelConfig(), TrainConfig(), DataConfig()
+    p = sub.add_parser("train", help="train a Tc model (ensemble) on SuperCon + COD and save a checkpoint")
+    p.add_argument("--out", required=True, help="checkpoint path, e.g. checkpoints/my_model.pt")
+    p.add_argument("--members", type=int, default=1, help="ensemble size K (default 1)")
+    p.add_argument("--width", type=int, default=m.width)
+    p.add_argument("--layers", type=_layers, default=m.layers, help="blocks per stage, e.g. 2,2,2,2 (ResNet18)")
+    p.add_argument("--stem", choices=("keep", "stock"), default=m.stem)
+    p.add_argument("--epochs", type=int, default=t.epochs)
+    p.add_argument("--batch-size", type=int, default=t.batch_size)
+    p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--patience", type=int, default=t.patience)
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--device", default=t.device, help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch default)")
+    p.add_argument("--split", choices=("random", "time"), default=d.split)
+    p.add_argument("--split-seed", type=int, default=d.split_seed)
+    p.add_argument("--no-cod", action="store_true", help="train on SuperCon only (paper S3 comparison)")
+    p.add_argument("--hydride-replicas", type=int, default=0, help="hydride-balanced training set (paper S5)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder with the data files (default: $GDMCD_DATA_DIR, ../shared/data, cache)"
+    )
+
+
+def _cmd_train(a) -> int:
+    from gdmcd_core.data.dataset import DataConfig
+    from gdmcd_core.model.resnet import ModelConfig
+    from gdmcd_core.training.loop import TrainConfig
+    from gdmcd_core.training.run import RunSpec, run_training
+
+    if a.members < 1 or a.epochs < 1 or a.batch_size < 2:
+        return _fail("--members and --epochs must be >= 1 and --batch-size >= 2")
+    try:
+        spec = RunSpec(
+            model=ModelConfig(width=a.width, layers=a.layers, stem=a.stem),
+            train=TrainConfig(
+                epochs=a.epochs,
+                batch_size=a.batch_size,
+                lr=a.lr,
+                patience=a.patience,
+                seed=a.seed,
+                device=a.device,
+                threads=a.threads,
+            ),
+            data=DataConfig(
+                split=a.split, split_seed=a.split_seed, include_cod=not a.no_cod, hydride_replicas=a.hydride_replicas
+            ),
+            members=a.members,
+        )
+        card = run_training(spec, a.out, data_dir=a.data_dir, log=lambda s: print(s, file=sys.stderr))
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(card["metrics_test"], indent=2))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint on its held-out test split")
+    p.add_argument("--checkpoint", default=None, help="checkpoint (default: the committed checkpoints/tc_default.pt)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default=None)
+
+
+def _load(path: str | None, device: str):
+    from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+    from gdmcd_core.util import resolve_device
+
+    return load_checkpoint(Path(path) if path else DEFAULT_CHECKPOINT, resolve_device(device))
+
+
+def _cmd_evaluate(a) -> int:
+    from gdmcd_core.model.checkpoint import CheckpointError
+    from gdmcd_core.training.evaluate import dataset_for, evaluate_checkpoint
+
+    try:
+        ens = _load(a.checkpoint, a.device)
+        metrics = evaluate_checkpoint(ens, dataset_for(ens, a.data_dir))
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    metrics["checkpoint_sha256"] = ens.sha256
+    if a.json:
+        print(json.dumps(metrics))
+    else:
+        for k, v in metrics.items():
+            print(f"{k:36s} {v}")
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict Tc (K) of formulas")
+    p.add_argument("formulas", nargs="+", metavar="FORMULA")
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--json", action="store_true", help="print a JSON array of {formula, tc_k, tc_std_k}")
+    p.add_argument("--device", default="auto")
+
+
+def _cmd_predict(a) -> int:
+    import numpy as np
+
+    from gdmcd_core.chem.composition import FormulaError, to_vector
+    from gdmcd_core.model.checkpoint import CheckpointError
+
+    good, vecs, bad = [], [], []
+    for f in a.formulas:
+        try:
+            vecs.append(to_vector(f))
+            good.append(f)
+        except FormulaError as exc:
+            bad.append(str(exc))
+    try:
+        ens = _load(a.checkpoint, a.device) if good else None
+    except (CheckpointError, ValueError) as exc:
+        return _fail(str(exc))
+    rows = []
+    if good:
+        mean, std = ens.predict(np.stack(vecs).astype(np.float32))
+        rows = [
+            {"formula": f, "tc_k": round(float(m), 3), "tc_std_k": round(float(s), 3)}
+            for f, m, s in zip(good, mean, std, strict=True)
+        ]
+    if a.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            unc = f" ± {r['tc_std_k']:.1f}" if ens is not None and ens.has_uncertainty else ""
+            print(f"{r['formula']:30s} {r['tc_k']:8.2f}{unc} K")
+    for msg in bad:
+        print(f"gdmcd: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gdmcd", description="Gradient Driven Material Composition Design of superconductors"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    try:
+        from gdmcd_core.cli.design import add_design_parser
+    except ImportError:  # design engine not installed in this build
+        pass
+    else:
+        add_design_parser(sub)
+    return parser
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("gdmcd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,463 @@
+"""Raw public files -> the cleaned CSVs of the data folder (rules of `shared/data/README.md`).
+
+One formula rule set for every source (`clean_formula`), then one function per file:
+
+* `clean_nims_primary`  NIMS SuperCon primary.tsv      -> supercon_nims_primary_clean.csv (one row per entry)
+* `nims_unique`         those rows, one per comp_key    -> supercon_nims_unique.csv (median/mean Tc, first_year)
+* `clean_stanev`        Stanev 2018 SuperCon copy       -> supercon_stanev2018_clean.csv
+* `clean_cod`           Konno's 2009 COD formula list   -> cod_nonsc_inorganic_konno2009.csv (inorganic, not in SuperCon)
+* `public_hydrides`     Konno hydride.csv + NIMS hydrides -> hydrides_from_public_files.csv
+
+`build_clean_files(raw_dir, out_dir)` runs them all on the raw copies named in `RAW_NAMES`; with its
+default `rules=SHARED_2025` it reproduces the shared data folder byte for byte (see `Rules`).
+Formulas: `Ba0.2La1.8Cu1O4-Y` -> `Ba0.2La1.8Cu1O4` (flag `delta_stripped`); `D2S1` -> `H2S1`
+(flag `D_as_H`); rows with a variable (`Cu3Oz`, `OX`), a placeholder symbol (`M`, `R`, `T`), a
+zero amount, leftover characters or (SuperCon only) an amount over 150 are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gdmcd_core.chem.elements import symbols
+from gdmcd_core.util import atomic_write_csv
+
+MAX_Z = 103  # the README's tokenizer accepts real elements up to Lr
+MAX_SUPERCON_AMOUNT = 150.0  # larger SuperCon amounts are lost decimal points (`Cu285`, `O6050`)
+KEY_DECIMALS = 4  # comp_key rounds atomic fractions to this many decimals
+HYDRIDE_MIN_H_FRACTION = 0.5  # `high_pressure_hydride`: H fraction >= this ...
+HYDRIDE_MAX_ELEMENTS = 3  # ... and at most this many elements
+MAX_COD_ELEMENTS = 10  # the cleaned COD list holds compositions of at most this many elements
+
+NIMS_SOURCE = "NIMS_SuperCon_primary"
+STANEV_SOURCE = "Stanev2018_SuperCon_via_3DSC"
+COD_SOURCE = "COD_via_Konno2021_2009list"
+KONNO_HYDRIDE_SOURCE = "Konno2021_repo_hydride.csv"
+
+# Raw file names inside `<data>/raw/` (as in the shared data folder).
+RAW_NAMES = {
+    "nims": "nims_supercon_primary.tsv",
+    "stanev": "Supercon_data_by_2018_Stanev.csv",
+    "cod": "konno2009_cod_chemical_formula_sum_overlap_removed_2.csv",
+    "konno_hydride": "konno2018_hydride.csv",
+}
+CLEAN_NAMES = {
+    "nims_rows": "supercon_nims_primary_clean.csv",
+    "nims_unique": "supercon_nims_unique.csv",
+    "stanev": "supercon_stanev2018_clean.csv",
+    "cod": "cod_nonsc_inorganic_konno2009.csv",
+    "hydrides": "hydrides_from_public_files.csv",
+}
+
+# Entries kept in the row file but excluded from the unique file: (raw formula, Tc in K) -> reason.
+SUSPECT_ENTRIES: dict[tuple[str, float], str] = {
+    ("Pb2C1Ag2O6", 323.0): "suspect_tc:PbCO3.2PbO+Ag2O 323K",
+    ("Er1Ba2Cu3O7-X", 275.0): "suspect_tc:ErBa2Cu3O7 275K",
+    ("Cs1Eu1Fe4As4", 287.0): "suspect_tc:CsEuFe4As4 reported ~35K",
+    ("C1S1", 287.7): "retracted:C-S-H Nature 586(2020)373 retracted 2022",
+}
+
+_DELTA = re.compile(r"[+-][A-Za-z]$")  # one trailing oxygen-deviation variable: `O7-Y`, `O6+z`, `O4-d`
+_TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")  # amount: `2`, `0.5`, `.5`, `11.`
+_VARIABLE_LETTERS = set("xyzdwnXYZDW")  # lower-case or placeholder letters seen as amounts (`Oz`, `Ox`)
+# SuperCon writes every amount, so an amount-less `O` followed by a final amount-less `Y` is `O_y`, not yttrium
+# (`Y1Ba2Cu3OY` would otherwise read as Y2Ba2Cu3O). COD uses Hill order, where `...OY` is real (YOCl: `ClOY`).
+_SUPERCON_OXYGEN_Y = re.compile(r"(?<![a-z])O(?=Y$)")
+_YEAR_PAREN = re.compile(r"\((1[89]\d\d|20\d\d)\)")
+_YEAR_ARXIV = re.compile(r"cond-mat/(\d\d)(\d\d)", re.IGNORECASE)
+_YEAR_ANY = re.compile(r"(?<!\d)(19\d\d|20[0-2]\d)(?!\d)")
+
+
+class RejectedFormula(ValueError):
+    """A raw formula the cleaning drops. `reason` is one of `REJECT_REASONS`."""
+
+    def __init__(self, raw: str, reason: str, detail: str) -> None:
+        super().__init__(f"formula {raw!r} dropped ({reason}): {detail}")
+        self.raw = raw
+        self.reason = reason
+
+
+REJECT_REASONS = ("empty", "variable", "placeholder", "zero_amount", "amount_over_150", "malformed")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The two choices where the shared files (cleaned 2025-11-24) and the stricter reading differ."""
+
+    oy_is_variable: bool = True  # SuperCon `...Cu3OY` is O_y (row dropped); False reads Y as yttrium (-> Y2Ba2Cu3O1)
+    amount_digits: int | None = None  # significant digits of amounts in `formula`; None keeps them all
+
+    def format_amount(self, value: float) -> str:
+        """Amount as text: 1.0 -> '1', .5 -> '0.5'; never in exponent notation."""
+        if self.amount_digits is None:
+            return f"{round(value, 9):.9f}".rstrip("0").rstrip(".")
+        text = f"{value:.{self.amount_digits}g}"
+        if "e" in text:
+            text = np.format_float_positional(value, precision=self.amount_digits, fractional=False, trim="-")
+        return text
+
+
+STRICT = Rules()  # README rules applied literally, amounts kept exactly
+SHARED_2025 = Rules(oy_is_variable=False, amount_digits=6)  # reproduces the shared data folder byte for byte
+
+
+@dataclass(frozen=True)
+class CleanFormula:
+    """A cleaned formula: `amounts` in source order (repeated elements merged), amounts > 0."""
+
+    formula: str  # e.g. "Ba0.2La1.8Cu1O4": source order, every amount written in canonical form
+    amounts: tuple[tuple[str, float], ...]
+    flags: tuple[str, ...] = ()  # "delta_stripped", "D_as_H"
+
+    @property
+    def key(self) -> str:
+        return composition_key(dict(self.amounts))
+
+    @property
+    def elements(self) -> frozenset[str]:
+        return frozenset(s for s, _ in self.amounts)
+
+    @property
+    def n_elements(self) -> int:
+        return len(self.amounts)
+
+    def fraction(self, symbol: str) -> float:
+        total = sum(a for _, a in self.amounts)
+        return dict(self.amounts).get(symbol, 0.0) / total
+
+
+def _allowed_symbols() -> frozenset[str]:
+    return frozenset(symbols()[:MAX_Z])
+
+
+_ALLOWED = _allowed_symbols()
+
+
+def clean_formula(
+    raw: str, max_amount: float | None = None, supercon: bool = False, rules: Rules = STRICT
+) -> CleanFormula:
+    """Apply the README's formula rules to one raw string.
+
+    Args:
+        raw: the formula as in the source, e.g. "Y1Ba2Cu3O7-Y", "ClH9IO13Sm".
+        max_amount: drop the formula if any amount exceeds this (SuperCon files: `MAX_SUPERCON_AMOUNT`).
+        supercon: SuperCon conventions (every amount written), so a final amount-less `OY` is `O_y`.
+        rules: `STRICT` (default) or `SHARED_2025` (the shared folder's reading of `OY` and amounts).
+
+    Returns:
+        The cleaned formula. Raises `RejectedFormula` (a ValueError naming the formula and the reason).
+
+    >>> clean_formula("Y1Ba2Cu3O7-Y").formula
+    'Y1Ba2Cu3O7'
+    >>> clean_formula("D2S1").formula, clean_formula("D2S1").flags
+    ('H2S1', ('D_as_H',))
+    """
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise RejectedFormula(str(raw), "empty", "no formula")
+    flags: list[str] = []
+    stripped = _DELTA.sub("", text)
+    if stripped != text:
+        text = stripped
+        flags.append("delta_stripped")
+    if supercon and rules.oy_is_variable and _SUPERCON_OXYGEN_Y.search(text):
+        raise RejectedFormula(raw, "variable", "oxygen amount written as the variable Y ('OY')")
+    amounts: dict[str, float] = {}
+    pos = 0
+    for m in _TOKEN.finditer(text):
+        if m.start() != pos:
+            break
+        symbol, number = m.group(1), m.group(2)
+        if symbol == "D":
+            symbol = "H"
+            if "D_as_H" not in flags:
+                flags.append("D_as_H")
+        if symbol not in _ALLOWED:
+            reason = "variable" if len(symbol) == 2 and symbol[1] in _VARIABLE_LETTERS else "placeholder"
+            raise RejectedFormula(raw, reason, f"{symbol!r} is not an element (Z <= {MAX_Z})")
+        amount = float(number) if number else 1.0
+        if amount == 0:
+            raise RejectedFormula(raw, "zero_amount", f"amount of {symbol} is 0")
+        if max_amount is not None and amount > max_amount:
+            raise RejectedFormula(raw, "amount_over_150", f"amount {number} of {symbol} exceeds {max_amount:g}")
+        amounts[symbol] = amounts.get(symbol, 0.0) + amount
+        pos = m.end()
+    if pos != len(text) or not amounts:
+        rest = text[pos:]
+        reason = "variable" if rest[:1] in _VARIABLE_LETTERS else "malformed"
+        raise RejectedFormula(raw, reason, f"cannot read {rest!r} as Element[amount]")
+    formula = "".join(f"{s}{rules.format_amount(a)}" for s, a in amounts.items())
+    return CleanFormula(formula=formula, amounts=tuple(amounts.items()), flags=tuple(flags))
+
+
+def composition_key(amounts: dict[str, float], decimals: int = KEY_DECIMALS) -> str:
+    """Normalized composition: elements alphabetical, atomic fractions rounded (`comp_key`).
+
+    Scaled copies share a key: {'H': 2, 'C': 2} and {'H': 4, 'C': 4} -> 'C0.5000 H0.5000'.
+    Every element present is listed, even one whose fraction rounds to 0 ('Cr0.0000'), as in
+    the shared data files.
+    """
+    total = sum(amounts.values())
+    if not total > 0:
+        raise ValueError(f"composition {amounts!r} has no positive amount")
+    return " ".join(f"{s}{amounts[s] / total:.{decimals}f}" for s in sorted(amounts))
+
+
+def key_elements(key: str) -> frozenset[str]:
+    """Element set of a comp_key: 'Cu0.1429 La0.2571 O0.5714' -> {'Cu', 'La', 'O'}."""
+    return frozenset(part.rstrip("0123456789.") for part in key.split())
+
+
+def is_high_pressure_hydride(c: CleanFormula) -> bool:
+    """README rule: H atomic fraction >= 0.5 and at most 3 elements (e.g. La1H10, H2S1)."""
+    return c.n_elements <= HYDRIDE_MAX_ELEMENTS and c.fraction("H") >= HYDRIDE_MIN_H_FRACTION - 1e-12
+
+
+def journal_year(journal: str) -> float:
+    """Publication year from a SuperCon journal string, best effort; NaN when there is none.
+
+    Tried in order: a year in parentheses ('Jpn.J.Appl.Phys., 26(1987)L223' -> 1987), an arXiv id
+    ('cond-mat/1412.0460' -> 2014), then the first free-standing 4-digit year ('Plenum Press, 1976, p137').
+    """
+    if not isinstance(journal, str):
+        return math.nan
+    if m := _YEAR_PAREN.search(journal):
+        return float(m.group(1))
+    if m := _YEAR_ARXIV.search(journal):
+        yy = int(m.group(1))
+        return float(1900 + yy if yy >= 90 else 2000 + yy)
+    if m := _YEAR_ANY.search(journal):
+        return float(m.group(1))
+    return math.nan
+
+
+@dataclass
+class CleaningReport:
+    """Counts of one file's cleaning: rows read, kept, and dropped per reason."""
+
+    name: str
+    n_raw: int = 0
+    n_kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        drops = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()) if v) or "none"
+        notes = "".join(f"; {k} {v}" for k, v in self.notes.items())
+        return f"{self.name}: {self.n_kept} / {self.n_raw} kept (dropped: {drops}){notes}"
+
+
+def _clean_rows(
+    raw_formulas: Iterable[str], report: CleaningReport, max_amount: float | None, supercon: bool, rules: Rules
+) -> list[CleanFormula | None]:
+    out: list[CleanFormula | None] = []
+    for f in raw_formulas:
+        report.n_raw += 1
+        try:
+            out.append(clean_formula(f, max_amount=max_amount, supercon=supercon, rules=rules))
+            report.n_kept += 1
+        except RejectedFormula as exc:
+            report.dropped[exc.reason] += 1
+            out.append(None)
+    return out
+
+
+def _base_columns(cleaned: list[CleanFormula]) -> dict[str, list]:
+    return {
+        "formula": [c.formula for c in cleaned],
+        "n_elements": [c.n_elements for c in cleaned],
+        "comp_key": [c.key for c in cleaned],
+        "parse_flags": [";".join(c.flags) for c in cleaned],
+    }
+
+
+def read_nims_primary(path: str | Path) -> pd.DataFrame:
+    """The NIMS primary.tsv: 3 header rows (numbers, long names, short names), tab separated."""
+    return pd.read_csv(path, sep="\t", skiprows=2, dtype=str, keep_default_na=False)
+
+
+def clean_nims_primary(raw: pd.DataFrame, rules: Rules = STRICT) -> tuple[pd.DataFrame, CleaningReport]:
+    """NIMS primary rows -> cleaned row table (one row per database entry, suspect rows marked)."""
+    report = CleaningReport(CLEAN_NAMES["nims_rows"])
+    tc = pd.to_numeric(raw["tc"], errors="coerce").to_numpy(float)
+    cleaned = _clean_rows(raw["element"], report, MAX_SUPERCON_AMOUNT, supercon=True, rules=rules)
+    ok = np.array([c is not None for c in cleaned]) & np.isfinite(tc)
+    report.dropped["no_tc"] += int(np.sum(np.array([c is not None for c in cleaned]) & ~np.isfinite(tc)))
+    report.n_kept = int(ok.sum())
+    kept = [c for c, k in zip(cleaned, ok, strict=True) if k]
+    sub = raw[ok].reset_index(drop=True)
+    df = pd.DataFrame(_base_columns(kept))
+    df.insert(1, "tc_k", tc[ok])
+    df.insert(2, "source", NIMS_SOURCE)
+    df.insert(3, "formula_raw", sub["element"].str.strip())
+    df.insert(4, "common_name", sub["name"])
+    df.insert(5, "structure", sub["str3"])
+    df.insert(6, "year", [journal_year(j) for j in sub["journal"]])
+    df.insert(7, "journal", sub["journal"])
+    df["suspect"] = [SUSPECT_ENTRIES.get((r, t), "") for r, t in zip(df["formula_raw"], df["tc_k"], strict=True)]
+    df["high_pressure_hydride"] = [is_high_pressure_hydride(c) for c in kept]
+    report.notes["suspect"] = int((df["suspect"] != "").sum())
+    report.notes["delta_stripped"] = int(df["parse_flags"].str.contains("delta_stripped").sum())
+    report.notes["D_as_H"] = int(df["parse_flags"].str.contains("D_as_H").sum())
+    return df, report
+
+
+def nims_unique(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per comp_key (suspect rows excluded), sorted by comp_key.
+
+    tc_k is the median over the entries, tc_k_mean the mean (as the GDMCD code uses), first_year
+    the earliest parsed year; formula is the first-listed spelling.
+    """
+    ok = rows[rows["suspect"].fillna("") == ""]
+    g = ok.groupby("comp_key", sort=True)
+    out = g.agg(
+        formula=("formula", "first"),
+        tc_k=("tc_k", "median"),
+        source=("source", "first"),
+        tc_k_mean=("tc_k", "mean"),
+        tc_k_min=("tc_k", "min"),
+        tc_k_max=("tc_k", "max"),
+        n_entries=("tc_k", "size"),
+        first_year=("year", "min"),
+        n_elements=("n_elements", "first"),
+        high_pressure_hydride=("high_pressure_hydride", "first"),
+    ).reset_index()
+    return out[[c for c in out.columns if c != "comp_key"] + ["comp_key"]]
+
+
+def clean_stanev(raw: pd.DataFrame, nims_keys: set[str], rules: Rules = STRICT) -> tuple[pd.DataFrame, CleaningReport]:
+    """Stanev 2018 `name,Tc` -> cleaned rows (duplicates kept) with `in_nims_primary`."""
+    report = CleaningReport(CLEAN_NAMES["stanev"])
+    tc = pd.to_numeric(raw["Tc"], errors="coerce").to_numpy(float)
+    cleaned = _clean_rows(raw["name"].astype(str), report, MAX_SUPERCON_AMOUNT, supercon=True, rules=rules)
+    ok = np.array([c is not None for c in cleaned]) & np.isfinite(tc)
+    report.n_kept = int(ok.sum())
+    kept = [c for c, k in zip(cleaned, ok, strict=True) if k]
+    base = _base_columns(kept)
+    df = pd.DataFrame(
+        {
+            "formula": base["formula"],
+            "tc_k": tc[ok],
+            "source": STANEV_SOURCE,
+            "formula_raw": raw["name"].astype(str).str.strip()[ok].to_numpy(),
+            "n_elements": base["n_elements"],
+            "comp_key": base["comp_key"],
+            "parse_flags": base["parse_flags"],
+        }
+    )
+    df["in_nims_primary"] = df["comp_key"].isin(nims_keys)
+    return df, report
+
+
+def read_cod_list(path: str | Path) -> list[str]:
+    """Konno's COD list: a header line `matter` then one `_chemical_formula_sum` per line."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    return [ln for ln in lines[1:] if ln.strip()] if lines else []
+
+
+def clean_cod(
+    raw_formulas: list[str], supercon_keys: set[str], supercon_elemsets: set[frozenset[str]], rules: Rules = STRICT
+) -> tuple[pd.DataFrame, CleaningReport]:
+    """COD formulas -> inorganic non-superconductors, one row per composition.
+
+    Drops organics (C and H both present, Konno's rule), keeps the first row of each comp_key,
+    drops compositions found in SuperCon (`supercon_keys`) and ones with more than
+    `MAX_COD_ELEMENTS` elements. `elemset_in_supercon` marks element sets that occur in SuperCon.
+    """
+    report = CleaningReport(CLEAN_NAMES["cod"])
+    cleaned = _clean_rows(raw_formulas, report, None, supercon=False, rules=rules)
+    seen: set[str] = set()
+    rows: list[tuple[str, CleanFormula]] = []
+    for raw, c in zip(raw_formulas, cleaned, strict=True):
+        if c is None:
+            continue
+        if {"C", "H"} <= c.elements:
+            report.dropped["organic"] += 1
+            continue
+        key = c.key
+        if key in seen:
+            report.dropped["duplicate"] += 1
+            continue
+        seen.add(key)
+        if key in supercon_keys:
+            report.dropped["in_supercon"] += 1
+            continue
+        if c.n_elements > MAX_COD_ELEMENTS:
+            report.dropped["over_10_elements"] += 1
+            continue
+        rows.append((raw.strip(), c))
+    report.n_kept = len(rows)
+    kept = [c for _, c in rows]
+    base = _base_columns(kept)
+    df = pd.DataFrame(
+        {
+            "formula": base["formula"],
+            "tc_k": 0.0,
+            "source": COD_SOURCE,
+            "formula_raw": [r for r, _ in rows],
+            "n_elements": base["n_elements"],
+            "comp_key": base["comp_key"],
+            "elemset_in_supercon": [c.elements in supercon_elemsets for c in kept],
+            "parse_flags": base["parse_flags"],
+        }
+    )
+    return df, report
+
+
+def public_hydrides(konno_hydride: pd.DataFrame, nims_rows: pd.DataFrame, rules: Rules = STRICT) -> pd.DataFrame:
+    """Konno's hydride.csv (no pressure, no reference) plus the NIMS rows flagged `high_pressure_hydride`."""
+    konno = konno_hydride.rename(columns=lambda c: str(c).strip().lstrip("\ufeff"))
+    rows = []
+    for raw, tc in zip(konno["element"], konno["Tc"], strict=True):
+        c = clean_formula(str(raw), rules=rules)
+        ref = "Konno et al. repo 2018/hydride.csv (no reference/pressure given)"
+        rows.append((c.formula, float(tc), KONNO_HYDRIDE_SOURCE, math.nan, ref, str(raw).strip(), ""))
+    hyd = nims_rows[nims_rows["high_pressure_hydride"].astype(bool) & (nims_rows["suspect"].fillna("") == "")]
+    for r in hyd.itertuples():
+        rows.append((r.formula, float(r.tc_k), NIMS_SOURCE, math.nan, r.journal, r.formula_raw, r.parse_flags))
+    cols = ["formula", "tc_k", "source", "pressure_gpa", "reference", "formula_raw", "note"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def build_clean_files(
+    raw_dir: str | Path, out_dir: str | Path, rules: Rules = SHARED_2025, log: Callable[[str], None] = print
+) -> dict[str, CleaningReport]:
+    """Clean the raw files in `raw_dir` (names as in `RAW_NAMES`) into `out_dir` (names as in `CLEAN_NAMES`).
+
+    With the default `rules=SHARED_2025` the output is byte for byte the shared data folder, so data
+    checksums recorded in checkpoint cards match; `rules=STRICT` also drops the SuperCon `...OY`
+    (variable oxygen) rows that the shared files read as yttrium, and keeps every digit of the amounts.
+    The two files `data.find_data_dir` looks for (SuperCon unique, COD) are written last, so a
+    folder holding them holds the full set.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    missing = [n for n in RAW_NAMES.values() if not (raw_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"raw files missing in {raw_dir}: {', '.join(missing)}")
+    nims_rows, rep_nims = clean_nims_primary(read_nims_primary(raw_dir / RAW_NAMES["nims"]), rules)
+    unique = nims_unique(nims_rows)
+    stanev_raw = pd.read_csv(raw_dir / RAW_NAMES["stanev"], dtype=str)
+    stanev, rep_stanev = clean_stanev(stanev_raw, set(nims_rows["comp_key"]), rules)
+    sc_keys = set(nims_rows["comp_key"]) | set(stanev["comp_key"])
+    sc_elemsets = {key_elements(k) for k in sc_keys}
+    cod, rep_cod = clean_cod(read_cod_list(raw_dir / RAW_NAMES["cod"]), sc_keys, sc_elemsets, rules)
+    hydrides = public_hydrides(pd.read_csv(raw_dir / RAW_NAMES["konno_hydride"], dtype=str), nims_rows, rules)
+    rep_unique = CleaningReport(CLEAN_NAMES["nims_unique"], n_raw=len(nims_rows), n_kept=len(unique))
+    rep_unique.dropped["suspect"] = int((nims_rows["suspect"] != "").sum())
+    atomic_write_csv(out_dir / CLEAN_NAMES["nims_rows"], nims_rows)
+    atomic_write_csv(out_dir / CLEAN_NAMES["stanev"], stanev)
+    atomic_write_csv(out_dir / CLEAN_NAMES["hydrides"], hydrides)
+    atomic_write_csv(out_dir / CLEAN_NAMES["cod"], cod)
+    atomic_write_csv(out_dir / CLEAN_NAMES["nims_unique"], unique)
+    reports = {"nims_rows": rep_nims, "nims_unique": rep_unique, "stanev": rep_stanev, "cod": rep_cod}
+    for r in reports.values():
+        log(r.line())
+    return reports

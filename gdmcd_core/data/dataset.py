@@ -1,0 +1,224 @@
+"""Training data: SuperCon superconductors + COD non-superconductors (Tc = 0), paper S2.
+
+The data directory is found, in order, from `$GDMCD_DATA_DIR`, from `../shared/data` next to
+the repository (or the working directory), or from a per-user cache filled by
+`gdmcd_core.data.download` from the original public files (SHA-256 checked). Data files are never
+part of the repository.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import N_ELEMENTS
+from gdmcd_core.data.paths import COD_FILE, SUPERCON_FILE, find_data_dir, user_cache_dir
+from gdmcd_core.util import atomic_write_bytes, sha256_file
+
+SPLIT_NAMES = ("train", "val", "test")
+TRAIN, VAL, TEST = 0, 1, 2
+TIME_SPLIT_YEAR = 2010  # time split: SuperCon entries first reported from this year on are the test set
+
+
+def _vectors(formulas: pd.Series) -> np.ndarray:
+    return np.stack([to_vector(f) for f in formulas]).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _load_vectors_cached(path: str, digest: str, column: str = "formula") -> np.ndarray:
+    cache = user_cache_dir().parent / "vectors" / f"{Path(path).stem}-{digest[:16]}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    vec = _vectors(pd.read_csv(path)[column])
+    buf = io.BytesIO()
+    np.save(buf, vec)
+    atomic_write_bytes(cache, buf.getvalue())
+    return vec
+
+
+def load_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """A cleaned CSV with a `formula` column -> (table, (N, 118) float32 fractions)."""
+    path = Path(path)
+    return pd.read_csv(path), _load_vectors_cached(str(path), sha256_file(path))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    split: str = "random"  # "random" (paper S2) or "time" (SuperCon first_year >= 2010 is the test set)
+    split_seed: int = 0  # seed of the random split
+    fractions: tuple[float, float, float] = (0.80, 0.05, 0.15)  # train / val / test
+    include_cod: bool = True  # add COD non-superconductors with Tc = 0 (paper S3)
+    supercon_replicas: int = 3  # SuperCon rows repeated in the training split only (paper S2)
+    tc_column: str = "tc_k_mean"  # the paper averages Tc over duplicate entries
+    hydride_replicas: int = 0  # > 0: hydride-balanced training set (paper S5, D_HSC); see hydride_weights()
+
+    def __post_init__(self) -> None:
+        if self.split not in ("random", "time"):
+            raise ValueError(f"split must be 'random' or 'time', got {self.split!r}")
+        if abs(sum(self.fractions) - 1) > 1e-9 or min(self.fractions) < 0:
+            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {self.fractions}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fractions"] = list(self.fractions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataConfig:
+        d = dict(d)
+        if "fractions" in d:
+            d["fractions"] = tuple(d["fractions"])
+        return cls(**d)
+
+
+@dataclass
+class Dataset:
+    """All rows with their split. x: (N, 118) float32 fractions; tc_k: (N,) K; split: (N,) in {0,1,2}."""
+
+    x: np.ndarray
+    tc_k: np.ndarray
+    is_supercon: np.ndarray
+    split: np.ndarray
+    formula: np.ndarray
+    first_year: np.ndarray
+    is_hydride: np.ndarray
+    config: DataConfig
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.tc_k)
+
+    def indices(self, part: int) -> np.ndarray:
+        return np.flatnonzero(self.split == part)
+
+    def train_indices(self) -> np.ndarray:
+        """Training rows with SuperCon replicated `supercon_replicas` times (and hydrides balanced if asked)."""
+        idx = self.indices(TRAIN)
+        sc = idx[self.is_supercon[idx]]
+        parts = [idx] + [sc] * (self.config.supercon_replicas - 1)
+        if self.config.hydride_replicas > 0:
+            parts.append(self.hydride_balanced_extra(idx))
+        return np.concatenate(parts)
+
+    def hydride_balanced_extra(self, idx: np.ndarray) -> np.ndarray:
+        """Extra copies of training hydrides, balanced per element set (paper S5, D_HSC200).
+
+        Each element combination (e.g. {H, Pd}, {H, La}) gets the same number of copies,
+        hydride_replicas * (number of hydride rows) / (number of combinations) in all, so that
+        a combination with one composition is not drowned by one with ten.
+        """
+        hyd = idx[self.is_hydride[idx]]
+        if len(hyd) == 0:
+            return np.zeros(0, dtype=np.int64)
+        keys = [tuple(np.flatnonzero(self.x[i] > 0)) for i in hyd]  # a list: np.array would stack equal-length tuples
+        groups: dict[tuple, list[int]] = {}
+        for i, k in zip(hyd, keys, strict=True):
+            groups.setdefault(k, []).append(int(i))
+        per_group = max(1, round(self.config.hydride_replicas * len(hyd) / len(groups)))
+        return np.concatenate([np.resize(np.array(g), per_group) for g in groups.values()])
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p, name in enumerate(SPLIT_NAMES):
+            m = self.split == p
+            out[f"{name}_supercon"] = int((m & self.is_supercon).sum())
+            out[f"{name}_nonsc"] = int((m & ~self.is_supercon).sum())
+        out["train_rows_after_replication"] = int(len(self.train_indices()))
+        return out
+
+
+def is_hydride_vector(x: np.ndarray) -> np.ndarray:
+    """High-pressure-hydride rule of the data README: H fraction >= 0.5 and <= 3 elements. x: (N, 118)."""
+    return (x[:, 0] >= 0.5 - 1e-9) & ((x > 0).sum(1) <= 3)
+
+
+def assign_split(n: int, fractions: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
+    """Random split of n rows into parts 0/1/2 with the given fractions (exact counts, shuffled)."""
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    split = np.full(n, TEST, dtype=np.int8)
+    split[:n_train] = TRAIN
+    split[n_train : n_train + n_val] = VAL
+    rng.shuffle(split)
+    return split
+
+
+def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None = None) -> Dataset:
+    """SuperCon (+ COD) with one row per composition and a seeded split (paper S2)."""
+    data_dir = Path(data_dir) if data_dir else find_data_dir()
+    sc_path, cod_path = data_dir / SUPERCON_FILE, data_dir / COD_FILE
+    sc, x_sc = load_table(sc_path)
+    checksums = {SUPERCON_FILE: sha256_file(sc_path)}
+    tc_col = config.tc_column if config.tc_column in sc.columns else "tc_k"
+    # Dedupe identical compositions (the unique file is one row per comp_key already; scaled copies merge).
+    key_sc = sc["comp_key"].astype(str).to_numpy() if "comp_key" in sc else np.array([str(v) for v in x_sc.round(4)])
+    sc_df = pd.DataFrame({"key": key_sc, "tc": sc[tc_col].to_numpy(float), "row": np.arange(len(sc))})
+    agg = sc_df.groupby("key", sort=False).agg(tc=("tc", "mean"), row=("row", "first"))
+    rows_sc = agg["row"].to_numpy()
+    years = sc["first_year"].to_numpy(float) if "first_year" in sc else np.full(len(sc), np.nan)
+    parts_x = [x_sc[rows_sc]]
+    parts_tc = [agg["tc"].to_numpy(np.float32)]
+    parts_formula = [sc["formula"].to_numpy(str)[rows_sc]]
+    parts_year = [years[rows_sc]]
+    parts_sc = [np.ones(len(rows_sc), bool)]
+    if config.include_cod:
+        cod, x_cod = load_table(cod_path)
+        checksums[COD_FILE] = sha256_file(cod_path)
+        key_cod = cod["comp_key"].astype(str).to_numpy()
+        keep = ~pd.Series(key_cod).isin(set(key_sc)).to_numpy()  # drop COD rows matching SuperCon
+        first = ~pd.Series(key_cod).duplicated().to_numpy()
+        keep &= first
+        parts_x.append(x_cod[keep])
+        parts_tc.append(np.zeros(int(keep.sum()), np.float32))
+        parts_formula.append(cod["formula"].to_numpy(str)[keep])
+        parts_year.append(np.full(int(keep.sum()), np.nan))
+        parts_sc.append(np.zeros(int(keep.sum()), bool))
+    x = np.concatenate(parts_x)
+    tc = np.concatenate(parts_tc)
+    is_sc = np.concatenate(parts_sc)
+    year = np.concatenate(parts_year)
+    rng = np.random.default_rng(config.split_seed)
+    split = np.empty(len(tc), dtype=np.int8)
+    if config.split == "random":
+        split[is_sc] = assign_split(int(is_sc.sum()), config.fractions, rng)
+    else:
+        late = is_sc & (year >= TIME_SPLIT_YEAR)
+        early = is_sc & ~late
+        split[late] = TEST
+        f_tr, f_val = config.fractions[0], config.fractions[1]
+        split[early] = assign_split(int(early.sum()), (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0), rng)
+    split[~is_sc] = assign_split(int((~is_sc).sum()), config.fractions, rng)
+    return Dataset(
+        x=x,
+        tc_k=tc,
+        is_supercon=is_sc,
+        split=split,
+        formula=np.concatenate(parts_formula),
+        first_year=year,
+        is_hydride=is_sc & is_hydride_vector(x),
+        config=config,
+        checksums=checksums,
+    )
+
+
+def training_compositions(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SuperCon compositions for initialization and novelty checks: (x (N,118), tc_k (N,), formula (N,))."""
+    ds = build_dataset(DataConfig(include_cod=False), data_dir)
+    return ds.x, ds.tc_k, ds.formula
+
+
+__all__ = [
+    "N_ELEMENTS",
+    "DataConfig",
+    "Dataset",
+    "build_dataset",
+    "find_data_dir",
+    "load_table",
+    "sha256_file",
+]

@@ -1,0 +1,150 @@
+"""Start compositions for a design run (paper: main text and S5).
+
+* `from_dataset`: training superconductors with Tc above a threshold, drawn at random.
+* `interpolate`: r x_a + (1 - r) x_b for two such compositions, r ~ Beta(10, 10).
+* `hydride_grid`: the S5 grids — binaries H_(n-1) A (eq. 16: H fraction (n-1)/n, n = 2..10) and
+  ternaries H2 A B (eq. 17: H 0.5, A 0.25, B 0.25), over every allowed element A (and B).
+* `from_formulas`: compositions the user types; extra candidates are jittered copies.
+
+Each returns `StartPoints`: x (B, 118) fractions summing to 1 and a label per row saying where it
+came from. Data arrives as arrays (see reference.ReferenceData), so tests use tiny sets.
+All randomness goes through the numpy Generator passed in (seeded by the run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from gdmcd_core.chem.composition import format_vector, to_vector
+from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
+
+INIT_MODES = ("dataset", "interpolate", "mixed", "hydride", "formulas")
+BETA_AB = (10.0, 10.0)  # interpolation ratio ~ Beta(10, 10) (paper)
+HYDRIDE_N = tuple(range(2, 11))  # eq. 16: n = 2..10
+JITTER_SIGMA = 0.15  # log-normal jitter of fractions for extra copies of user formulas
+
+
+@dataclass(frozen=True)
+class StartPoints:
+    """x: (B, 118) fractions summing to 1; label: B strings naming the source of each row."""
+
+    x: np.ndarray
+    label: list[str]
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def _pool(allowed_rows: np.ndarray | None, tc_k: np.ndarray, min_tc: float) -> np.ndarray:
+    ok = np.asarray(tc_k) > min_tc
+    if allowed_rows is not None:
+        ok &= allowed_rows
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        raise ValueError(f"no training composition has Tc above {min_tc:g} K (after constraints); lower the threshold")
+    return idx
+
+
+def _draw(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n indices from pool: without replacement while possible."""
+    if n <= len(pool):
+        return rng.choice(pool, size=n, replace=False)
+    return np.concatenate([rng.permutation(pool), rng.choice(pool, size=n - len(pool), replace=True)])
+
+
+def from_dataset(
+    x: np.ndarray,
+    tc_k: np.ndarray,
+    formula: np.ndarray,
+    n: int,
+    min_tc: float,
+    rng: np.random.Generator,
+    allowed_rows: np.ndarray | None = None,
+) -> StartPoints:
+    """n training compositions with Tc > min_tc (K), at random; x (N, 118), tc_k (N,), formula (N,)."""
+    idx = _draw(_pool(allowed_rows, tc_k, min_tc), n, rng)
+    return StartPoints(np.asarray(x, np.float64)[idx], [str(formula[i]) for i in idx])
+
+
+def interpolate(
+    x: np.ndarray,
+    tc_k: np.ndarray,
+    formula: np.ndarray,
+    n: int,
+    min_tc: float,
+    rng: np.random.Generator,
+    allowed_rows: np.ndarray | None = None,
+    beta_ab: tuple[float, float] = BETA_AB,
+) -> StartPoints:
+    """n interpolations r x_a + (1 - r) x_b of two training compositions with Tc > min_tc, r ~ Beta."""
+    pool = _pool(allowed_rows, tc_k, min_tc)
+    a = rng.choice(pool, size=n)
+    b = rng.choice(pool, size=n)
+    r = rng.beta(*beta_ab, size=n)
+    xx = np.asarray(x, np.float64)
+    out = r[:, None] * xx[a] + (1 - r[:, None]) * xx[b]
+    labels = [f"{r[i]:.2f}*{formula[a[i]]} + {1 - r[i]:.2f}*{formula[b[i]]}" for i in range(n)]
+    return StartPoints(out, labels)
+
+
+def hydride_grid(allowed: np.ndarray, h_fraction: float = 0.5, ns: tuple[int, ...] = HYDRIDE_N) -> StartPoints:
+    """The S5 start grid over the allowed elements (118,) bool (H itself is never an A or B).
+
+    Binaries (eq. 16): x_H = (n - 1)/n, x_A = 1/n for n in ns with (n - 1)/n >= h_fraction.
+    Ternaries (eq. 17): x_H = 0.5, x_A = x_B = 0.25 for each unordered pair A != B
+    (with h_fraction > 0.5 the ternary H share is raised to h_fraction and A, B split the rest).
+    """
+    h = index_of("H")
+    allowed = np.asarray(allowed, bool).copy()
+    allowed[h] = False
+    others = np.flatnonzero(allowed)
+    syms = symbols()
+    rows, labels = [], []
+    for n in ns:
+        xh = (n - 1) / n
+        if xh < h_fraction - 1e-12:
+            continue
+        for a in others:
+            v = np.zeros(N_ELEMENTS)
+            v[h], v[a] = xh, 1 - xh
+            rows.append(v)
+            labels.append(f"hydride grid: H{n - 1}{syms[a]}" if n > 2 else f"hydride grid: H{syms[a]}")
+    xh3 = max(0.5, h_fraction)
+    for a, b in combinations(others, 2):
+        v = np.zeros(N_ELEMENTS)
+        v[h], v[a], v[b] = xh3, (1 - xh3) / 2, (1 - xh3) / 2
+        rows.append(v)
+        labels.append(f"hydride grid: H2{syms[a]}{syms[b]}" if xh3 == 0.5 else f"hydride grid: {format_vector(v)}")
+    if not rows:
+        raise ValueError("the hydride grid is empty: H must be allowed and at least one other element free")
+    return StartPoints(np.stack(rows), labels)
+
+
+def from_formulas(formulas: list[str], n: int, rng: np.random.Generator) -> StartPoints:
+    """The user's formulas, each once, then jittered copies (same elements, ratios scaled by
+    exp(N(0, JITTER_SIGMA))) until there are n rows. Raises FormulaError on a bad formula."""
+    if not formulas:
+        raise ValueError("init mode 'formulas' needs at least one formula (CLI: --init FORMULA ...)")
+    base = np.stack([to_vector(f) for f in formulas])
+    k = len(formulas)
+    n = max(n, k)
+    idx = np.arange(n) % k
+    x = base[idx].copy()
+    labels = [formulas[i] for i in idx]
+    if n > k:
+        noise = np.exp(rng.normal(0.0, JITTER_SIGMA, size=(n - k, N_ELEMENTS)))
+        jit = x[k:] * noise
+        x[k:] = jit / jit.sum(1, keepdims=True)
+        labels = labels[:k] + [f"{lab} (jittered)" for lab in labels[k:]]
+    return StartPoints(x, labels)
+
+
+def subsample(sp: StartPoints, n: int, rng: np.random.Generator) -> StartPoints:
+    """At most n rows of sp, chosen at random (order kept)."""
+    if n >= len(sp):
+        return sp
+    keep = np.sort(rng.choice(len(sp), size=n, replace=False))
+    return StartPoints(sp.x[keep], [sp.label[i] for i in keep])

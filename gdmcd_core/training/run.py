@@ -1,0 +1,145 @@
+"""A full, resumable training run: K ensemble members -> one checkpoint with its model card.
+
+Work in progress is kept in `<out>.work/` (one resumable state per member, saved after every
+epoch), so a stopped or crashed run continues where it left off when started again with the
+same arguments. The finished checkpoint records the model, training and data configs, data
+checksums, split seed, dataset counts, test metrics, training time, hardware and code version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from gdmcd_core.data.dataset import DataConfig, Dataset, build_dataset
+from gdmcd_core.model.checkpoint import save_checkpoint
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.resnet import ModelConfig, TcResNet
+from gdmcd_core.training.evaluate import evaluate_checkpoint, fit_sigma_scale
+from gdmcd_core.training.loop import TrainConfig, code_version, resolve_device, train_model
+from gdmcd_core.util import atomic_write_text
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+    members: int = 1  # ensemble size K; member k trains with seed train.seed + k
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "data": self.data.to_dict(),
+            "members": self.members,
+        }
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} torch threads, {os.cpu_count()} cores"
+
+
+def _peak_rss_mb() -> float:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except (ImportError, OSError):
+        return float("nan")
+
+
+def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, progress: bool = True, log=print) -> dict:
+    """Train `spec.members` models and save the ensemble checkpoint at `out`. Returns the card."""
+    out = Path(out)
+    work = out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    identity = spec.to_dict()  # what must match to resume; device and threads may change between attempts
+    identity["train"] = {k: v for k, v in identity["train"].items() if k not in ("device", "threads")}
+    spec_json = json.dumps(identity, sort_keys=True)
+    spec_file = work / "spec.json"
+    if spec_file.is_file() and spec_file.read_text() != spec_json:
+        raise ValueError(f"{work} holds an unfinished run with different settings; delete it or use the same options")
+    atomic_write_text(spec_file, spec_json)
+    ds: Dataset = build_dataset(spec.data, data_dir)
+    log(f"dataset: {ds.counts()}")
+    device = resolve_device(spec.train.device)
+    members, histories, seconds = [], [], 0.0
+    for k in range(spec.members):
+        done = work / f"member{k}.done.pt"
+        tcfg = replace(spec.train, seed=spec.train.seed + k)
+        if done.is_file():
+            blob = torch.load(done, map_location="cpu", weights_only=True)
+            m = TcResNet(spec.model)
+            m.load_state_dict(blob["model"])
+            members.append(m.eval())
+            histories.append(blob["history"])
+            seconds += blob["history"].get("train_seconds", 0.0)
+            log(f"member {k + 1}/{spec.members}: already trained (resumed)")
+            continue
+        state_file = work / f"member{k}.state.pt"
+        resume = torch.load(state_file, map_location="cpu", weights_only=True) if state_file.is_file() else None
+
+        def save_state(row: dict, state_file: Path = state_file) -> None:
+            tmp = state_file.with_suffix(".tmp")
+            torch.save(row["state"], tmp)
+            os.replace(tmp, state_file)
+
+        log(f"member {k + 1}/{spec.members}: training (seed {tcfg.seed})" + (" — resuming" if resume else ""))
+        model, hist = train_model(ds, spec.model, tcfg, progress=progress, on_epoch=save_state, resume_state=resume)
+        tmp = done.with_suffix(".tmp")
+        torch.save({"model": model.cpu().state_dict(), "history": hist}, tmp)
+        os.replace(tmp, done)
+        state_file.unlink(missing_ok=True)
+        members.append(model.cpu().eval())
+        histories.append(hist)
+        seconds += hist["train_seconds"]
+        if k + 1 < spec.members:  # usable interim checkpoint with the members trained so far
+            _save(out, members, histories, seconds, spec, ds, device, complete=False)
+            log(f"interim checkpoint with {k + 1} member(s) saved to {out}")
+    card = _save(out, members, histories, seconds, spec, ds, device, complete=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return card
+
+
+def _save(
+    out: Path, members: list, histories: list, seconds: float, spec: RunSpec, ds: Dataset, device, complete: bool
+) -> dict:
+    """Evaluate the members on the test split and save them with the model card."""
+    ens = TcEnsemble(members).eval().requires_grad_(False)
+    ens.card = {"data_config": spec.data.to_dict()}
+    t_eval = time.time()
+    ens.sigma_scale = fit_sigma_scale(ens, ds)
+    metrics = evaluate_checkpoint(ens, ds)
+    card = {
+        "sigma_scale": ens.sigma_scale,
+        "kind": "tc_regressor",
+        "complete": complete,  # False while more ensemble members are still being trained
+        "members_planned": spec.members,
+        "model_config": spec.model.to_dict(),
+        "train_config": spec.train.to_dict(),
+        "data_config": spec.data.to_dict(),
+        "data_checksums": ds.checksums,
+        "dataset_counts": ds.counts(),
+        "metrics_test": metrics,
+        "best_val_mae_supercon_k": [h["best_val_mae_supercon"] for h in histories],
+        "epochs_trained": [len(h["epochs"]) for h in histories],
+        "train_seconds": seconds,
+        "eval_seconds": time.time() - t_eval,
+        "peak_rss_mb": _peak_rss_mb(),
+        "hardware": _hardware(device),
+        "torch_version": torch.__version__,
+        "code_version": code_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    save_checkpoint(out, members, card)
+    return json.loads(out.with_suffix(".json").read_text())
