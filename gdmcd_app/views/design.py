@@ -428,14 +428,14 @@ def results_panel(job_id: str) -> None:
     else:
         st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
         f1, f2 = st.columns([3, 1])
-        filters = f1.multiselect(
+        chosen = f1.multiselect(
             "Show only",
             list(filters.available_filters(table)),
             format_func=lambda k: filters.CANDIDATE_FILTERS[k][0],
             key="result_filters",
         )
         all_cols = f2.toggle("All columns", key="result_all_columns")
-        shown = filters.filter_candidates(table, filters)
+        shown = filters.filter_candidates(table, chosen)
         st.dataframe(
             app_data.display_candidates(shown, all_columns=all_cols),
             hide_index=True,
