@@ -25,6 +25,7 @@ SUPERCON_FILE = "supercon_nims_unique.csv"
 COD_FILE = "cod_nonsc_inorganic_konno2009.csv"
 HYDRIDE_FILE = "hydrides_from_public_files.csv"
 JARVIS_FILE = "raw/jarvis_dft_3d_subset.csv"
+PRIMARY_FILE = "supercon_nims_primary_clean.csv"  # raw SuperCon strings, read by the repair rules
 SPLIT_NAMES = ("train", "val", "test")
 TRAIN, VAL, TEST = 0, 1, 2
 TIME_SPLIT_YEAR = 2010  # time split: SuperCon entries first reported from this year on are the test set
@@ -101,6 +102,8 @@ class DataConfig:
     supercon_replicas: int = 3  # SuperCon rows repeated in the training split only (paper S2)
     tc_column: str = "tc_k_mean"  # the paper averages Tc over duplicate entries
     hydride_replicas: int = 0  # > 0: hydride-balanced training set (paper S5, D_HSC); see hydride_weights()
+    repair: bool = True  # apply gdmcd_core.repair rules to SuperCon before dedupe (issue 10)
+    physical_negatives: bool = True  # add gdmcd_core.negatives Tc = 0 rows (issue 10)
 
     def __post_init__(self) -> None:
         if self.split not in ("random", "time"):
@@ -118,6 +121,9 @@ class DataConfig:
         d = dict(d)
         if "fractions" in d:
             d["fractions"] = tuple(d["fractions"])
+        # Cards written before issue 10 lack these keys: their data had neither repair nor negatives.
+        d.setdefault("repair", False)
+        d.setdefault("physical_negatives", False)
         return cls(**d)
 
 
@@ -199,6 +205,8 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     sc_path, cod_path = data_dir / SUPERCON_FILE, data_dir / COD_FILE
     sc, x_sc = load_table(sc_path)
     checksums = {SUPERCON_FILE: sha256_file(sc_path)}
+    if config.repair:
+        sc, x_sc, checksums = _repaired(sc, x_sc, data_dir, checksums)
     tc_col = config.tc_column if config.tc_column in sc.columns else "tc_k"
     # Dedupe identical compositions (the unique file is one row per comp_key already; scaled copies merge).
     key_sc = sc["comp_key"].astype(str).to_numpy() if "comp_key" in sc else np.array([str(v) for v in x_sc.round(4)])
@@ -223,6 +231,14 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
         parts_formula.append(cod["formula"].to_numpy(str)[keep])
         parts_year.append(np.full(int(keep.sum()), np.nan))
         parts_sc.append(np.zeros(int(keep.sum()), bool))
+    n_base = sum(len(p) for p in parts_x)
+    if config.physical_negatives:
+        neg = _negatives(parts_formula[0], parts_tc[0], set(key_sc) | (set(key_cod) if config.include_cod else set()))
+        parts_x.append(neg.x)
+        parts_tc.append(np.zeros(len(neg), np.float32))
+        parts_formula.append(neg.formula)
+        parts_year.append(np.full(len(neg), np.nan))
+        parts_sc.append(np.zeros(len(neg), bool))
     x = np.concatenate(parts_x)
     tc = np.concatenate(parts_tc)
     is_sc = np.concatenate(parts_sc)
@@ -237,7 +253,12 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
         split[late] = TEST
         f_tr, f_val = config.fractions[0], config.fractions[1]
         split[early] = assign_split(int(early.sum()), (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0), rng)
-    split[~is_sc] = assign_split(int((~is_sc).sum()), config.fractions, rng)
+    is_neg = np.arange(len(tc)) >= n_base
+    split[~is_sc & ~is_neg] = assign_split(int((~is_sc & ~is_neg).sum()), config.fractions, rng)
+    if config.physical_negatives:  # a negative shares its parent's split, so test parents do not leak into train
+        has_parent = neg.parent >= 0
+        split[n_base:][has_parent] = split[neg.parent[has_parent]]
+        split[n_base:][~has_parent] = assign_split(int((~has_parent).sum()), config.fractions, rng)
     return Dataset(
         x=x,
         tc_k=tc,
@@ -251,9 +272,36 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     )
 
 
+def _repaired(
+    sc: pd.DataFrame, x_sc: np.ndarray, data_dir: Path, checksums: dict[str, str]
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, str]]:
+    """SuperCon rows kept by `gdmcd_core.repair` (flags kept), with their (N, 118) vectors."""
+    from gdmcd_core.repair import load_raw_formulas, repair_supercon
+
+    raw = None
+    if (data_dir / PRIMARY_FILE).is_file():
+        raw = load_raw_formulas(data_dir / PRIMARY_FILE)
+        checksums = {**checksums, PRIMARY_FILE: sha256_file(data_dir / PRIMARY_FILE)}
+    repaired, _, _ = repair_supercon(sc, raw)
+    keep = sc.index.isin(repaired.index)  # no rule changes formulas, so the cached vectors stay valid
+    return sc[keep].reset_index(drop=True), x_sc[keep], checksums
+
+
+def _negatives(formulas: np.ndarray, tc: np.ndarray, known_keys: set[str]):
+    """`gdmcd_core.negatives` rows (parent = row of `formulas`), minus compositions already in the data."""
+    from gdmcd_core.cleaning import composition_key
+    from gdmcd_core.composition import parse_formula
+    from gdmcd_core.negatives import Negatives, physical_negatives
+
+    neg = physical_negatives(list(formulas), tc)
+    keys = pd.Series([composition_key(parse_formula(f)) for f in neg.formula])
+    keep = (~keys.isin(known_keys) & ~keys.duplicated()).to_numpy()
+    return Negatives(x=neg.x[keep], formula=neg.formula[keep], reason=neg.reason[keep], parent=neg.parent[keep])
+
+
 def training_compositions(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SuperCon compositions for initialization and novelty checks: (x (N,118), tc_k (N,), formula (N,))."""
-    ds = build_dataset(DataConfig(include_cod=False), data_dir)
+    ds = build_dataset(DataConfig(include_cod=False, physical_negatives=False), data_dir)
     return ds.x, ds.tc_k, ds.formula
 
 
