@@ -41,7 +41,7 @@ def test_cod_rows_matching_supercon_are_dropped(tiny_data_dir):
     pd.concat([cod, sc.iloc[:1][["formula", "comp_key"]].assign(tc_k=0.0)]).to_csv(
         tiny_data_dir / "cod_nonsc_inorganic_konno2009.csv", index=False
     )
-    ds = build_dataset(DataConfig())
+    ds = build_dataset(DataConfig(physical_negatives=False))
     assert ds.is_supercon.sum() == len(sc) and (~ds.is_supercon).sum() == len(cod)
 
 

@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.composition import parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
-from gdmcd_core.data.paths import COD_FILE, SUPERCON_FILE, find_data_dir, user_cache_dir
+from gdmcd_core.data.cleaning import composition_key
+from gdmcd_core.data.negatives import Negatives, physical_negatives
+from gdmcd_core.data.paths import COD_FILE, SUPERCON_FILE, SUPERCON_ROWS_FILE, find_data_dir, user_cache_dir
+from gdmcd_core.data.repair import load_raw_formulas, repair_supercon
 from gdmcd_core.util import atomic_write_bytes, sha256_file
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -57,6 +60,8 @@ class DataConfig:
     supercon_replicas: int = 3  # SuperCon rows repeated in the training split only (paper S2)
     tc_column: str = "tc_k_mean"  # the paper averages Tc over duplicate entries
     hydride_replicas: int = 0  # > 0: hydride-balanced training set (paper S5, D_HSC); see hydride_weights()
+    repair: bool = True  # apply gdmcd_core.data.repair rules to SuperCon before dedupe
+    physical_negatives: bool = True  # add gdmcd_core.data.negatives Tc = 0 rows
 
     def __post_init__(self) -> None:
         if self.split not in ("random", "time"):
@@ -74,6 +79,9 @@ class DataConfig:
         d = dict(d)
         if "fractions" in d:
             d["fractions"] = tuple(d["fractions"])
+        # Cards written before issue 10 lack these keys: their data had neither repair nor negatives.
+        d.setdefault("repair", False)
+        d.setdefault("physical_negatives", False)
         return cls(**d)
 
 
@@ -155,6 +163,8 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     sc_path, cod_path = data_dir / SUPERCON_FILE, data_dir / COD_FILE
     sc, x_sc = load_table(sc_path)
     checksums = {SUPERCON_FILE: sha256_file(sc_path)}
+    if config.repair:
+        sc, x_sc, checksums = _repaired(sc, x_sc, data_dir, checksums)
     tc_col = config.tc_column if config.tc_column in sc.columns else "tc_k"
     # Dedupe identical compositions (the unique file is one row per comp_key already; scaled copies merge).
     key_sc = sc["comp_key"].astype(str).to_numpy() if "comp_key" in sc else np.array([str(v) for v in x_sc.round(4)])
@@ -179,6 +189,14 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
         parts_formula.append(cod["formula"].to_numpy(str)[keep])
         parts_year.append(np.full(int(keep.sum()), np.nan))
         parts_sc.append(np.zeros(int(keep.sum()), bool))
+    n_base = sum(len(p) for p in parts_x)
+    if config.physical_negatives:
+        neg = _negatives(parts_formula[0], parts_tc[0], set(key_sc) | (set(key_cod) if config.include_cod else set()))
+        parts_x.append(neg.x)
+        parts_tc.append(np.zeros(len(neg), np.float32))
+        parts_formula.append(neg.formula)
+        parts_year.append(np.full(len(neg), np.nan))
+        parts_sc.append(np.zeros(len(neg), bool))
     x = np.concatenate(parts_x)
     tc = np.concatenate(parts_tc)
     is_sc = np.concatenate(parts_sc)
@@ -193,7 +211,12 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
         split[late] = TEST
         f_tr, f_val = config.fractions[0], config.fractions[1]
         split[early] = assign_split(int(early.sum()), (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0), rng)
-    split[~is_sc] = assign_split(int((~is_sc).sum()), config.fractions, rng)
+    is_neg = np.arange(len(tc)) >= n_base
+    split[~is_sc & ~is_neg] = assign_split(int((~is_sc & ~is_neg).sum()), config.fractions, rng)
+    if config.physical_negatives:  # a negative shares its parent's split, so test parents do not leak into train
+        has_parent = neg.parent >= 0
+        split[n_base:][has_parent] = split[neg.parent[has_parent]]
+        split[n_base:][~has_parent] = assign_split(int((~has_parent).sum()), config.fractions, rng)
     return Dataset(
         x=x,
         tc_k=tc,
@@ -207,9 +230,30 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     )
 
 
+def _repaired(
+    sc: pd.DataFrame, x_sc: np.ndarray, data_dir: Path, checksums: dict[str, str]
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, str]]:
+    """SuperCon rows kept by `gdmcd_core.data.repair` (flags kept), with their (N, 118) vectors."""
+    raw = None
+    if (data_dir / SUPERCON_ROWS_FILE).is_file():
+        raw = load_raw_formulas(data_dir / SUPERCON_ROWS_FILE)
+        checksums = {**checksums, SUPERCON_ROWS_FILE: sha256_file(data_dir / SUPERCON_ROWS_FILE)}
+    repaired, _, _ = repair_supercon(sc, raw)
+    keep = sc.index.isin(repaired.index)  # no rule changes formulas, so the cached vectors stay valid
+    return sc[keep].reset_index(drop=True), x_sc[keep], checksums
+
+
+def _negatives(formulas: np.ndarray, tc: np.ndarray, known_keys: set[str]):
+    """`gdmcd_core.data.negatives` rows (parent = row of `formulas`), minus compositions already in the data."""
+    neg = physical_negatives(list(formulas), tc)
+    keys = pd.Series([composition_key(parse_formula(f)) for f in neg.formula])
+    keep = (~keys.isin(known_keys) & ~keys.duplicated()).to_numpy()
+    return Negatives(x=neg.x[keep], formula=neg.formula[keep], reason=neg.reason[keep], parent=neg.parent[keep])
+
+
 def training_compositions(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SuperCon compositions for initialization and novelty checks: (x (N,118), tc_k (N,), formula (N,))."""
-    ds = build_dataset(DataConfig(include_cod=False), data_dir)
+    ds = build_dataset(DataConfig(include_cod=False, physical_negatives=False), data_dir)
     return ds.x, ds.tc_k, ds.formula
 
 

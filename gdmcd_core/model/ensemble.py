@@ -6,7 +6,8 @@ can show "no uncertainty available" instead of a misleading ±0.
 Members trained on the same data agree more than their errors warrant, so the raw spread is
 multiplied by `sigma_scale`, fitted on the validation split when the checkpoint is saved
 (`evaluate.fit_sigma_scale`: 68.3 % of validation superconductors inside ±1σ), and recorded in
-the checkpoint card. σ always means this calibrated value.
+the checkpoint card. σ always means this calibrated value. The spread is taken over the members'
+pre-activation outputs, so members that all predict Tc <= 0 but disagree still give σ > 0.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class TcEnsemble(nn.Module):
         """x: (B, 118) -> (K, B) Tc of every member in K."""
         return torch.stack([m(x) for m in self.members])
 
+    def member_raw_predictions(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 118) -> (K, B) pre-activation outputs of every member in K (may be negative)."""
+        return torch.stack([m.forward_raw(x) for m in self.members])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 118) -> (B,) ensemble-mean Tc in K."""
         return self.member_predictions(x).mean(0)
@@ -62,10 +67,13 @@ class TcEnsemble(nn.Module):
     def mean_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, 118) -> (mean (B,), std (B,)) in K.
 
-        std is the population sd over members times `sigma_scale` (0 if K = 1).
+        mean is the average of the members' (ReLU'd) Tc. std is the population sd of the members'
+        pre-activation outputs times `sigma_scale` (0 if K = 1): members that all predict <= 0 but
+        disagree on how far below 0 still report their disagreement instead of a false sigma = 0.
         """
-        p = self.member_predictions(x)
-        return p.mean(0), p.std(0, unbiased=False) * self.sigma_scale
+        raw = self.member_raw_predictions(x)
+        p = torch.relu(raw) if self.config.output_relu else raw
+        return p.mean(0), raw.std(0, unbiased=False) * self.sigma_scale
 
     @torch.no_grad()
     def predict(self, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,108 @@
+import pandas as pd
+import pytest
+
+from gdmcd_core.data.repair import (
+    COEFFICIENT_TYPO,
+    HIGH_PRESSURE_HYDRIDE,
+    IMPLAUSIBLE_ELEMENT,
+    OXYGEN_DEVIATION_SYMBOL,
+    OXYGEN_LOST,
+    TC_ABOVE_FAMILY,
+    family_of,
+    raw_formulas_by_key,
+    repair_supercon,
+    write_ledger,
+)
+
+ROWS = [  # formula, Tc (K), comp_key (unique per row; only rule a reads it)
+    ("Hg1Ba2Ca3Cu4O1", 130.0, "k_hg_o1"),
+    ("Cu1Cr1O2", 132.0, "k_cucro2"),
+    ("Mg1B2", 39.0, "k_mgb2"),
+    ("Y1Ba2Cu3O7", 92.0, "k_ybco"),
+    ("Ho1Ba2Cu2.85No0.15O7", 85.0, "k_no"),
+    ("La1H10", 250.0, "k_lah10"),
+    ("Y2Ba2Cu3O1", 91.9, "k_oy"),
+    ("La1.85Sr0.15Cu98Ni0.02O4", 21.96, "k_cu98"),
+    ("Sr2Cu1F2O2", 46.0, "k_oxyfluoride"),
+    ("Nb3Ge1", 23.0, "k_nb3ge"),
+]
+RAW = {"k_oy": ["Y1Ba2Cu3OY"], "k_ybco": ["Y1Ba2Cu3O7-Z", "Y1Ba2Cu3O7"]}
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"formula": [r[0] for r in ROWS], "tc_k": [r[1] for r in ROWS], "comp_key": [r[2] for r in ROWS]}
+    )
+
+
+def test_each_rule_hits_its_row(table):
+    repaired, ledger, counts = repair_supercon(table, RAW)
+    by = {r["formula_before"]: r for r in ledger.to_dict("records")}
+    assert by["Y2Ba2Cu3O1"]["rule"] == OXYGEN_DEVIATION_SYMBOL
+    assert by["Hg1Ba2Ca3Cu4O1"]["rule"] == OXYGEN_LOST
+    assert by["Ho1Ba2Cu2.85No0.15O7"]["rule"] == IMPLAUSIBLE_ELEMENT
+    assert by["Cu1Cr1O2"]["rule"] == TC_ABOVE_FAMILY
+    assert by["La1.85Sr0.15Cu98Ni0.02O4"]["rule"] == COEFFICIENT_TYPO
+    assert by["La1H10"]["rule"] == HIGH_PRESSURE_HYDRIDE and by["La1H10"]["action"] == "flag"
+    kept = set(repaired["formula"])
+    assert kept == {"Mg1B2", "Y1Ba2Cu3O7", "La1H10", "Sr2Cu1F2O2", "Nb3Ge1"}
+    assert repaired.set_index("formula")["high_pressure"].to_dict() == {
+        "Mg1B2": False,
+        "Y1Ba2Cu3O7": False,
+        "La1H10": True,
+        "Sr2Cu1F2O2": False,
+        "Nb3Ge1": False,
+    }
+    assert counts == {
+        OXYGEN_DEVIATION_SYMBOL: 1,
+        OXYGEN_LOST: 1,
+        IMPLAUSIBLE_ELEMENT: 1,
+        TC_ABOVE_FAMILY: 1,
+        HIGH_PRESSURE_HYDRIDE: 1,
+        COEFFICIENT_TYPO: 1,
+    }
+    assert set(ledger.loc[ledger["action"] == "drop", "formula_before"]) == set(table["formula"]) - kept
+    assert list(repaired.index) == [2, 3, 5, 8, 9]  # original labels are kept
+
+
+def test_oy_rule_needs_every_spelling_bad_and_falls_back_without_raw(table):
+    mixed = {"k_oy": ["Y1Ba2Cu3OY", "Y2Ba2Cu3O1"]}  # one well-formed spelling: keep
+    repaired, _, counts = repair_supercon(table, mixed)
+    assert counts[OXYGEN_DEVIATION_SYMBOL] == 0
+    t = pd.DataFrame({"formula": ["Bi1Sr1Cu1O1Y1", "Bi2Sr2Ca1Cu2O8"], "tc_k": [6.5, 85.0]})
+    repaired, ledger, counts = repair_supercon(t)  # no raw strings: the cleaned `O1Y1` ending decides
+    assert counts[OXYGEN_DEVIATION_SYMBOL] == 1 and list(repaired["formula"]) == ["Bi2Sr2Ca1Cu2O8"]
+
+
+def test_low_tc_oxygen_poor_cuprate_and_family_tc_are_kept():
+    t = pd.DataFrame(
+        {"formula": ["Hg1Ba2Ca3Cu4O1", "Ba0.6K0.4Bi1O3", "Fe1Se1", "Nb3Sn1"], "tc_k": [20.0, 30.0, 8.0, 18.0]}
+    )
+    repaired, ledger, _ = repair_supercon(t)
+    assert len(repaired) == 4 and ledger.empty
+
+
+def test_family_of():
+    assert family_of({"Y": 1, "Ba": 2, "Cu": 3, "O": 7}) == "cuprate"
+    assert family_of({"Cu": 1, "Cr": 1, "O": 2}) is None  # no spacer cation: not a cuprate
+    assert family_of({"La": 1, "O": 1, "Fe": 1, "As": 1}) == "iron_based"
+    assert family_of({"K": 3, "C": 60}) == "carbon"
+
+
+def test_raw_map_and_atomic_ledger(tmp_path, table):
+    raw = raw_formulas_by_key(pd.DataFrame({"comp_key": ["a", "a", "b"], "formula_raw": ["X1OY", "X1O2", "Z1"]}))
+    assert raw == {"a": ["X1OY", "X1O2"], "b": ["Z1"]}
+    _, ledger, _ = repair_supercon(table, RAW)
+    path = tmp_path / "out" / "ledger.csv"
+    write_ledger(ledger, path)
+    back = pd.read_csv(path)
+    assert len(back) == len(ledger) and list(back.columns[:6]) == [
+        "rule",
+        "action",
+        "formula_before",
+        "formula_after",
+        "tc_k",
+        "reason",
+    ]
+    assert [p.name for p in path.parent.iterdir()] == ["ledger.csv"]  # no temporary file left behind
