@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.data.cleaning import CLEAN_NAMES, SHARED_2025, STRICT, Rules, build_clean_files
+from gdmcd_core.data.clean_files import build_clean_files
+from gdmcd_core.data.cleaning import CLEAN_NAMES, SHARED_2025, STRICT, Rules
 from gdmcd_core.util import sha256_file
 
 RULES = {"shared_2025": SHARED_2025, "strict": STRICT}

@@ -25,7 +25,8 @@ import torch
 
 from bench.design_common import add_common_args, md_table, mean_sd, predict, predict_formulas, setup
 from gdmcd_core.chem.composition import FRACTION_EPS
-from gdmcd_core.design.engine import DesignConfig, DesignEngine
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import DesignEngine
 
 VARIANTS = {  # name -> DesignConfig changes; the first is the default
     "project, element count kept (default)": {"constraint_method": "project", "keep_element_count": True},

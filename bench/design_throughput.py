@@ -20,7 +20,8 @@ import torch
 
 from bench.design_common import add_common_args, md_table, setup
 from bench.design_speed import bare_fwd_bwd
-from gdmcd_core.design.engine import DesignConfig, DesignEngine
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import DesignEngine
 
 
 def measure(model, ref, b: int, steps: int, device: str, seed: int) -> tuple[float, float]:

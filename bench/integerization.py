@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from bench.design_common import add_common_args, md_table, mean_sd, predict, predict_formulas, setup
-from gdmcd_core.design.engine import DesignConfig, DesignEngine
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import DesignEngine
 from gdmcd_core.design.integer_loss import integerize, round_baseline
 
 PAPER = {  # N: (rule-based, L_int^N, L_int,ES^N), mean ± sd in K (paper Table 2, 8,192 candidates)

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from bench.design_common import add_common_args, md_table, predict, setup
-from gdmcd_core.design.engine import DesignConfig, DesignEngine
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import DesignEngine
 
 PAPER = {0.01: (-133.90, 0.36, 15.81, 35.50, 123.39), 0.0001: (-81.22, 2.57, 13.64, 30.01, 107.65)}
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -235,8 +235,10 @@ def table8(args: argparse.Namespace) -> str:
 
 def examples(args: argparse.Namespace, sizes: Sizes) -> str:
     from gdmcd_core.data.reference import load_reference
-    from gdmcd_core.design.engine import DesignConfig, DesignEngine
-    from gdmcd_core.training.hydrides import HYDRIDE_CHECKPOINT, hydride_search_config
+    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.engine import DesignEngine
+    from gdmcd_core.design.presets import hydride_search_config
+    from gdmcd_core.training.hydrides import HYDRIDE_CHECKPOINT
 
     model = load_checkpoint(args.checkpoint, device=args.device)
     has_sd = model.n_members > 1

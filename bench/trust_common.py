@@ -14,7 +14,8 @@ import torch
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.data.reference import ReferenceData
-from gdmcd_core.design.engine import DesignConfig, DesignEngine
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import DesignEngine
 from gdmcd_core.design.initialization import StartPoints
 
 # pymatgen warns once per noble gas when formatting formulas; the warning says nothing about results.

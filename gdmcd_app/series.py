@@ -29,6 +29,7 @@ import pandas as pd
 from gdmcd_app.state import pretty_formula
 from gdmcd_core.chem.composition import FRACTION_EPS, FormulaError, to_vector
 from gdmcd_core.chem.elements import symbols
+from gdmcd_core.design.objective import alpha_ramp
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT
 
 CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
@@ -239,12 +240,11 @@ def supercon_element_counts() -> dict[str, int]:
 
 def alpha_schedule(steps2: int, steps3: int, alpha_max: float) -> tuple[np.ndarray, np.ndarray]:
     """(step (T,), alpha (T,)) over steps 1..steps2+steps3: 0 in stage 2, then linear 0 -> alpha_max
-    over stage 3 (as DesignConfig.alpha_at)."""
+    over stage 3 (objective.alpha_ramp, the rule the engine uses)."""
     s2, s3 = max(int(steps2), 0), max(int(steps3), 0)
     step = np.arange(1, s2 + s3 + 1)
-    k = np.arange(s3)
-    ramp = np.full(s3, float(alpha_max)) if s3 <= 1 else float(alpha_max) * k / (s3 - 1)
-    return step, np.concatenate([np.zeros(s2), ramp])
+    ramp = [alpha_ramp(k, s3, float(alpha_max)) for k in range(s3)]
+    return step, np.concatenate([np.zeros(s2), np.asarray(ramp, dtype=float)])
 
 
 def series_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]:

@@ -281,7 +281,7 @@ def build_design_config(form: DesignForm) -> tuple[Any | None, dict[str, str]]:
 
     Widget keys: "pins" (pin table and exclusions), "formulas", "n_range", "general".
     """
-    from gdmcd_core.design.engine import DesignConfig
+    from gdmcd_core.design.config import DesignConfig
 
     errors: dict[str, str] = {}
     pins, pin_errors = validate_pins(form.pins)

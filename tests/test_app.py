@@ -18,7 +18,7 @@ from gdmcd_app.jobs import JobRegistry
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
 from gdmcd_core.design import runs
-from gdmcd_core.design.engine import DesignConfig
+from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.model.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent

@@ -26,16 +26,35 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
 def imports_of(path: Path) -> set[str]:
-    """Every module imported anywhere in the file (inside functions too), as absolute names."""
+    """Every module imported anywhere in the file (inside functions too; not under `if TYPE_CHECKING`).
+
+    `from pkg import sub` counts as importing pkg.sub when sub is a module, else as importing pkg.
+    """
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    stack: list[ast.AST] = [ast.parse(path.read_text())]
+    while stack:
+        node = stack.pop()
+        if _is_type_checking(node):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
+            subs = [f"{node.module}.{a.name}" for a in node.names if _is_module(f"{node.module}.{a.name}")]
+            out.update(subs)
+            if len(subs) < len(node.names):
+                out.add(node.module)
     return out
+
+
+def _is_module(name: str) -> bool:
+    rel = Path(*name.split("."))
+    return (REPO / rel).with_suffix(".py").is_file() or (REPO / rel / "__init__.py").is_file()
 
 
 def core_graph() -> dict[str, set[str]]:

@@ -9,19 +9,16 @@ import pandas as pd
 import pytest
 
 from gdmcd_core.chem.composition import reduced_key, to_vector
+from gdmcd_core.data.clean_files import clean_cod, clean_nims_primary, clean_stanev, nims_unique
 from gdmcd_core.data.cleaning import (
     MAX_SUPERCON_AMOUNT,
     SHARED_2025,
     RejectedFormula,
     Rules,
-    clean_cod,
     clean_formula,
-    clean_nims_primary,
-    clean_stanev,
     composition_key,
     journal_year,
     key_elements,
-    nims_unique,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import numpy as np
@@ -13,8 +14,9 @@ from torch import nn
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
+from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.constraints import Pin
-from gdmcd_core.design.engine import DesignConfig, DesignEngine, Progress
+from gdmcd_core.design.engine import DesignEngine, Progress
 from gdmcd_core.design.runs import load_run
 
 TOL = 1e-6
@@ -202,7 +204,9 @@ def test_hydride_grid_start() -> None:
     k = int(eng.constraints.free_mask.sum()) - 1  # allowed elements besides H
     assert len(sp) == 9 * k + k * (k - 1) // 2
     assert (sp.x[:, H] >= 0.5).all()
-    assert any(lab == "hydride grid: H2LaY" or lab == "hydride grid: H2YLa" for lab in sp.label) or len(sp) > 0
+    ternary = [lab for lab in sp.label if re.fullmatch(r"hydride grid: H2[A-Z][a-z]?[A-Z][a-z]?", lab)]
+    assert len(set(ternary)) == k * (k - 1) // 2  # every pair of allowed elements once, at H0.5
+    assert "hydride grid: H2YLa" in ternary and "hydride grid: HLa" in sp.label  # H2YLa (Z order) and LaH
 
 
 def test_config_round_trips() -> None:
@@ -254,13 +258,15 @@ def test_formulas_of_pinned_elements_alone_rank_last():
 
     from gdmcd_core.chem.composition import to_vector
     from gdmcd_core.design.candidates import build_candidates
-    from gdmcd_core.design.engine import DesignConfig, DesignEngine
+    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.engine import DesignEngine
+    from gdmcd_core.design.run import candidate_context
     from tests.design_helpers import tiny_ensemble, tiny_reference
 
     cfg = DesignConfig(pins=("H>=0.5",), n_candidates=2, steps2=1, steps3=1)
     engine = DesignEngine(tiny_ensemble(), cfg, reference=tiny_reference())
     x = np.stack([to_vector("H4"), to_vector("LaH10")])
-    table = build_candidates(engine, x, ["H4", "LaH10"], x, x)
+    table = build_candidates(candidate_context(engine), x, ["H4", "LaH10"], x, x, engine.integerize(x))
     assert list(table["only_pinned_elements"]) == [False, True]
     assert set(table["integer_formula"].iloc[-1]) <= set("H0123456789")
     assert "La" in table["integer_formula"].iloc[0]

@@ -219,7 +219,8 @@ def test_fetch_all_downloads_verifies_and_cleans(
     assert (dest / cleaning.CLEAN_NAMES["hydrides"]).is_file()
     assert not [p for p in dest.rglob("*") if p.name.endswith((".tmp", ".part"))]
 
-    ds = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2)), data_dir=dest)  # the loader reads what was written
+    cfg = DataConfig(fractions=(0.6, 0.2, 0.2), repair=False, physical_negatives=False)
+    ds = build_dataset(cfg, data_dir=dest)  # the loader reads what was written
     assert ds.is_supercon.sum() == len(sc) and (~ds.is_supercon).sum() == len(cod)
 
 

@@ -70,7 +70,7 @@ def test_hsc200_is_half_hydrides_balanced_per_element_set(hydride_data: Path) ->
 
 def test_search_preset_builds_a_design_config() -> None:
     design = pytest.importorskip("gdmcd_core.design.engine")
-    from gdmcd_core.training.hydrides import hydride_search_config
+    from gdmcd_core.design.presets import hydride_search_config
 
     cfg = hydride_search_config()
     assert isinstance(cfg, design.DesignConfig)

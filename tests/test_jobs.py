@@ -15,7 +15,8 @@ from gdmcd_app.jobs import JobLimitError, JobRegistry
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
 from gdmcd_core.design import runs
-from gdmcd_core.design.engine import DesignConfig, Progress
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import Progress
 from gdmcd_core.model.checkpoint import load_checkpoint
 
 

@@ -10,7 +10,7 @@ from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
 from gdmcd_core.chem.elements import TOXIC, radioactive_symbols
 from gdmcd_core.design import filters
-from gdmcd_core.design.engine import DesignConfig
+from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.runs import TrajectoryRecorder
 
 

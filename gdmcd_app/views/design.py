@@ -27,7 +27,7 @@ from gdmcd_app.shared import (
 )
 from gdmcd_core.chem.elements import symbols
 from gdmcd_core.design import filters, runs
-from gdmcd_core.design.engine import CONSTRAINT_METHODS
+from gdmcd_core.design.config import CONSTRAINT_METHODS
 
 INIT_LABELS = {
     "mixed": "SuperCon + interpolations (paper)",
@@ -110,7 +110,7 @@ def _on_new_run() -> None:
 
 
 def _on_reuse(cfg_dict: dict) -> None:
-    from gdmcd_core.design.engine import DesignConfig
+    from gdmcd_core.design.config import DesignConfig
 
     vals = ui_state.form_from_config(DesignConfig.from_dict(cfg_dict))
     _set(vals.pop("pins"), vals.pop("excluded"))

@@ -27,7 +27,7 @@ from gdmcd_core.design.constraints import PIN_MODES, Pin
 from gdmcd_core.design.initialization import INIT_MODES
 
 if TYPE_CHECKING:
-    from gdmcd_core.design.engine import DesignConfig
+    from gdmcd_core.design.config import DesignConfig
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "gdmcd design"
@@ -186,7 +186,7 @@ _DIRECT = (
 
 def config_from_args(args: argparse.Namespace) -> DesignConfig:
     """DesignConfig from --config plus the options given. Raises UsageError / ValueError."""
-    from gdmcd_core.design.engine import DesignConfig
+    from gdmcd_core.design.config import DesignConfig
 
     base: dict[str, Any] = {}
     if args.config:

@@ -41,7 +41,7 @@ def _add_train(sub) -> None:
     p.add_argument("--members", type=int, default=1, help="ensemble size K (default 1)")
     p.add_argument("--width", type=int, default=m.width)
     p.add_argument("--layers", type=_layers, default=m.layers, help="blocks per stage, e.g. 2,2,2,2 (ResNet18)")
-    p.add_argument("--stem", choices=("keep", "stock"), default=m.stem)
+    p.add_argument("--stem", choices=("keep", "stock"), default="stock")
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
@@ -49,6 +49,12 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default=t.device, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch default)")
+    p.add_argument("--init-from", default="", metavar="PT", help="warm start: members start from this checkpoint's")
+    p.add_argument("--lr-min", type=float, default=t.lr_min)
+    p.add_argument("--huber-delta", type=float, default=t.huber_delta_k, help="Huber transition in K")
+    p.add_argument("--supercon-replicas", type=int, default=d.supercon_replicas)
+    p.add_argument("--no-repair", action="store_true", help="train on the data as shipped (no repair rules)")
+    p.add_argument("--no-physical-negatives", action="store_true", help="no oxygen-stripped / insulating negatives")
     p.add_argument("--split", choices=("random", "time"), default=d.split)
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--no-cod", action="store_true", help="train on SuperCon only (paper S3 comparison)")
@@ -73,15 +79,24 @@ def _cmd_train(a) -> int:
                 epochs=a.epochs,
                 batch_size=a.batch_size,
                 lr=a.lr,
+                lr_min=a.lr_min,
+                huber_delta_k=a.huber_delta,
                 patience=a.patience,
                 seed=a.seed,
                 device=a.device,
                 threads=a.threads,
             ),
             data=DataConfig(
-                split=a.split, split_seed=a.split_seed, include_cod=not a.no_cod, hydride_replicas=a.hydride_replicas
+                split=a.split,
+                split_seed=a.split_seed,
+                include_cod=not a.no_cod,
+                hydride_replicas=a.hydride_replicas,
+                supercon_replicas=a.supercon_replicas,
+                repair=not a.no_repair,
+                physical_negatives=not a.no_physical_negatives,
             ),
             members=a.members,
+            init_from=a.init_from,
         )
         card = run_training(spec, a.out, data_dir=a.data_dir, log=lambda s: print(s, file=sys.stderr))
     except (ValueError, FileNotFoundError) as exc:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gdmcd_core.data import cleaning
+from gdmcd_core.data import clean_files, cleaning
 from gdmcd_core.util import FILE_MODE, atomic_write_text, sha256_file
 
 URL_ENV_VAR = "GDMCD_DATA_URL"
@@ -205,7 +205,7 @@ def fetch_all(
         base_url: mirror of raw.githubusercontent.com; default `$GDMCD_DATA_URL` or GitHub.
         files: the pinned files to fetch (tests pass their own).
         progress: show a progress bar per file on stderr.
-        clean: run `cleaning.build_clean_files(dest/raw, dest)` after the downloads.
+        clean: run `clean_files.build_clean_files(dest/raw, dest)` after the downloads.
         rules: cleaning rules; the default reproduces the shared data folder byte for byte
             (`cleaning.STRICT` also drops the SuperCon `...OY` variable-oxygen rows).
         log: one-line messages (default: print to stderr).
@@ -225,7 +225,7 @@ def fetch_all(
     atomic_write_text(dest / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     if clean:
         say(f"cleaning into {dest}")
-        cleaning.build_clean_files(raw_dir, dest, rules=rules, log=lambda s: say(f"  {s}"))
+        clean_files.build_clean_files(raw_dir, dest, rules=rules, log=lambda s: say(f"  {s}"))
     return dest
 
 

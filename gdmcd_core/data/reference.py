@@ -17,6 +17,7 @@ import numpy as np
 
 from gdmcd_core.chem.composition import reduced_key
 from gdmcd_core.chem.elements import N_ELEMENTS, symbols
+from gdmcd_core.data.dataset import DataConfig, build_dataset
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,11 @@ class ReferenceData:
 
 @lru_cache(maxsize=2)
 def load_reference(data_dir: str | None = None) -> ReferenceData:
-    """SuperCon + COD from the data files (see data.find_data_dir), cached per process."""
-    from gdmcd_core.data.dataset import DataConfig, build_dataset
+    """Repaired SuperCon + COD from the data files (see data.paths.find_data_dir), cached per process.
 
-    ds = build_dataset(DataConfig(include_cod=True), Path(data_dir) if data_dir else None)
+    The synthetic physical negatives are left out: they are training labels, not known compounds.
+    """
+    ds = build_dataset(DataConfig(include_cod=True, physical_negatives=False), Path(data_dir) if data_dir else None)
     sc = ds.is_supercon
     return ReferenceData(
         sc_x=ds.x[sc],

@@ -36,7 +36,8 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,9 +47,6 @@ from gdmcd_core.chem.composition import FRACTION_EPS, format_vector, parse_formu
 from gdmcd_core.chem.elements import symbols
 from gdmcd_core.data.reference import ReferenceData
 from gdmcd_core.design.integer_loss import Integerized, round_baseline
-
-if TYPE_CHECKING:
-    from gdmcd_core.design.engine import DesignEngine
 
 NEAREST_CHUNK = 256  # candidates per chunk in the nearest-neighbour search
 # SMACT charge tests only up to this many elements. validity.py decides large formulas with an
@@ -147,36 +145,48 @@ def _cheap_flags(formulas: list[str], train_x: np.ndarray, columns: list[str]) -
     return out[columns]
 
 
+@dataclass(frozen=True)
+class CandidateContext:
+    """What the table needs from a run: the model as callables, the reference data and the pin arrays.
+
+    predict: x (B, 118) -> (mean Tc (B,), sd (B,)) in K; formation_energy: x (B, 118) -> E_f (B,) in eV/atom;
+    lower_frac / exact_frac: (118,) pinned fractions (None when there are none); pinned_mask: (118,) bool;
+    kappa: the LCB weight used for ranking (0 ranks by the mean).
+    """
+
+    predict: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    reference: ReferenceData
+    allowed_ns: tuple[int, ...]
+    lower_frac: np.ndarray | None
+    exact_frac: np.ndarray | None
+    pinned_mask: np.ndarray
+    kappa: float = 0.0
+    formation_energy: Callable[[np.ndarray], np.ndarray] | None = None
+
+
 def build_candidates(
-    engine: DesignEngine,
+    ctx: CandidateContext,
     x_start: np.ndarray,
     start_labels: list[str],
     x_stage2: np.ndarray,
     x_final: np.ndarray,
-    integer: Integerized | None = None,
+    integer: Integerized,
     integer_step: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The ranked, deduplicated table (see module docstring) for B candidates.
 
     x_start, x_stage2, x_final: (B, 118) full compositions; start_labels: B strings;
-    integer: the integer formulas to report (default: those of x_final); integer_step: (B,) the
-    step each was taken at.
+    integer: the integer formulas to report; integer_step: (B,) the step each was taken at.
     """
-    cfg, c, ref = engine.config, engine.constraints, engine.reference
-    ns = engine.allowed_ns
-    lower = c.lower_frac if c.atleast_mask.any() else None
-    exact = c.exact_frac if c.exact_mask.any() else None
-    B = len(x_final)
-    integ = integer if integer is not None else engine.integerize(x_final)
-    rounded = round_baseline(x_stage2, ns, lower, exact)
-
-    tc0, _ = engine.predict(x_start)
-    tc2, _ = engine.predict(x_stage2)
-    tc3, _ = engine.predict(x_final)
+    ref, B, integ = ctx.reference, len(x_final), integer
+    rounded = round_baseline(x_stage2, ctx.allowed_ns, ctx.lower_frac, ctx.exact_frac)
+    tc0, _ = ctx.predict(x_start)
+    tc2, _ = ctx.predict(x_stage2)
+    tc3, _ = ctx.predict(x_final)
     # Tc of the integer and rounded formulas, re-featurized from the formula text (once per formula)
     uniq = sorted(set(integ.formulas) | set(rounded.formulas))
     ux = np.stack([to_vector(f) for f in uniq]) if uniq else np.zeros((0, 118))
-    u_tc, u_sd = engine.predict(ux)
+    u_tc, u_sd = ctx.predict(ux)
     pos = {f: i for i, f in enumerate(uniq)}
     ii = np.array([pos[f] for f in integ.formulas], dtype=np.int64)
     ir = np.array([pos[f] for f in rounded.formulas], dtype=np.int64)
@@ -202,11 +212,10 @@ def build_candidates(
             "rounded_tc_k": u_tc[ir],
         }
     )
-    kappa = cfg.kappa if cfg.objective == "lcb" else 0.0
-    table["score_k"] = table["integer_tc_k"] - kappa * table["integer_tc_std_k"]
+    table["score_k"] = table["integer_tc_k"] - ctx.kappa * table["integer_tc_std_k"]
     # A formula made of pinned elements alone (e.g. "H4" in a hydride search, H >= 0.5) is not the
     # compound the user asked for: it stays in the table, flagged, and ranks after the others.
-    pinned = (c.atleast_mask | c.exact_mask).astype(bool)
+    pinned = ctx.pinned_mask
     table["only_pinned_elements"] = (ux[[pos[f] for f in integ.formulas]][:, ~pinned] <= 0).all(1) & bool(pinned.any())
     table = table.sort_values(
         ["only_pinned_elements", "score_k", "candidate"], ascending=[True, False, True], kind="stable"
@@ -221,10 +230,8 @@ def build_candidates(
     flags = _validity(list(table["integer_formula"]), ref.all_x)
     if flags is not None and len(flags) == len(table):
         table = pd.concat([table, flags], axis=1)
-    if engine.fe_model is not None and len(table):
-        with torch.no_grad():
-            xe = torch.as_tensor(xi, dtype=torch.float32, device=engine.device)
-            table["formation_energy_ev_atom"] = engine.fe_model(xe).float().cpu().numpy().astype(np.float64)
+    if ctx.formation_energy is not None and len(table):
+        table["formation_energy_ev_atom"] = ctx.formation_energy(xi)
     # stage-2 fractions of the kept rows, for the elements that occur in any stage-2 composition
     syms = symbols()
     x2 = np.asarray(x_stage2)[table["candidate"].to_numpy()] if len(table) else np.zeros((0, 118))
@@ -233,4 +240,4 @@ def build_candidates(
     return pd.concat([table, fr], axis=1)
 
 
-__all__ = ["build_candidates", "nearest_rows", "novelty_columns"]
+__all__ = ["CandidateContext", "build_candidates", "nearest_rows", "novelty_columns"]

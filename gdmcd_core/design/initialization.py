@@ -20,6 +20,7 @@ import numpy as np
 
 from gdmcd_core.chem.composition import format_vector, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
+from gdmcd_core.data.reference import ReferenceData
 
 INIT_MODES = ("dataset", "interpolate", "mixed", "hydride", "formulas")
 BETA_AB = (10.0, 10.0)  # interpolation ratio ~ Beta(10, 10) (paper)
@@ -148,3 +149,44 @@ def subsample(sp: StartPoints, n: int, rng: np.random.Generator) -> StartPoints:
         return sp
     keep = np.sort(rng.choice(len(sp), size=n, replace=False))
     return StartPoints(sp.x[keep], [sp.label[i] for i in keep])
+
+
+def start_points(
+    mode: str,
+    n: int,
+    reference: ReferenceData,
+    rng: np.random.Generator,
+    *,
+    usable_mask: np.ndarray,
+    free_mask: np.ndarray,
+    min_tc: float = 20.0,
+    formulas: tuple[str, ...] | list[str] = (),
+    h_fraction: float = 0.5,
+) -> StartPoints:
+    """n start compositions for an init mode (one of INIT_MODES).
+
+    usable_mask (118,): elements a start may contribute after exclusions (free or at-least pinned); a
+    SuperCon start must hold one of them, else it says nothing about where to go. free_mask: the
+    elements the hydride grid may combine with H at `h_fraction`.
+    """
+    x, tc, f = reference.sc_x, reference.sc_tc_k, reference.sc_formula
+    allowed_rows = (np.asarray(x)[:, usable_mask] > 0).any(1)
+    if mode == "dataset":
+        return from_dataset(x, tc, f, n, min_tc, rng, allowed_rows)
+    if mode == "interpolate":
+        return interpolate(x, tc, f, n, min_tc, rng, allowed_rows)
+    if mode == "mixed":
+        a = from_dataset(x, tc, f, (n + 1) // 2, min_tc, rng, allowed_rows)
+        if n // 2 == 0:
+            return a
+        b = interpolate(x, tc, f, n // 2, min_tc, rng, allowed_rows)
+        return StartPoints(np.concatenate([a.x, b.x]), a.label + b.label)
+    if mode == "hydride":
+        return subsample(hydride_grid(free_mask, h_fraction=h_fraction), n, rng)
+    if mode != "formulas":
+        raise ValueError(f"init mode must be one of {INIT_MODES}, got {mode!r}")
+    sp = from_formulas(list(formulas), n, rng)
+    for formula, row in zip(sp.label, sp.x, strict=True):
+        if not (row[usable_mask] > 0).any():
+            raise ValueError(f"start formula {formula!r} holds only excluded elements")
+    return sp

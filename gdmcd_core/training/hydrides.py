@@ -56,11 +56,6 @@ TARGET_SHARE = 0.5  # D_HSC200: hydrides are ~half of the training rows (paper: 
 FALLBACK_MODEL = ModelConfig(width=16, layers=(1, 1, 1, 1))  # when checkpoints/tc_default.json is absent
 FALLBACK_TRAIN = TrainConfig(epochs=30, patience=6, device="cpu", threads=1)
 # Hydride search (paper S5): H pinned at 0.5, binary and ternary starts, N in 4..24, target 300 K.
-SEARCH_H_FRACTION = 0.5
-SEARCH_N_ATOMS = tuple(range(4, 25))
-SEARCH_TARGET_TC_K = 300.0
-SEARCH_FULL_CANDIDATES = 20_000  # more than the grid holds: the whole grid is used
-SEARCH_QUICK_CANDIDATES = 256  # a CPU-sized random subsample of the grid
 
 
 def is_hydride_superconductor(x: np.ndarray) -> np.ndarray:
@@ -289,31 +284,6 @@ def table8(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def hydride_search_config(full: bool = False, **overrides: Any):
-    """The "Hydride search" preset (paper S5) as a `gdmcd_core.design.engine.DesignConfig`.
-
-    H pinned at >= 0.5 atomic fraction (x_c = [0.5, 0, ...], eq. 18), starts from the binary and
-    ternary grid (eqs. 16-17, `initialization.hydride_grid`), N in 4..24, y_t = 300 K, Adam
-    lr 0.01, 500 + 500 steps. `full=True` takes every grid start (~7.7k: the paper's 14,580 counts
-    each ternary pair twice); otherwise a seeded subsample of `SEARCH_QUICK_CANDIDATES` for a CPU.
-    Run it with the hydride checkpoint (`HYDRIDE_CHECKPOINT`). Overrides replace fields by name.
-    """
-    from gdmcd_core.design.engine import DesignConfig  # the design engine's config (not defined here)
-
-    base = DesignConfig(
-        n_candidates=SEARCH_FULL_CANDIDATES if full else SEARCH_QUICK_CANDIDATES,
-        init_mode="hydride",
-        pins=(f"H>={SEARCH_H_FRACTION}",),
-        n_min=min(SEARCH_N_ATOMS),
-        n_max=max(SEARCH_N_ATOMS),
-        target_tc=SEARCH_TARGET_TC_K,
-        lr=0.01,
-        steps2=500,
-        steps3=500,
-    )
-    return base.replace(**overrides) if overrides else base
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -54,6 +54,12 @@ def tc_loss(raw: torch.Tensor, tc: torch.Tensor, delta: float) -> torch.Tensor:
 ProgressFn = Callable[[dict], None]
 
 
+def cosine_lr(step: int, total_steps: int, lr: float, lr_min: float) -> float:
+    """Learning rate at `step`: cosine decay from lr to lr_min over total_steps, lr_min after."""
+    t = min(step / max(total_steps, 1), 1.0)
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * t))
+
+
 def train_model(
     ds: Dataset,
     model_config: ModelConfig = ModelConfig(),
@@ -61,8 +67,12 @@ def train_model(
     progress: bool = True,
     on_epoch: ProgressFn | None = None,
     resume_state: dict | None = None,
+    init_weights: dict | None = None,
 ) -> tuple[TcResNet, dict]:
     """Train one model; returns (best model by SuperCon val MAE, history dict).
+
+    `init_weights`: a state dict to start from (warm start, e.g. a member of an earlier checkpoint
+    fine-tuned on repaired data); the schedule and early stopping run as for a fresh model.
 
     `on_epoch` receives a dict after each epoch with keys epoch, train_loss, val_mae_supercon,
     best_epoch and `state` (a resumable snapshot: model, optimizer, epoch, best so far).
@@ -71,7 +81,10 @@ def train_model(
         torch.set_num_threads(train_config.threads)
     device = resolve_device(train_config.device)
     seed_everything(train_config.seed)
-    model = TcResNet(model_config).to(device)
+    model = TcResNet(model_config)
+    if init_weights is not None:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init_weights.items()})
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
     x_all = torch.as_tensor(ds.x, device=device)
     y_all = torch.as_tensor(ds.tc_k, device=device)
@@ -82,9 +95,8 @@ def train_model(
     steps_per_epoch = math.ceil(len(train_idx) / train_config.batch_size)
     total_steps = steps_per_epoch * train_config.epochs
 
-    def lr_at(step: int) -> float:  # cosine decay from lr to lr_min over all epochs
-        t = min(step / max(total_steps, 1), 1.0)
-        return train_config.lr_min + 0.5 * (train_config.lr - train_config.lr_min) * (1 + math.cos(math.pi * t))
+    def lr_at(step: int) -> float:
+        return cosine_lr(step, total_steps, train_config.lr, train_config.lr_min)
 
     history: dict = {"epochs": [], "best_epoch": -1, "best_val_mae_supercon": float("inf")}
     best_state = copy.deepcopy(model.state_dict())

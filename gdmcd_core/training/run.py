@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from gdmcd_core.data.dataset import DataConfig, Dataset, build_dataset
-from gdmcd_core.model.checkpoint import save_checkpoint
+from gdmcd_core.model.checkpoint import load_checkpoint, save_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.training.evaluate import evaluate_checkpoint, fit_sigma_scale
@@ -33,6 +33,7 @@ class RunSpec:
     train: TrainConfig = TrainConfig()
     data: DataConfig = DataConfig()
     members: int = 1  # ensemble size K; member k trains with seed train.seed + k
+    init_from: str = ""  # warm start: member k starts from member k (mod K') of this checkpoint
 
     def to_dict(self) -> dict:
         return {
@@ -40,6 +41,7 @@ class RunSpec:
             "train": self.train.to_dict(),
             "data": self.data.to_dict(),
             "members": self.members,
+            "init_from": self.init_from,
         }
 
 
@@ -58,6 +60,14 @@ def _peak_rss_mb() -> float:
         return float("nan")
 
 
+def _warm_start_weights(spec: RunSpec) -> list[dict]:
+    """Members' weights of the checkpoint `spec.init_from` (hash-checked, weights only); configs must match."""
+    ens = load_checkpoint(spec.init_from)
+    if ens.config != spec.model:
+        raise ValueError(f"--init-from {spec.init_from}: its model config {ens.config} differs from {spec.model}")
+    return [m.state_dict() for m in ens.members]
+
+
 def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, progress: bool = True, log=print) -> dict:
     """Train `spec.members` models and save the ensemble checkpoint at `out`. Returns the card."""
     out = Path(out)
@@ -74,6 +84,7 @@ def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, pr
     log(f"dataset: {ds.counts()}")
     device = resolve_device(spec.train.device)
     members, histories, seconds = [], [], 0.0
+    warm = _warm_start_weights(spec) if spec.init_from else None
     for k in range(spec.members):
         done = work / f"member{k}.done.pt"
         tcfg = replace(spec.train, seed=spec.train.seed + k)
@@ -95,7 +106,10 @@ def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, pr
             os.replace(tmp, state_file)
 
         log(f"member {k + 1}/{spec.members}: training (seed {tcfg.seed})" + (" — resuming" if resume else ""))
-        model, hist = train_model(ds, spec.model, tcfg, progress=progress, on_epoch=save_state, resume_state=resume)
+        init = warm[k % len(warm)] if warm else None
+        model, hist = train_model(
+            ds, spec.model, tcfg, progress=progress, on_epoch=save_state, resume_state=resume, init_weights=init
+        )
         tmp = done.with_suffix(".tmp")
         torch.save({"model": model.cpu().state_dict(), "history": hist}, tmp)
         os.replace(tmp, done)
