@@ -1,4 +1,4 @@
-"""Oxidation-state window penalty and cuprate Cu-valence helpers (gdmcd_core.valence)."""
+"""Oxidation-state window penalty and cuprate Cu-valence helpers (gdmcd_core.chem.valence)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from gdmcd_core.composition import parse_formula, to_vector
-from gdmcd_core.elements import N_ELEMENTS, index_of
-from gdmcd_core.valence import (
+from gdmcd_core.chem.composition import parse_formula, to_vector
+from gdmcd_core.chem.elements import N_ELEMENTS, index_of
+from gdmcd_core.chem.valence import (
     cu_valence,
     cu_valence_plausible,
     is_charge_balanceable,

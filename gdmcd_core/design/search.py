@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gdmcd_core.elements import N_ELEMENTS
+from gdmcd_core.chem.elements import N_ELEMENTS
 
 ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 OBJECTIVES = ("mean", "lcb", "ucb")

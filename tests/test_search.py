@@ -1,13 +1,13 @@
-"""Non-gradient search baselines (gdmcd_core.search_methods) with a cheap synthetic score."""
+"""Non-gradient search baselines (gdmcd_core.design.search) with a cheap synthetic score."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gdmcd_core.composition import to_vector
-from gdmcd_core.elements import N_ELEMENTS, index_of
-from gdmcd_core.search_methods import (
+from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.elements import N_ELEMENTS, index_of
+from gdmcd_core.design.search import (
     SearchSpace,
     database_search,
     evolution_search,

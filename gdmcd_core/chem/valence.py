@@ -46,8 +46,8 @@ import numpy as np
 import torch
 from pymatgen.core import Element
 
-from gdmcd_core.composition import FRACTION_EPS
-from gdmcd_core.elements import N_ELEMENTS, index_of, symbols
+from gdmcd_core.chem.composition import FRACTION_EPS
+from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
 
 # An element counts as present above this fraction: the same threshold the formula formatter uses,
 # so the intermetallic rule matches what the printed formula shows.

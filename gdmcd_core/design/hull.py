@@ -28,7 +28,7 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
-from gdmcd_core.elements import symbols
+from gdmcd_core.chem.elements import symbols
 
 # A compound within 0.1 eV/atom of the hull counts as (meta)stable, i.e. plausibly synthesizable:
 # most known metastable inorganic crystals lie within ~0.07 eV/atom of the hull (Sun et al.,
@@ -95,7 +95,7 @@ def load_jarvis_entries(path: str | Path | None = None, data_dir: str | Path | N
     energy is kept. e_form and ehull are eV/atom; ehull is JARVIS's own (NaN where missing).
     """
     if path is None:
-        from gdmcd_core.data import JARVIS_FILE, find_data_dir
+        from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
 
         base = Path(data_dir) if data_dir else find_data_dir(required=(JARVIS_FILE,), download=False)
         path = base / JARVIS_FILE
