@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gdmcd_core.design import runs
+from gdmcd_core.design.resources import parse_max_jobs
 
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
 DEFAULT_MAX_ACTIVE = 2
@@ -170,12 +171,15 @@ class JobRegistry:
         engine_factory: EngineFactory | None = None,
     ) -> None:
         self.runs_root = runs.runs_root(runs_root)
-        self.max_active = int(
-            max_active if max_active is not None else os.environ.get(MAX_JOBS_ENV, DEFAULT_MAX_ACTIVE)
+        self.max_active = (
+            int(max_active)
+            if max_active is not None
+            else parse_max_jobs(os.environ.get(MAX_JOBS_ENV), DEFAULT_MAX_ACTIVE)
         )
         self._factory = engine_factory or _default_engine_factory
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._reserved = 0  # slots taken by start() calls still validating (counted with the active jobs)
 
     def start(self, model: Any, config: Any, fe_model: Any = None) -> Job:
         """Validate, create the run folder, and start the run in a worker thread.
@@ -183,16 +187,22 @@ class JobRegistry:
         Problems the user can fix (constraints that contradict the data, no start compositions,
         too many jobs) raise ValueError / JobLimitError here, before any folder is created.
         """
-        with self._lock:
-            n_active = sum(j.active for j in self._jobs.values())
-        if n_active >= self.max_active:
-            raise JobLimitError(
-                f"{n_active} design run(s) are already running on this server (limit {self.max_active}); "
-                "wait for one to finish or stop it"
-            )
-        engine = self._factory(model, config, fe_model)
-        start = engine.start_points()  # ValueError for impossible starts, shown before anything runs
-        run_dir = runs.create_run_dir(self.runs_root)
+        with self._lock:  # check and take a slot under one lock: concurrent starts cannot overshoot
+            n_active = sum(j.active for j in self._jobs.values()) + self._reserved
+            if n_active >= self.max_active:
+                raise JobLimitError(
+                    f"{n_active} design run(s) are already running on this server (limit {self.max_active}); "
+                    "wait for one to finish or stop it"
+                )
+            self._reserved += 1
+        try:
+            engine = self._factory(model, config, fe_model)
+            start = engine.start_points()  # ValueError for impossible starts, shown before anything runs
+            run_dir = runs.create_run_dir(self.runs_root)
+        except BaseException:
+            with self._lock:
+                self._reserved -= 1
+            raise
         job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
 
         def work() -> None:
@@ -207,6 +217,7 @@ class JobRegistry:
 
         job.thread = threading.Thread(target=work, name=f"design-{job.job_id}", daemon=True)
         with self._lock:
+            self._reserved -= 1  # the slot passes to the job (status "starting" counts as active)
             self._jobs[job.job_id] = job
             self._prune_locked()
         job.thread.start()

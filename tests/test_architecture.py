@@ -120,11 +120,15 @@ def test_modules_stay_small():
 
 @pytest.mark.slow
 def test_core_imports_without_the_app_packages():
-    """Every gdmcd_core module imports in a process where streamlit and plotly cannot be imported."""
+    """Every gdmcd_core module imports in a process where streamlit cannot be imported.
+
+    (plotly is not blocked here: pymatgen's phase_diagram, which the hull uses, imports it itself, and
+    pymatgen installs it. That gdmcd_core never imports plotly is checked from the source above.)
+    """
     names = sorted(module_name(p) for p in CORE.rglob("*.py"))
     code = (
         "import sys\n"
-        "for blocked in ('streamlit', 'plotly'): sys.modules[blocked] = None\n"
+        "sys.modules['streamlit'] = None\n"
         f"import importlib\nfor n in {names!r}: importlib.import_module(n)\n"
         "print('ok')\n"
     )

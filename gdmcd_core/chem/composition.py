@@ -1,28 +1,23 @@
 """Formula parsing and formatting: strings <-> 118-element fraction vectors.
 
-Every formula goes through `pymatgen.core.Composition`, once, at the edge. Errors are
-`FormulaError` (a ValueError) whose message quotes the bad formula and says what is accepted.
+Parsing follows the strict grammar of `formula_syntax` (one formula per string, plain decimal
+amounts, hydrates as 'CuSO4·5H2O'); formatting goes through `pymatgen.core.Composition`. Errors
+are `FormulaError` (a ValueError) whose message quotes the bad formula and says what is accepted.
 """
 
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 from pymatgen.core import Composition
 
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
+from gdmcd_core.chem.formula_syntax import FormulaError as FormulaError  # re-exported: callers import it from here
+from gdmcd_core.chem.formula_syntax import parse_amounts
 
 # Fractions below this are treated as absent when formatting (float32 noise after projection).
 FRACTION_EPS = 1e-6
-_TOKEN = re.compile(r"[A-Z][a-z]?")
-_NEGATIVE = re.compile(r"[A-Za-z\)]\s*-\s*\d")
-_ZERO = re.compile(r"[A-Z][a-z]?0+(\.0+)?(?![\d.])")
-
-
-class FormulaError(ValueError):
-    """A formula that cannot be used: does not parse, unknown element, or a non-positive amount."""
 
 
 def parse_formula(formula: str) -> dict[str, float]:
@@ -30,34 +25,13 @@ def parse_formula(formula: str) -> dict[str, float]:
 
     >>> parse_formula("Ba0.2La1.8CuO4")
     {'Ba': 0.2, 'La': 1.8, 'Cu': 1.0, 'O': 4.0}
+
+    Hydrates read as their sum ('CuSO4·5H2O' and 'CuSO4.5H2O' -> Cu1 S1 O9 H10). Refused with a
+    FormulaError: several formulas in one string, exponent notation, zero, negative, tiny (an
+    element below FRACTION_EPS of the atoms) or huge (> formula_syntax.MAX_AMOUNT) amounts, and
+    ambiguous dots; see formula_syntax for the grammar.
     """
-    if not isinstance(formula, str) or not formula.strip():
-        raise FormulaError(f"empty formula {formula!r}: write elements with amounts, e.g. 'MgB2'")
-    text = formula.strip()
-    if _NEGATIVE.search(text):
-        raise FormulaError(f"formula {formula!r} has a negative amount; amounts must be > 0")
-    for sym in _TOKEN.findall(text):
-        try:
-            index_of(sym)
-        except ValueError:
-            raise FormulaError(f"formula {formula!r}: unknown element {sym!r}") from None
-    try:
-        comp = Composition(text)
-    except Exception as exc:  # pymatgen raises several types for malformed strings
-        raise FormulaError(f"formula {formula!r} does not parse ({exc}); write e.g. 'YBa2Cu3O7'") from None
-    amounts: dict[str, float] = {}
-    for el, amt in comp.items():
-        sym = str(getattr(el, "symbol", el))
-        if sym not in symbols():
-            raise FormulaError(f"formula {formula!r}: unknown element {sym!r}")
-        if not math.isfinite(amt) or amt <= 0:
-            raise FormulaError(f"formula {formula!r}: amount of {sym} is {amt:g}; amounts must be > 0")
-        amounts[sym] = amounts.get(sym, 0.0) + float(amt)
-    if not amounts:
-        raise FormulaError(f"formula {formula!r} contains no elements")
-    if _ZERO.search(text):  # pymatgen drops zero amounts silently
-        raise FormulaError(f"formula {formula!r} has a zero amount; amounts must be > 0")
-    return amounts
+    return parse_amounts(formula, min_fraction=FRACTION_EPS)
 
 
 def to_vector(formula: str) -> np.ndarray:
