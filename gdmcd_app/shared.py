@@ -10,38 +10,13 @@ from pathlib import Path
 import streamlit as st
 
 from gdmcd_app import series as app_data
+from gdmcd_app.form import form_defaults
 from gdmcd_app.jobs import JobRegistry
 from gdmcd_core.design import runs
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
 
-# Design-page widget values and their defaults (sized for an interactive run on a CPU).
-DESIGN_DEFAULTS = {
-    "pins": [],
-    "excluded": [],
-    "ptable_ver": 0,
-    "pin_ver": 0,
-    "init_mode": "mixed",
-    "init_formulas": "YBa2Cu3O7\nHgBa2Ca2Cu3O8",
-    "init_min_tc": 20.0,
-    "n_candidates": 64,
-    "n_range": (4, 24),
-    "integer_loss": "int",
-    "alpha_max": 1000.0,
-    "steps2": 500,
-    "steps3": 500,
-    "lr": 0.01,
-    "target_tc": 300.0,
-    "seed": 0,
-    "device": "auto",
-    "objective": "mean",
-    "kappa": 1.0,
-    "max_elements": 0,
-    "exclude_unseen": True,
-    "constraint_method": "project",
-    "fe_weight": 0.0,
-    "color_by": "block",
-    "long_form": False,
-}
+# Design-page widget values and their defaults: the form's (DesignConfig fields, sized for a CPU) plus the page's own.
+DESIGN_DEFAULTS = {**form_defaults(), "ptable_ver": 0, "pin_ver": 0, "color_by": "block", "long_form": False}
 
 
 def persist_widget_state() -> None:

@@ -8,8 +8,6 @@ The Design page keeps two plain lists in the session: `pins` (rows {"symbol", "f
 * `apply_preset` — "Hydride search (H >= 0.5)", "Exclude radioactive", "Exclude toxic";
 * `validate_pins` / `check_constraints` — the pin table and exclusions as the engine will see
   them, with messages that name the bad row;
-* `build_design_config` — the form's plain values -> a validated `DesignConfig`, or errors keyed
-  by the widget they belong to, so each message can sit next to its widget.
 
 Formatting helpers (`pretty_formula`) and the predict-page input readers (`parse_formula_lines`,
 `read_formula_csv`) live here too: they turn what a user typed or uploaded into data, never
@@ -22,12 +20,11 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from gdmcd_core.chem.composition import FormulaError, parse_formula
 from gdmcd_core.chem.elements import TOXIC, index_of, radioactive_symbols
-from gdmcd_core.design.constraints import PIN_MODES, SUM_TOL, Constraints, Pin, expand_exclude
+from gdmcd_core.design.constraints import PIN_MODES, SUM_TOL, Constraints, Pin
 
 FREE, PINNED, EXCLUDED = "free", "pinned", "excluded"
 ELEMENT_STATES = (FREE, PINNED, EXCLUDED)
@@ -50,22 +47,6 @@ PRESET_HELP = {
 # Uploads on the Predict page: bytes and rows accepted (the file is parsed as text data only).
 MAX_UPLOAD_BYTES = 1_000_000
 MAX_PREDICT_ROWS = 10_000
-# Allowed cell sizes N offered by the N-range slider.
-N_SLIDER_MIN, N_SLIDER_MAX = 1, 60
-# (min, max) of the Design page's number widgets; values loaded from a run are clamped to these.
-LIMITS: dict[str, tuple[float, float]] = {
-    "n_candidates": (1, 8192),
-    "steps2": (0, 100_000),
-    "steps3": (0, 100_000),
-    "init_min_tc": (0.0, 300.0),
-    "target_tc": (0.0, 1000.0),
-    "alpha_max": (0.0, 1e6),
-    "max_elements": (0, 20),
-    "seed": (0, 2**31 - 1),
-    "kappa": (0.0, 10.0),
-    "fe_weight": (0.0, 10_000.0),
-}
-LR_OPTIONS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
 
 _SUBSCRIPT = str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉.")
 
@@ -245,132 +226,6 @@ def parse_formula_lines(text: str) -> tuple[list[str], list[str]]:
 
 
 # -- the design form -> DesignConfig ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DesignForm:
-    """The Design page's widget values, as plain Python values."""
-
-    pins: tuple[Mapping[str, Any], ...] = ()
-    excluded: tuple[str, ...] = ()
-    exclude_unseen: bool = True
-    max_elements: int = 0
-    init_mode: str = "mixed"
-    init_formulas_text: str = ""
-    init_min_tc: float = 20.0
-    n_candidates: int = 64
-    n_min: int = 4
-    n_max: int = 24
-    integer_loss: str = "int"
-    alpha_max: float = 1000.0
-    steps2: int = 500
-    steps3: int = 500
-    lr: float = 0.01
-    target_tc: float = 300.0
-    seed: int = 0
-    device: str = "auto"
-    objective: str = "mean"
-    kappa: float = 1.0
-    constraint_method: str = "project"
-    formation_energy_weight: float = 0.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def build_design_config(form: DesignForm) -> tuple[Any | None, dict[str, str]]:
-    """Form values -> (DesignConfig, {}) or (None, {widget: message}).
-
-    Widget keys: "pins" (pin table and exclusions), "formulas", "n_range", "general".
-    """
-    from gdmcd_core.design.config import DesignConfig
-
-    errors: dict[str, str] = {}
-    pins, pin_errors = validate_pins(form.pins)
-    if pin_errors:
-        errors["pins"] = "; ".join(pin_errors)
-    else:
-        msg = check_constraints(pins, form.excluded, form.max_elements)
-        if msg:
-            errors["pins"] = msg
-    formulas: list[str] = []
-    if form.init_mode == "formulas":
-        formulas, f_errors = parse_formula_lines(form.init_formulas_text)
-        if f_errors:
-            errors["formulas"] = "; ".join(f_errors)
-        elif not formulas:
-            errors["formulas"] = "type at least one start formula (one per line), or pick another start"
-    msg = validate_n_range(form.n_min, form.n_max)
-    if msg:
-        errors["n_range"] = msg
-    if errors:
-        return None, errors
-    try:
-        cfg = DesignConfig(
-            n_candidates=int(form.n_candidates),
-            init_mode=form.init_mode,
-            init_formulas=tuple(formulas),
-            init_min_tc=float(form.init_min_tc),
-            pins=tuple(pins),
-            exclude=tuple(form.excluded),
-            exclude_unseen=bool(form.exclude_unseen),
-            max_elements=int(form.max_elements),
-            n_min=int(form.n_min),
-            n_max=int(form.n_max),
-            integer_loss=form.integer_loss,
-            alpha_max=float(form.alpha_max),
-            steps2=int(form.steps2),
-            steps3=int(form.steps3),
-            lr=float(form.lr),
-            target_tc=float(form.target_tc),
-            seed=int(form.seed),
-            device=form.device,
-            objective=form.objective,
-            kappa=float(form.kappa),
-            constraint_method=form.constraint_method,
-            formation_energy_weight=float(form.formation_energy_weight),
-            **dict(form.extra),
-        )
-    except (ValueError, TypeError) as exc:
-        key = "n_range" if "cell size N" in str(exc) or "N range" in str(exc) else "general"
-        return None, {key: str(exc)}
-    return cfg, {}
-
-
-def form_from_config(cfg: Any) -> dict[str, Any]:
-    """A run's DesignConfig -> the Design page's values: "pins" rows, "excluded" symbols and every
-    widget value, clamped to the widgets' ranges (LIMITS) and the learning rate snapped to the
-    nearest offered value, so that a run made elsewhere (CLI) can always be shown."""
-
-    def clamp(key: str, v: float) -> Any:
-        lo, hi = LIMITS[key]
-        out = min(max(v, lo), hi)
-        return int(out) if isinstance(lo, int) and isinstance(hi, int) else float(out)
-
-    pins = [{"symbol": p.symbol, "fraction": p.fraction, "mode": p.mode or cfg.pin_mode} for p in cfg.pins]
-    ns = cfg.ns
-    lo_n = min(max(min(ns), N_SLIDER_MIN), N_SLIDER_MAX)
-    hi_n = min(max(max(ns), lo_n), N_SLIDER_MAX)
-    return {
-        "pins": pins,
-        "excluded": list(expand_exclude(cfg.exclude)),
-        "init_mode": cfg.init_mode,
-        "init_formulas": "\n".join(cfg.init_formulas),
-        "init_min_tc": clamp("init_min_tc", cfg.init_min_tc),
-        "n_candidates": clamp("n_candidates", cfg.n_candidates),
-        "n_range": (lo_n, hi_n),
-        "integer_loss": cfg.integer_loss,
-        "alpha_max": clamp("alpha_max", cfg.alpha_max),
-        "steps2": clamp("steps2", cfg.steps2),
-        "steps3": clamp("steps3", cfg.steps3),
-        "lr": min(LR_OPTIONS, key=lambda v: abs(math.log(v / cfg.lr))),
-        "target_tc": clamp("target_tc", cfg.target_tc),
-        "seed": clamp("seed", cfg.seed),
-        "objective": cfg.objective,
-        "kappa": clamp("kappa", cfg.kappa),
-        "max_elements": clamp("max_elements", cfg.max_elements),
-        "exclude_unseen": bool(cfg.exclude_unseen),
-        "constraint_method": cfg.constraint_method,
-        "fe_weight": clamp("fe_weight", cfg.formation_energy_weight),
-    }
 
 
 # -- formatting and uploads ------------------------------------------------------------------

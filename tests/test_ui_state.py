@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gdmcd_app import form
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
 from gdmcd_core.chem.elements import TOXIC, radioactive_symbols
@@ -87,59 +88,79 @@ def test_validate_pins_ok_and_constraints() -> None:
     assert "empty N range" in ui_state.validate_n_range(10, 4)
 
 
+def _values(**over):
+    return {**form.form_defaults(), **over}
+
+
 def test_build_design_config_ok() -> None:
-    form = ui_state.DesignForm(
-        pins=({"symbol": "H", "fraction": 0.5, "mode": "at-least"},),
-        excluded=("O",),
+    values = _values(
+        pins=[{"symbol": "H", "fraction": 0.5, "mode": "at-least"}],
+        excluded=["O"],
         init_mode="formulas",
-        init_formulas_text="MgB2\nNb3Sn, YBa2Cu3O7\n\n",
-        n_min=4,
-        n_max=12,
+        init_formulas="MgB2\nNb3Sn, YBa2Cu3O7\n\n",
+        n_range=(4, 12),
         steps2=10,
         steps3=5,
     )
-    cfg, errors = ui_state.build_design_config(form)
+    cfg, errors = form.build_design_config(values)
     assert errors == {}
     assert isinstance(cfg, DesignConfig)
     assert cfg.init_formulas == ("MgB2", "Nb3Sn", "YBa2Cu3O7")
     assert [str(p) for p in cfg.pins] == ["H>=0.5"] and cfg.exclude == ("O",)
     assert (cfg.n_min, cfg.n_max, cfg.steps2, cfg.steps3) == (4, 12, 10, 5)
-    back = ui_state.form_from_config(cfg)
+    back = form.form_from_config(cfg)
     assert back["pins"] == [{"symbol": "H", "fraction": 0.5, "mode": "at-least"}] and back["excluded"] == ["O"]
+    again, errors = form.build_design_config(back)  # round trip: the form shows what the run used
+    assert errors == {} and again == cfg
+
+
+def test_every_config_field_reaches_the_form_and_back() -> None:
+    """A DesignConfig field needs no form code: non-default values of every generic field survive the trip."""
+    changed = {"init_mode": "dataset", "integer_loss": "es", "objective": "lcb", "constraint_method": "relu",
+               "integer_select": "final", "device": "cpu"}  # fmt: skip
+    for f in form.generic_fields():
+        if f.name not in changed and isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+            lo, hi = form.limits(f)
+            changed[f.name] = type(f.default)(hi if f.default != hi else lo)
+    changed["lr"] = 0.003  # the learning-rate slider has stops
+    cfg = DesignConfig(**{k: v for k, v in changed.items() if k != "max_elements"}, max_elements=5)
+    back, errors = form.build_design_config(form.form_from_config(cfg))
+    assert errors == {} and back == cfg
 
 
 def test_form_from_config_fits_the_widgets() -> None:
     cfg = DesignConfig(n_candidates=20_000, steps2=200_000, steps3=5, n_min=30, n_max=100, lr=0.02, target_tc=5000.0)
-    v = ui_state.form_from_config(cfg)
-    assert v["n_candidates"] == 8192 and v["steps2"] == 100_000 and v["steps3"] == 5
-    assert v["n_range"] == (30, ui_state.N_SLIDER_MAX)
+    v = form.form_from_config(cfg)
+    fields = {f.name: f for f in form.generic_fields()}
+    assert v["n_candidates"] == form.limits(fields["n_candidates"])[1] and v["steps3"] == 5
+    assert v["steps2"] == form.limits(fields["steps2"])[1]
+    assert v["n_range"] == (30, form.N_SLIDER_MAX)
     assert v["lr"] == 0.03 and v["target_tc"] == 1000.0
     assert isinstance(v["n_candidates"], int) and isinstance(v["target_tc"], float)
-    v = ui_state.form_from_config(DesignConfig(n_values=(6, 12), exclude=("toxic",)))
+    v = form.form_from_config(DesignConfig(n_values=(6, 12), exclude=("toxic",)))
     assert v["n_range"] == (6, 12) and set(v["excluded"]) == {"Be", "As", "Cd", "Hg", "Tl", "Pb"}
 
 
 def test_build_design_config_errors_by_widget() -> None:
-    bad = ui_state.DesignForm(
-        pins=({"symbol": "H", "fraction": 0.5},),
-        excluded=("H",),
+    bad = _values(
+        pins=[{"symbol": "H", "fraction": 0.5}],
+        excluded=["H"],
         init_mode="formulas",
-        init_formulas_text="MgB2\nXyz3",
-        n_min=12,
-        n_max=4,
+        init_formulas="MgB2\nXyz3",
+        n_range=(12, 4),
     )
-    cfg, errors = ui_state.build_design_config(bad)
+    cfg, errors = form.build_design_config(bad)
     assert cfg is None
     assert "both pinned and excluded" in errors["pins"]
     assert "line 2" in errors["formulas"] and "Xyz3" in errors["formulas"]
     assert "empty N range" in errors["n_range"]
-    _, errors = ui_state.build_design_config(ui_state.DesignForm(init_mode="formulas", init_formulas_text="  "))
+    _, errors = form.build_design_config(_values(init_mode="formulas", init_formulas="  "))
     assert "at least one start formula" in errors["formulas"]
     # an exact pin no N in the range can hold as whole atoms: the engine's own check, shown at the N range
-    odd = ui_state.DesignForm(pins=({"symbol": "H", "fraction": 0.37, "mode": "exact"},), n_min=4, n_max=6)
-    _, errors = ui_state.build_design_config(odd)
+    odd = _values(pins=[{"symbol": "H", "fraction": 0.37, "mode": "exact"}], n_range=(4, 6))
+    _, errors = form.build_design_config(odd)
     assert "n_range" in errors and "whole atoms" in errors["n_range"]
-    _, errors = ui_state.build_design_config(ui_state.DesignForm(lr=-1.0))
+    _, errors = form.build_design_config(_values(lr=-1.0))
     assert "lr" in errors["general"]
 
 

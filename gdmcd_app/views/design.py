@@ -12,9 +12,10 @@ from functools import partial
 
 import streamlit as st
 
-from gdmcd_app import figures
+from gdmcd_app import figures, form
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
+from gdmcd_app.form import generic_fields, generic_widget
 from gdmcd_app.jobs import JobLimitError
 from gdmcd_app.shared import (
     DESIGN_DEFAULTS,
@@ -27,7 +28,6 @@ from gdmcd_app.shared import (
 )
 from gdmcd_core.chem.elements import symbols
 from gdmcd_core.design import filters, runs
-from gdmcd_core.design.config import CONSTRAINT_METHODS
 
 INIT_LABELS = {
     "mixed": "SuperCon + interpolations (paper)",
@@ -36,8 +36,14 @@ INIT_LABELS = {
     "hydride": "Hydride grid",
     "formulas": "Typed formulas",
 }
-LIM = ui_state.LIMITS
+FIELDS = {f.name: f for f in generic_fields()}
+LIM = {name: form.limits(f) for name, f in FIELDS.items()}
 LOSS_LABELS = {"int": "L_int (all atoms whole)", "es": "L_int,ES (two elements may stay fractional)"}
+# Fields laid out by hand above the fold; every other field appears under "More options".
+CUSTOM_WIDGETS = {
+    "max_elements", "init_mode", "init_min_tc", "n_candidates", "integer_loss", "target_tc", "steps2", "steps3",
+    "lr", "alpha_max", "device", "seed", "objective", "kappa",
+}  # fmt: skip
 ss = st.session_state
 fresh_session = "pins" not in ss
 for k, v in DESIGN_DEFAULTS.items():
@@ -112,7 +118,7 @@ def _on_new_run() -> None:
 def _on_reuse(cfg_dict: dict) -> None:
     from gdmcd_core.design.config import DesignConfig
 
-    vals = ui_state.form_from_config(DesignConfig.from_dict(cfg_dict))
+    vals = form.form_from_config(DesignConfig.from_dict(cfg_dict))
     _set(vals.pop("pins"), vals.pop("excluded"))
     if not vals["init_formulas"]:
         vals.pop("init_formulas")
@@ -248,8 +254,8 @@ o1, o2, o3 = st.columns(3)
 with o1:
     n_lo, n_hi = st.slider(
         "Cell size N range",
-        ui_state.N_SLIDER_MIN,
-        ui_state.N_SLIDER_MAX,
+        form.N_SLIDER_MIN,
+        form.N_SLIDER_MAX,
         key="n_range",
         help="allowed atoms per formula unit (eq. 8)",
     )
@@ -259,7 +265,7 @@ with o1:
 with o2:
     st.number_input("Stage-2 steps (Tc only)", *LIM["steps2"], step=100, key="steps2")
     st.number_input("Stage-3 steps (Tc + α·L_integer)", *LIM["steps3"], step=100, key="steps3")
-    st.select_slider("Learning rate", ui_state.LR_OPTIONS, key="lr")
+    st.select_slider("Learning rate", form.LR_OPTIONS, key="lr")
     st.number_input("α_max", *LIM["alpha_max"], step=100.0, key="alpha_max")
     steps_a, alpha_a = app_data.alpha_schedule(ss.steps2, ss.steps3, ss.alpha_max)
     st.plotly_chart(
@@ -280,38 +286,15 @@ with o3:
     )
     if objective == "lcb":
         st.number_input("κ", *LIM["kappa"], step=0.5, key="kappa")
-    with st.expander("Advanced"):
-        st.selectbox("Constraint method", list(CONSTRAINT_METHODS), key="constraint_method")
-        if get_formation_energy_model() is not None:
-            st.number_input(
-                "Stability penalty (K per eV/atom of E_f > 0)", *LIM["fe_weight"], step=10.0, key="fe_weight"
-            )
+    with st.expander("More options"):  # every DesignConfig field without a widget above, from its metadata
+        for name in FIELDS.keys() - CUSTOM_WIDGETS:
+            if name != "formation_energy_weight" or get_formation_energy_model() is not None:
+                generic_widget(st, FIELDS[name])
 
-form = ui_state.DesignForm(
-    pins=tuple(ss.pins),
-    excluded=tuple(ss.excluded),
-    exclude_unseen=ss.exclude_unseen,
-    max_elements=ss.max_elements,
-    init_mode=ss.init_mode,
-    init_formulas_text=ss.init_formulas,
-    init_min_tc=ss.init_min_tc,
-    n_candidates=ss.n_candidates,
-    n_min=n_lo,
-    n_max=n_hi,
-    integer_loss=ss.integer_loss,
-    alpha_max=ss.alpha_max,
-    steps2=ss.steps2,
-    steps3=ss.steps3,
-    lr=ss.lr,
-    target_tc=ss.target_tc,
-    seed=ss.seed,
-    device=ss.device,
-    objective=ss.objective,
-    kappa=ss.kappa,
-    constraint_method=ss.constraint_method,
-    formation_energy_weight=ss.fe_weight if get_formation_energy_model() is not None else 0.0,
-)
-config, errors = ui_state.build_design_config(form)
+values = {k: ss[k] for k in form.form_defaults() if k in ss}
+if get_formation_energy_model() is None:
+    values["formation_energy_weight"] = 0.0
+config, errors = form.build_design_config(values)
 for placeholder, field in ((pin_error, "pins"), (formula_error, "formulas"), (n_error, "n_range")):
     if field in errors:
         placeholder.error(errors[field])

@@ -20,11 +20,12 @@ import argparse
 import signal
 import sys
 import threading
+from dataclasses import Field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gdmcd_core.design.config import config_fields
 from gdmcd_core.design.constraints import PIN_MODES, Pin
-from gdmcd_core.design.initialization import INIT_MODES
 
 if TYPE_CHECKING:
     from gdmcd_core.design.config import DesignConfig
@@ -93,8 +94,6 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     g.add_argument("--config", metavar="FILE", help="DesignConfig as TOML or JSON; options below override it")
     g.add_argument("--checkpoint", metavar="PT", help="Tc model checkpoint (default checkpoints/tc_default.pt)")
-    g.add_argument("--device", help="auto | cpu | cuda | cuda:N (default auto: CUDA when present)")
-    g.add_argument("--seed", type=int)
     g.add_argument(
         "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)"
     )
@@ -110,12 +109,14 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
         "not_radioactive, not_toxic, known_element_set, stable; writes DIR/candidates_filtered.csv "
         "(candidates.csv keeps every row)",
     )
-    s = p.add_argument_group("start compositions")
+    groups = {
+        "start": p.add_argument_group("start compositions"),
+        "constraints": p.add_argument_group("constraints"),
+        "optimization": p.add_argument_group("optimization"),
+        "run": g,
+    }
+    s, c = groups["start"], groups["constraints"]
     s.add_argument("--init", nargs="+", metavar="FORMULA", help="start formulas (implies --init-mode formulas)")
-    s.add_argument("--init-mode", choices=INIT_MODES)
-    s.add_argument("--init-min-tc", type=float, metavar="K", help="SuperCon starts above this Tc (default 20 K)")
-    s.add_argument("--n-candidates", type=int, metavar="B")
-    c = p.add_argument_group("constraints")
     c.add_argument(
         "--pin",
         action="append",
@@ -127,61 +128,30 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--exclude", action="append", metavar="EL,EL", help="exclude elements; also the words radioactive, toxic"
     )
     c.add_argument("--include-unseen", action="store_true", help="allow elements that occur in no training composition")
-    c.add_argument("--max-elements", type=int, metavar="K", help="at most K distinct elements (0 = no cap)")
     c.add_argument(
         "--free-elements",
         action="store_true",
         help="let a candidate gain elements beyond its start's count (default: elements may be swapped, not added)",
     )
-    o = p.add_argument_group("optimization")
-    o.add_argument("--n-range", metavar="4-24", help="allowed atoms per cell N: MIN-MAX, one N, or a list 4,8,12")
-    o.add_argument(
-        "--integer-loss", choices=("int", "es"), help="int: L_int (all integer); es: L_int,ES (two may stay fractional)"
+    groups["optimization"].add_argument(
+        "--n-range", metavar="4-24", help="allowed atoms per cell N: MIN-MAX, one N, or a list 4,8,12 (default 4-24)"
     )
-    o.add_argument("--alpha-max", type=float)
-    o.add_argument("--steps2", type=int)
-    o.add_argument("--steps3", type=int)
-    o.add_argument("--lr", type=float)
-    o.add_argument("--lr3", type=float, help="stage-3 learning rate (default: --lr)")
-    o.add_argument("--target-tc", type=float, metavar="K")
-    o.add_argument("--constraint-method", choices=("project", "relu"))
-    o.add_argument(
-        "--objective", choices=("mean", "lcb"), help="mean Tc, or the lower confidence bound mean - kappa*sd"
-    )
-    o.add_argument("--kappa", type=float)
-    o.add_argument("--formation-energy-weight", type=float, metavar="W", help="penalty W*relu(E_f), K per eV/atom")
-    o.add_argument("--record-every", type=int, metavar="K", help="snapshot compositions every K steps")
-    o.add_argument(
-        "--integer-select",
-        choices=("best", "final"),
-        help="best (default): each candidate's best integer formula seen in stage 3; final: the last step's",
-    )
+    for f in config_fields():  # every other DesignConfig field, by its type and metadata
+        add_field_option(groups[f.metadata["group"]], f)
     p.set_defaults(handler=handle_design, func=handle_design)
     return p
 
 
-_DIRECT = (
-    "n_candidates",
-    "init_mode",
-    "init_min_tc",
-    "pin_mode",
-    "max_elements",
-    "integer_loss",
-    "alpha_max",
-    "steps2",
-    "steps3",
-    "lr",
-    "lr3",
-    "target_tc",
-    "seed",
-    "device",
-    "constraint_method",
-    "objective",
-    "kappa",
-    "formation_energy_weight",
-    "record_every",
-    "integer_select",
-)
+def add_field_option(group: Any, f: Field) -> None:
+    """`--field-name VALUE` for a DesignConfig field; its default shows in --help, None means "not given"."""
+    flag = "--" + f.name.replace("_", "-")
+    meta = f.metadata
+    help_text = f"{meta['help']} (default: {f.default})"
+    if isinstance(f.default, bool):
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        return
+    kind = type(f.default)
+    group.add_argument(flag, type=kind, choices=meta.get("choices"), default=None, metavar=None, help=help_text)
 
 
 def config_from_args(args: argparse.Namespace) -> DesignConfig:
@@ -197,7 +167,9 @@ def config_from_args(args: argparse.Namespace) -> DesignConfig:
             base = DesignConfig.load(path).to_dict()
         except ValueError as exc:
             raise UsageError(f"--config {args.config}: {exc}") from None
-    over: dict[str, Any] = {k: getattr(args, k) for k in _DIRECT if getattr(args, k, None) is not None}
+    over: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None
+    }
     if args.init:
         over["init_formulas"] = list(args.init)
         over.setdefault("init_mode", "formulas")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,39 +31,159 @@ def _tuple(v: Any) -> tuple:
     return tuple(v)
 
 
+GROUPS = ("start", "constraints", "optimization", "run")  # option groups of the CLI and sections of the form
+
+
+def opt(
+    default: Any,
+    help: str,
+    group: str,
+    *,
+    choices: tuple | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    label: str = "",
+    generic: bool = True,
+) -> Any:
+    """A DesignConfig field with what the CLI and the app need to offer it.
+
+    help: one line for --help and the form's tooltip; choices: allowed values; lo/hi: the range the form
+    offers (the config's own checks are in `validate`); label: the form's label (default: from the name);
+    generic=False: the CLI and the form handle the field with their own widgets (pins, N range, ...).
+    """
+    meta = {"help": help, "group": group, "choices": choices, "lo": lo, "hi": hi, "label": label, "generic": generic}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class DesignConfig:
     """Everything that defines a design run. Units: Tc in K, fractions in atoms per atom."""
 
-    n_candidates: int = 256  # B, candidates optimized together (the hydride grid may give fewer)
-    init_mode: str = "mixed"  # dataset | interpolate | mixed (half each, the paper's search) | hydride | formulas
-    init_formulas: tuple[str, ...] = ()  # start formulas for init_mode "formulas"
-    init_min_tc: float = 20.0  # K; dataset/interpolate start from SuperCon compositions above this (paper: 20 K)
-    pins: tuple[Pin, ...] = ()  # pinned elements (x_c); "H=0.5" strings are accepted
-    pin_mode: str = "at-least"  # mode of pins that do not name one: "at-least" | "exact"
-    exclude: tuple[str, ...] = ()  # element symbols, or the words "radioactive", "toxic"
-    exclude_unseen: bool = True  # also exclude elements in no training composition (At, Rn, Fr, Es-Lr, Z >= 104)
-    max_elements: int = 0  # cap on distinct elements per candidate, pins included; 0 = no cap
-    n_min: int = 4  # allowed cell sizes N for L_integer,{N} (eq. 8): n_min..n_max (paper: 4..24)
-    n_max: int = 24
-    n_values: tuple[int, ...] = ()  # explicit set of N; overrides n_min..n_max when not empty
-    integer_loss: str = "int"  # "int": L_int^N (eq. 6), all counts integer; "es": L_int,ES^N (eq. 7)
-    alpha_max: float = 1000.0  # weight of L_integer at the last stage-3 step (ramped from 0)
-    steps2: int = 1000  # stage-2 Adam steps (hinge only)
-    steps3: int = 1000  # stage-3 Adam steps (hinge + alpha * L_integer)
-    lr: float = 0.01  # Adam learning rate, stage 2 (paper search: 0.01)
-    lr3: float = 0.0  # stage-3 learning rate; 0 = same as lr
-    target_tc: float = 300.0  # y_t in K (paper: 300 K)
-    seed: int = 0  # seeds the start points (the loop itself is deterministic)
-    device: str = "auto"  # "auto" (the model's device) | "cpu" | "cuda" | "cuda:1" ...
-    constraint_method: str = "project"  # "project" (Euclidean projection) | "relu" (x = relu(p)/sum relu(p))
-    keep_element_count: bool = True  # a candidate never holds more distinct elements than its start (may swap them)
-    record_every: int = 10  # snapshot per-candidate compositions every k steps
-    integer_select: str = "best"  # "best": keep each candidate's best integer formula seen in stage 3; "final"
-    select_every: int = 20  # stage-3 steps between integer-formula checks for integer_select "best"
-    objective: str = "mean"  # "mean": ensemble-mean Tc; "lcb": mean - kappa * sd
-    kappa: float = 1.0  # LCB weight on the ensemble sd
-    formation_energy_weight: float = 0.0  # K per eV/atom of relu(E_f); needs a formation-energy model
+    n_candidates: int = opt(
+        256,
+        "B, candidates optimized together (the hydride grid may give fewer)",
+        "start",
+        lo=1,
+        hi=4096,
+        label="Candidates",
+    )
+    init_mode: str = opt(
+        "mixed",
+        "start compositions: SuperCon entries, interpolations of two, both, the hydride grid, or typed formulas",
+        "start",
+        choices=init.INIT_MODES,
+        label="Start from",
+    )
+    init_formulas: tuple[str, ...] = opt((), "start formulas for init_mode 'formulas'", "start", generic=False)
+    init_min_tc: float = opt(
+        20.0,
+        "K; SuperCon starts are drawn from entries above this Tc",
+        "start",
+        lo=0.0,
+        hi=200.0,
+        label="Start Tc above (K)",
+    )
+    pins: tuple[Pin, ...] = opt(
+        (), "pinned elements (x_c); 'H=0.5' or 'H>=0.5' strings are accepted", "constraints", generic=False
+    )
+    pin_mode: str = opt(
+        "at-least", "mode of pins that do not name one", "constraints", choices=PIN_MODES, generic=False
+    )
+    exclude: tuple[str, ...] = opt(
+        (), "element symbols, or the words 'radioactive', 'toxic'", "constraints", generic=False
+    )
+    exclude_unseen: bool = opt(True, "also exclude elements in no training composition", "constraints", generic=False)
+    max_elements: int = opt(
+        0,
+        "cap on distinct elements per candidate, pins included; 0 = no cap",
+        "constraints",
+        lo=0,
+        hi=20,
+        label="Max elements",
+    )
+    n_min: int = opt(4, "smallest allowed cell size N (atoms per formula unit)", "optimization", generic=False)
+    n_max: int = opt(24, "largest allowed cell size N", "optimization", generic=False)
+    n_values: tuple[int, ...] = opt(
+        (), "explicit set of N; overrides n_min..n_max when not empty", "optimization", generic=False
+    )
+    integer_loss: str = opt(
+        "int",
+        "int: every count integer; es: two amounts may stay fractional",
+        "optimization",
+        choices=INTEGER_LOSS_KINDS,
+        label="Integer loss",
+    )
+    alpha_max: float = opt(
+        1000.0,
+        "weight of the integer loss at the last stage-3 step (ramped from 0)",
+        "optimization",
+        lo=0.0,
+        hi=100_000.0,
+        label="α max",
+    )
+    steps2: int = opt(1000, "stage-2 Adam steps (raise Tc)", "optimization", lo=0, hi=20_000, label="Stage-2 steps")
+    steps3: int = opt(
+        1000,
+        "stage-3 Adam steps (raise Tc and pull counts to integers)",
+        "optimization",
+        lo=0,
+        hi=20_000,
+        label="Stage-3 steps",
+    )
+    lr: float = opt(0.01, "Adam learning rate of stage 2", "optimization", lo=1e-5, hi=1.0, label="Learning rate")
+    lr3: float = opt(
+        0.0, "stage-3 learning rate; 0 = same as lr", "optimization", lo=0.0, hi=1.0, label="Stage-3 learning rate"
+    )
+    target_tc: float = opt(300.0, "target Tc y_t in K", "optimization", lo=1.0, hi=1000.0, label="Target Tc (K)")
+    seed: int = opt(
+        0, "seeds the start points (the loop itself is deterministic)", "run", lo=0, hi=2**31 - 1, label="Seed"
+    )
+    device: str = opt(
+        "auto", "auto (the model's device, CUDA when present) | cpu | cuda | cuda:N", "run", label="Device"
+    )
+    constraint_method: str = opt(
+        "project",
+        "project: Euclidean projection after each step; relu: x = relu(p)/sum relu(p)",
+        "optimization",
+        choices=CONSTRAINT_METHODS,
+        label="Constraint method",
+    )
+    keep_element_count: bool = opt(
+        True,
+        "a candidate never holds more distinct elements than its start (it may swap them)",
+        "constraints",
+        generic=False,
+    )
+    record_every: int = opt(
+        10, "snapshot per-candidate compositions every k steps", "run", lo=1, hi=100_000, label="Record every"
+    )
+    integer_select: str = opt(
+        "best",
+        "best: each candidate's best integer formula seen in stage 3; final: the last step's",
+        "optimization",
+        choices=INTEGER_SELECT,
+        label="Integer formula",
+    )
+    select_every: int = opt(
+        20,
+        "stage-3 steps between integer-formula checks (integer_select best)",
+        "optimization",
+        lo=1,
+        hi=10_000,
+        label="Check every",
+    )
+    objective: str = opt(
+        "mean", "mean: ensemble-mean Tc; lcb: mean - kappa * sd", "optimization", choices=OBJECTIVES, label="Objective"
+    )
+    kappa: float = opt(1.0, "LCB weight on the ensemble sd", "optimization", lo=0.0, hi=10.0, label="κ")
+    formation_energy_weight: float = opt(
+        0.0,
+        "K per eV/atom of relu(E_f); needs a formation-energy model",
+        "optimization",
+        lo=0.0,
+        hi=10_000.0,
+        label="Stability penalty (K per eV/atom)",
+    )
 
     def __post_init__(self) -> None:
         # normalize container fields (TOML/JSON give lists, the CLI gives strings)
@@ -240,3 +360,16 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def config_fields(generic_only: bool = True) -> list[Field]:
+    """DesignConfig's fields with their metadata (help, group, choices, lo, hi, label), in order.
+
+    generic_only: only the fields that the CLI and the form offer by their type alone.
+    """
+    return [f for f in fields(DesignConfig) if f.metadata.get("generic", True) or not generic_only]
+
+
+def field_label(f: Field) -> str:
+    """The form's label of a field: its metadata label, else its name in words."""
+    return f.metadata.get("label") or f.name.replace("_", " ").capitalize()
