@@ -53,3 +53,22 @@ def test_train_resumes_from_work_folder(tiny_data_dir, tmp_path, capsys):
     assert main(args) == 0
     assert out.is_file() and not (tmp_path / "m.pt.work").exists()
     assert json.loads(out.with_suffix(".json").read_text())["n_members"] == 2
+
+
+def test_predict_json_reports_training_checks(tiny_checkpoint, capsys):
+    assert main(["predict", "MgB2", "CuSO4·5H2O", "NbTc", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    rows = {r["formula"]: r for r in json.loads(capsys.readouterr().out)}
+    for r in rows.values():
+        assert {"parsed_formula", "unseen_elements", "distance_to_training", "warning"} <= set(r)
+    assert rows["CuSO4·5H2O"]["parsed_formula"] == "CuH10SO9"
+    assert rows["NbTc"]["unseen_elements"] == ["Tc"] and "Tc" in rows["NbTc"]["warning"]
+    assert rows["MgB2"]["unseen_elements"] == [] and 0 <= rows["MgB2"]["distance_to_training"] <= 2
+
+
+def test_evaluate_json_reports_uncertainty_figures(tiny_checkpoint, tiny_data_dir, capsys):
+    assert main(["evaluate", "--json", "--write-calibration", "--checkpoint", str(tiny_checkpoint)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    for key in ("coverage_1sigma", "coverage_2sigma", "far_coverage_1sigma", "spearman_sigma_abs_error", "calibration"):
+        assert key in m
+    card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    assert "fitted_on" in card["calibration"] and card["calibration"]["n"] >= 0

@@ -55,7 +55,13 @@ def _add_train(sub) -> None:
     p.add_argument("--supercon-replicas", type=int, default=d.supercon_replicas)
     p.add_argument("--no-repair", action="store_true", help="train on the data as shipped (no repair rules)")
     p.add_argument("--no-physical-negatives", action="store_true", help="no oxygen-stripped / insulating negatives")
-    p.add_argument("--split", choices=("random", "time"), default=d.split)
+    p.add_argument(
+        "--split",
+        choices=("random", "time", "jarvis"),
+        default=d.split,
+        help="random (paper), time (test: first reported >= 2010) or jarvis (JARVIS-Leaderboard supercon_chem "
+        "train/test rows; validation carved from its train rows with --split-seed)",
+    )
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--no-cod", action="store_true", help="train on SuperCon only (paper S3 comparison)")
     p.add_argument("--hydride-replicas", type=int, default=0, help="hydride-balanced training set (paper S5)")
@@ -111,6 +117,12 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--write-calibration",
+        action="store_true",
+        help="refit the distance-aware sigma calibration on the validation split and write it into the card "
+        "(the .pt file is not touched)",
+    )
 
 
 def _load(path: str | None, device: str):
@@ -121,12 +133,18 @@ def _load(path: str | None, device: str):
 
 
 def _cmd_evaluate(a) -> int:
-    from gdmcd_core.model.checkpoint import CheckpointError
+    from gdmcd_core.model.checkpoint import CheckpointError, card_path
+    from gdmcd_core.training.calibration import calibrate
     from gdmcd_core.training.evaluate import dataset_for, evaluate_checkpoint
+    from gdmcd_core.util import atomic_write_text
 
     try:
         ens = _load(a.checkpoint, a.device)
-        metrics = evaluate_checkpoint(ens, dataset_for(ens, a.data_dir))
+        ds = dataset_for(ens, a.data_dir)
+        if a.write_calibration:
+            calibrate(ens, ds).apply_to(ens)
+            atomic_write_text(card_path(ens.path), json.dumps(ens.card, indent=2, sort_keys=True))
+        metrics = evaluate_checkpoint(ens, ds)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     metrics["checkpoint_sha256"] = ens.sha256
@@ -142,13 +160,62 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="predict Tc (K) of formulas")
     p.add_argument("formulas", nargs="+", metavar="FORMULA")
     p.add_argument("--checkpoint", default=None)
-    p.add_argument("--json", action="store_true", help="print a JSON array of {formula, tc_k, tc_std_k}")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of {formula, parsed_formula, tc_k, tc_std_k, distance_to_training, "
+        "unseen_elements, warning}",
+    )
     p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default=None, help="data folder for the training-set checks (default: as train)")
+
+
+def _training_reference(ens, data_dir: str | None):
+    """The checkpoint's training compositions, or (None, reason) when the data files are not here."""
+    from gdmcd_core.data.dataset import DataConfig
+    from gdmcd_core.data.reference import training_reference
+
+    try:
+        return training_reference(DataConfig.from_dict(ens.card.get("data_config", {})), data_dir), ""
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        return None, f"training data not available ({exc}); distance and unseen elements not checked"
+
+
+def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None) -> list[dict]:
+    """One JSON-ready row per parsed formula: Tc ± σ (σ with the distance term) and the training-set checks."""
+    import numpy as np
+
+    from gdmcd_core.chem.composition import format_amounts, parse_formula
+    from gdmcd_core.training.evaluate import FAR_L1
+
+    x = np.stack(vecs).astype(np.float32)
+    ref, why = _training_reference(ens, data_dir)
+    dist = ref.supercon_distance(x) if ref is not None else None
+    mean, std = ens.predict(x, distance=dist)
+    rows = []
+    for i, f in enumerate(good):
+        unseen = ref.unseen_elements(x[i]) if ref is not None else None
+        d = None if dist is None or not np.isfinite(dist[i]) else round(float(dist[i]), 4)
+        notes = [why] if why else []
+        if unseen:
+            notes.append(f"elements never seen in training: {', '.join(unseen)}; the prediction is an extrapolation")
+        if d is not None and d >= FAR_L1:
+            notes.append(f"far from every training superconductor (L1 {d:.2f} >= {FAR_L1:g})")
+        rows.append(
+            {
+                "formula": f,
+                "parsed_formula": format_amounts(parse_formula(f)),
+                "tc_k": round(float(mean[i]), 3),
+                "tc_std_k": round(float(std[i]), 3),
+                "distance_to_training": d,
+                "unseen_elements": unseen,
+                "warning": "; ".join(notes) or None,
+            }
+        )
+    return rows
 
 
 def _cmd_predict(a) -> int:
-    import numpy as np
-
     from gdmcd_core.chem.composition import FormulaError, to_vector
     from gdmcd_core.model.checkpoint import CheckpointError
 
@@ -163,19 +230,15 @@ def _cmd_predict(a) -> int:
         ens = _load(a.checkpoint, a.device) if good else None
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))
-    rows = []
-    if good:
-        mean, std = ens.predict(np.stack(vecs).astype(np.float32))
-        rows = [
-            {"formula": f, "tc_k": round(float(m), 3), "tc_std_k": round(float(s), 3)}
-            for f, m, s in zip(good, mean, std, strict=True)
-        ]
+    rows = _predict_rows(ens, good, vecs, a.data_dir) if good else []
     if a.json:
         print(json.dumps(rows))
     else:
         for r in rows:
             unc = f" ± {r['tc_std_k']:.1f}" if ens is not None and ens.has_uncertainty else ""
-            print(f"{r['formula']:30s} {r['tc_k']:8.2f}{unc} K")
+            print(f"{r['formula']:30s} {r['tc_k']:8.2f}{unc} K   (scored as {r['parsed_formula']})")
+            if r["warning"]:
+                print(f"  warning: {r['warning']}")
     for msg in bad:
         print(f"gdmcd: error: {msg}", file=sys.stderr)
     return EXIT_USAGE if bad else 0

@@ -19,14 +19,23 @@ import pandas as pd
 from gdmcd_core.chem.composition import parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
 from gdmcd_core.data.cleaning import composition_key
+from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.negatives import Negatives, physical_negatives
-from gdmcd_core.data.paths import COD_FILE, SUPERCON_FILE, SUPERCON_ROWS_FILE, find_data_dir, user_cache_dir
+from gdmcd_core.data.paths import (
+    COD_FILE,
+    JARVIS_SPLIT_FILE,
+    SUPERCON_FILE,
+    SUPERCON_ROWS_FILE,
+    find_data_dir,
+    user_cache_dir,
+)
 from gdmcd_core.data.repair import load_raw_formulas, repair_supercon
 from gdmcd_core.util import atomic_write_bytes, sha256_file
 
 SPLIT_NAMES = ("train", "val", "test")
 TRAIN, VAL, TEST = 0, 1, 2
 TIME_SPLIT_YEAR = 2010  # time split: SuperCon entries first reported from this year on are the test set
+SPLITS = ("random", "time", "jarvis")
 
 
 def _vectors(formulas: pd.Series) -> np.ndarray:
@@ -53,7 +62,10 @@ def load_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
 
 @dataclass(frozen=True)
 class DataConfig:
-    split: str = "random"  # "random" (paper S2) or "time" (SuperCon first_year >= 2010 is the test set)
+    # "random" (paper S2), "time" (SuperCon first_year >= 2010 is the test set) or "jarvis" (JARVIS-Leaderboard
+    # supercon_chem: its train/test rows replace SuperCon, validation is a seeded share of its train rows; see
+    # data/jarvis.py and build_dataset)
+    split: str = "random"
     split_seed: int = 0  # seed of the random split
     fractions: tuple[float, float, float] = (0.80, 0.05, 0.15)  # train / val / test
     include_cod: bool = True  # add COD non-superconductors with Tc = 0 (paper S3)
@@ -64,8 +76,8 @@ class DataConfig:
     physical_negatives: bool = True  # add gdmcd_core.data.negatives Tc = 0 rows
 
     def __post_init__(self) -> None:
-        if self.split not in ("random", "time"):
-            raise ValueError(f"split must be 'random' or 'time', got {self.split!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if abs(sum(self.fractions) - 1) > 1e-9 or min(self.fractions) < 0:
             raise ValueError(f"split fractions must be >= 0 and sum to 1, got {self.fractions}")
 
@@ -157,10 +169,20 @@ def assign_split(n: int, fractions: tuple[float, float, float], rng: np.random.G
     return split
 
 
-def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None = None) -> Dataset:
-    """SuperCon (+ COD) with one row per composition and a seeded split (paper S2)."""
-    data_dir = Path(data_dir) if data_dir else find_data_dir()
-    sc_path, cod_path = data_dir / SUPERCON_FILE, data_dir / COD_FILE
+def _supercon_part(config: DataConfig, data_dir: Path) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, str]]:
+    """SuperCon rows: ({x, tc, formula, year, file_test}, composition keys, checksums).
+
+    random/time: the NIMS unique file (repaired if asked), one row per composition, Tc averaged.
+    jarvis: the leaderboard file's parsed rows as published (no repair, no dedupe); file_test marks its test rows.
+    """
+    if config.split == "jarvis":
+        path = data_dir / JARVIS_SPLIT_FILE
+        rows = load_jarvis_rows(path)
+        ok = rows.parsed
+        part = {"x": rows.x[ok], "tc": rows.tc_k[ok], "formula": rows.formula[ok], "file_test": rows.is_test[ok]}
+        part["year"] = np.full(int(ok.sum()), np.nan)
+        return part, rows.key[ok], {JARVIS_SPLIT_FILE: sha256_file(path)}
+    sc_path = data_dir / SUPERCON_FILE
     sc, x_sc = load_table(sc_path)
     checksums = {SUPERCON_FILE: sha256_file(sc_path)}
     if config.repair:
@@ -172,11 +194,37 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     agg = sc_df.groupby("key", sort=False).agg(tc=("tc", "mean"), row=("row", "first"))
     rows_sc = agg["row"].to_numpy()
     years = sc["first_year"].to_numpy(float) if "first_year" in sc else np.full(len(sc), np.nan)
-    parts_x = [x_sc[rows_sc]]
-    parts_tc = [agg["tc"].to_numpy(np.float32)]
-    parts_formula = [sc["formula"].to_numpy(str)[rows_sc]]
-    parts_year = [years[rows_sc]]
-    parts_sc = [np.ones(len(rows_sc), bool)]
+    part = {
+        "x": x_sc[rows_sc],
+        "tc": agg["tc"].to_numpy(np.float32),
+        "formula": sc["formula"].to_numpy(str)[rows_sc],
+        "year": years[rows_sc],
+        "file_test": np.zeros(len(rows_sc), bool),
+    }
+    return part, key_sc, checksums
+
+
+def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None = None) -> Dataset:
+    """SuperCon (+ COD) with one row per composition and a seeded split (paper S2).
+
+    split="jarvis": the SuperCon rows are those of the JARVIS-Leaderboard file; its test rows are the
+    test split, exactly; validation is a seeded share (fractions[1] / (fractions[0] + fractions[1])) of
+    its train rows; COD rows and physical negatives are allowed but never enter the test split
+    (negatives of test rows are dropped), so the test split is the leaderboard's (parsed) rows.
+    """
+    if data_dir:
+        data_dir = Path(data_dir)
+    else:
+        need = (JARVIS_SPLIT_FILE,) + ((COD_FILE,) if config.include_cod else ())
+        data_dir = find_data_dir(need) if config.split == "jarvis" else find_data_dir()
+    cod_path = data_dir / COD_FILE
+    part, key_sc, checksums = _supercon_part(config, data_dir)
+    file_test = part["file_test"]
+    parts_x = [part["x"]]
+    parts_tc = [part["tc"]]
+    parts_formula = [part["formula"]]
+    parts_year = [part["year"]]
+    parts_sc = [np.ones(len(part["tc"]), bool)]
     if config.include_cod:
         cod, x_cod = load_table(cod_path)
         checksums[COD_FILE] = sha256_file(cod_path)
@@ -192,6 +240,9 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     n_base = sum(len(p) for p in parts_x)
     if config.physical_negatives:
         neg = _negatives(parts_formula[0], parts_tc[0], set(key_sc) | (set(key_cod) if config.include_cod else set()))
+        if file_test.any():  # no fabricated rows next to a held-out test row
+            keep = (neg.parent < 0) | ~file_test[np.maximum(neg.parent, 0)]
+            neg = Negatives(x=neg.x[keep], formula=neg.formula[keep], reason=neg.reason[keep], parent=neg.parent[keep])
         parts_x.append(neg.x)
         parts_tc.append(np.zeros(len(neg), np.float32))
         parts_formula.append(neg.formula)
@@ -203,20 +254,22 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     year = np.concatenate(parts_year)
     rng = np.random.default_rng(config.split_seed)
     split = np.empty(len(tc), dtype=np.int8)
+    f_tr, f_val = config.fractions[0], config.fractions[1]
+    no_test = (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0)  # train/val shares when the test set is fixed
     if config.split == "random":
         split[is_sc] = assign_split(int(is_sc.sum()), config.fractions, rng)
     else:
-        late = is_sc & (year >= TIME_SPLIT_YEAR)
-        early = is_sc & ~late
-        split[late] = TEST
-        f_tr, f_val = config.fractions[0], config.fractions[1]
-        split[early] = assign_split(int(early.sum()), (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0), rng)
+        held_out = is_sc & (year >= TIME_SPLIT_YEAR) if config.split == "time" else np.zeros(len(tc), bool)
+        held_out[: len(file_test)] |= file_test
+        split[held_out] = TEST
+        split[is_sc & ~held_out] = assign_split(int((is_sc & ~held_out).sum()), no_test, rng)
+    other_fractions = no_test if config.split == "jarvis" else config.fractions
     is_neg = np.arange(len(tc)) >= n_base
-    split[~is_sc & ~is_neg] = assign_split(int((~is_sc & ~is_neg).sum()), config.fractions, rng)
+    split[~is_sc & ~is_neg] = assign_split(int((~is_sc & ~is_neg).sum()), other_fractions, rng)
     if config.physical_negatives:  # a negative shares its parent's split, so test parents do not leak into train
         has_parent = neg.parent >= 0
         split[n_base:][has_parent] = split[neg.parent[has_parent]]
-        split[n_base:][~has_parent] = assign_split(int((~has_parent).sum()), config.fractions, rng)
+        split[n_base:][~has_parent] = assign_split(int((~has_parent).sum()), other_fractions, rng)
     return Dataset(
         x=x,
         tc_k=tc,

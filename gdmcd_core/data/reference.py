@@ -4,11 +4,15 @@
 "in SuperCon" and "nearest SuperCon composition" columns) and the element sets of every
 training composition (SuperCon + COD non-superconductors: which elements the model has seen,
 whether a candidate's element combination is new). Tests and benchmarks build one from arrays;
-`load_reference()` builds it from the data files once per process.
+`load_reference()` builds it from the data files once per process; `training_reference()` builds the
+one of a checkpoint (only its TRAIN split), cached on disk, for distances and unseen elements at predict time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,8 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from gdmcd_core.chem.composition import reduced_key
+from gdmcd_core.chem.distance import nearest_l1, unseen_elements
 from gdmcd_core.chem.elements import N_ELEMENTS, symbols
-from gdmcd_core.data.dataset import DataConfig, build_dataset
+from gdmcd_core.data.dataset import TRAIN, DataConfig, Dataset, build_dataset
+from gdmcd_core.data.paths import (
+    COD_FILE,
+    JARVIS_SPLIT_FILE,
+    SUPERCON_FILE,
+    SUPERCON_ROWS_FILE,
+    find_data_dir,
+    user_cache_dir,
+)
+from gdmcd_core.util import atomic_write_bytes, sha256_file
+
+REFERENCE_CACHE_VERSION = 1  # bump when what training_reference() stores changes
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,14 @@ class ReferenceData:
             self._cache["sets"] = frozenset(frozenset(np.flatnonzero(r).tolist()) for r in nz)
         return self._cache["sets"]
 
+    def unseen_elements(self, x: np.ndarray) -> list[str]:
+        """Symbols of the composition x (118,) that occur in no training composition, in Z order."""
+        return unseen_elements(x, self.seen_mask())
+
+    def supercon_distance(self, x: np.ndarray) -> np.ndarray:
+        """(B,) L1 distance (fractions, 0..2) from each row of x (B, 118) to its nearest SuperCon composition."""
+        return nearest_l1(x, self.sc_x)[1]
+
     def supercon_keys(self) -> dict[str, int]:
         """reduced_key of each SuperCon composition -> its row (first occurrence)."""
         if "keys" not in self._cache:
@@ -87,3 +111,38 @@ def load_reference(data_dir: str | None = None) -> ReferenceData:
         sc_formula=ds.formula[sc],
         train_x=ds.x,
     )
+
+
+def reference_from_dataset(ds: Dataset) -> ReferenceData:
+    """The TRAIN split of a dataset as reference: SuperCon rows as sc_*, every training row as train_x."""
+    tr = ds.indices(TRAIN)
+    sc = tr[ds.is_supercon[tr]]
+    return ReferenceData(sc_x=ds.x[sc], sc_tc_k=ds.tc_k[sc], sc_formula=ds.formula[sc], train_x=ds.x[tr])
+
+
+def _cache_key(config: DataConfig, data_dir: Path) -> str:
+    files = (SUPERCON_FILE, COD_FILE, SUPERCON_ROWS_FILE, JARVIS_SPLIT_FILE)
+    sums = {f: sha256_file(data_dir / f) for f in files if (data_dir / f).is_file()}
+    blob = json.dumps({"v": REFERENCE_CACHE_VERSION, "config": config.to_dict(), "files": sums}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def training_reference(config: DataConfig, data_dir: str | Path | None = None, download: bool = False) -> ReferenceData:
+    """The training compositions of a checkpoint trained with `config` (its card's data_config).
+
+    Building the dataset takes ~10 s on the full data, so the arrays are cached under the user cache
+    folder, keyed by the config and the data files' SHA-256. Raises data.paths.DataNotFoundError when
+    the data files are missing (no download unless `download`).
+    """
+    folder = Path(data_dir) if data_dir else find_data_dir(download=download)
+    cache = user_cache_dir().parent / "reference" / f"train-{_cache_key(config, folder)}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            return ReferenceData(sc_x=z["sc_x"], sc_tc_k=z["sc_tc_k"], sc_formula=z["sc_formula"], train_x=z["train_x"])
+    ref = reference_from_dataset(build_dataset(config, folder))
+    buf = io.BytesIO()
+    np.savez_compressed(  # sparse fractions: ~10x smaller
+        buf, sc_x=ref.sc_x, sc_tc_k=ref.sc_tc_k, sc_formula=ref.sc_formula.astype(str), train_x=np.asarray(ref.all_x)
+    )
+    atomic_write_bytes(cache, buf.getvalue())
+    return ref

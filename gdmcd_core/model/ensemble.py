@@ -3,11 +3,18 @@
 With K = 1 the standard deviation is reported as 0 and `has_uncertainty` is False, so callers
 can show "no uncertainty available" instead of a misleading ±0.
 
-Members trained on the same data agree more than their errors warrant, so the raw spread is
-multiplied by `sigma_scale`, fitted on the validation split when the checkpoint is saved
-(`evaluate.fit_sigma_scale`: 68.3 % of validation superconductors inside ±1σ), and recorded in
-the checkpoint card. σ always means this calibrated value. The spread is taken over the members'
-pre-activation outputs, so members that all predict Tc <= 0 but disagree still give σ > 0.
+Members trained on the same data agree more than their errors warrant, and they agree most
+where they are all equally wrong: far from every training composition. σ is therefore calibrated as
+
+    σ² = (s · spread)² + (b · d)²
+
+where spread is the population sd of the members' pre-activation outputs (K), d the L1 distance in
+atomic fractions (0..2) from the composition to its nearest training SuperCon composition, and
+(s, b) are fitted on the validation split when the checkpoint is saved (training/calibration.py)
+and recorded in the card under "calibration" ({"sigma_scale": s, "distance_scale_k": b, ...}).
+Old cards hold only a top-level "sigma_scale": b is 0 for them. Without a distance (the design
+engine's gradient loop) only s is applied. Because the spread is taken over pre-activation
+outputs, members that all predict Tc <= 0 but disagree still give σ > 0.
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ class TcEnsemble(nn.Module):
         self.card = card or {}
         self.sha256 = sha256
         self.path = path
-        self.sigma_scale = float(self.card.get("sigma_scale", 1.0))  # calibration of the member spread
+        cal = self.card.get("calibration") or {}
+        # s: factor on the member spread; b: K of sd per unit of L1 distance to the training set (0 for old cards)
+        self.sigma_scale = float(cal.get("sigma_scale", self.card.get("sigma_scale", 1.0)))
+        self.distance_scale_k = float(cal.get("distance_scale_k", 0.0))
 
     @property
     def config(self):
@@ -64,24 +74,42 @@ class TcEnsemble(nn.Module):
         """x: (B, 118) -> (B,) ensemble-mean Tc in K."""
         return self.member_predictions(x).mean(0)
 
-    def mean_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, 118) -> (mean (B,), std (B,)) in K.
+    def calibrated_std(self, spread: torch.Tensor, distance: torch.Tensor | None = None) -> torch.Tensor:
+        """σ (B,) in K from the raw member spread (B,) in K and, optionally, the L1 distance (B,) to training."""
+        std = spread * self.sigma_scale
+        if distance is None or self.distance_scale_k == 0.0:
+            return std
+        d = torch.as_tensor(distance, dtype=std.dtype, device=std.device)
+        return torch.sqrt(std**2 + (self.distance_scale_k * d) ** 2)
 
-        mean is the average of the members' (ReLU'd) Tc. std is the population sd of the members'
-        pre-activation outputs times `sigma_scale` (0 if K = 1): members that all predict <= 0 but
+    def mean_std(self, x: torch.Tensor, distance: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, 118), distance: optional (B,) L1 to the nearest training SuperCon composition -> (mean, std) in K.
+
+        mean is the average of the members' (ReLU'd) Tc. std is the calibrated σ of the module
+        docstring: the population sd of the members' pre-activation outputs times s (0 if K = 1),
+        combined with b · distance when a distance is given. Members that all predict <= 0 but
         disagree on how far below 0 still report their disagreement instead of a false sigma = 0.
         """
         raw = self.member_raw_predictions(x)
         p = torch.relu(raw) if self.config.output_relu else raw
-        return p.mean(0), raw.std(0, unbiased=False) * self.sigma_scale
+        return p.mean(0), self.calibrated_std(raw.std(0, unbiased=False), distance)
 
     @torch.no_grad()
-    def predict(self, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """Numpy convenience: x (B, 118) -> (mean (B,), std (B,)) in K."""
+    def predict(
+        self, x: np.ndarray, distance: np.ndarray | None = None, batch_size: int = 4096
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Numpy convenience: x (B, 118), optional distance (B,) -> (mean (B,), std (B,)) in K."""
+        if distance is not None and len(distance) != len(x):
+            raise ValueError(f"distance has {len(distance)} rows, x has {len(x)}")
         means, stds = [], []
         for i in range(0, len(x), batch_size):
             xb = torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=self.device)
-            m, s = self.mean_std(xb)
+            db = (
+                None
+                if distance is None
+                else torch.as_tensor(np.asarray(distance[i : i + batch_size]), device=self.device)
+            )
+            m, s = self.mean_std(xb, db)
             means.append(m.cpu().numpy())
             stds.append(s.cpu().numpy())
         if not means:

@@ -3,6 +3,11 @@
 "Superconductor" means Tc > threshold; the headline `test_precision` uses threshold 0 K as in
 the paper (the model's ReLU output is exactly 0 for compositions it calls non-superconducting),
 and precision/recall are also reported at 1 K and 5 K.
+
+Uncertainty figures (superconductors of the part): ±1σ/±2σ coverage overall and for rows "far"
+from training (L1 distance in fractions >= FAR_L1 to the nearest training SuperCon composition),
+Spearman(σ, |error|), and the same coverages with the spread-only σ (no distance term) when the
+checkpoint's calibration has one (training/calibration.py).
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from scipy.stats import spearmanr
 
 from gdmcd_core.data.dataset import TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.training.calibration import distance_to_training
 from gdmcd_core.training.metrics import classification_metrics, regression_metrics
 
 THRESHOLDS_K = (0.0, 1.0, 5.0)
 TC_BINS_K = (0.0, 10.0, 30.0, 77.0, 300.0)  # error-by-range bins (77 K: liquid nitrogen)
+# "Far from training": L1 >= 0.2 means at least 10 % of the atoms differ from the nearest training composition
+# (e.g. a new dopant at 10 %); ~9 % of random-split test superconductors, many more on the time split.
+FAR_L1 = 0.2
 
 
 def dataset_for(ens: TcEnsemble, data_dir: str | None = None) -> Dataset:
@@ -24,8 +33,53 @@ def dataset_for(ens: TcEnsemble, data_dir: str | None = None) -> Dataset:
     return build_dataset(cfg, data_dir)
 
 
-def evaluate_predictions(ds: Dataset, mean: np.ndarray, std: np.ndarray, part: int = TEST) -> dict:
-    """Metrics of predictions `mean`, `std` (aligned with ds rows of `part`)."""
+def _coverage(err: np.ndarray, s: np.ndarray, k: float) -> float | None:
+    return float((err <= k * s).mean()) if len(err) else None
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def uncertainty_metrics(
+    err: np.ndarray, std: np.ndarray, distance: np.ndarray | None, std_spread_only: np.ndarray | None = None
+) -> dict:
+    """Coverage of |error| (K) by ±1σ/±2σ, overall and far (distance >= FAR_L1), and Spearman(σ, |error|).
+
+    All arrays (N,) aligned; distance in L1 fractions (NaN: unknown, counted as near).
+    """
+    out: dict = {
+        "coverage_1sigma": _coverage(err, std, 1),
+        "coverage_2sigma": _coverage(err, std, 2),
+        "spearman_sigma_abs_error": _spearman(std, err),
+        "mean_sigma_k": float(std.mean()) if len(std) else None,
+    }
+    far = np.zeros(len(err), bool) if distance is None else np.nan_to_num(distance, nan=0.0) >= FAR_L1
+    out["far_coverage_1sigma"] = _coverage(err[far], std[far], 1)
+    out["far_coverage_2sigma"] = _coverage(err[far], std[far], 2)
+    out["far_mean_sigma_k"] = float(std[far].mean()) if far.any() else None
+    if std_spread_only is not None:
+        for name, k in (("1sigma", 1), ("2sigma", 2)):
+            out[f"coverage_{name}_spread_only"] = _coverage(err, std_spread_only, k)
+            out[f"far_coverage_{name}_spread_only"] = _coverage(err[far], std_spread_only[far], k)
+    return out
+
+
+def evaluate_predictions(
+    ds: Dataset,
+    mean: np.ndarray,
+    std: np.ndarray | None,
+    part: int = TEST,
+    distance: np.ndarray | None = None,
+    std_spread_only: np.ndarray | None = None,
+) -> dict:
+    """Metrics of predictions `mean`, `std` (K) aligned with ds rows of `part`.
+
+    distance: optional (rows,) L1 to the nearest training SuperCon composition (NaN where unknown);
+    std_spread_only: optional σ without the distance term, reported beside the calibrated one.
+    """
     idx = ds.indices(part)
     sc = ds.is_supercon[idx]
     y = ds.tc_k[idx]
@@ -49,13 +103,18 @@ def evaluate_predictions(ds: Dataset, mean: np.ndarray, std: np.ndarray, part: i
                 {"tc_from_k": lo, "tc_to_k": hi, "n": int(m.sum()), "mae_k": float(np.abs(mean[m] - y[m]).mean())}
             )
     out["mae_by_tc_range"] = by_range
+    err = np.abs(mean[sc] - y[sc])
+    if distance is not None:
+        d = distance[sc]
+        far = np.nan_to_num(d, nan=0.0) >= FAR_L1
+        out["far_threshold_l1"] = FAR_L1
+        out["n_test_supercon_far"] = int(far.sum())
+        out["median_distance_l1"] = float(np.nanmedian(d)) if np.isfinite(d).any() else None
+        out["far_mae_k"] = float(err[far].mean()) if far.any() else None
+        out["near_mae_k"] = float(err[~far].mean()) if (~far).any() else None
     if std is not None and np.any(std > 0):
-        err = np.abs(mean[sc] - y[sc])
-        s = std[sc]
-        out["coverage_1sigma"] = float((err <= s).mean())
-        out["coverage_2sigma"] = float((err <= 2 * s).mean())
-        out["spearman_sigma_abs_error"] = float(spearmanr(s, err).statistic)
-        out["mean_sigma_k"] = float(s.mean())
+        spread_only = None if std_spread_only is None else std_spread_only[sc]
+        out.update(uncertainty_metrics(err, std[sc], None if distance is None else distance[sc], spread_only))
     return out
 
 
@@ -80,12 +139,35 @@ def fit_sigma_scale(ens: TcEnsemble, ds: Dataset) -> float:
     return float(np.quantile(ratio, SIGMA_TARGET_COVERAGE))
 
 
+def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str, np.ndarray]:
+    """Predictions for the rows of `part`: mean, σ (with the distance term on superconductors), spread-only σ
+    and the L1 distance to the nearest training SuperCon composition (NaN for non-superconductor rows)."""
+    idx = ds.indices(part)
+    sc = ds.is_supercon[idx]
+    mean, std = ens.predict(ds.x[idx])
+    distance = np.full(len(idx), np.nan)
+    distance[sc] = distance_to_training(ds, idx[sc])
+    spread_only = std.copy()
+    if ens.has_uncertainty and ens.distance_scale_k > 0 and sc.any():
+        std[sc] = ens.predict(ds.x[idx[sc]], distance=distance[sc])[1]
+    return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance}
+
+
 def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = TEST) -> dict:
     """Evaluate `ens` on `part` of its own split (rebuilt from the card if `ds` is None)."""
     ds = ds if ds is not None else dataset_for(ens)
-    idx = ds.indices(part)
-    mean, std = ens.predict(ds.x[idx])
-    out = evaluate_predictions(ds, mean, std if ens.has_uncertainty else None, part)
+    pr = part_predictions(ens, ds, part)
+    idx = pr["idx"]
+    has_b = ens.has_uncertainty and ens.distance_scale_k > 0
+    out = evaluate_predictions(
+        ds,
+        pr["mean"],
+        pr["std"] if ens.has_uncertainty else None,
+        part,
+        distance=pr["distance"],
+        std_spread_only=pr["std_spread_only"] if has_b else None,
+    )
+    out["calibration"] = {"sigma_scale": ens.sigma_scale, "distance_scale_k": ens.distance_scale_k}
     if ens.n_members > 1:
         import torch
 
@@ -102,12 +184,13 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
 def test_predictions(ens: TcEnsemble, ds: Dataset | None = None) -> dict[str, np.ndarray]:
     """Per-row test predictions for plots: formula, true Tc, predicted mean and sd, is_supercon."""
     ds = ds if ds is not None else dataset_for(ens)
-    idx = ds.indices(TEST)
-    mean, std = ens.predict(ds.x[idx])
+    pr = part_predictions(ens, ds, TEST)
+    idx = pr["idx"]
     return {
         "formula": ds.formula[idx],
         "tc_true_k": ds.tc_k[idx],
-        "tc_pred_k": mean,
-        "tc_std_k": std,
+        "tc_pred_k": pr["mean"],
+        "tc_std_k": pr["std"],
+        "distance_l1": pr["distance"],
         "is_supercon": ds.is_supercon[idx],
     }

@@ -22,7 +22,8 @@ from gdmcd_core.data.dataset import DataConfig, Dataset, build_dataset
 from gdmcd_core.model.checkpoint import load_checkpoint, save_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
-from gdmcd_core.training.evaluate import evaluate_checkpoint, fit_sigma_scale
+from gdmcd_core.training.calibration import calibrate
+from gdmcd_core.training.evaluate import evaluate_checkpoint
 from gdmcd_core.training.loop import TrainConfig, code_version, resolve_device, train_model
 from gdmcd_core.util import atomic_write_text
 
@@ -132,10 +133,12 @@ def _save(
     ens = TcEnsemble(members).eval().requires_grad_(False)
     ens.card = {"data_config": spec.data.to_dict()}
     t_eval = time.time()
-    ens.sigma_scale = fit_sigma_scale(ens, ds)
+    calibration = calibrate(ens, ds)  # (s, b) from the validation split only
+    calibration.apply_to(ens)
     metrics = evaluate_checkpoint(ens, ds)
     card = {
-        "sigma_scale": ens.sigma_scale,
+        "sigma_scale": ens.sigma_scale,  # kept for readers of older cards; "calibration" is authoritative
+        "calibration": calibration.to_dict(),
         "kind": "tc_regressor",
         "complete": complete,  # False while more ensemble members are still being trained
         "members_planned": spec.members,

@@ -1,0 +1,89 @@
+"""Distance-aware σ calibration: the fit recovers known (s, b), σ grows with distance, cards old and new."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gdmcd_core.chem.distance import nearest_l1, unseen_elements
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.resnet import ModelConfig, TcResNet
+from gdmcd_core.training.calibration import Calibration, fit_calibration
+
+TRUE_S, TRUE_B = 2.0, 20.0  # spread factor and K per unit L1 of the synthetic residuals
+REL_TOL = 0.1  # 3,000 rows pin both scales to a few per cent; 10 % leaves room for the seed
+
+
+def _ensemble(biases: tuple[float, ...], card: dict | None = None) -> TcEnsemble:
+    """Members with constant pre-activation outputs `biases` (K), whatever the input."""
+    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in biases]
+    for m, b in zip(members, biases, strict=True):
+        torch.nn.init.zeros_(m.head.weight)
+        torch.nn.init.constant_(m.head.bias, b)
+        m.eval()
+    return TcEnsemble(members, card=card)
+
+
+def test_fit_recovers_known_scales():
+    rng = np.random.default_rng(1)
+    n = 3000
+    spread = rng.uniform(0.5, 5.0, n)
+    distance = rng.uniform(0.0, 1.0, n) ** 2
+    residual = rng.normal(0.0, np.sqrt((TRUE_S * spread) ** 2 + (TRUE_B * distance) ** 2))
+    cal = fit_calibration(residual, spread, distance, fitted_on="synthetic")
+    assert abs(cal.sigma_scale - TRUE_S) / TRUE_S < REL_TOL
+    assert abs(cal.distance_scale_k - TRUE_B) / TRUE_B < REL_TOL
+    assert cal.n == n and cal.method == "gaussian_nll" and cal.fitted_on == "synthetic"
+
+
+def test_fit_without_distance_signal_gives_small_b():
+    rng = np.random.default_rng(2)
+    spread = rng.uniform(0.5, 5.0, 3000)
+    distance = rng.uniform(0.0, 1.0, 3000)
+    cal = fit_calibration(rng.normal(0.0, 3.0 * spread), spread, distance)
+    assert abs(cal.sigma_scale - 3.0) < 0.3 and cal.distance_scale_k < 1.0
+
+
+def test_too_few_rows_is_not_fitted():
+    cal = fit_calibration(np.ones(3), np.ones(3), np.ones(3))
+    assert cal.sigma_scale == 1.0 and cal.distance_scale_k == 0.0 and "not fitted" in cal.fitted_on
+
+
+def test_sigma_grows_with_distance_and_stays_positive_below_zero():
+    card = {"calibration": {"sigma_scale": 1.5, "distance_scale_k": 30.0}}
+    ens = _ensemble((-5.0, -1.0), card)  # both members predict Tc <= 0 but disagree
+    x = np.zeros((5, 118), np.float32)
+    x[:, 0] = 1.0
+    d = np.array([0.0, 0.1, 0.2, 0.5, 1.0])
+    mean, std = ens.predict(x, distance=d)
+    assert np.all(mean == 0)
+    assert np.allclose(std[0], 1.5 * 2.0)  # spread 2 K (population sd of -5 and -1) times s
+    assert np.all(np.diff(std) > 0)
+    assert np.allclose(std, np.sqrt(3.0**2 + (30.0 * d) ** 2), rtol=1e-5)
+    _, std_no_d = ens.predict(x)
+    assert np.allclose(std_no_d, 3.0)  # without a distance only s applies
+
+
+def test_old_card_reads_sigma_scale_and_zero_b():
+    ens = _ensemble((0.0, 2.0), {"sigma_scale": 4.0})
+    assert ens.sigma_scale == 4.0 and ens.distance_scale_k == 0.0
+    cal = Calibration.from_card({"sigma_scale": 4.0})
+    assert cal.sigma_scale == 4.0 and cal.distance_scale_k == 0.0
+    new = Calibration(sigma_scale=2.0, distance_scale_k=7.0, fitted_on="val", n=10)
+    assert Calibration.from_card({"sigma_scale": 9.0, "calibration": new.to_dict()}) == new
+    new.apply_to(ens)
+    assert ens.distance_scale_k == 7.0 and ens.card["calibration"]["n"] == 10
+
+
+def test_nearest_l1_and_unseen_elements():
+    ref = np.zeros((2, 118))
+    ref[0, 0] = 1.0  # H
+    ref[1, [0, 7]] = 0.5  # H0.5 O0.5
+    x = np.zeros((2, 118))
+    x[0, [0, 7]] = [0.4, 0.6]
+    x[1, 25] = 1.0  # Fe, shares nothing with ref
+    idx, dist = nearest_l1(x, ref)
+    assert idx.tolist() == [1, 0] and np.allclose(dist, [0.2, 2.0])
+    assert unseen_elements(x[1], (ref > 0).any(0)) == ["Fe"]
+    assert unseen_elements(x[0], (ref > 0).any(0)) == []
+    assert nearest_l1(x, np.zeros((0, 118)))[0].tolist() == [-1, -1]
