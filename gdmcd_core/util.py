@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +84,15 @@ def code_version() -> str:
         return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def provenance() -> dict[str, str]:
+    """What every checkpoint card and run record states about the code that made it."""
+    return {
+        "code_version": code_version(),
+        "torch_version": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps"

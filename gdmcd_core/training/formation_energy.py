@@ -34,8 +34,8 @@ from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, CheckpointError, load_checkpoint, save_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, count_parameters
-from gdmcd_core.training.loop import TrainConfig, code_version, predict_array, resolve_device, train_model
-from gdmcd_core.util import sha256_file
+from gdmcd_core.training.loop import TrainConfig, predict_array, resolve_device, train_model
+from gdmcd_core.util import provenance, sha256_file
 
 FORMATION_ENERGY_CHECKPOINT = CHECKPOINT_DIR / "formation_energy.pt"
 TARGET = "formation_energy_per_atom"  # JARVIS column, eV/atom (OptB88vdW)
@@ -148,8 +148,7 @@ def train_formation_energy(
         },
         "train_seconds": history["train_seconds"],
         "total_seconds": time.time() - t0,
-        "code_version": code_version(),
-        "torch_version": torch.__version__,
+        **provenance(),
     }
     save_checkpoint(out, [model.cpu()], card, half=True)
     return json.loads(Path(out).with_suffix(".json").read_text())

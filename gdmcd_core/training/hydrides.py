@@ -43,8 +43,8 @@ from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, build_data
 from gdmcd_core.data.paths import HYDRIDE_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, load_checkpoint, read_card, save_checkpoint
 from gdmcd_core.model.resnet import ModelConfig
-from gdmcd_core.training.loop import TrainConfig, code_version, predict_array, train_model
-from gdmcd_core.util import sha256_file
+from gdmcd_core.training.loop import TrainConfig, predict_array, train_model
+from gdmcd_core.util import provenance, sha256_file
 
 HYDRIDE_CHECKPOINT = CHECKPOINT_DIR / "tc_hydride.pt"
 # Not committed: the D_HSC1 model of Table 8 and resumable training states (git-ignored folder).
@@ -236,9 +236,7 @@ def train_hydride(
         "epochs_trained": len(history["epochs"]),
         "train_seconds": history["train_seconds"],
         "total_seconds": time.time() - start,
-        "code_version": code_version(),
-        "torch_version": torch.__version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **provenance(),
     }
     save_checkpoint(out, [model], card, half=True)
     state_file.unlink(missing_ok=True)

@@ -24,8 +24,8 @@ from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.training.calibration import calibrate
 from gdmcd_core.training.evaluate import evaluate_checkpoint
-from gdmcd_core.training.loop import TrainConfig, code_version, resolve_device, train_model
-from gdmcd_core.util import atomic_write_text
+from gdmcd_core.training.loop import TrainConfig, resolve_device, train_model
+from gdmcd_core.util import atomic_write_text, provenance
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,7 @@ def _save(
         "eval_seconds": time.time() - t_eval,
         "peak_rss_mb": _peak_rss_mb(),
         "hardware": _hardware(device),
-        "torch_version": torch.__version__,
-        "code_version": code_version(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **provenance(),
     }
     save_checkpoint(out, members, card)
     return json.loads(out.with_suffix(".json").read_text())
