@@ -28,6 +28,17 @@ from torch import nn
 from gdmcd_core.model.resnet import TcResNet
 
 
+SPREAD_FLOOR_K = 10.0  # how far below 0 K a member's disagreement still counts (see soft_floor)
+
+
+def soft_floor(raw: torch.Tensor, floor: float = SPREAD_FLOOR_K) -> torch.Tensor:
+    """-floor + softplus(raw + floor): equal to raw above 0 K (within 5e-5 K), smoothly flattened towards -floor
+    below. Members that all call a composition a non-superconductor but differ by 100 K in *how* far below 0
+    they are agree on Tc = 0; members at -1 K and -5 K still show their disagreement (σ > 0).
+    """
+    return torch.nn.functional.softplus(raw + floor) - floor
+
+
 class TcEnsemble(nn.Module):
     """K members sharing one config. Call it like a model: x (B, 118) -> mean Tc (B,) in K."""
 
@@ -92,7 +103,8 @@ class TcEnsemble(nn.Module):
         """
         raw = self.member_raw_predictions(x)
         p = torch.relu(raw) if self.config.output_relu else raw
-        return p.mean(0), self.calibrated_std(raw.std(0, unbiased=False), distance)
+        spread = soft_floor(raw) if self.config.output_relu else raw
+        return p.mean(0), self.calibrated_std(spread.std(0, unbiased=False), distance)
 
     @torch.no_grad()
     def predict(
