@@ -21,6 +21,8 @@ from gdmcd_core.util import atomic_write_text
 
 CONSTRAINT_METHODS = ("project", "relu")
 INTEGER_SELECT = ("best", "final")
+# gradient: the paper's Adam loop (engine.py); the others: design/methods.py at the same model-evaluation budget
+SEARCH_METHODS = ("gradient", "evolution", "random", "database")
 
 
 def _tuple(v: Any) -> tuple:
@@ -184,6 +186,14 @@ class DesignConfig:
         hi=10_000.0,
         label="Stability penalty (K per eV/atom)",
     )
+    method: str = opt(
+        "gradient",
+        "search: gradient (the paper), evolution, random perturbation of the starts, or database screening "
+        "of known non-superconductors (COD, JARVIS), at the same budget of model evaluations",
+        "optimization",
+        choices=SEARCH_METHODS,
+        label="Search method",
+    )
 
     def __post_init__(self) -> None:
         # normalize container fields (TOML/JSON give lists, the CLI gives strings)
@@ -240,6 +250,7 @@ class DesignConfig:
             self.formation_energy_weight >= 0,
             f"formation_energy_weight must be >= 0, got {self.formation_energy_weight}",
         )
+        need(self.method in SEARCH_METHODS, f"method must be one of {SEARCH_METHODS}, got {self.method!r}")
         need(self.max_elements >= 0, f"max_elements must be >= 0 (0 = no cap), got {self.max_elements}")
         c = self.constraints(unseen=())
         if not c.feasible_ns(self.ns):

@@ -20,6 +20,7 @@ import torch
 from gdmcd_core.design import initialization as init
 from gdmcd_core.design.candidates import CandidateContext, build_candidates
 from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.methods import run_search
 from gdmcd_core.design.runs import RunWriter, Trajectory, TrajectoryRecorder
 from gdmcd_core.util import code_version
 
@@ -149,7 +150,12 @@ def run_design(
         if writer is not None:
             writer.write_config({**record, "n_candidates": len(sp)})
             callback = _FolderProgress(writer, recorder, cfg.steps2, callback)
-        state = engine.optimize(sp, callback=callback, stop_event=stop_event, recorder=recorder)
+        if cfg.method == "gradient":
+            state = engine.optimize(sp, callback=callback, stop_event=stop_event, recorder=recorder)
+            labels = list(sp.label)
+        else:  # same budget of model evaluations, same table and folder (design/methods.py)
+            state = run_search(engine, sp, callback=callback, stop_event=stop_event, recorder=recorder)
+            labels = state.labels
         status = "stopped" if state.stopped else "finished"
         if writer is not None:
             writer.log(f"{status} after {state.steps_done}/{cfg.total_steps} steps ({state.elapsed_s:.1f} s)")
@@ -157,7 +163,7 @@ def run_design(
         table = build_candidates(
             candidate_context(engine),
             x_start=state.x_start,
-            start_labels=list(sp.label),
+            start_labels=labels,
             x_stage2=state.x_stage2,
             x_final=state.x_final,
             integer=state.integer,
@@ -174,7 +180,7 @@ def run_design(
             x_start=state.x_start,
             x_stage2=state.x_stage2,
             x_final=state.x_final,
-            start_labels=list(sp.label),
+            start_labels=labels,
             trajectory=state.recorder.to_trajectory(),
             run_dir=Path(run_dir) if run_dir is not None else None,
             elapsed_s=state.elapsed_s,

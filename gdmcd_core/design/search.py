@@ -12,9 +12,9 @@ compositions scored):
 
 The model is a callable ``score_fn(x) -> (mean, std)``: x (B, 118) atomic fractions (index Z-1,
 rows sum to 1) -> predicted Tc (B,) and its uncertainty (B,), both in kelvin. Every method honours
-the same `SearchSpace`: `allowed` (118,) bool (excluded elements are False and always exactly 0),
-`pins` {element index: fraction} (always exactly that fraction; pinned elements count towards the
-cap) and `max_elements` (distinct elements per composition, 0 = no cap). Rows are on the simplex.
+the same `SearchSpace` (mutation.py, with the random moves `mutate`): allowed elements, pins and the
+element cap. These functions work on any score function; `methods.py` runs them against a design
+engine's model and constraints behind `DesignConfig.method`.
 
 Results share the `SearchResult` type, ranked by an objective: 'mean' (Tc), 'lcb' (mean - kappa std,
 a cautious ranking that demotes compositions the model is unsure about) or 'ucb' (mean + kappa std).
@@ -30,6 +30,14 @@ from typing import Any
 import numpy as np
 
 from gdmcd_core.chem.elements import N_ELEMENTS
+from gdmcd_core.design.mutation import (
+    ADD_PROB,
+    JITTER_SIGMA,
+    REMOVE_PROB,
+    SWAP_PROB,
+    SearchSpace,
+    mutate,
+)
 
 ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 OBJECTIVES = ("mean", "lcb", "ucb")
@@ -38,125 +46,11 @@ OBJECTIVES = ("mean", "lcb", "ucb")
 DEFAULT_KAPPA = 1.0
 # Compositions per score_fn call; small enough for CPU inference, large enough to amortize overhead.
 DEFAULT_BATCH = 256
-# Fractions below this are dropped after every move: finer dopant levels are below what the search
-# should propose (a 0.1 at.% change is within synthesis error) and keep the element count honest.
-MIN_FRACTION = 1e-3
-# Log-normal jitter of each present fraction: sigma 0.3 changes a fraction by about +-30%.
-JITTER_SIGMA = 0.3
-# Probability that a mutation substitutes one present element by another allowed element.
-SWAP_PROB = 0.3
-# Probabilities that an evolution mutation adds / removes an element (within the cap).
-ADD_PROB = 0.15
-REMOVE_PROB = 0.15
-# A newly added element takes this share of the free budget (uniform in the range).
-ADD_FRACTION_RANGE = (0.02, 0.2)
 # Share of evolution children made by blending two parents before mutation.
 CROSSOVER_PROB = 0.3
 TOURNAMENT_SIZE = 3
 # Rows are considered duplicates when their fractions agree to this many decimals.
 DEDUP_DECIMALS = 4
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """Allowed elements, exact pins and the element cap shared by all search methods.
-
-    allowed: (118,) bool, True for elements a composition may contain (pinned ones must be allowed).
-    pins: {element index (Z-1): fraction in (0, 1]}, fixed exactly; fractions sum to <= 1.
-    max_elements: at most this many distinct elements (pins included); 0 = no cap.
-    """
-
-    allowed: np.ndarray
-    pins: dict[int, float] = field(default_factory=dict)
-    max_elements: int = 0
-
-    def __post_init__(self) -> None:
-        allowed = np.asarray(self.allowed, dtype=bool)
-        if allowed.shape != (N_ELEMENTS,):
-            raise ValueError(f"allowed must have shape ({N_ELEMENTS},), got {allowed.shape}")
-        pins = {int(k): float(v) for k, v in self.pins.items()}
-        for k, v in pins.items():
-            if not 0 <= k < N_ELEMENTS:
-                raise ValueError(f"pin index {k} is outside 0..{N_ELEMENTS - 1}")
-            if not 0.0 < v <= 1.0:
-                raise ValueError(f"pin of element index {k}: fraction {v} must be in (0, 1]")
-            if not allowed[k]:
-                raise ValueError(f"element index {k} is pinned but not allowed")
-        if sum(pins.values()) > 1.0 + 1e-9:
-            raise ValueError(f"pinned fractions sum to {sum(pins.values()):g} > 1")
-        if self.max_elements < 0 or (self.max_elements and self.max_elements < len(pins) + (self.budget > 0)):
-            raise ValueError(f"max_elements={self.max_elements} leaves no room besides the {len(pins)} pins")
-        allowed.setflags(write=False)
-        object.__setattr__(self, "allowed", allowed)
-        object.__setattr__(self, "pins", pins)
-        if self.budget > 0 and not self.free.any():
-            raise ValueError("the pins leave a fraction to fill but no other element is allowed")
-
-    @property
-    def budget(self) -> float:
-        """Fraction left for the non-pinned elements: 1 - sum of pins."""
-        return max(0.0, 1.0 - sum(self.pins.values()))
-
-    @property
-    def x_pin(self) -> np.ndarray:
-        """(118,) pinned fractions, 0 elsewhere."""
-        v = np.zeros(N_ELEMENTS)
-        for k, f in self.pins.items():
-            v[k] = f
-        return v
-
-    @property
-    def free(self) -> np.ndarray:
-        """(118,) bool: elements the search may move (allowed and not pinned)."""
-        m = self.allowed.copy()
-        m[list(self.pins)] = False
-        return m
-
-    @property
-    def k_free(self) -> int | None:
-        """How many non-pinned elements a composition may hold; None = no cap."""
-        return self.max_elements - len(self.pins) if self.max_elements else None
-
-    def repair(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Map any (B, 118) non-negative array into the space: (B, 118) float64 compositions.
-
-        Drops disallowed and pinned columns, keeps the k_free largest free fractions, drops
-        fractions below MIN_FRACTION, rescales the rest to `budget` and adds the pins. A row with
-        nothing left gets one random free element.
-        """
-        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        y = np.where(self.free, np.clip(np.nan_to_num(x), 0.0, None), 0.0)
-        if self.budget <= 0:
-            return np.broadcast_to(self.x_pin, y.shape).copy()
-        k = self.k_free
-        if k is not None and k < N_ELEMENTS:
-            order = np.argsort(-y, axis=1, kind="stable")
-            keep = np.zeros_like(y, dtype=bool)
-            np.put_along_axis(keep, order[:, :k], True, axis=1)  # the k largest per row
-            y = np.where(keep, y, 0.0)
-        for _ in range(2):  # dropping small entries can make others fall below after rescaling
-            s = y.sum(1, keepdims=True)
-            y = np.where(s > 0, y / np.where(s > 0, s, 1.0), 0.0) * self.budget
-            y[y < MIN_FRACTION] = 0.0
-        empty = y.sum(1) <= 0
-        if empty.any():
-            choices = np.flatnonzero(self.free)
-            y[np.flatnonzero(empty), rng.choice(choices, size=int(empty.sum()))] = 1.0
-        y = y / y.sum(1, keepdims=True) * self.budget
-        return y + self.x_pin
-
-    def violation(self, x: np.ndarray) -> np.ndarray:
-        """(B,) worst violation of simplex, exclusions, pins and cap (0 = all hold; cap counts 1)."""
-        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        v = np.abs(x.sum(1) - 1.0)
-        v = np.maximum(v, np.clip(-x, 0, None).max(1))
-        if (~self.allowed).any():
-            v = np.maximum(v, np.abs(x[:, ~self.allowed]).max(1))
-        for k, f in self.pins.items():
-            v = np.maximum(v, np.abs(x[:, k] - f))
-        if self.max_elements:
-            v = np.maximum(v, ((x > 0).sum(1) > self.max_elements).astype(float))
-        return v
 
 
 @dataclass(frozen=True)
@@ -261,45 +155,6 @@ class _Evaluator:
 
 def _space(allowed: np.ndarray | None, pins: dict[int, float] | None, max_elements: int) -> SearchSpace:
     return SearchSpace(np.ones(N_ELEMENTS, bool) if allowed is None else allowed, dict(pins or {}), max_elements)
-
-
-def mutate(
-    x: np.ndarray,
-    space: SearchSpace,
-    rng: np.random.Generator,
-    sigma: float = JITTER_SIGMA,
-    p_swap: float = SWAP_PROB,
-    p_add: float = 0.0,
-    p_remove: float = 0.0,
-) -> np.ndarray:
-    """Random moves of (B, 118) compositions -> (B, 118) compositions in `space`.
-
-    Each row: log-normal jitter (sigma) of its free fractions; with probability p_swap one present
-    free element hands its fraction to an absent allowed one; with p_add an absent allowed element
-    is added (ADD_FRACTION_RANGE of the free budget) if the cap allows; with p_remove one free
-    element is dropped if another remains. Pins and exclusions are restored by `space.repair`.
-    """
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64)).copy()
-    free = space.free
-    free_idx = np.flatnonzero(free)
-    y = np.where(free, x, 0.0)
-    y *= rng.lognormal(0.0, sigma, size=y.shape)
-    k = space.k_free
-    for row in y:
-        present = np.flatnonzero(row > 0)
-        absent = np.setdiff1d(free_idx, present, assume_unique=True)
-        if len(present) and len(absent) and rng.random() < p_swap:
-            src, dst = rng.choice(present), rng.choice(absent)
-            row[dst], row[src] = row[src], 0.0
-            present = np.flatnonzero(row > 0)
-            absent = np.setdiff1d(free_idx, present, assume_unique=True)
-        if len(absent) and (k is None or len(present) < k) and rng.random() < p_add:
-            share = rng.uniform(*ADD_FRACTION_RANGE)
-            total = row.sum()
-            row[rng.choice(absent)] = share * total / (1.0 - share) if total > 0 else 1.0
-        elif len(present) > 1 and rng.random() < p_remove:
-            row[rng.choice(present)] = 0.0
-    return space.repair(y, rng)
 
 
 def _as_starts(starts: np.ndarray, space: SearchSpace, rng: np.random.Generator) -> np.ndarray:
