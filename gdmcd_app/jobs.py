@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gdmcd_core.design import runs
-from gdmcd_core.design.resources import parse_max_jobs
+from gdmcd_core.design.resources import check_design_request, count_n_values, parse_max_jobs
 
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
 DEFAULT_MAX_ACTIVE = 2
@@ -181,12 +181,7 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._reserved = 0  # slots taken by start() calls still validating (counted with the active jobs)
 
-    def start(self, model: Any, config: Any, fe_model: Any = None) -> Job:
-        """Validate, create the run folder, and start the run in a worker thread.
-
-        Problems the user can fix (constraints that contradict the data, no start compositions,
-        too many jobs) raise ValueError / JobLimitError here, before any folder is created.
-        """
+    def _reserve(self) -> None:
         with self._lock:  # check and take a slot under one lock: concurrent starts cannot overshoot
             n_active = sum(j.active for j in self._jobs.values()) + self._reserved
             if n_active >= self.max_active:
@@ -195,19 +190,17 @@ class JobRegistry:
                     "wait for one to finish or stop it"
                 )
             self._reserved += 1
-        try:
-            engine = self._factory(model, config, fe_model)
-            start = engine.start_points()  # ValueError for impossible starts, shown before anything runs
-            run_dir = runs.create_run_dir(self.runs_root)
-        except BaseException:
-            with self._lock:
-                self._reserved -= 1
-            raise
-        job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
+
+    def _unreserve(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+
+    def _launch(self, job: Job, run: Callable[[Job], Any]) -> Job:
+        """Start `run(job)` in a worker thread; the reserved slot passes to the job."""
 
         def work() -> None:
             try:
-                result = engine.run(run_dir=run_dir, callback=job.on_progress, stop_event=job.stop_event, start=start)
+                result = run(job)
             except Exception as exc:  # the run folder is marked failed by the engine; keep the message
                 job._finish("failed", f"{type(exc).__name__}: {exc}")
                 return
@@ -222,6 +215,60 @@ class JobRegistry:
             self._prune_locked()
         job.thread.start()
         return job
+
+    def start(self, model: Any, config: Any, fe_model: Any = None) -> Job:
+        """Validate, create the run folder, and start the run in a worker thread.
+
+        Problems the user can fix (constraints that contradict the data, no start compositions,
+        a run too big for this machine's memory, too many jobs) raise ValueError / JobLimitError
+        here, before any folder is created.
+        """
+        self._reserve()
+        try:
+            check_request(config, model)
+            engine = self._factory(model, config, fe_model)
+            start = engine.start_points()  # ValueError for impossible starts, shown before anything runs
+            run_dir = runs.create_run_dir(self.runs_root)
+        except BaseException:
+            self._unreserve()
+            raise
+        job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
+        return self._launch(
+            job, lambda j: engine.run(run_dir=run_dir, callback=j.on_progress, stop_event=j.stop_event, start=start)
+        )
+
+    def _engine_for_run(self, run_id: str, model: Any, fe_model: Any) -> tuple[Path, Any, Any]:
+        from gdmcd_core.design.resume import config_from_run
+        from gdmcd_core.design.run_lock import RunLockedError, is_alive, read_lock
+
+        run_dir = runs.run_path(run_id, self.runs_root)
+        lock = read_lock(run_dir)
+        if self.is_active(run_id) or is_alive(lock):
+            raise RunLockedError(f"run {run_id} is still running; stop it first")
+        if not (run_dir / runs.STATE_FILE).is_file():
+            raise ValueError(f"run {run_id} saved no state ({runs.STATE_FILE}) to continue from")
+        config = config_from_run(run_dir)
+        return run_dir, config, self._factory(model, config, fe_model)
+
+    def resume(self, run_id: str, model: Any, fe_model: Any = None) -> Job:
+        """Continue a stopped or interrupted run from its state.npz in a worker thread (job id = run id)."""
+        from gdmcd_core.design.resume import resume_run
+
+        self._reserve()
+        try:
+            run_dir, config, engine = self._engine_for_run(run_id, model, fe_model)
+        except BaseException:
+            self._unreserve()
+            raise
+        job = Job(job_id=run_id, run_dir=run_dir, config=config)
+        return self._launch(job, lambda j: resume_run(engine, run_dir, callback=j.on_progress, stop_event=j.stop_event))
+
+    def finalize(self, run_id: str, model: Any, fe_model: Any = None) -> int:
+        """Write the candidate table of an interrupted run from its state.npz; returns its rows."""
+        from gdmcd_core.design.resume import finalize_run
+
+        run_dir, _, engine = self._engine_for_run(run_id, model, fe_model)
+        return len(finalize_run(engine, run_dir))
 
     def get(self, job_id: str | None) -> Job | None:
         """The job with this id, or None (also for malformed ids: they never reach the file system)."""
@@ -253,3 +300,12 @@ class JobRegistry:
         done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished or 0.0)
         for j in done[: max(0, len(done) - MAX_FINISHED_KEPT)]:
             self._jobs.pop(j.job_id, None)
+
+
+def check_request(config: Any, model: Any = None) -> None:
+    """InsufficientMemoryError (a ValueError, one line) for a config too big for this machine."""
+    if not hasattr(config, "n_candidates"):
+        return  # a test double
+    m = count_n_values(getattr(config, "n_values", ()), getattr(config, "n_min", 4), getattr(config, "n_max", 24))
+    steps = getattr(config, "total_steps", 2000)
+    check_design_request(config.n_candidates, m, steps, getattr(config, "record_every", 10), model)

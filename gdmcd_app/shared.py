@@ -78,13 +78,28 @@ def _registry(root: str) -> JobRegistry:
 
 
 def get_registry() -> JobRegistry:
-    """The process-wide job registry for this runs folder ($GDMCD_RUNS_DIR or ./runs)."""
-    return _registry(str(runs.runs_root()))
+    """The process-wide job registry for this runs folder ($GDMCD_RUNS_DIR or ./runs). A bad
+    $GDMCD_MAX_JOBS stops the page with its one-line message (never a traceback)."""
+    try:
+        return _registry(str(runs.runs_root()))
+    except ValueError as exc:
+        st.error(f"The server setting is invalid: {exc}")
+        st.stop()
+        raise  # st.stop() raises; keeps type checkers content
+
+
+def csv_download_bytes(table) -> bytes:
+    """A table as CSV bytes for a download button, with spreadsheet formulas neutralized."""
+    from gdmcd_core.util_io import sanitize_table
+
+    return sanitize_table(table).to_csv(index=False).encode()
 
 
 def _stamp(path: Path) -> tuple[float, ...]:
-    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE)
-    return tuple((path / n).stat().st_mtime if (path / n).is_file() else 0.0 for n in names)
+    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE, runs.STATE_FILE)
+    stamp = tuple((path / n).stat().st_mtime if (path / n).is_file() else 0.0 for n in names)
+    lock = path / "run.lock"  # a writer that died changes the status shown without touching a file
+    return (*stamp, float(lock.is_file() and runs.is_alive(runs.read_lock(path))))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -102,6 +117,8 @@ def load_run(run_id: str) -> tuple[runs.LoadedRun | None, str | None]:
         return None, str(exc)
     except FileNotFoundError:
         return None, f"no run {run_id!r} in {root}"
+    except OSError as exc:  # an unreadable folder (permissions): one line, not a traceback
+        return None, f"run {run_id!r} cannot be read: {exc}"
 
 
 def run_options() -> dict[str, str]:
@@ -109,7 +126,8 @@ def run_options() -> dict[str, str]:
     out = {}
     for r in runs.list_runs():
         best = f" · best {r.best_integer_formula} {r.best_integer_tc_k:.1f} K" if r.best_integer_formula else ""
-        out[r.run_id] = f"{r.run_id} · {r.status}{best}"
+        why = f" · {r.problem[:80]}" if r.status == runs.UNREADABLE else ""
+        out[r.run_id] = f"{r.run_id} · {r.status}{best}{why}"
     return out
 
 

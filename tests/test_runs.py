@@ -86,6 +86,7 @@ def _write_run(path, status="finished", heartbeat=None) -> None:
     w.write_trajectory(rec)
     w.write_candidates(pd.DataFrame({"integer_formula": ["MgB2"], "integer_tc_k": [39.0]}))
     w.log("hello")
+    w.close()  # a writer releases the run lock when it is done
 
 
 def test_create_list_load_delete(tmp_path) -> None:

@@ -20,6 +20,7 @@ from gdmcd_app.jobs import JobLimitError
 from gdmcd_app.shared import (
     DESIGN_DEFAULTS,
     candidate_columns,
+    csv_download_bytes,
     cuda_available,
     get_formation_energy_model,
     get_model,
@@ -333,7 +334,7 @@ if run_clicked:
                 job = registry.start(
                     model, config, get_formation_energy_model() if config.formation_energy_weight > 0 else None
                 )
-        except (ValueError, JobLimitError) as exc:
+        except (ValueError, MemoryError, JobLimitError) as exc:  # InsufficientMemoryError says how much it needs
             run_error.error(str(exc))
         except Exception as exc:  # never a traceback on the page; the message says what broke
             run_error.error(f"The run could not start: {type(exc).__name__}: {exc}")
@@ -392,9 +393,14 @@ def results_panel(job_id: str) -> None:
     if status == "failed":
         st.error((snap.error if snap else "") or run.status.get("message") or "the run failed")
     elif status == "interrupted":
-        st.warning("This run stopped without finishing (the server was restarted); its folder keeps what was written.")
+        st.warning(
+            "This run stopped without finishing (its process is gone); its saved state can be finalized or "
+            "resumed on the Runs page."
+        )
     elif status == "running":
         st.info("This run is still running in another server process; reload to refresh.")
+    for problem in run.problems:
+        st.warning(f"Part of this run folder cannot be read: {problem}")
     cfg = run.config.get("design", {})
     stage3 = app_data.stage3_start(cfg)
     if run.trajectory is not None and len(run.trajectory.step):
@@ -429,11 +435,10 @@ def results_panel(job_id: str) -> None:
         if filters:
             st.caption(f"{len(shown)} of {len(table)} candidates pass the filters.")
     d1, d2, d3, d4 = st.columns(4)
-    cand_file = info.path / runs.CANDIDATES_FILE
-    if cand_file.is_file():
+    if table is not None:  # read through load_run: never a file outside the run folder
         d1.download_button(
             "Download CSV",
-            cand_file.read_bytes(),
+            csv_download_bytes(table),
             file_name=f"candidates-{info.run_id}.csv",
             mime="text/csv",
             key="download_csv",

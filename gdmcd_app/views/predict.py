@@ -4,7 +4,7 @@ import streamlit as st
 
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
-from gdmcd_app.shared import get_model
+from gdmcd_app.shared import csv_download_bytes, get_model
 
 st.title("Predict Tc")
 st.caption("One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column.")
@@ -63,7 +63,7 @@ elif formulas:
         )
     st.download_button(
         "Download predictions (CSV)",
-        table.to_csv(index=False).encode(),
+        csv_download_bytes(table),
         file_name="tc_predictions.csv",
         mime="text/csv",
         on_click="ignore",

@@ -1,11 +1,19 @@
-"""Runs: every design run in the runs folder — reopen, compare, download, delete."""
+"""Runs: every design run in the runs folder — reopen, compare, download, delete; finalize or resume
+a run that was stopped or interrupted (its process killed, the server restarted) from its saved state."""
 
 import streamlit as st
 
 from gdmcd_app import figures
 from gdmcd_app import series as app_data
 from gdmcd_app.main import page
-from gdmcd_app.shared import candidate_columns, get_registry, load_run
+from gdmcd_app.shared import (
+    candidate_columns,
+    csv_download_bytes,
+    get_formation_energy_model,
+    get_model,
+    get_registry,
+    load_run,
+)
 from gdmcd_core.design import runs
 
 st.title("Runs")
@@ -24,7 +32,7 @@ rows = [
         "steps": f"{r.steps_done:,}/{r.total_steps:,}" if r.total_steps else "",
         "best formula": r.best_integer_formula,
         "best Tc (K)": r.best_integer_tc_k,
-        "settings": r.summary,
+        "settings": r.summary if r.status != runs.UNREADABLE else r.problem,
     }
     for r in infos
 ]
@@ -42,31 +50,64 @@ run, err = load_run(run_id)
 if err:
     st.error(err)
     st.stop()
+for problem in run.problems:
+    st.warning(f"Part of this run folder cannot be read: {problem}")
+
+
+def _finish(action: str) -> None:
+    """Finalize (candidate table from state.npz) or resume the selected run; errors in one line."""
+    model, model_err = get_model()
+    if model is None:
+        st.error(f"No Tc model: {model_err}")
+        return
+    fe = get_formation_energy_model() if run.config.get("design", {}).get("formation_energy_weight", 0) else None
+    try:
+        if action == "finalize":
+            n = get_registry().finalize(run_id, model, fe)
+            st.success(f"Wrote {n} candidates from the state saved at step {run.info.steps_done}.")
+        else:
+            get_registry().resume(run_id, model, fe)
+            st.switch_page(page("design.py"), query_params={"job": run_id})
+    except Exception as exc:  # RunLockedError, StateError, JobLimitError, a changed model: one line
+        st.error(f"Could not {action} run {run_id}: {exc}")
+
+
+info = run.info
+if info.status in ("interrupted", "failed", "stopped") and info.has_state:
+    more = info.total_steps and info.steps_done < info.total_steps
+    st.info(
+        f"This run is **{info.status}** at step {info.steps_done:,}/{info.total_steps:,}; its state was saved. "
+        + ("Finalize writes its candidate table; resume continues the loop." if more else "")
+    )
+    f1, f2, _ = st.columns([1, 1, 2])
+    if f1.button("Finalize", key="runs_finalize", help="build candidates.csv from the saved state"):
+        _finish("finalize")
+    if more and f2.button("Resume", key="runs_resume", help="continue from the saved compositions and step"):
+        _finish("resume")
 
 a, b, c, d = st.columns(4)
 if a.button("Open results", key="open_design", help="show it on the Design page"):
     st.switch_page(page("design.py"), query_params={"job": run_id})
 if b.button("Open trajectories", key="open_traj"):
     st.switch_page(page("trajectories.py"), query_params={"run": run_id})
-cand = run.info.path / runs.CANDIDATES_FILE
-if cand.is_file():
+if run.candidates is not None:  # read through load_run: never a file outside the run folder
     c.download_button(
         "Download CSV",
-        cand.read_bytes(),
+        csv_download_bytes(run.candidates),
         file_name=f"candidates-{run_id}.csv",
         mime="text/csv",
         key="runs_download",
         on_click="ignore",
     )
 with d.popover("Delete…"):
-    active = get_registry().is_active(run_id)
+    active = get_registry().is_active(run_id) or run.info.status == "running"
     st.write(f"Delete run `{run_id}` and its folder? This cannot be undone.")
     if st.button(
         "Delete this run", key="runs_delete", type="primary", disabled=active, help="stop it first" if active else None
     ):
         try:
             runs.delete_run(run_id)
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, runs.RunLockedError, OSError) as exc:
             st.error(str(exc))
         else:
             st.session_state.pop("runs_pick", None)

@@ -5,8 +5,10 @@
 JSON DesignConfig), which override the defaults. Every bad option (unknown element, pins summing
 over 1, an element both pinned and excluded, an empty N range, a formula that does not parse, a
 missing checkpoint) prints one line on stderr and exits with status 2 before any optimization.
-Ctrl-C stops the run between steps and still writes the candidates found so far (a second
-Ctrl-C aborts).
+Ctrl-C or SIGTERM stops the run between steps and still writes the candidates found so far (a
+second Ctrl-C aborts; the folder keeps state.npz for `gdmcd runs finalize` / `gdmcd runs resume`).
+A request that cannot fit in memory (--n-candidates 1000000, --n-range 1-100000000) is refused
+before anything is allocated, saying how much it needs.
 
 Examples:
     gdmcd design --out runs/cuprate --init YBa2Cu3O7 HgBa2Ca2Cu3O8 --n-candidates 64
@@ -17,13 +19,13 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from dataclasses import Field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gdmcd_core.cli.runs import check_out_dir, install_stop_signals
 from gdmcd_core.design.config import config_fields
 from gdmcd_core.design.constraints import PIN_MODES, Pin
 
@@ -165,8 +167,8 @@ def config_from_args(args: argparse.Namespace) -> DesignConfig:
             raise UsageError(f"--config {args.config}: no such file")
         try:
             base = DesignConfig.load(path).to_dict()
-        except ValueError as exc:
-            raise UsageError(f"--config {args.config}: {exc}") from None
+        except (ValueError, TypeError, AttributeError, OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--config {args.config}: {_one_line(exc)}") from None
     over: dict[str, Any] = {
         f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None
     }
@@ -184,7 +186,33 @@ def config_from_args(args: argparse.Namespace) -> DesignConfig:
         over["keep_element_count"] = False
     if args.n_range:
         over.update(parse_n_range(args.n_range))
-    return DesignConfig.from_dict({**base, **over})
+    merged = {**base, **over}
+    _check_request_size(merged)
+    try:
+        return DesignConfig.from_dict(merged)
+    except TypeError as exc:  # a wrong type that slipped past the field checks
+        raise UsageError(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _check_request_size(d: dict[str, Any]) -> None:
+    """Refuse a run too big for this machine's memory before DesignConfig builds its N range."""
+    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.resources import check_design_request, count_n_values
+
+    dflt = DesignConfig.__dataclass_fields__
+    get = lambda k: d.get(k, dflt[k].default)  # noqa: E731
+    try:
+        b, steps = int(get("n_candidates")), int(get("steps2")) + int(get("steps3"))
+        m = count_n_values(tuple(int(n) for n in get("n_values") or ()), int(get("n_min")), int(get("n_max")))
+    except (TypeError, ValueError):
+        return  # wrong types: DesignConfig names the field
+    if b >= 1 and m >= 1:
+        check_design_request(b, m, steps, int(get("record_every")) if isinstance(get("record_every"), int) else 10)
 
 
 def _fail(msg: str, code: int = EXIT_USAGE) -> int:
@@ -199,8 +227,9 @@ def handle_design(args: argparse.Namespace) -> int:
     except ValueError as exc:  # UsageError, FormulaError and DesignConfig validation
         return _fail(str(exc))
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
-        return _fail(f"--out {out} exists and is not an empty folder; pick another or pass --force")
+    why = check_out_dir(out, args.force)
+    if why:
+        return _fail(why)
     if args.top < 0:
         return _fail(f"--top must be >= 0, got {args.top}")
     from gdmcd_core.design.filters import CANDIDATE_FILTERS
@@ -228,6 +257,18 @@ def handle_design(args: argparse.Namespace) -> int:
         model = load_checkpoint(ckpt, device=device)
     except CheckpointError as exc:
         return _fail(str(exc))
+    from gdmcd_core.design.resources import check_design_request, count_n_values
+
+    try:  # now with the model's activations and members
+        check_design_request(
+            cfg.n_candidates,
+            count_n_values(cfg.n_values, cfg.n_min, cfg.n_max),
+            cfg.total_steps,
+            cfg.record_every,
+            model,
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
     fe_model = None
     try:
         from gdmcd_core.training.formation_energy import load_formation_energy_model
@@ -244,8 +285,8 @@ def handle_design(args: argparse.Namespace) -> int:
         from gdmcd_core.data.reference import load_reference
 
         reference = load_reference()
-    except FileNotFoundError as exc:
-        return _fail(f"training data not found: {exc}", EXIT_FAIL)
+    except (FileNotFoundError, ValueError) as exc:  # DataNotFoundError names $GDMCD_DATA_DIR when it is bad
+        return _fail(f"training data not found: {_one_line(exc)}")
     try:
         engine = DesignEngine(model, cfg, fe_model, reference=reference)
         start = engine.start_points()
@@ -253,13 +294,7 @@ def handle_design(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
     stop = threading.Event()
-
-    def on_sigint(signum, frame):  # first Ctrl-C: stop and keep results; second: abort
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        print(f"\n{PROG}: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
-
-    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    restore = install_stop_signals(stop, PROG)
     print(
         f"{PROG}: {len(start)} candidates on {engine.device}, model {ckpt} "
         f"({getattr(model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
@@ -280,20 +315,24 @@ def handle_design(args: argparse.Namespace) -> int:
         )
         bar.update(p.step - bar.n)
 
+    from gdmcd_core.design.run_lock import RunLockedError
+
     try:
         result = engine.run(out, callback=on_progress, stop_event=stop, start=start)
+    except (RunLockedError, PermissionError) as exc:  # raced with another writer / unwritable: nothing run
+        return _fail(_one_line(exc))
     finally:
         if bar is not None:
             bar.close()
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        restore()
     shown = result.candidates
     if args.filter:
         from gdmcd_core.design.filters import filter_candidates
         from gdmcd_core.util import atomic_write_text
+        from gdmcd_core.util_io import sanitize_table
 
         shown = filter_candidates(result.candidates, args.filter)
-        atomic_write_text(out / "candidates_filtered.csv", shown.to_csv(index=False))
+        atomic_write_text(out / "candidates_filtered.csv", sanitize_table(shown).to_csv(index=False))
         print(
             f"{PROG}: {len(shown)} of {len(result.candidates)} candidates pass {', '.join(args.filter)}",
             file=sys.stderr,

@@ -123,6 +123,26 @@ def _add_evaluate(sub) -> None:
         help="refit the distance-aware sigma calibration on the validation split and write it into the card "
         "(the .pt file is not touched)",
     )
+    p.add_argument(
+        "--strict-data",
+        action="store_true",
+        help="refuse (exit 2) when a data file's SHA-256 differs from the one the checkpoint card records "
+        "(default: one warning line)",
+    )
+
+
+def _data_mismatch(card: dict, checksums: dict) -> str:
+    """'' or one line naming the data files whose SHA-256 differs from the card's data_checksums."""
+    recorded = card.get("data_checksums") or {}
+    if not isinstance(recorded, dict):
+        return ""
+    bad = [f for f, h in checksums.items() if f in recorded and recorded[f] != h]
+    if not bad:
+        return ""
+    return (
+        f"data file(s) {', '.join(bad)} differ from the ones this checkpoint was trained and evaluated on "
+        "(SHA-256 in its card); metrics will not match the card"
+    )
 
 
 def _load(path: str | None, device: str):
@@ -141,6 +161,11 @@ def _cmd_evaluate(a) -> int:
     try:
         ens = _load(a.checkpoint, a.device)
         ds = dataset_for(ens, a.data_dir)
+        mismatch = _data_mismatch(ens.card, getattr(ds, "checksums", {}) or {})
+        if mismatch and a.strict_data:
+            return _fail(mismatch)
+        if mismatch:
+            print(f"gdmcd: warning: {mismatch}", file=sys.stderr)
         if a.write_calibration:
             calibrate(ens, ds).apply_to(ens)
             atomic_write_text(card_path(ens.path), json.dumps(ens.card, indent=2, sort_keys=True))
@@ -254,10 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     try:
         from gdmcd_core.cli.design import add_design_parser
+        from gdmcd_core.cli.runs import add_runs_parser
     except ImportError:  # design engine not installed in this build
         pass
     else:
         add_design_parser(sub)
+        add_runs_parser(sub)
     return parser
 
 

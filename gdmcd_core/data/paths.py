@@ -29,17 +29,36 @@ def user_cache_dir() -> Path:
     return Path(base) / "gdmcd" / "data"
 
 
+def env_data_dir() -> Path | None:
+    """$GDMCD_DATA_DIR as a folder, None when unset. A value that is blank, not a folder, or a folder
+    holding none of the data files is an error naming it (DataNotFoundError): never a silent fallback."""
+    if ENV_VAR not in os.environ:
+        return None
+    text = os.environ[ENV_VAR]
+    d = Path(text.strip()).expanduser()
+    if not text.strip():
+        raise DataNotFoundError(f"${ENV_VAR} is set but empty; unset it or point it to the data folder")
+    if not d.is_dir():
+        raise DataNotFoundError(f"${ENV_VAR}={text} is not a folder")
+    if not any((d / f).is_file() for f in (SUPERCON_FILE, COD_FILE, HYDRIDE_FILE, JARVIS_FILE, SUPERCON_ROWS_FILE)):
+        raise DataNotFoundError(f"${ENV_VAR}={text} holds none of the data files ({SUPERCON_FILE}, {COD_FILE}, ...)")
+    return d
+
+
 def search_dirs() -> list[Path]:
     """The folders looked at, in order."""
-    dirs: list[Path] = []
-    if os.environ.get(ENV_VAR):
-        dirs.append(Path(os.environ[ENV_VAR]).expanduser())
+    env = env_data_dir()
+    dirs: list[Path] = [env] if env is not None else []
     return dirs + [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data", user_cache_dir()]
 
 
 def find_data_dir(required: tuple[str, ...] = (SUPERCON_FILE, COD_FILE), download: bool = True) -> Path:
     """The first folder of `search_dirs()` holding every file in `required`; downloads into the cache if none does."""
     dirs = search_dirs()
+    env = env_data_dir()
+    if env is not None and set(required) & {SUPERCON_FILE, COD_FILE} and not all((env / r).is_file() for r in required):
+        missing = [r for r in required if not (env / r).is_file()]
+        raise DataNotFoundError(f"${ENV_VAR}={env} lacks {', '.join(missing)}")
     for d in dirs:
         if all((d / r).is_file() for r in required):
             return d

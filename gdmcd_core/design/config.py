@@ -210,6 +210,7 @@ class DesignConfig:
             if not cond:
                 raise ValueError(msg)
 
+        check_field_types(self)
         need(self.n_candidates >= 1, f"n_candidates must be >= 1, got {self.n_candidates}")
         need(self.init_mode in init.INIT_MODES, f"init_mode must be one of {init.INIT_MODES}, got {self.init_mode!r}")
         if self.init_mode == "formulas":
@@ -371,6 +372,22 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def check_field_types(cfg: Any) -> None:
+    """ValueError (one line naming the field) for a value of the wrong type or a float that is not finite."""
+    for f in fields(cfg):
+        v, d = getattr(cfg, f.name), f.default
+        if isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, (int, float)):
+            ok = isinstance(v, (int, float) if isinstance(d, float) else int) and not isinstance(v, bool)
+            if ok and isinstance(d, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
+        else:
+            ok = isinstance(v, type(d)) if isinstance(d, (str, tuple)) else True
+        if not ok:
+            raise ValueError(f"{f.name} must be {type(d).__name__}, got {type(v).__name__} {v!r}")
 
 
 def config_fields(generic_only: bool = True) -> list[Field]:

@@ -183,3 +183,38 @@ def parse_max_jobs(env_value: str | None, default: int = DEFAULT_MAX_JOBS) -> in
     if value < 1:
         raise ValueError(f"{MAX_JOBS_ENV} must be a whole number >= 1, got {env_value!r}")
     return value
+
+
+def count_n_values(n_values: Sequence[int] = (), n_min: int = 4, n_max: int = 24) -> int:
+    """How many cell sizes N a config allows, without building the range (n_max may be huge)."""
+    return len(set(n_values)) if n_values else max(0, int(n_max) - int(n_min) + 1)
+
+
+def model_activation_floats(model: object) -> int | None:
+    """`resnet_activation_floats` of a TcEnsemble's / TcResNet's config; None for other modules."""
+    cfg = getattr(model, "config", None)
+    try:
+        return resnet_activation_floats(int(cfg.width), tuple(cfg.layers), str(cfg.stem))  # type: ignore[union-attr]
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def check_design_request(
+    n_candidates: int,
+    n_values_of_N: int,
+    total_steps: int = 2000,
+    record_every: int = 10,
+    model: object | None = None,
+    limit: int | None = None,
+) -> int:
+    """Refuse (InsufficientMemoryError, one line naming the request) a run that cannot fit in memory,
+    before anything is allocated. Without `model` only the model-independent part is counted (a
+    lower bound: checked again once the model is known). Returns the estimate in bytes."""
+    acts = model_activation_floats(model) if model is not None else 0
+    members = int(getattr(model, "n_members", 1) or 1) if model is not None else 1
+    need = estimate_design_memory_bytes(
+        max(int(n_candidates), 1), max(int(n_values_of_N), 1), N_ELEMENTS, members, total_steps, record_every, acts
+    )
+    what = f"{int(n_candidates):,} candidates x {int(n_values_of_N):,} cell sizes N"
+    check_memory(need, limit, what=what)
+    return need

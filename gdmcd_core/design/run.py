@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,8 @@ from gdmcd_core.design import initialization as init
 from gdmcd_core.design.candidates import CandidateContext, build_candidates
 from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.methods import run_search
-from gdmcd_core.design.runs import RunWriter, Trajectory, TrajectoryRecorder
+from gdmcd_core.design.run_state import StateKeeper
+from gdmcd_core.design.runs import STATE_FILE, RunWriter, Trajectory, TrajectoryRecorder
 from gdmcd_core.util import code_version
 
 if TYPE_CHECKING:
@@ -92,14 +93,29 @@ def candidate_context(engine: DesignEngine) -> CandidateContext:
 
 
 class _FolderProgress:
-    """Progress callback that also keeps the run folder's status and trajectory current."""
+    """Progress callback that also keeps the run folder's status, trajectory and state (state.npz) current.
 
-    def __init__(self, writer: RunWriter, recorder: TrajectoryRecorder, steps2: int, user: Callable | None) -> None:
+    offset: steps done before this process took over (a resumed run); the engine counts from 0."""
+
+    def __init__(
+        self,
+        writer: RunWriter,
+        recorder: TrajectoryRecorder,
+        steps2: int,
+        user: Callable | None,
+        keeper: StateKeeper | None = None,
+        offset: int = 0,
+    ) -> None:
         self.writer, self.recorder, self.steps2, self.user = writer, recorder, steps2, user
+        self.keeper, self.offset = keeper, offset
 
     def __call__(self, p: Progress) -> None:
+        if self.offset:
+            p = replace(p, step=p.step + self.offset, total_steps=p.total_steps + self.offset)
         if self.user is not None:
             self.user(p)
+        if self.keeper is not None:
+            self.keeper.update(self.recorder, force=p.done)
         if p.done:
             return
         if p.step == self.steps2 and p.stage == 2 and p.step > 0:
@@ -107,6 +123,21 @@ class _FolderProgress:
             self.writer.write_trajectory(self.recorder)
         self.writer.write_status("running", p.to_dict(), force=False)
         self.writer.write_trajectory(self.recorder, force=False)
+
+
+def state_keeper(engine: DesignEngine, writer: RunWriter, labels: list[str], **kw: Any) -> StateKeeper:
+    """The StateKeeper of a run folder (tracks the best integer formula like the engine, at each save)."""
+    cfg = engine.config
+    track = cfg.integer_select == "best"
+    return StateKeeper(
+        writer.path / STATE_FILE,
+        labels,
+        cfg.total_steps,
+        cfg.steps2,
+        integerize=engine.integerize if track else None,
+        score=getattr(engine, "_integer_scores", None) if track else None,
+        **kw,
+    )
 
 
 def _finish_folder(writer: RunWriter, state: OptimizeState, status: str, table: pd.DataFrame, n: int, total: int):
@@ -146,10 +177,11 @@ def run_design(
             writer.write_status("running", None)
             writer.log(f"design run started on {engine.device}: {engine.summary()}")
         sp = start if start is not None else engine.start_points()
-        recorder = TrajectoryRecorder(len(sp))
+        recorder = TrajectoryRecorder(len(sp), stage2_step=cfg.steps2)
         if writer is not None:
             writer.write_config({**record, "n_candidates": len(sp)})
-            callback = _FolderProgress(writer, recorder, cfg.steps2, callback)
+            keeper = state_keeper(engine, writer, list(sp.label))
+            callback = _FolderProgress(writer, recorder, cfg.steps2, callback, keeper)
         if cfg.method == "gradient":
             state = engine.optimize(sp, callback=callback, stop_event=stop_event, recorder=recorder)
             labels = list(sp.label)
@@ -188,11 +220,21 @@ def run_design(
             allowed_ns=engine.allowed_ns,
         )
     except BaseException as exc:
-        if writer is not None:
-            msg = f"{type(exc).__name__}: {exc}"
-            try:
-                writer.write_status("failed", None, message=msg)
-                writer.log(f"failed: {msg}")
-            except OSError:
-                pass
+        fail_folder(writer, exc)
         raise
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def fail_folder(writer: RunWriter | None, exc: BaseException) -> None:
+    """Mark the folder failed (interrupted for Ctrl-C / exit); it keeps state.npz for `gdmcd runs finalize`."""
+    if writer is None:
+        return
+    status = "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed"
+    msg = f"{type(exc).__name__}: {exc}"
+    try:
+        writer.write_status(status, None, message=msg)
+        writer.log(f"{status}: {msg}")
+    except (OSError, RuntimeError):
+        pass

@@ -11,6 +11,9 @@ Layout of a run folder (every file written atomically: temp file + rename):
                      every k steps, per-candidate Tc, integer loss and compositions; rewritten at
                      least every TRAJECTORY_FLUSH_S seconds and at stage ends
     candidates.csv   the ranked candidate table (written at the end, also for a stopped run)
+    state.npz        the loop's state every few seconds (run_state.py): finalize or resume from it
+    run.lock         which process writes the folder (run_lock.py); a "running" status whose lock
+                     holder is dead reads as "interrupted" at once
 
 Public API (stable; the web app and the CLI use it):
 
@@ -21,8 +24,8 @@ Public API (stable; the web app and the CLI use it):
     create_run_dir(root=None, run_id=None) -> Path
     list_runs(root=None) -> list[RunInfo]         # newest first
     load_run(run, root=None) -> LoadedRun         # run: an id under the root, or a folder Path
-    delete_run(run_id, root=None) -> None
-    RunWriter(path)                               # used by design.DesignEngine
+    delete_run(run_id, root=None) -> None         # refused while a live process holds the run's lock
+    RunWriter(path)                               # takes the run's lock; used by design.DesignEngine
     Trajectory / TrajectoryRecorder               # the trajectory arrays
 
 A run id from outside (URL, form, CLI) must match RUN_ID_RE (letters, digits, '-', '_'; no dots or
@@ -32,28 +35,31 @@ ValueError before any file is touched.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gdmcd_core.design.run_lock import RunLock, RunLockedError, is_alive, read_lock  # noqa: F401  (re-exported)
+from gdmcd_core.design.trajectory import Trajectory, TrajectoryRecorder  # noqa: F401  (re-exported)
 from gdmcd_core.util import atomic_write_bytes, atomic_write_text
+from gdmcd_core.util_io import UnsafePathError, safe_child  # noqa: F401  (re-exported)
 
 RUNS_ENV = "GDMCD_RUNS_DIR"
 DEFAULT_RUNS_DIR = "runs"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+UNREADABLE = "unreadable"  # listed for a folder whose files cannot be read (RunInfo.problem says why)
 CONFIG_FILE, STATUS_FILE, LOG_FILE = "config.json", "status.json", "log.txt"
-TRAJECTORY_FILE, CANDIDATES_FILE = "trajectory.npz", "candidates.csv"
+TRAJECTORY_FILE, CANDIDATES_FILE, STATE_FILE = "trajectory.npz", "candidates.csv", "state.npz"
 # A "running" status whose heartbeat is older than this is reported as "interrupted" (crash/kill).
 HEARTBEAT_STALE_S = 120.0
 # How often (at most) the engine rewrites status.json and trajectory.npz while running.
@@ -97,109 +103,6 @@ def create_run_dir(root: str | Path | None = None, run_id: str | None = None) ->
     return p
 
 
-# -- trajectory --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Trajectory:
-    """What a run recorded. T = steps recorded, S = snapshots, B = candidates.
-
-    Per step (T,): step (1-based), stage (2 or 3), alpha, tc_best_k, tc_median_k, tc_q10_k,
-    tc_q90_k (statistics across candidates of the ensemble-mean Tc, K, before that step's update),
-    hinge_mean_k, int_loss_median (L_integer over the allowed N; in stage 2, where it is only
-    monitored, it is refreshed every record_every steps and repeated in between).
-    Snapshots, every k steps and at stage ends: snap_step (S,) the step count done when taken
-    (0 = start), snap_tc_k (S, B), snap_int_loss (S, B), snap_x (S, B, 118) float16 fractions.
-    """
-
-    step: np.ndarray
-    stage: np.ndarray
-    alpha: np.ndarray
-    tc_best_k: np.ndarray
-    tc_median_k: np.ndarray
-    tc_q10_k: np.ndarray
-    tc_q90_k: np.ndarray
-    hinge_mean_k: np.ndarray
-    int_loss_median: np.ndarray
-    snap_step: np.ndarray
-    snap_tc_k: np.ndarray
-    snap_int_loss: np.ndarray
-    snap_x: np.ndarray
-
-    def to_npz_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **{f.name: getattr(self, f.name) for f in fields(self)})
-        return buf.getvalue()
-
-    @classmethod
-    def load(cls, path: str | Path) -> Trajectory:
-        with np.load(path, allow_pickle=False) as z:
-            return cls(**{f.name: z[f.name] for f in fields(cls)})
-
-    def candidate(self, i: int) -> dict[str, np.ndarray]:
-        """One candidate's snapshots: step (S,), tc_k (S,), int_loss (S,), x (S, 118)."""
-        return {
-            "step": self.snap_step,
-            "tc_k": self.snap_tc_k[:, i],
-            "int_loss": self.snap_int_loss[:, i],
-            "x": self.snap_x[:, i].astype(np.float32),
-        }
-
-
-_STEP_FIELDS = (
-    "step",
-    "stage",
-    "alpha",
-    "tc_best_k",
-    "tc_median_k",
-    "tc_q10_k",
-    "tc_q90_k",
-    "hinge_mean_k",
-    "int_loss_median",
-)
-
-
-@dataclass
-class TrajectoryRecorder:
-    """Accumulates a Trajectory during a run (the engine owns it; not thread-shared)."""
-
-    n_candidates: int
-    rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in _STEP_FIELDS})
-    snaps: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"step": [], "tc": [], "il": [], "x": []})
-
-    def add_step(self, **values: float) -> None:
-        for k in _STEP_FIELDS:
-            self.rows[k].append(float(values[k]))
-
-    def add_snapshot(self, step: int, tc_k: np.ndarray, int_loss: np.ndarray, x: np.ndarray) -> None:
-        if self.snaps["step"] and self.snaps["step"][-1] == step:
-            return
-        self.snaps["step"].append(step)
-        self.snaps["tc"].append(np.asarray(tc_k, np.float32))
-        self.snaps["il"].append(np.asarray(int_loss, np.float32))
-        self.snaps["x"].append(np.asarray(x, np.float16))
-
-    def to_trajectory(self) -> Trajectory:
-        B = self.n_candidates
-        r = self.rows
-        s = self.snaps
-        return Trajectory(
-            step=np.asarray(r["step"], np.int64),
-            stage=np.asarray(r["stage"], np.int8),
-            alpha=np.asarray(r["alpha"], np.float64),
-            tc_best_k=np.asarray(r["tc_best_k"], np.float32),
-            tc_median_k=np.asarray(r["tc_median_k"], np.float32),
-            tc_q10_k=np.asarray(r["tc_q10_k"], np.float32),
-            tc_q90_k=np.asarray(r["tc_q90_k"], np.float32),
-            hinge_mean_k=np.asarray(r["hinge_mean_k"], np.float32),
-            int_loss_median=np.asarray(r["int_loss_median"], np.float32),
-            snap_step=np.asarray(s["step"], np.int64),
-            snap_tc_k=np.stack(s["tc"]) if s["tc"] else np.zeros((0, B), np.float32),
-            snap_int_loss=np.stack(s["il"]) if s["il"] else np.zeros((0, B), np.float32),
-            snap_x=np.stack(s["x"]) if s["x"] else np.zeros((0, B, 118), np.float16),
-        )
-
-
 # -- writing -----------------------------------------------------------------------------------
 
 
@@ -222,12 +125,22 @@ def dumps(obj: Any) -> str:
 
 
 class RunWriter:
-    """Writes one run folder. Every file goes through a temp file and an atomic rename."""
+    """Writes one run folder while holding its lock (RunLockedError if a live process holds it).
 
-    def __init__(self, path: str | Path) -> None:
+    Every file goes through a temp file and an atomic rename; every status write refreshes the
+    lock's heartbeat. `close()` releases the lock (also on garbage collection of a dead writer:
+    the lock's pid check makes a lock left by a killed process stale at once)."""
+
+    def __init__(self, path: str | Path, lock: bool = True) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self.lock = RunLock(self.path) if lock else None
         self._log: list[str] = []
+        if (self.path / LOG_FILE).is_file():  # a resumed or finalized run keeps its log
+            try:
+                self._log = (self.path / LOG_FILE).read_text(errors="replace").splitlines()
+            except OSError:
+                self._log = []
         self._last_status = 0.0
         self._last_traj = 0.0
 
@@ -242,6 +155,8 @@ class RunWriter:
         if not force and now - self._last_status < STATUS_FLUSH_S:
             return
         self._last_status = now
+        if self.lock is not None and self.lock.held:
+            self.lock.heartbeat()
         body = {"status": status, "heartbeat": now, "pid": os.getpid(), "message": message, "progress": progress}
         atomic_write_text(self.path / STATUS_FILE, dumps(body))
 
@@ -259,6 +174,11 @@ class RunWriter:
     def write_candidates(self, table: pd.DataFrame) -> None:
         atomic_write_text(self.path / CANDIDATES_FILE, table.to_csv(index=False))
 
+    def close(self) -> None:
+        """Release the run's lock (safe to call twice)."""
+        if self.lock is not None:
+            self.lock.release()
+
 
 # -- reading -----------------------------------------------------------------------------------
 
@@ -266,8 +186,9 @@ class RunWriter:
 @dataclass(frozen=True)
 class RunInfo:
     """Summary of a run folder for listings. status: one of STATUSES ('interrupted' = a
-    'running' status whose heartbeat stopped). created: unix time. best_integer_tc_k: the top
-    row of candidates.csv, NaN if there is none."""
+    'running' status whose writer is gone: its lock holder is dead or its heartbeat stopped) or
+    UNREADABLE (then `problem` says why). created: unix time. best_integer_tc_k: the top row of
+    candidates.csv, NaN if there is none."""
 
     run_id: str
     path: Path
@@ -279,11 +200,14 @@ class RunInfo:
     best_integer_tc_k: float
     best_integer_formula: str
     summary: str
+    problem: str = ""
+    has_state: bool = False
 
 
 @dataclass(frozen=True)
 class LoadedRun:
-    """Everything in a run folder. candidates / trajectory are None if not written (yet)."""
+    """Everything in a run folder. candidates / trajectory are None if not written (yet) or
+    unreadable; `problems` lists what could not be read (one line each)."""
 
     info: RunInfo
     config: dict[str, Any]
@@ -291,49 +215,107 @@ class LoadedRun:
     candidates: pd.DataFrame | None
     trajectory: Trajectory | None
     log: str
+    problems: tuple[str, ...] = field(default=())
 
 
-def _read_json(p: Path) -> dict[str, Any]:
+def _file(path: Path, name: str) -> Path:
+    """`name` inside the run folder; UnsafePathError if it is a symlink leading out of it."""
+    return safe_child(path, name)
+
+
+def _read_json(p: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """The JSON object in `p`, {} if missing; a file that is not a JSON object is noted in `problems`."""
     try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return {}
+        if not p.is_file():
+            return {}
+        d = json.loads(_file(p.parent, p.name).read_text())
+    except (OSError, ValueError) as exc:
+        d = exc
+    if isinstance(d, dict):
+        return d
+    if problems is not None:
+        why = f"{type(d).__name__}" if isinstance(d, Exception) else f"a JSON {type(d).__name__}, not an object"
+        problems.append(f"{p.name} is unreadable ({why})")
+    return {}
 
 
-def _info(path: Path) -> RunInfo:
-    cfg = _read_json(path / CONFIG_FILE)
-    st = _read_json(path / STATUS_FILE)
+def _num(d: dict[str, Any], key: str, default: float = 0.0) -> float:
+    try:
+        v = float(d.get(key, default) or default)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} is not a number: {d.get(key)!r}") from None
+    if v != v:
+        raise ValueError(f"{key} is not a number: {d.get(key)!r}")
+    return v
+
+
+def run_status(path: Path, st: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """The status to show: status.json's, with 'running' read as 'interrupted' when its writer is
+    gone (the run's lock held by a dead process or missing, or no heartbeat for HEARTBEAT_STALE_S)."""
     status = st.get("status", "failed" if not cfg else "running")
-    if status == "running" and time.time() - float(st.get("heartbeat", 0)) > HEARTBEAT_STALE_S:
-        status = "interrupted"
-    prog = st.get("progress") or {}
-    best_tc, best_f = float("nan"), ""
-    cand = path / CANDIDATES_FILE
-    if cand.is_file():
-        try:
-            top = pd.read_csv(cand, nrows=1)
-            if len(top):
-                best_tc = float(top["integer_tc_k"].iloc[0])
-                best_f = str(top["integer_formula"].iloc[0])
-        except (OSError, ValueError, KeyError, pd.errors.EmptyDataError):
-            pass
-    design = cfg.get("design", {})
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    if status == "running":
+        lock = read_lock(path)
+        if lock is not None:
+            return "running" if is_alive(lock) else "interrupted"
+        if time.time() - _num(st, "heartbeat") > HEARTBEAT_STALE_S:  # a folder written without a lock
+            return "interrupted"
+    return status
+
+
+def _top_candidate(path: Path) -> tuple[float, str]:
+    cand = _file(path, CANDIDATES_FILE)
+    if not cand.is_file():
+        return float("nan"), ""
+    top = pd.read_csv(cand, nrows=1)
+    if not len(top):
+        return float("nan"), ""
+    return float(top["integer_tc_k"].iloc[0]), str(top["integer_formula"].iloc[0])
+
+
+def _info(path: Path, problems: list[str] | None = None) -> RunInfo:
+    problems = [] if problems is None else problems
+    cfg = _read_json(path / CONFIG_FILE, problems)
+    st = _read_json(path / STATUS_FILE, problems)
+    try:
+        created = path.stat().st_mtime if path.exists() else 0.0
+        status, created = run_status(path, st, cfg), _num(cfg, "created", created)
+        prog = st.get("progress") or {}
+        design = cfg.get("design") or {}
+        if not isinstance(prog, dict) or not isinstance(design, dict):
+            raise ValueError("progress/design is not a JSON object")
+        n_cand = int(_num(cfg, "n_candidates", _num(design, "n_candidates")))
+        steps, total = int(_num(prog, "step")), int(_num(prog, "total_steps"))
+    except (ValueError, TypeError, OSError) as exc:
+        problems.append(f"status.json/config.json: {exc}")
+        status, n_cand, steps, total = UNREADABLE, 0, 0, 0
+    try:
+        best_tc, best_f = _top_candidate(path)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        problems.append(f"{CANDIDATES_FILE}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        best_tc, best_f = float("nan"), ""
+    if problems and status != UNREADABLE and not cfg:
+        status = UNREADABLE
     return RunInfo(
         run_id=path.name,
         path=path,
         status=status,
-        created=float(cfg.get("created", path.stat().st_mtime if path.exists() else 0.0)),
-        n_candidates=int(cfg.get("n_candidates", design.get("n_candidates", 0)) or 0),
-        steps_done=int(prog.get("step", 0) or 0),
-        total_steps=int(prog.get("total_steps", 0) or 0),
+        created=created if status != UNREADABLE or created else 0.0,
+        n_candidates=n_cand,
+        steps_done=steps,
+        total_steps=total,
         best_integer_tc_k=best_tc,
         best_integer_formula=best_f,
         summary=str(cfg.get("summary", "")),
+        problem="; ".join(problems),
+        has_state=(path / STATE_FILE).is_file(),
     )
 
 
 def list_runs(root: str | Path | None = None) -> list[RunInfo]:
-    """Every run folder under the root (folders holding config.json or status.json), newest first."""
+    """Every run folder under the root (folders holding config.json or status.json), newest first.
+    A folder whose files cannot be read is listed with status UNREADABLE, never an exception."""
     base = runs_root(root)
     if not base.is_dir():
         return []
@@ -349,39 +331,56 @@ def list_runs(root: str | Path | None = None) -> list[RunInfo]:
     return sorted(out, key=lambda r: (r.created, r.run_id), reverse=True)
 
 
+def _load_candidates(path: Path) -> pd.DataFrame | None:
+    f = _file(path, CANDIDATES_FILE)
+    return pd.read_csv(f, keep_default_na=False, na_values=[""]) if f.is_file() else None
+
+
 def load_run(run: str | Path, root: str | Path | None = None) -> LoadedRun:
     """Load a run by id (validated, under the root) or by folder Path (e.g. a CLI --out DIR).
 
-    Raises ValueError for a bad id and FileNotFoundError if the folder is not a run folder.
+    Raises ValueError for a bad id and FileNotFoundError if the folder is not a run folder. A file
+    that cannot be read (truncated, not JSON, a symlink leading out of the folder) is left out
+    (None / {}) and named in `problems`; it never raises.
     """
     path = run.resolve() if isinstance(run, Path) else run_path(run, root)
     if not ((path / CONFIG_FILE).is_file() or (path / STATUS_FILE).is_file()):
         raise FileNotFoundError(f"{path} is not a run folder (no {CONFIG_FILE})")
-    cand = None
-    if (path / CANDIDATES_FILE).is_file():
-        cand = pd.read_csv(path / CANDIDATES_FILE, keep_default_na=False, na_values=[""])
-    traj = None
-    if (path / TRAJECTORY_FILE).is_file():
-        try:
-            traj = Trajectory.load(path / TRAJECTORY_FILE)
-        except (OSError, ValueError, KeyError):
-            traj = None
-    log = (path / LOG_FILE).read_text() if (path / LOG_FILE).is_file() else ""
+    problems: list[str] = []
+    cand = traj = None
+    try:
+        cand = _load_candidates(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        problems.append(f"{CANDIDATES_FILE} is unreadable: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+    try:
+        if _file(path, TRAJECTORY_FILE).is_file():
+            traj = Trajectory.load(_file(path, TRAJECTORY_FILE))
+    except Exception as exc:  # truncated or foreign npz: zipfile, pickle and shape errors alike
+        problems.append(f"{TRAJECTORY_FILE} is unreadable ({type(exc).__name__})")
+    try:
+        log = _file(path, LOG_FILE).read_text(errors="replace") if (path / LOG_FILE).is_file() else ""
+    except (OSError, ValueError) as exc:
+        log, _ = "", problems.append(f"{LOG_FILE}: {exc}")
+    info = _info(path, problems)
     return LoadedRun(
-        info=_info(path),
+        info=info,
         config=_read_json(path / CONFIG_FILE),
         status=_read_json(path / STATUS_FILE),
         candidates=cand,
         trajectory=traj,
         log=log,
+        problems=tuple(dict.fromkeys(problems)),
     )
 
 
 def delete_run(run_id: str, root: str | Path | None = None) -> None:
-    """Delete a run folder by id. Only folders that look like run folders are removed."""
+    """Delete a run folder by id. Only folders that look like run folders are removed, and only
+    while no live process holds the run's lock (RunLockedError, one line, otherwise): the lock is
+    taken for the deletion, so no writer can start in between."""
     path = run_path(run_id, root)
     if not path.is_dir():
         raise FileNotFoundError(f"no run {run_id!r} in {runs_root(root)}")
     if path.is_symlink() or not ((path / CONFIG_FILE).is_file() or (path / STATUS_FILE).is_file()):
         raise ValueError(f"{path} is not a run folder; not deleting it")
-    shutil.rmtree(path)
+    with RunLock(path):  # RunLockedError while a live process works on it; its file goes with the folder
+        shutil.rmtree(path)

@@ -20,6 +20,8 @@ from gdmcd_core.util import REPO_ROOT, atomic_torch_save, atomic_write_text, sha
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "tc_default.pt"
+TC_KIND = "tc_regressor"  # card "kind" of a Tc model (a card without "kind" is taken as one)
+MAX_WIDTH, MAX_BLOCKS = 4096, 64  # beyond these a "model config" is damage, not a model: refused before allocating
 
 
 class CheckpointError(RuntimeError):
@@ -54,15 +56,45 @@ def read_card(path: str | Path) -> dict[str, Any]:
     cp = card_path(path)
     if not cp.is_file():
         raise CheckpointError(f"checkpoint card {cp} is missing; it records the hash the checkpoint is checked against")
-    return json.loads(cp.read_text())
+    try:
+        card = json.loads(cp.read_text())
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f"checkpoint card {cp} is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise CheckpointError(f"checkpoint card {cp} is a JSON {type(card).__name__}, not an object")
+    if not isinstance(card.get("sha256"), str):
+        raise CheckpointError(f"checkpoint card {cp} lacks the field 'sha256' (the checkpoint's hash)")
+    return card
 
 
-def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> TcEnsemble:
-    """Load an ensemble (K >= 1 members) for inference: eval mode, frozen weights, on `device`."""
+def _model_config(d: Any, path: Path) -> ModelConfig:
+    """ModelConfig from a checkpoint, refusing damaged or absurd values (CheckpointError, one line)."""
+    try:
+        config = ModelConfig.from_dict(d)
+        width, layers = int(config.width), tuple(int(n) for n in config.layers)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: model config {d!r} is invalid ({exc})") from None
+    if not 1 <= width <= MAX_WIDTH or not 1 <= len(layers) <= 8 or not all(1 <= n <= MAX_BLOCKS for n in layers):
+        raise CheckpointError(
+            f"checkpoint {path}: model config width={width}, layers={layers} is outside what a Tc model can be "
+            f"(width 1..{MAX_WIDTH}, 1..8 stages of 1..{MAX_BLOCKS} blocks)"
+        )
+    return config
+
+
+def load_checkpoint(
+    path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu", kind: str | None = TC_KIND
+) -> TcEnsemble:
+    """Load an ensemble (K >= 1 members) for inference: eval mode, frozen weights, on `device`.
+
+    kind: the card "kind" required, as a prefix (default: Tc models, tc_regressor*; a card without "kind"
+    passes); None: any kind."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found (train one with `gdmcd train`)")
     card = read_card(path)
+    if kind is not None and not str(card.get("kind", kind)).startswith(kind):
+        raise CheckpointError(f"checkpoint {path} is a {card.get('kind')!r} model, not a {kind!r} model")
     digest = sha256_file(path)
     if digest != card.get("sha256"):
         raise CheckpointError(
@@ -72,11 +104,16 @@ def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.d
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} could not be read: {exc}") from None
-    config = ModelConfig.from_dict(blob["model_config"])
+    if not isinstance(blob, dict) or "model_config" not in blob or not blob.get("members"):
+        raise CheckpointError(f"checkpoint {path} lacks its model config or members")
+    config = _model_config(blob["model_config"], path)
     members = []
-    for sd in blob["members"]:
-        m = TcResNet(config)
-        m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
-        members.append(m)
+    try:
+        for sd in blob["members"]:
+            m = TcResNet(config)
+            m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+            members.append(m)
+    except (RuntimeError, AttributeError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit the model config ({str(exc)[:200]})") from None
     ens = TcEnsemble(members, card=card, sha256=digest, path=str(path))
     return ens.to(device).eval().requires_grad_(False)

@@ -27,7 +27,6 @@ from torch import nn
 
 from gdmcd_core.model.resnet import TcResNet
 
-
 SPREAD_FLOOR_K = 10.0  # how far below 0 K a member's disagreement still counts (see soft_floor)
 
 

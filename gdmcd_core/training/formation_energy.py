@@ -163,7 +163,7 @@ def load_formation_energy_model(
     """
     if not Path(path).is_file():
         return None
-    ens: TcEnsemble = load_checkpoint(path, device=device)
+    ens: TcEnsemble = load_checkpoint(path, device=device, kind="formation_energy")
     if ens.config.output_relu:
         raise CheckpointError(f"{path} has a ReLU output; a formation-energy model needs a signed output")
     return ens
