@@ -271,6 +271,7 @@ def test_filter_and_display_candidates() -> None:
             "charge_neutral": [True, True, False],
             "radioactive": [False, True, False],
             "formation_energy_ev_atom": [-0.1, 0.2, -2.0],
+            "e_hull_ev_atom": [0.0, 0.3, 0.1],  # stable: within 0.1 eV/atom of the hull
             "extra": [1, 2, 3],
         }
     )

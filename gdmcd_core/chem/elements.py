@@ -103,3 +103,14 @@ def info(symbol: str) -> ElementInfo:
 
 def radioactive_symbols() -> tuple[str, ...]:
     return tuple(e.symbol for e in element_table() if e.radioactive)
+
+
+def noble_gas_symbols() -> tuple[str, ...]:
+    """The group-18 elements He, Ne, Ar, Kr, Xe, Rn, Og."""
+    return tuple(e.symbol for e in element_table() if e.group == 18)
+
+
+def implausible_symbols() -> tuple[str, ...]:
+    """Elements a superconductor search leaves out by default (Z order): the noble gases (no
+    compounds under ordinary conditions) and the radioactive elements (no stable isotope)."""
+    return tuple(e.symbol for e in element_table() if e.group == 18 or e.radioactive)

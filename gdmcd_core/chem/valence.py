@@ -36,6 +36,13 @@ them and metals count as intermetallic/covalent:
 
 The presence mask uses the forward values only (no gradient through it); inside the mask the
 penalty is differentiable in x.
+
+Cuprates: the window above allows O from -2 to -1 and Cu up to +3, so an over-oxidized cuprate (formal Cu
++3.8) still balances through peroxide oxygen. `cu_valence_window_penalty` is the tighter cuprate check: with
+every other element at its `typical_valence`, the charge per atom that Cu must carry, c = -sum_{i != Cu}
+x_i t_i, should lie in [lo x_Cu, hi x_Cu] (`CU_VALENCE_WINDOW`); the penalty is the excess, relu(c - hi x_Cu)
++ relu(lo x_Cu - c) in charge/atom (linear, so that integer formulas just outside the window, formal Cu
++2.7 at N <= 24, still pay), and zero wherever `cu_valence` is undefined.
 """
 
 from __future__ import annotations
@@ -123,6 +130,50 @@ def valence_bounds(
     """(v_min, v_max): two (118,) tensors of the lowest/highest oxidation state per element (index Z-1)."""
     v_min, v_max = _bounds_numpy()
     return torch.tensor(v_min, dtype=dtype, device=device), torch.tensor(v_max, dtype=dtype, device=device)
+
+
+@lru_cache(maxsize=1)
+def _typical_numpy() -> tuple[np.ndarray, np.ndarray]:
+    t = np.zeros(N_ELEMENTS)
+    known = np.zeros(N_ELEMENTS, dtype=bool)
+    for i, s in enumerate(symbols()):
+        v = 0.0 if s == "Cu" else typical_valence(s)
+        if v is not None:
+            t[i], known[i] = v, True
+    t.setflags(write=False)
+    known.setflags(write=False)
+    return t, known
+
+
+def typical_valences(
+    device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(t, known): (118,) `typical_valence` per element (0 for Cu and where undefined) and (118,) bool,
+    True where it is defined (and for Cu), for `cu_valence_window_penalty`."""
+    t, known = _typical_numpy()
+    return torch.tensor(t, dtype=dtype, device=device), torch.tensor(known, device=device)
+
+
+def cu_valence_window_penalty(
+    x: torch.Tensor,
+    typical: torch.Tensor,
+    known: torch.Tensor,
+    window: tuple[float, float] = CU_VALENCE_WINDOW,
+) -> torch.Tensor:
+    """(B,) excess of the charge per atom Cu must carry beyond `window` x x_Cu (see the module
+    docstring), charge/atom. Zero without Cu, without an anion former, or with an element whose
+    typical valence is undefined (the same cases where `cu_valence` is None); that mask has no gradient."""
+    if x.ndim != 2 or x.shape[-1] != N_ELEMENTS:
+        raise ValueError(f"x must have shape (B, {N_ELEMENTS}), got {tuple(x.shape)}")
+    cu = index_of("Cu")
+    x_cu = x[:, cu]
+    c = -(x @ typical.to(device=x.device, dtype=x.dtype))
+    penalty = torch.relu(c - window[1] * x_cu) + torch.relu(window[0] * x_cu - c)
+    with torch.no_grad():
+        present = x.detach() > PRESENCE_EPS
+        applies = present[:, cu] & (present & anion_former_mask(x.device)).any(-1)
+        applies &= ~(present & ~known.to(x.device)).any(-1)
+    return penalty * applies.to(x.dtype)
 
 
 def anion_former_mask(device: torch.device | str = "cpu") -> torch.Tensor:
@@ -258,10 +309,12 @@ __all__ = [
     "charge_window",
     "charge_window_amounts",
     "cu_valence",
+    "cu_valence_window_penalty",
     "cu_valence_plausible",
     "is_charge_balanceable",
     "oxidation_states",
     "typical_valence",
+    "typical_valences",
     "valence_bounds",
     "valence_window_penalty",
 ]

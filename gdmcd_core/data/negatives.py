@@ -11,7 +11,10 @@ Two kinds:
 * a curated list of known non-superconductors (`KNOWN_NON_SUPERCONDUCTORS`): undoped cuprate parents
   (antiferromagnetic Mott insulators) and molecular or ionic hydrides at ambient pressure.
 
-`cu_valence` and `cu_valence_plausible` are shared with later credibility checks. All functions
+The Cu valence here (`_fixed_cu_valence`) is private to the generator: it assigns every element a fixed
+valence (`FIXED_VALENCE`, Fe +3, N -3, ...) and also answers for intermetallics, which keeps the generated
+rows as they were. Credibility checks use `gdmcd_core.chem.valence.cu_valence`, which leaves ambiguous
+valences and intermetallics undefined (the two differ on ~18% of SuperCon's Cu compounds). All functions
 are pure and deterministic.
 """
 
@@ -79,8 +82,6 @@ FIXED_VALENCE: dict[str, float] = {
     "H": 1.0,
 }
 
-CU_VALENCE_SC_MIN = 1.8  # below this a cuprate is on the insulating side (electron-doped optimum is ~+1.85)
-CU_VALENCE_SC_MAX = 2.6  # above ~+2.35 cuprates are overdoped metals; the margin absorbs the fixed-valence guesses
 NEGATIVE_CU_VALENCE = 1.7  # oxygen of the reduced variant is chosen so Cu sits at or below this (YBa2Cu3O6: 1.67)
 OXYGEN_STEP = 0.25  # reduced oxygen amounts are floored to this grid, so YBa2Cu3O7 -> YBa2Cu3O6
 CUPRATE_OXYGEN_SCALES = (0.0, 0.25, 0.5)  # further cuprate variants: oxygen times these
@@ -135,11 +136,11 @@ class Negatives:
         return len(self.formula)
 
 
-def cu_valence(amounts: Mapping[str, float]) -> float | None:
+def _fixed_cu_valence(amounts: Mapping[str, float]) -> float | None:
     """Average Cu oxidation state from charge balance with `FIXED_VALENCE` for every other element.
 
     amounts: {symbol: amount per formula unit}. None if there is no Cu or an element has no fixed valence.
-    >>> round(cu_valence({"Y": 1, "Ba": 2, "Cu": 3, "O": 7}), 3)
+    >>> round(_fixed_cu_valence({"Y": 1, "Ba": 2, "Cu": 3, "O": 7}), 3)
     2.333
     """
     n_cu = amounts.get("Cu", 0.0)
@@ -155,20 +156,12 @@ def cu_valence(amounts: Mapping[str, float]) -> float | None:
     return -charge / n_cu
 
 
-def cu_valence_plausible(amounts: Mapping[str, float]) -> bool | None:
-    """True if a cuprate's Cu valence lies in the superconducting window [1.8, 2.6]; None if not computable."""
-    v = cu_valence(amounts)
-    if v is None:
-        return None
-    return CU_VALENCE_SC_MIN - 1e-9 <= v <= CU_VALENCE_SC_MAX + 1e-9
-
-
 def oxygen_for_cu_valence(amounts: Mapping[str, float], valence: float) -> float | None:
     """Oxygen amount per formula unit at which the average Cu valence equals `valence` (None if not computable)."""
     if "Cu" not in amounts or "O" not in amounts:
         return None
     others = {s: n for s, n in amounts.items() if s != "O"}
-    base = cu_valence({**others, "O": 0.0})
+    base = _fixed_cu_valence({**others, "O": 0.0})
     if base is None:
         return None
     # valence = base + 2 * n_O / n_Cu

@@ -29,7 +29,15 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     + validity.candidate_flags columns (charge_neutral, electronegativity_ok, all_metal, radioactive,
       toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set);
       the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS (24) elements
+    cu_valence                formal Cu oxidation state of the integer formula, other elements at their typical
+                              valence (chem.valence.cu_valence); empty without Cu, for an intermetallic or when
+                              an element's valence is ambiguous
+    cu_valence_plausible      cu_valence within chem.valence.CU_VALENCE_WINDOW (1.8..2.6, superconducting
+                              cuprates); empty where cu_valence is
     + formation_energy_ev_atom when a formation-energy model is given
+    e_hull_ev_atom, e_hull_sigma_ev_atom   energy above the JARVIS convex hull of the integer formula's
+                              system and its uncertainty from the surrogate's error (design/stability.py);
+                              empty without a formation-energy model or the JARVIS data
     + frac_<El>: stage-2 fractions, for every element present in some stage-2 composition
 """
 
@@ -45,7 +53,10 @@ import torch
 
 from gdmcd_core.chem.composition import FRACTION_EPS, format_vector, parse_formula, reduced_key, to_vector
 from gdmcd_core.chem.elements import symbols
+from gdmcd_core.chem.valence import CU_VALENCE_WINDOW, cu_valence
 from gdmcd_core.data.reference import ReferenceData
+from gdmcd_core.design import stability
+from gdmcd_core.design.hull import HullReference
 from gdmcd_core.design.integer_loss import Integerized, round_baseline
 
 NEAREST_CHUNK = 256  # candidates per chunk in the nearest-neighbour search
@@ -152,6 +163,9 @@ class CandidateContext:
     predict: x (B, 118) -> (mean Tc (B,), sd (B,)) in K; formation_energy: x (B, 118) -> E_f (B,) in eV/atom;
     lower_frac / exact_frac: (118,) pinned fractions (None when there are none); pinned_mask: (118,) bool;
     kappa: the LCB weight used for ranking (0 ranks by the mean).
+    formation_energy_sigma: its error in eV/atom (default: the callable's `sigma_ev_atom`, see
+    stability.FormationEnergyFn); hull_reference: the hull's known compounds (default: JARVIS, loaded once;
+    the callable's `hull` False skips the hull).
     """
 
     predict: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -162,6 +176,32 @@ class CandidateContext:
     pinned_mask: np.ndarray
     kappa: float = 0.0
     formation_energy: Callable[[np.ndarray], np.ndarray] | None = None
+    formation_energy_sigma: float | None = None
+    hull_reference: HullReference | None = None
+
+
+def cu_valence_columns(formulas: list[str]) -> pd.DataFrame:
+    """cu_valence (float, NaN where undefined) and cu_valence_plausible (nullable bool) of formulas."""
+    v = [cu_valence(parse_formula(f)) for f in formulas]
+    lo, hi = CU_VALENCE_WINDOW
+    ok = [pd.NA if x is None else bool(lo <= x <= hi) for x in v]
+    return pd.DataFrame(
+        {
+            "cu_valence": np.array([np.nan if x is None else x for x in v], dtype=np.float64),
+            "cu_valence_plausible": pd.array(ok, dtype="boolean"),
+        }
+    )
+
+
+def _stability_columns(ctx: CandidateContext, formulas: list[str], xi: np.ndarray) -> pd.DataFrame:
+    """formation_energy_ev_atom (with a model) and the e_hull columns (always; empty without a model)."""
+    fe = ctx.formation_energy
+    e_form = fe(xi) if fe is not None and len(formulas) else None
+    sigma = ctx.formation_energy_sigma if ctx.formation_energy_sigma is not None else getattr(fe, "sigma_ev_atom", None)
+    want_hull = e_form is not None and getattr(fe, "hull", True)
+    ref = (ctx.hull_reference or stability.default_hull_reference()) if want_hull else None
+    hull = stability.hull_columns(formulas, e_form if want_hull else None, sigma, ref)
+    return hull if e_form is None else pd.concat([pd.DataFrame({"formation_energy_ev_atom": e_form}), hull], axis=1)
 
 
 def build_candidates(
@@ -230,8 +270,8 @@ def build_candidates(
     flags = _validity(list(table["integer_formula"]), ref.all_x)
     if flags is not None and len(flags) == len(table):
         table = pd.concat([table, flags], axis=1)
-    if ctx.formation_energy is not None and len(table):
-        table["formation_energy_ev_atom"] = ctx.formation_energy(xi)
+    formulas = list(table["integer_formula"])
+    table = pd.concat([table, cu_valence_columns(formulas), _stability_columns(ctx, formulas, xi)], axis=1)
     # stage-2 fractions of the kept rows, for the elements that occur in any stage-2 composition
     syms = symbols()
     x2 = np.asarray(x_stage2)[table["candidate"].to_numpy()] if len(table) else np.zeros((0, 118))

@@ -8,53 +8,27 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import Field, asdict, dataclass, field, fields, replace
+from dataclasses import Field, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.design import initialization as init
+from gdmcd_core.design.config_io import GROUPS, as_tuple, check_field_types, opt, parse_toml, toml_text
 from gdmcd_core.design.constraints import PIN_MODES, Constraints, Pin
 from gdmcd_core.design.integer_loss import INTEGER_LOSS_KINDS
 from gdmcd_core.design.objective import OBJECTIVES, alpha_ramp
 from gdmcd_core.util import atomic_write_text
 
 CONSTRAINT_METHODS = ("project", "relu")
+# Defaults of the chemistry terms (chosen on checkpoints/tc_default.pt with 32 candidates x 100+100 steps:
+# they leave the top candidates' Tc unchanged). PAPER_SETTINGS in presets.py switches them off.
+VALENCE_WEIGHT, CU_VALENCE_WEIGHT = 3000.0, 1000.0  # K per (charge/atom)^2, K per charge/atom
+DISTANCE_WEIGHT, TRUST_RADIUS = 100.0, 0.3  # K per unit L1; L1 in atomic fractions (0..2)
 INTEGER_SELECT = ("best", "final")
 # gradient: the paper's Adam loop (engine.py); the others: design/methods.py at the same model-evaluation budget
 SEARCH_METHODS = ("gradient", "evolution", "random", "database")
-
-
-def _tuple(v: Any) -> tuple:
-    if v is None:
-        return ()
-    if isinstance(v, str):
-        return tuple(s for s in v.replace(",", " ").split() if s)
-    return tuple(v)
-
-
-GROUPS = ("start", "constraints", "optimization", "run")  # option groups of the CLI and sections of the form
-
-
-def opt(
-    default: Any,
-    help: str,
-    group: str,
-    *,
-    choices: tuple | None = None,
-    lo: float | None = None,
-    hi: float | None = None,
-    label: str = "",
-    generic: bool = True,
-) -> Any:
-    """A DesignConfig field with what the CLI and the app need to offer it.
-
-    help: one line for --help and the form's tooltip; choices: allowed values; lo/hi: the range the form
-    offers (the config's own checks are in `validate`); label: the form's label (default: from the name);
-    generic=False: the CLI and the form handle the field with their own widgets (pins, N range, ...).
-    """
-    meta = {"help": help, "group": group, "choices": choices, "lo": lo, "hi": hi, "label": label, "generic": generic}
-    return field(default=default, metadata=meta)
+__all__ = ["GROUPS", "DesignConfig", "config_fields", "field_label", "opt"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +51,14 @@ class DesignConfig:
         label="Start from",
     )
     init_formulas: tuple[str, ...] = opt((), "start formulas for init_mode 'formulas'", "start", generic=False)
+    interpolation_partners: str = opt(
+        "family",
+        "family: an interpolation's second composition shares all but at most one element with the first "
+        "(within max_elements); any: two random SuperCon entries (the paper's, which mixes families)",
+        "start",
+        choices=init.PARTNER_MODES,
+        label="Interpolation partners",
+    )
     init_min_tc: float = opt(
         20.0,
         "K; SuperCon starts are drawn from entries above this Tc",
@@ -95,8 +77,14 @@ class DesignConfig:
         (), "element symbols, or the words 'radioactive', 'toxic'", "constraints", generic=False
     )
     exclude_unseen: bool = opt(True, "also exclude elements in no training composition", "constraints", generic=False)
+    exclude_implausible: bool = opt(
+        True,
+        "also exclude noble gases and radioactive elements, except pinned ones",
+        "constraints",
+        label="Exclude noble gases and radioactive elements",
+    )
     max_elements: int = opt(
-        0,
+        6,
         "cap on distinct elements per candidate, pins included; 0 = no cap",
         "constraints",
         lo=0,
@@ -175,7 +163,11 @@ class DesignConfig:
         label="Check every",
     )
     objective: str = opt(
-        "mean", "mean: ensemble-mean Tc; lcb: mean - kappa * sd", "optimization", choices=OBJECTIVES, label="Objective"
+        "lcb",
+        "mean: ensemble-mean Tc; lcb: mean - kappa * sd (a single model has sd 0)",
+        "optimization",
+        choices=OBJECTIVES,
+        label="Objective",
     )
     kappa: float = opt(1.0, "LCB weight on the ensemble sd", "optimization", lo=0.0, hi=10.0, label="κ")
     formation_energy_weight: float = opt(
@@ -194,13 +186,54 @@ class DesignConfig:
         choices=SEARCH_METHODS,
         label="Search method",
     )
+    valence_weight: float = opt(
+        VALENCE_WEIGHT,
+        "K per (charge/atom)^2 of the valence-window penalty: no mixed-valence charge balance "
+        "(e.g. too little oxygen for the cations); intermetallics are exempt",
+        "optimization",
+        lo=0.0,
+        hi=100_000.0,
+        label="Charge-balance penalty (K per (e/atom)²)",
+    )
+    cu_valence_weight: float = opt(
+        CU_VALENCE_WEIGHT,
+        "K per charge/atom that a cuprate's formal Cu valence (others at typical valences) lies "
+        "outside 1.8..2.6, e.g. over-oxidized",
+        "optimization",
+        lo=0.0,
+        hi=100_000.0,
+        label="Cu-valence penalty (K per e/atom)",
+    )
+    distance_weight: float = opt(
+        DISTANCE_WEIGHT,
+        "K per unit L1 distance (atomic fractions, 0..2) beyond trust_radius from the candidate's start",
+        "optimization",
+        lo=0.0,
+        hi=100_000.0,
+        label="Trust-region penalty (K per unit L1)",
+    )
+    trust_radius: float = opt(
+        TRUST_RADIUS,
+        "L1 distance from the start composition that is free of the trust-region penalty",
+        "optimization",
+        lo=0.0,
+        hi=2.0,
+        label="Trust radius (L1)",
+    )
+    hull_columns: bool = opt(
+        True,
+        "estimate each candidate's energy above the JARVIS convex hull (formation-energy surrogate, "
+        "checkpoints/formation_energy.pt when none is given)",
+        "run",
+        label="Energy above hull",
+    )
 
     def __post_init__(self) -> None:
         # normalize container fields (TOML/JSON give lists, the CLI gives strings)
-        object.__setattr__(self, "init_formulas", tuple(str(f) for f in _tuple(self.init_formulas) if str(f).strip()))
+        object.__setattr__(self, "init_formulas", tuple(str(f) for f in as_tuple(self.init_formulas) if str(f).strip()))
         object.__setattr__(self, "pins", tuple(Pin.coerce(p) for p in (self.pins or ())))
-        object.__setattr__(self, "exclude", _tuple(self.exclude))
-        object.__setattr__(self, "n_values", tuple(sorted({int(n) for n in _tuple(self.n_values)})))
+        object.__setattr__(self, "exclude", as_tuple(self.exclude))
+        object.__setattr__(self, "n_values", tuple(sorted({int(n) for n in as_tuple(self.n_values)})))
         self.validate()
 
     def validate(self) -> None:
@@ -253,6 +286,13 @@ class DesignConfig:
         )
         need(self.method in SEARCH_METHODS, f"method must be one of {SEARCH_METHODS}, got {self.method!r}")
         need(self.max_elements >= 0, f"max_elements must be >= 0 (0 = no cap), got {self.max_elements}")
+        need(
+            self.interpolation_partners in init.PARTNER_MODES,
+            f"interpolation_partners must be one of {init.PARTNER_MODES}, got {self.interpolation_partners!r}",
+        )
+        for name in ("valence_weight", "cu_valence_weight", "distance_weight", "trust_radius"):
+            v = getattr(self, name)
+            need(v >= 0 and math.isfinite(v), f"{name} must be a number >= 0, got {v}")
         c = self.constraints(unseen=())
         if not c.feasible_ns(self.ns):
             raise ValueError(
@@ -283,6 +323,7 @@ class DesignConfig:
             exclude_unseen=self.exclude_unseen,
             unseen=unseen,
             max_elements=self.max_elements,
+            exclude_implausible=self.exclude_implausible,
         )
 
     def alpha_at(self, k: int) -> float:
@@ -315,30 +356,11 @@ class DesignConfig:
 
     def to_toml(self) -> str:
         """TOML text (flat keys; pins as an array of inline tables, mode omitted when inherited)."""
-        lines = []
-        for k, v in self.to_dict().items():
-            if k == "pins":
-                items = []
-                for p in self.pins:
-                    mode = f', mode = "{p.mode}"' if p.mode else ""
-                    items.append(f'{{ symbol = "{p.symbol}", fraction = {p.fraction!r}{mode} }}')
-                lines.append(f"pins = [{', '.join(items)}]")
-            else:
-                lines.append(f"{k} = {_toml_value(v)}")
-        return "\n".join(lines) + "\n"
+        return toml_text(self.to_dict(), self.pins)
 
     @classmethod
     def from_toml(cls, text: str) -> DesignConfig:
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        d = tomllib.loads(text)
-        if "design" in d and isinstance(d["design"], dict) and len(d) == 1:
-            d = d["design"]
-        if "pins" in d:
-            d["pins"] = [{k: v for k, v in p.items()} if isinstance(p, dict) else p for p in d["pins"]]
-        return cls.from_dict(d)
+        return cls.from_dict(parse_toml(text))
 
     @classmethod
     def load(cls, path: str | Path) -> DesignConfig:
@@ -360,34 +382,6 @@ class DesignConfig:
 
     def replace(self, **changes: Any) -> DesignConfig:
         return replace(self, **changes)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if not (isinstance(v, float) and math.isinf(v)) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def check_field_types(cfg: Any) -> None:
-    """ValueError (one line naming the field) for a value of the wrong type or a float that is not finite."""
-    for f in fields(cfg):
-        v, d = getattr(cfg, f.name), f.default
-        if isinstance(d, bool):
-            ok = isinstance(v, bool)
-        elif isinstance(d, (int, float)):
-            ok = isinstance(v, (int, float) if isinstance(d, float) else int) and not isinstance(v, bool)
-            if ok and isinstance(d, float) and not math.isfinite(v):
-                raise ValueError(f"{f.name} must be a finite number, got {v}")
-        else:
-            ok = isinstance(v, type(d)) if isinstance(d, (str, tuple)) else True
-        if not ok:
-            raise ValueError(f"{f.name} must be {type(d).__name__}, got {type(v).__name__} {v!r}")
 
 
 def config_fields(generic_only: bool = True) -> list[Field]:

@@ -8,6 +8,8 @@ restricted to the `free` elements:
   free in x_opt, so x_H = 0.5 + x_opt,H >= 0.5;
 * a pin "exact" puts f in x_c and removes the element from x_opt, so x_el = f exactly;
 * an excluded element is removed from x_opt (and may not be pinned), so it stays exactly 0;
+* with `exclude_implausible`, the noble gases and the radioactive elements are excluded too, except
+  those the user pins (a pin says the user wants the element; an explicit exclusion cannot be pinned);
 * `max_elements` caps the number of distinct elements: after the simplex projection, only the
   largest (max_elements - number of pins) non-pinned entries of x_opt are kept and re-projected
   (the Euclidean projection onto the sparse simplex, Kyrillidis et al. 2013).
@@ -30,8 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from gdmcd_core.chem import elements
 from gdmcd_core.chem.composition import FRACTION_EPS
-from gdmcd_core.chem.elements import N_ELEMENTS, TOXIC, index_of, radioactive_symbols, symbols
+from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
 from gdmcd_core.design.simplex import project_simplex, relu_normalize, top_k_mask
 
 PinMode = Literal["at-least", "exact"]
@@ -40,8 +43,14 @@ PIN_MODES: tuple[str, ...] = ("at-least", "exact")
 PIN_TOL = 1e-6
 # Slack when checking that pins sum to at most 1 (user-typed decimals such as 0.3 + 0.7).
 SUM_TOL = 1e-9
-# Words accepted in an exclude list besides element symbols.
-EXCLUDE_GROUPS = ("radioactive", "toxic")
+# Words accepted in an exclude list besides element symbols, and the elements they stand for.
+GROUP_SYMBOLS = {
+    "radioactive": elements.radioactive_symbols,
+    "toxic": lambda: elements.TOXIC,
+    "noble": elements.noble_gas_symbols,
+}
+EXCLUDE_GROUPS = tuple(GROUP_SYMBOLS)
+
 _PIN_RE = re.compile(r"^\s*([A-Z][a-z]?)\s*(>=|=)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 
 
@@ -101,14 +110,12 @@ class Pin:
 
 
 def expand_exclude(items: Iterable[str]) -> tuple[str, ...]:
-    """Symbols and group words ('radioactive', 'toxic') -> validated symbols, Z order, no repeats."""
+    """Symbols and group words ('radioactive', 'toxic', 'noble') -> validated symbols, Z order, no repeats."""
     out: set[str] = set()
     for item in items:
         for tok in str(item).replace(",", " ").split():
-            if tok.lower() == "radioactive":
-                out.update(radioactive_symbols())
-            elif tok.lower() == "toxic":
-                out.update(TOXIC)
+            if tok.lower() in GROUP_SYMBOLS:
+                out.update(GROUP_SYMBOLS[tok.lower()]())
             else:
                 try:
                     index_of(tok)
@@ -141,9 +148,10 @@ class Constraints:
     """Validated conditions. Build with `Constraints.build(...)`; every pin has a concrete mode."""
 
     pins: tuple[Pin, ...] = ()
-    excluded: tuple[str, ...] = ()  # user exclusions + unseen elements
+    excluded: tuple[str, ...] = ()  # user exclusions + unseen elements + implausible elements
     max_elements: int = 0  # 0 = no cap
     unseen: tuple[str, ...] = ()  # the part of `excluded` that comes from exclude_unseen
+    implausible: tuple[str, ...] = ()  # the part of `excluded` that comes from exclude_implausible
 
     @classmethod
     def build(
@@ -155,6 +163,7 @@ class Constraints:
         exclude_unseen: bool = True,
         unseen: Iterable[str] = (),
         max_elements: int = 0,
+        exclude_implausible: bool = False,
     ) -> Constraints:
         """Validate and combine. Raises ValueError naming the offending pin or element.
 
@@ -164,6 +173,8 @@ class Constraints:
             exclude_unseen: also exclude `unseen` (elements in no training composition).
             unseen: those elements (from ReferenceData.unseen_symbols()).
             max_elements: cap on distinct elements in a candidate (pins included); 0 = none.
+            exclude_implausible: also exclude the noble gases and radioactive elements
+                (`implausible_symbols`) that are not pinned.
         """
         if pin_mode not in PIN_MODES:
             raise ValueError(f"pin mode must be one of {PIN_MODES}, got {pin_mode!r}")
@@ -187,10 +198,11 @@ class Constraints:
                     f"element {p.symbol} is pinned but occurs in no training composition, so it is excluded "
                     "by default; turn off exclude_unseen (CLI: --include-unseen) to pin it"
                 )
-        excluded = tuple(sorted(set(user_ex) | set(unseen_t), key=index_of))
+        implausible = tuple(s for s in elements.implausible_symbols() if s not in seen) if exclude_implausible else ()
+        excluded = tuple(sorted(set(user_ex) | set(unseen_t) | set(implausible), key=index_of))
         if max_elements < 0:
             raise ValueError(f"max_elements must be >= 0 (0 = no cap), got {max_elements}")
-        out = cls(pins=resolved, excluded=excluded, max_elements=int(max_elements), unseen=unseen_t)
+        out = cls(resolved, excluded, int(max_elements), unseen_t, implausible)
         if max_elements and max_elements < len(resolved):
             raise ValueError(f"max_elements={max_elements} is less than the {len(resolved)} pinned elements")
         if out.budget > SUM_TOL:
@@ -283,10 +295,14 @@ class Constraints:
 
     def describe(self) -> str:
         parts = [f"pins: {', '.join(str(p) for p in self.pins) or 'none'}"]
-        user = [s for s in self.excluded if s not in self.unseen]
+        auto = set(self.unseen) | set(self.implausible)
+        user = [s for s in self.excluded if s not in auto]
         parts.append(f"excluded: {', '.join(user) or 'none'}")
         if self.unseen:
             parts.append(f"+{len(self.unseen)} never-seen elements excluded")
+        extra = [s for s in self.implausible if s not in self.unseen]
+        if extra:
+            parts.append(f"+{len(extra)} noble-gas/radioactive elements excluded")
         if self.max_elements:
             parts.append(f"at most {self.max_elements} elements")
         return "; ".join(parts)

@@ -1,13 +1,15 @@
 """The design loop (paper stages 2 and 3): optimize B compositions at once against a frozen Tc model.
 
 Stage 2: Adam on the hinge max(0, y_t - score(x)). Stage 3: a fresh Adam on hinge + alpha * L_integer,{N}(x),
-alpha ramped linearly from 0 to alpha_max (objective.py). x = x_opt + x_c is kept a composition with the pins
+alpha ramped linearly from 0 to alpha_max (objective.py). Both stages add the chemistry terms of
+objective.design_loss that have a weight: the valence window, the cuprate Cu valence, the trust region
+around each candidate's start composition and relu(E_f). x = x_opt + x_c is kept a composition with the pins
 and exclusions of `constraints` after every step, by the Euclidean projection ("project": Adam sees the
 gradient centered at the composition's average, see simplex.center_gradient) or by the reparameterization
 x_opt = budget * relu(p) / sum relu(p) ("relu").
 
 The reported integer formula of a candidate (integer_select "best", the default) is the one with the
-highest score among the integer formulas of the compositions stage 3 passes through, checked every
+highest score (minus the same chemistry terms) among the integer formulas stage 3 passes through, checked every
 `select_every` steps (the first check is the stage-2 composition itself, i.e. rule-based rounding, so stage 3
 can only improve on it); "final" reports the last composition's.
 
@@ -22,8 +24,10 @@ Public API (the web app and the CLI use it):
         .integerize(x) -> Integerized      integer formulas under the run's N set and pins
         .predict(x) -> (mean, sd)          model Tc in K of compositions (B, 118)
 
-`model` is a TcEnsemble (or any nn.Module mapping (B, 118) fractions to (B,) Tc in K); it is never modified:
-a model in train mode, with trainable weights or on another device is copied, frozen and put in eval mode.
+`model` is a TcEnsemble (or any nn.Module mapping (B, 118) fractions to (B,) Tc in K; LCB then has sd 0); it is
+never modified: a model in train mode, with trainable weights or on another device is copied, frozen and put in
+eval mode. `fe_model` (E_f in eV/atom) defaults to checkpoints/formation_energy.pt when a stability penalty or
+the table's hull columns (config.hull_columns) need one.
 Runs are deterministic for a given seed, config and device.
 """
 
@@ -35,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +48,18 @@ import torch
 from torch import nn
 
 from gdmcd_core.chem.composition import FRACTION_EPS
+from gdmcd_core.chem.valence import anion_former_mask, typical_valences, valence_bounds
 from gdmcd_core.data.reference import ReferenceData, load_reference
 from gdmcd_core.design import initialization as init
+from gdmcd_core.design import objective as obj
+from gdmcd_core.design.best_integer import BestInteger
 from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.constraints import apply_projection, apply_relu, compose
-from gdmcd_core.design.integer_loss import Integerized, formulas_from_amounts, integer_loss, integerize
-from gdmcd_core.design.objective import design_loss, score_from_members
+from gdmcd_core.design.integer_loss import Integerized, integer_loss, integerize
 from gdmcd_core.design.run import DesignResult, run_design
 from gdmcd_core.design.runs import TrajectoryRecorder
 from gdmcd_core.design.simplex import center_gradient
+from gdmcd_core.design.stability import FormationEnergyFn, default_formation_energy_model
 from gdmcd_core.util import batched, module_device, resolve_device
 
 PROGRESS_EVERY_S = 0.5  # the callback is called at least this often (and at stage ends)
@@ -119,37 +127,6 @@ def _quantiles(tc: torch.Tensor) -> list[float]:
     return torch.quantile(tcf, torch.tensor(QUANTILES, device=tcf.device)).tolist()
 
 
-class _BestInteger:
-    """Each candidate's best-scoring integer formula among those checked so far."""
-
-    def __init__(self, integerize_fn: Callable[..., Integerized], score_fn: Callable[[Integerized], np.ndarray]):
-        self.integerize_fn, self.score_fn = integerize_fn, score_fn
-        self.integ: Integerized | None = None
-        self.score = self.step = None
-
-    def consider(self, step: int, x_np: np.ndarray) -> None:
-        integ = self.integerize_fn(x_np, with_formulas=False)
-        score = self.score_fn(integ)
-        if self.integ is None:
-            self.integ, self.score, self.step = integ, score, np.full(len(score), step)
-            return
-        better = score > self.score
-        if better.any():
-            old = self.integ
-            self.integ = Integerized(
-                n_atoms=np.where(better, integ.n_atoms, old.n_atoms),
-                amounts=np.where(better[:, None], integ.amounts, old.amounts),
-                formulas=[],
-                loss=np.where(better, integ.loss, old.loss),
-            )
-            self.score = np.where(better, score, self.score)
-            self.step = np.where(better, step, self.step)
-
-    def result(self) -> tuple[Integerized, np.ndarray]:
-        assert self.integ is not None
-        return replace(self.integ, formulas=formulas_from_amounts(self.integ.amounts)), self.step
-
-
 class DesignEngine:
     """Runs one design search. See the module docstring for the API."""
 
@@ -167,11 +144,15 @@ class DesignEngine:
             self.device = torch.device("cuda")
         self.source_model = model
         self.model = _frozen_copy(model, self.device)
+        if fe_model is None and (config.formation_energy_weight > 0 or config.hull_columns):
+            fe_model = default_formation_energy_model(self.device)  # checkpoints/formation_energy.pt
         self.fe_model = _frozen_copy(fe_model, self.device) if fe_model is not None else None
         if config.formation_energy_weight > 0 and fe_model is None:
             raise ValueError("formation_energy_weight > 0 needs a formation-energy model (none was given)")
-        if config.objective == "lcb" and not hasattr(self.model, "mean_std"):
-            raise ValueError("objective 'lcb' needs an ensemble model with mean_std()")
+        # E_f for the candidate table (with the model's error and whether to compute the hull), or None
+        self.predict_formation_energy = FormationEnergyFn.of(self.fe_model, self.device, config.hull_columns)
+        self._valence = (*valence_bounds(self.device, torch.float32), anion_former_mask(self.device))
+        self._typical = typical_valences(self.device, torch.float32)
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
         self.allowed_ns = tuple(self.constraints.feasible_ns(config.ns))
@@ -195,6 +176,8 @@ class DesignEngine:
             min_tc=cfg.init_min_tc,
             formulas=cfg.init_formulas,
             h_fraction=next((p.fraction for p in c.pins if p.symbol == "H"), 0.5),
+            partners=cfg.interpolation_partners,
+            max_elements=cfg.max_elements,
         )
 
     # -- the model's view ----------------------------------------------------------------------
@@ -212,9 +195,9 @@ class DesignEngine:
         r = self._members_raw(x) if raw else None
         if r is not None:
             out = torch.relu(r) if getattr(self.model.config, "output_relu", True) else r
-            return score_from_members(r, cfg.objective, cfg.kappa), out.mean(0)
-        if cfg.objective == "lcb":
-            mean, std = self.model.mean_std(x)
+            return obj.score_from_members(r, cfg.objective, cfg.kappa), out.mean(0)
+        if cfg.objective == "lcb":  # a model without mean_std() has sd 0
+            mean, std = self._mean_std(x)
             return mean - cfg.kappa * std, mean
         mean = self.model(x)
         return mean, mean
@@ -230,12 +213,6 @@ class DesignEngine:
         mean, std = batched(self._mean_std, np.asarray(x), self.device)
         return mean.astype(np.float64), std.astype(np.float64)
 
-    def predict_formation_energy(self, x: np.ndarray) -> np.ndarray | None:
-        """E_f in eV/atom of compositions x (B, 118), or None without a formation-energy model."""
-        if self.fe_model is None:
-            return None
-        return batched(self.fe_model, np.asarray(x), self.device)[0].astype(np.float64)
-
     def integerize(self, x: np.ndarray, with_formulas: bool = True) -> Integerized:
         """Integer formulas of compositions x (B, 118) under this run's N set, loss and pins."""
         c = self.constraints
@@ -243,14 +220,29 @@ class DesignEngine:
         exact = c.exact_frac if c.exact_mask.any() else None
         return integerize(x, self.allowed_ns, self.config.integer_loss, lower, exact, with_formulas=with_formulas)
 
+    def _penalties(self, x: torch.Tensor, x0: torch.Tensor | None) -> dict:
+        """design_loss's keyword arguments of the chemistry terms for compositions x (B, 118)."""
+        cfg, out = self.config, {}
+        if cfg.formation_energy_weight > 0:
+            out.update(formation_energy=self.fe_model(x), formation_energy_weight=cfg.formation_energy_weight)
+        if cfg.valence_weight > 0:
+            out.update(valence_penalty=obj.valence_penalty(x, self._valence), valence_weight=cfg.valence_weight)
+        if cfg.cu_valence_weight > 0:
+            out.update(cu_penalty=obj.cu_penalty(x, self._typical), cu_valence_weight=cfg.cu_valence_weight)
+        if cfg.distance_weight > 0 and x0 is not None:
+            excess = obj.trust_region_excess(x, x0, cfg.trust_radius)
+            out.update(distance_excess=excess, distance_weight=cfg.distance_weight)
+        return out
+
     @torch.no_grad()
-    def _integer_scores(self, integ: Integerized) -> np.ndarray:
-        """Score (K) of integer formulas from their fractions, minus the formation-energy penalty when set."""
+    def _integer_scores(self, integ: Integerized, x0: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+        """Score (K) of integer formulas from their fractions, minus the objective's penalty terms (the
+        trust region only with x0 (B, 118), the start compositions of the same candidates)."""
         xi = torch.as_tensor(integ.fractions, dtype=torch.float32, device=self.device)
         score = self._score(xi)[0]
-        if self.config.formation_energy_weight > 0:
-            score = score - self.config.formation_energy_weight * torch.relu(self.fe_model(xi))
-        return score.double().cpu().numpy()
+        x0t = torch.as_tensor(x0, dtype=torch.float32, device=self.device) if x0 is not None else None
+        penalty = obj.design_loss(torch.zeros_like(score), 0.0, **self._penalties(xi, x0t))
+        return (score - penalty).double().cpu().numpy()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -318,9 +310,10 @@ class DesignEngine:
         ns_t = torch.tensor(self.allowed_ns, device=self.device, dtype=torch.float32)
         stride = max(cfg.record_every, math.ceil(max(total, 1) * B * 118 / MAX_SNAPSHOT_ENTRIES))
         rec = recorder if recorder is not None else TrajectoryRecorder(B)
-        best = _BestInteger(self.integerize, self._integer_scores)
+        x0 = current_x().detach()
+        x_start, scores = x0.double().cpu().numpy(), partial(self._integer_scores, x0=x0)
+        best = BestInteger(self.integerize, scores)
         t0, last_cb = time.perf_counter(), -math.inf
-        x_start = current_x().detach().double().cpu().numpy()
         x_stage2, opt, il, tc = None, None, None, None
         steps_done, stopped, stage, alpha = 0, False, 2, 0.0
         for step in range(total):
@@ -339,8 +332,7 @@ class DesignEngine:
             if stage == 3 or il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:
                 with torch.set_grad_enabled(stage == 3):  # stage 2 only monitors it
                     il, _ = integer_loss(x, ns_t, cfg.integer_loss)
-            fe = self.fe_model(x) if cfg.formation_energy_weight > 0 else None
-            loss = design_loss(score, cfg.target_tc, alpha if stage == 3 else 0.0, il, fe, cfg.formation_energy_weight)
+            loss = obj.design_loss(score, cfg.target_tc, alpha if stage == 3 else 0.0, il, **self._penalties(x, x0))
             if step % stride == 0:
                 rec.add_snapshot(step, tc.detach().cpu().numpy(), il.detach().cpu().numpy(), x.detach().cpu().numpy())
             if stage == 3 and cfg.integer_select == "best" and (step - cfg.steps2) % cfg.select_every == 0:
@@ -366,7 +358,7 @@ class DesignEngine:
         if x_stage2 is None:  # no stage 3 reached: stage 2 ended where the loop ended (or never ran)
             x_stage2 = x_start.copy() if cfg.steps2 == 0 else x_final.copy()
         if cfg.integer_select != "best":
-            best = _BestInteger(self.integerize, self._integer_scores)
+            best = BestInteger(self.integerize, scores)
         best.consider(steps_done, x_final)  # the final composition is always a contender
         if callback is not None:
             callback(self._progress(steps_done, stage, alpha, tc, il, t0, done=True))

@@ -7,13 +7,16 @@ from typing import Any
 
 import pandas as pd
 
+from gdmcd_core.design.hull import STABLE_THRESHOLD_EV
+
 CANDIDATE_FILTERS: dict[str, tuple[str, str, Any]] = {
     "charge_neutral": ("charge-neutral (SMACT)", "charge_neutral", True),
     "electronegativity_ok": ("passes the electronegativity test", "electronegativity_ok", True),
     "not_radioactive": ("no radioactive elements", "radioactive", False),
     "not_toxic": ("no toxic elements", "toxic", False),
     "known_element_set": ("element set seen in training", "elements_seen_in_training", True),
-    "stable": ("predicted stable (E_f < 0)", "formation_energy_ev_atom", None),
+    "stable": (f"within {STABLE_THRESHOLD_EV:g} eV/atom of the convex hull", "e_hull_ev_atom", None),
+    "cu_valence_plausible": ("Cu valence in the cuprate window (or no Cu)", "cu_valence_plausible", None),
 }
 
 
@@ -35,8 +38,11 @@ def filter_candidates(table: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
         _, col, want = CANDIDATE_FILTERS[k]
         if col not in out.columns:
             continue
-        if want is None:  # numeric: E_f < 0
-            out = out[pd.to_numeric(out[col], errors="coerce") < 0]
+        if k == "stable":  # e_hull <= threshold; an empty e_hull (not computed) fails
+            out = out[pd.to_numeric(out[col], errors="coerce") <= STABLE_THRESHOLD_EV]
+        elif k == "cu_valence_plausible":  # empty = no Cu, or undefined: passes
+            s = out[col].astype(str).str.strip().str.lower()
+            out = out[~s.isin(("false", "0", "no"))]
         else:
             out = out[_truthy(out[col]) == want]
     return out

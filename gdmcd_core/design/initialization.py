@@ -1,7 +1,12 @@
 """Start compositions for a design run (paper: main text and S5).
 
 * `from_dataset`: training superconductors with Tc above a threshold, drawn at random.
-* `interpolate`: r x_a + (1 - r) x_b for two such compositions, r ~ Beta(10, 10).
+* `interpolate`: r x_a + (1 - r) x_b for two such compositions, r ~ Beta(10, 10). With partners
+  "any" (the paper) x_b is any entry; two random SuperCon entries usually come from different
+  families, and their union holds 8-12 elements (an "element soup" no chemist would make). With
+  partners "family" (the default) x_b is drawn among the entries whose element set differs from
+  x_a's by at most one element (|S_a ∪ S_b| <= max(|S_a|, |S_b|) + 1, and <= max_elements when
+  capped): a doping series or a substituted relative, so the start stays near a known compound.
 * `hydride_grid`: the S5 grids — binaries H_(n-1) A (eq. 16: H fraction (n-1)/n, n = 2..10) and
   ternaries H2 A B (eq. 17: H 0.5, A 0.25, B 0.25), over every allowed element A (and B).
 * `from_formulas`: compositions the user types; extra candidates are jittered copies.
@@ -23,6 +28,7 @@ from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
 from gdmcd_core.data.reference import ReferenceData
 
 INIT_MODES = ("dataset", "interpolate", "mixed", "hydride", "formulas")
+PARTNER_MODES = ("family", "any")  # interpolation partners, see the module docstring
 BETA_AB = (10.0, 10.0)  # interpolation ratio ~ Beta(10, 10) (paper)
 HYDRIDE_N = tuple(range(2, 11))  # eq. 16: n = 2..10
 JITTER_SIGMA = 0.15  # log-normal jitter of fractions for extra copies of user formulas
@@ -70,6 +76,31 @@ def from_dataset(
     return StartPoints(np.asarray(x, np.float64)[idx], [str(formula[i]) for i in idx])
 
 
+def family_partners(
+    x: np.ndarray, pool: np.ndarray, a: np.ndarray, rng: np.random.Generator, max_elements: int = 0
+) -> np.ndarray:
+    """For each first partner a (indices into x), a second partner from `pool` in a's family (see the
+    module docstring): a different composition whose element set differs by at most one element.
+    A row with no such partner is paired with itself (its start is then the entry itself)."""
+    xp = np.asarray(x, np.float64)[pool]
+    present = (xp > 0).astype(np.float32)
+    counts = present.sum(1)
+    out = np.empty(len(a), dtype=np.int64)
+    for lo in range(0, len(a), 256):
+        xa = np.asarray(x, np.float64)[a[lo : lo + 256]]
+        pa = (xa > 0).astype(np.float32)
+        na = pa.sum(1, keepdims=True)
+        union = na + counts[None, :] - pa @ present.T
+        ok = union <= np.maximum(na, counts[None, :]) + 1
+        if max_elements:
+            ok &= union <= max_elements
+        for i, row in enumerate(ok):
+            cand = np.flatnonzero(row)
+            cand = cand[np.abs(xp[cand] - xa[i]).sum(1) > 1e-9]  # not the same composition
+            out[lo + i] = pool[rng.choice(cand)] if len(cand) else a[lo + i]
+    return out
+
+
 def interpolate(
     x: np.ndarray,
     tc_k: np.ndarray,
@@ -79,11 +110,17 @@ def interpolate(
     rng: np.random.Generator,
     allowed_rows: np.ndarray | None = None,
     beta_ab: tuple[float, float] = BETA_AB,
+    partners: str = "any",
+    max_elements: int = 0,
 ) -> StartPoints:
-    """n interpolations r x_a + (1 - r) x_b of two training compositions with Tc > min_tc, r ~ Beta."""
+    """n interpolations r x_a + (1 - r) x_b of two training compositions with Tc > min_tc, r ~ Beta.
+
+    partners: "any" (x_b any such entry, the paper) or "family" (`family_partners`)."""
+    if partners not in PARTNER_MODES:
+        raise ValueError(f"interpolation partners must be one of {PARTNER_MODES}, got {partners!r}")
     pool = _pool(allowed_rows, tc_k, min_tc)
     a = rng.choice(pool, size=n)
-    b = rng.choice(pool, size=n)
+    b = rng.choice(pool, size=n) if partners == "any" else family_partners(x, pool, a, rng, max_elements)
     r = rng.beta(*beta_ab, size=n)
     xx = np.asarray(x, np.float64)
     out = r[:, None] * xx[a] + (1 - r[:, None]) * xx[b]
@@ -162,9 +199,12 @@ def start_points(
     min_tc: float = 20.0,
     formulas: tuple[str, ...] | list[str] = (),
     h_fraction: float = 0.5,
+    partners: str = "any",
+    max_elements: int = 0,
 ) -> StartPoints:
     """n start compositions for an init mode (one of INIT_MODES).
 
+    partners, max_elements: how interpolations pick their second composition (see `interpolate`).
     usable_mask (118,): elements a start may contribute after exclusions (free or at-least pinned); a
     SuperCon start must hold one of them, else it says nothing about where to go. free_mask: the
     elements the hydride grid may combine with H at `h_fraction`.
@@ -173,13 +213,14 @@ def start_points(
     allowed_rows = (np.asarray(x)[:, usable_mask] > 0).any(1)
     if mode == "dataset":
         return from_dataset(x, tc, f, n, min_tc, rng, allowed_rows)
+    kw = {"partners": partners, "max_elements": max_elements}
     if mode == "interpolate":
-        return interpolate(x, tc, f, n, min_tc, rng, allowed_rows)
+        return interpolate(x, tc, f, n, min_tc, rng, allowed_rows, **kw)
     if mode == "mixed":
         a = from_dataset(x, tc, f, (n + 1) // 2, min_tc, rng, allowed_rows)
         if n // 2 == 0:
             return a
-        b = interpolate(x, tc, f, n // 2, min_tc, rng, allowed_rows)
+        b = interpolate(x, tc, f, n // 2, min_tc, rng, allowed_rows, **kw)
         return StartPoints(np.concatenate([a.x, b.x]), a.label + b.label)
     if mode == "hydride":
         return subsample(hydride_grid(free_mask, h_fraction=h_fraction), n, rng)

@@ -1,16 +1,25 @@
 """The design objective as pure tensor functions: what stage 2 and stage 3 minimize.
 
 loss_b = max(0, y_t - score_b) + alpha * L_integer,{N}(x_b) + w_E * relu(E_f(x_b))
+         + w_V * P_valence(x_b) + w_Cu * P_Cu(x_b) + w_D * relu(|x_b - x0_b|_1 - r)
 
 score is the ensemble-mean Tc, or its lower confidence bound mean - kappa * sd ("lcb"), taken on the
 members' pre-activation outputs in the loop: equal to Tc wherever Tc > 0, but still sloped where the
 output ReLU reads 0 K, so a start the model calls a non-superconductor still gets a gradient.
-Units: K for Tc and the hinge; alpha in K per unit of L_integer; w_E in K per eV/atom.
+P_valence is chem.valence.valence_window_penalty, (charge/atom)^2: zero when some mixed-valence
+assignment of oxidation states balances the charge, or when no anion former is present (intermetallics).
+P_Cu is chem.valence.cu_valence_window_penalty: zero unless a cuprate's formal Cu valence (others at
+their typical valence) leaves 1.8..2.6; it catches over-oxidized cuprates that P_valence lets pass.
+The last term is a trust region around each candidate's start x0 (a known compound or close to one):
+free within L1 radius r, then linear. Units: K for Tc and the hinge; alpha in K per unit of L_integer;
+w_E in K per eV/atom; w_V in K per (charge/atom)^2; w_Cu in K per charge/atom; w_D in K per unit L1 (atomic fractions, 0..2).
 """
 
 from __future__ import annotations
 
 import torch
+
+from gdmcd_core.chem.valence import cu_valence_window_penalty, valence_window_penalty
 
 OBJECTIVES = ("mean", "lcb")
 
@@ -27,6 +36,11 @@ def hinge(score: torch.Tensor, target_tc: float) -> torch.Tensor:
     return torch.relu(target_tc - score)
 
 
+def trust_region_excess(x: torch.Tensor, x0: torch.Tensor, radius: float) -> torch.Tensor:
+    """(B,) relu(|x - x0|_1 - radius): L1 distance (atomic fractions) beyond the trust radius."""
+    return torch.relu((x - x0).abs().sum(-1) - radius)
+
+
 def design_loss(
     score: torch.Tensor,
     target_tc: float,
@@ -34,14 +48,37 @@ def design_loss(
     int_loss: torch.Tensor | None = None,
     formation_energy: torch.Tensor | None = None,
     formation_energy_weight: float = 0.0,
+    valence_penalty: torch.Tensor | None = None,
+    valence_weight: float = 0.0,
+    distance_excess: torch.Tensor | None = None,
+    distance_weight: float = 0.0,
+    cu_penalty: torch.Tensor | None = None,
+    cu_valence_weight: float = 0.0,
 ) -> torch.Tensor:
-    """(B,) per-candidate loss: hinge + alpha * L_integer + w_E * relu(E_f). Terms with zero weight are skipped."""
+    """(B,) loss: hinge + alpha * L_integer + w_E * relu(E_f) + w_V * P_valence + w_Cu * P_Cu + w_D * excess.
+
+    valence_penalty: (B,) `valence_penalty(x, ...)`; cu_penalty: (B,) `cu_penalty(x, ...)`;
+    distance_excess: (B,) `trust_region_excess(x, x0, r)`.
+    Terms with zero weight or no tensor are skipped.
+    """
     loss = hinge(score, target_tc)
     if alpha > 0 and int_loss is not None:
         loss = loss + alpha * int_loss
     if formation_energy_weight > 0 and formation_energy is not None:
         loss = loss + formation_energy_weight * torch.relu(formation_energy)
+    if valence_weight > 0 and valence_penalty is not None:
+        loss = loss + valence_weight * valence_penalty
+    if cu_valence_weight > 0 and cu_penalty is not None:
+        loss = loss + cu_valence_weight * cu_penalty
+    if distance_weight > 0 and distance_excess is not None:
+        loss = loss + distance_weight * distance_excess
     return loss
+
+
+def valence_penalty(x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """(B,) valence-window penalty of compositions x (B, 118); bounds = (v_min, v_max, anion mask) on x's
+    device and dtype (compute them once: `valence_bounds` and `anion_former_mask` of chem.valence)."""
+    return valence_window_penalty(x, bounds[0], bounds[1], bounds[2])
 
 
 def alpha_ramp(k: int, steps3: int, alpha_max: float) -> float:
@@ -49,3 +86,8 @@ def alpha_ramp(k: int, steps3: int, alpha_max: float) -> float:
     if steps3 <= 1:
         return alpha_max
     return alpha_max * k / (steps3 - 1)
+
+
+def cu_penalty(x: torch.Tensor, typical: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """(B,) cuprate Cu-valence penalty of x (B, 118); typical = chem.valence.typical_valences(device) (once)."""
+    return cu_valence_window_penalty(x, typical[0], typical[1])

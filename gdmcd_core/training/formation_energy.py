@@ -31,13 +31,15 @@ from torch import nn
 from gdmcd_core.chem.composition import FormulaError, to_vector
 from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, assign_split
 from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
-from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, CheckpointError, load_checkpoint, save_checkpoint
-from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.checkpoint import save_checkpoint
+from gdmcd_core.model.formation_energy import (  # noqa: F401  (re-exported: CLI, app and tests import them here)
+    FORMATION_ENERGY_CHECKPOINT,
+    load_formation_energy_model,
+)
 from gdmcd_core.model.resnet import ModelConfig, count_parameters
 from gdmcd_core.training.loop import TrainConfig, predict_array, resolve_device, train_model
 from gdmcd_core.util import provenance, sha256_file
 
-FORMATION_ENERGY_CHECKPOINT = CHECKPOINT_DIR / "formation_energy.pt"
 TARGET = "formation_energy_per_atom"  # JARVIS column, eV/atom (OptB88vdW)
 SPLIT_SEED = 0
 # Compact: width 16, one block per stage (~0.2 M parameters, ~0.4 MB in float16).
@@ -152,21 +154,6 @@ def train_formation_energy(
     }
     save_checkpoint(out, [model.cpu()], card, half=True)
     return json.loads(Path(out).with_suffix(".json").read_text())
-
-
-def load_formation_energy_model(
-    path: str | Path = FORMATION_ENERGY_CHECKPOINT, device: str | torch.device = "cpu"
-) -> nn.Module | None:
-    """The surrogate for inference (x (B, 118) fractions -> (B,) E_f in eV/atom), or None if absent.
-
-    A checkpoint that exists but fails its hash check raises `CheckpointError`.
-    """
-    if not Path(path).is_file():
-        return None
-    ens: TcEnsemble = load_checkpoint(path, device=device, kind="formation_energy")
-    if ens.config.output_relu:
-        raise CheckpointError(f"{path} has a ReLU output; a formation-energy model needs a signed output")
-    return ens
 
 
 @torch.no_grad()
