@@ -57,11 +57,11 @@ def test_sigma_grows_with_distance_and_stays_positive_below_zero():
     d = np.array([0.0, 0.1, 0.2, 0.5, 1.0])
     mean, std = ens.predict(x, distance=d)
     assert np.all(mean == 0)
-    assert np.allclose(std[0], 1.5 * 2.0)  # spread 2 K (population sd of -5 and -1) times s
+    assert np.allclose(std[0], 1.5 * 2.0, rtol=1e-2)  # spread ~2 K (sd of -5 and -1 on the soft floor) times s
     assert np.all(np.diff(std) > 0)
-    assert np.allclose(std, np.sqrt(3.0**2 + (30.0 * d) ** 2), rtol=1e-5)
+    assert np.allclose(std, np.sqrt(3.0**2 + (30.0 * d) ** 2), rtol=1e-2)
     _, std_no_d = ens.predict(x)
-    assert np.allclose(std_no_d, 3.0)  # without a distance only s applies
+    assert np.allclose(std_no_d, 3.0, rtol=1e-2)  # without a distance only s applies
 
 
 def test_old_card_reads_sigma_scale_and_zero_b():

@@ -66,6 +66,6 @@ def test_ensemble_sigma_uses_pre_activation_outputs():
     x[:, 0] = 1.0
     mean, std = ens.mean_std(x)
     assert torch.allclose(mean, torch.zeros(3))
-    assert torch.allclose(std, torch.full((3,), 2.0))  # population sd of -5 and -1
+    assert torch.allclose(std, torch.full((3,), 2.0), rtol=1e-2)  # sd of -5 and -1 (on the soft floor at -10 K)
     m2, s2 = ens.predict(x.numpy())
     assert np.all(m2 == 0) and np.all(s2 > 0)
