@@ -84,3 +84,15 @@ def reduced_key(x: np.ndarray, decimals: int = 4) -> str:
     amounts = amounts_from_vector(x, eps=0.5 * 10**-decimals)
     total = sum(amounts.values())
     return " ".join(f"{s}{amounts[s] / total:.{decimals}f}" for s in sorted(amounts))
+
+
+# The one hydride rule: hydrogen-rich binaries and ternaries (LaH10, H3S, BaReH9, PdH0.8), not dilute
+# interstitial H (NbH0.05). PdH0.77 (a hydride superconductor at ambient pressure) has an H fraction of 0.435.
+HYDRIDE_MIN_H_FRACTION = 0.4
+HYDRIDE_MAX_ELEMENTS = 3
+
+
+def is_hydride(x: np.ndarray) -> np.ndarray:
+    """x: (N, 118) fractions -> (N,) bool: H fraction >= HYDRIDE_MIN_H_FRACTION and <= HYDRIDE_MAX_ELEMENTS elements."""
+    x = np.atleast_2d(np.asarray(x))
+    return (x[:, 0] >= HYDRIDE_MIN_H_FRACTION - 1e-9) & ((x > FRACTION_EPS).sum(1) <= HYDRIDE_MAX_ELEMENTS)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.chem.composition import parse_formula, to_vector
+from gdmcd_core.chem.composition import is_hydride, parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
 from gdmcd_core.data.cleaning import composition_key
 from gdmcd_core.data.jarvis import load_jarvis_rows
@@ -153,11 +153,6 @@ class Dataset:
         return out
 
 
-def is_hydride_vector(x: np.ndarray) -> np.ndarray:
-    """High-pressure-hydride rule of the data README: H fraction >= 0.5 and <= 3 elements. x: (N, 118)."""
-    return (x[:, 0] >= 0.5 - 1e-9) & ((x > 0).sum(1) <= 3)
-
-
 def assign_split(n: int, fractions: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
     """Random split of n rows into parts 0/1/2 with the given fractions (exact counts, shuffled)."""
     n_train = int(round(fractions[0] * n))
@@ -277,7 +272,7 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
         split=split,
         formula=np.concatenate(parts_formula),
         first_year=year,
-        is_hydride=is_sc & is_hydride_vector(x),
+        is_hydride=is_sc & is_hydride(x),
         config=config,
         checksums=checksums,
     )

@@ -29,6 +29,7 @@ import pandas as pd
 
 from gdmcd_core.chem.composition import parse_formula
 from gdmcd_core.chem.elements import index_of
+from gdmcd_core.data.cleaning import HYDRIDE_MAX_ELEMENTS, HYDRIDE_MIN_H_FRACTION  # the data README's flag
 from gdmcd_core.util import atomic_write_csv
 
 # --- element groups -------------------------------------------------------------------------------
@@ -48,8 +49,6 @@ OXYGEN_LOST_MAX_ANION_FRACTION = 0.3  # real cuprates have O(+F,Cl) fractions 0.
 MAX_PLAUSIBLE_Z = 95  # Am (95) has real entries (Am metal, Am-Th-Si); heavier actinides exist only in microgram amounts
 FAMILY_FREE_MAX_TC_K = 35.0  # outside the high-Tc families nothing exceeds ~30 K at ambient (Nb3Ge 23 K, MgB2 is a
 # boride); the rows above 35 K in the file are Cu-less cuprate typos, WO3 surface claims and CuCrO2's 132 K transition
-HYDRIDE_MIN_H_FRACTION = 0.5  # data README's high-pressure-hydride rule: H fraction >= 0.5 ...
-HYDRIDE_MAX_ELEMENTS = 3  # ... and at most 3 elements
 FULLERIDE_MIN_C_FRACTION = 0.5  # A3C60 and graphite intercalates are carbon-rich (K3C60: 0.95, CaC6: 0.86)
 CUPRATE_MAX_CU_FRACTION = 0.4  # no cuprate has more Cu than 1/3 of its atoms (infinite-layer CaCuO2: 0.25)
 CUPRATE_MAX_O_FRACTION = 0.7  # nor more than ~2/3 oxygen; higher values are a lost scale factor (`Sm0.33Ba0.67Cu1O7`)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gdmcd_core.chem.composition import reduced_key, to_vector
+from gdmcd_core.chem.composition import HYDRIDE_MAX_ELEMENTS, HYDRIDE_MIN_H_FRACTION, is_hydride, reduced_key, to_vector
 from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, build_dataset
 from gdmcd_core.data.paths import HYDRIDE_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, load_checkpoint, read_card, save_checkpoint
@@ -50,18 +50,14 @@ HYDRIDE_CHECKPOINT = CHECKPOINT_DIR / "tc_hydride.pt"
 # Not committed: the D_HSC1 model of Table 8 and resumable training states (git-ignored folder).
 WORK_DIR = CHECKPOINT_DIR.parent / ".checkpoint_work"
 HSC1_CHECKPOINT = WORK_DIR / "tc_hydride_hsc1.pt"
-MIN_H_FRACTION = 0.4  # H atomic fraction from which a composition counts as a hydride (PdH0.77 has 0.435)
-MAX_ELEMENTS = 3  # binary and ternary hydrides only, as in the paper's search
+MIN_H_FRACTION, MAX_ELEMENTS = HYDRIDE_MIN_H_FRACTION, HYDRIDE_MAX_ELEMENTS  # recorded in the card
 TARGET_SHARE = 0.5  # D_HSC200: hydrides are ~half of the training rows (paper: 50.263 %)
 FALLBACK_MODEL = ModelConfig(width=16, layers=(1, 1, 1, 1))  # when checkpoints/tc_default.json is absent
 FALLBACK_TRAIN = TrainConfig(epochs=30, patience=6, device="cpu", threads=1)
 # Hydride search (paper S5): H pinned at 0.5, binary and ternary starts, N in 4..24, target 300 K.
 
 
-def is_hydride_superconductor(x: np.ndarray) -> np.ndarray:
-    """x: (N, 118) fractions -> (N,) bool: H fraction >= MIN_H_FRACTION and <= MAX_ELEMENTS elements."""
-    x = np.asarray(x)
-    return (x[:, 0] >= MIN_H_FRACTION - 1e-9) & ((x > 0).sum(1) <= MAX_ELEMENTS)
+is_hydride_superconductor = is_hydride  # the one hydride rule (chem.composition)
 
 
 @dataclass(frozen=True)
