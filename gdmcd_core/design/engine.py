@@ -127,6 +127,15 @@ def _quantiles(tc: torch.Tensor) -> list[float]:
     return torch.quantile(tcf, torch.tensor(QUANTILES, device=tcf.device)).tolist()
 
 
+def _record_step(rec: TrajectoryRecorder, step: int, stage: int, alpha: float, tc, hinge, il) -> None:
+    """One row of the trajectory's per-step statistics (runs.STEP_FIELDS) from (B,) tensors."""
+    q = _quantiles(tc)
+    rec.add_step(
+        step=step, stage=stage, alpha=alpha, tc_best_k=float(tc.max()), tc_median_k=q[1], tc_q10_k=q[0],
+        tc_q90_k=q[2], hinge_mean_k=float(hinge.mean()), int_loss_median=float(il.median()),
+    )  # fmt: skip
+
+
 class DesignEngine:
     """Runs one design search. See the module docstring for the API."""
 
@@ -339,12 +348,7 @@ class DesignEngine:
                 best.consider(step, x.detach().double().cpu().numpy())
             self._step_update(opt, param, loss, ct)
             steps_done, tcd = step + 1, tc.detach()
-            q = _quantiles(tcd)
-            rec.add_step(
-                step=steps_done, stage=stage, alpha=alpha, tc_best_k=float(tcd.max()), tc_median_k=q[1],
-                tc_q10_k=q[0], tc_q90_k=q[2], hinge_mean_k=float(torch.relu(cfg.target_tc - score).detach().mean()),
-                int_loss_median=float(il.detach().median()),
-            )  # fmt: skip
+            _record_step(rec, steps_done, stage, alpha, tcd, obj.hinge(score, cfg.target_tc).detach(), il.detach())
             now = time.perf_counter()
             if callback is not None and (now - last_cb >= PROGRESS_EVERY_S or steps_done in (cfg.steps2, total)):
                 last_cb = now
@@ -354,25 +358,17 @@ class DesignEngine:
             _, tc = self._score(x)
             il, _ = integer_loss(x, ns_t, cfg.integer_loss)
             rec.add_snapshot(steps_done, tc.cpu().numpy(), il.cpu().numpy(), x.cpu().numpy())
-            x_final = x.double().cpu().numpy()
+        if callback is not None:
+            callback(self._progress(steps_done, stage, alpha, tc, il, t0, done=True))
+        x_final = x.double().cpu().numpy()
         if x_stage2 is None:  # no stage 3 reached: stage 2 ended where the loop ended (or never ran)
             x_stage2 = x_start.copy() if cfg.steps2 == 0 else x_final.copy()
         if cfg.integer_select != "best":
             best = BestInteger(self.integerize, scores)
         best.consider(steps_done, x_final)  # the final composition is always a contender
-        if callback is not None:
-            callback(self._progress(steps_done, stage, alpha, tc, il, t0, done=True))
         integ, integer_step = best.result()
         return OptimizeState(
-            x_start=x_start,
-            x_stage2=x_stage2,
-            x_final=x_final,
-            steps_done=steps_done,
-            stopped=stopped,
-            recorder=rec,
-            elapsed_s=time.perf_counter() - t0,
-            integer=integ,
-            integer_step=integer_step,
+            x_start, x_stage2, x_final, steps_done, stopped, rec, time.perf_counter() - t0, integ, integer_step
         )
 
     # -- a whole run (run.py) --------------------------------------------------------------------
