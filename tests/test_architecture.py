@@ -114,7 +114,8 @@ def test_core_never_imports_the_ui():
 
 
 def test_modules_stay_small():
-    big = {module_name(p): n for p in CORE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    files = [*CORE.rglob("*.py"), *(REPO / "gdmcd_app").rglob("*.py")]
+    big = {module_name(p): n for p in files if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
     assert not big, big
 
 

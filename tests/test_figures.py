@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gdmcd_app import figures
+from gdmcd_app import figures, ptable
 from gdmcd_app import series as app_data
 from gdmcd_core.chem.elements import N_ELEMENTS, element_table, symbols
 
@@ -15,9 +15,9 @@ def _tiles(fig: go.Figure) -> go.Scatter:
     return fig.data[0]
 
 
-@pytest.mark.parametrize("layout", figures.LAYOUTS)
+@pytest.mark.parametrize("layout", ptable.LAYOUTS)
 def test_periodic_table_has_118_labelled_clickable_tiles(layout: str) -> None:
-    fig = figures.periodic_table(layout=layout)
+    fig = ptable.periodic_table(layout=layout)
     t = _tiles(fig)
     assert isinstance(t, go.Scatter)
     assert len(t.x) == len(t.y) == N_ELEMENTS
@@ -32,41 +32,41 @@ def test_periodic_table_has_118_labelled_clickable_tiles(layout: str) -> None:
 
 
 def test_tile_positions() -> None:
-    assert figures.tile_position(1) == (1.0, 1.0)  # H
-    assert figures.tile_position(2) == (18.0, 1.0)  # He
-    assert figures.tile_position(71) == (3.0, 6.0)  # Lu in group 3
-    assert figures.tile_position(57) == (3.0, 8.5)  # La starts the lanthanide row
-    assert figures.tile_position(102) == (16.0, 9.5)  # No ends the actinide row
-    assert figures.tile_position(2, "long") == (32.0, 1.0)
-    assert figures.tile_position(58, "long") == (4.0, 6.0)  # Ce in the long form
+    assert ptable.tile_position(1) == (1.0, 1.0)  # H
+    assert ptable.tile_position(2) == (18.0, 1.0)  # He
+    assert ptable.tile_position(71) == (3.0, 6.0)  # Lu in group 3
+    assert ptable.tile_position(57) == (3.0, 8.5)  # La starts the lanthanide row
+    assert ptable.tile_position(102) == (16.0, 9.5)  # No ends the actinide row
+    assert ptable.tile_position(2, "long") == (32.0, 1.0)
+    assert ptable.tile_position(58, "long") == (4.0, 6.0)  # Ce in the long form
     with pytest.raises(ValueError, match="layout"):
-        figures.tile_position(1, "round")
+        ptable.tile_position(1, "round")
 
 
 def test_periodic_table_block_and_state_colours() -> None:
-    fig = figures.periodic_table(states={"H": "pinned", "O": "excluded"})
+    fig = ptable.periodic_table(states={"H": "pinned", "O": "excluded"})
     colors = dict(zip(symbols(), _tiles(fig).marker.color, strict=True))
-    assert colors["H"] == figures.STATE_COLORS["pinned"]
-    assert colors["O"] == figures.STATE_COLORS["excluded"]
-    assert colors["Na"] == figures.BLOCK_COLORS["s"]
-    assert colors["Fe"] == figures.BLOCK_COLORS["d"]
-    assert colors["Ce"] == figures.BLOCK_COLORS["f"]
+    assert colors["H"] == ptable.STATE_COLORS["pinned"]
+    assert colors["O"] == ptable.STATE_COLORS["excluded"]
+    assert colors["Na"] == ptable.BLOCK_COLORS["s"]
+    assert colors["Fe"] == ptable.BLOCK_COLORS["d"]
+    assert colors["Ce"] == ptable.BLOCK_COLORS["f"]
     hover = dict(zip(symbols(), _tiles(fig).hovertext, strict=True))
     assert "pinned" in hover["H"] and "excluded" in hover["O"] and "free" in hover["Fe"]
 
 
 def test_periodic_table_frequency_colours_and_colorbar() -> None:
     counts = {"Cu": 5000, "O": 9000, "H": 10}
-    fig = figures.periodic_table(color_by="frequency", values=counts, states={"H": "pinned"})
+    fig = ptable.periodic_table(color_by="frequency", values=counts, states={"H": "pinned"})
     colors = dict(zip(symbols(), _tiles(fig).marker.color, strict=True))
     assert colors["Cu"] != colors["O"]  # graded by count
-    assert colors["H"] == figures.STATE_COLORS["pinned"]  # state wins over frequency
+    assert colors["H"] == ptable.STATE_COLORS["pinned"]  # state wins over frequency
     assert colors["Xe"] == "#f1f3f5"  # no entries: pale
     assert len(fig.data) == 2 and fig.data[1].marker.showscale  # the colour bar
     assert fig.data[1].customdata is None  # the colour-bar trace gives no clickable points
     assert "SuperCon entries: 5,000" in dict(zip(symbols(), _tiles(fig).hovertext, strict=True))["Cu"]
     with pytest.raises(ValueError, match="color_by"):
-        figures.periodic_table(color_by="mass")
+        ptable.periodic_table(color_by="mass")
 
 
 def _series(n: int = 30, steps2: int = 20) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from functools import partial
 
 import streamlit as st
 
-from gdmcd_app import figures, form
+from gdmcd_app import callbacks, figures, form, ptable
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
 from gdmcd_app.form import generic_fields, generic_widget
@@ -51,87 +51,12 @@ for k, v in DESIGN_DEFAULTS.items():
     ss.setdefault(k, v)
 
 
-# -- callbacks (run before the script, so they may set widget values) ----------------------------
-
-
-def _set(pins: list, excluded: list) -> None:
-    ss.pins, ss.excluded = pins, excluded
-    ss.ms_pinned = [p["symbol"] for p in pins]
-    ss.ms_excluded = list(excluded)
-    ss.ptable_ver += 1  # a fresh chart: a Plotly selection would otherwise stay selected
-    ss.pin_ver += 1
-
-
-def _on_table_click(key: str) -> None:
-    state = ss.get(key) or {}
-    points = (state.get("selection") or {}).get("points") or []
-    symbol = next((p.get("customdata") for p in points if p.get("customdata")), None)
-    if isinstance(symbol, list):
-        symbol = symbol[0] if symbol else None
-    if symbol in symbols():
-        _set(*ui_state.cycle_element(ss.pins, ss.excluded, symbol))
-    else:
-        ss.ptable_ver += 1
-
-
-def _on_pinned_typed() -> None:
-    _set(*ui_state.set_pinned(ss.pins, ss.excluded, ss.ms_pinned))
-
-
-def _on_excluded_typed() -> None:
-    _set(*ui_state.set_excluded(ss.pins, ss.excluded, ss.ms_excluded))
-
-
-def _on_preset(name: str) -> None:
-    pins, excluded, note = ui_state.apply_preset(name, ss.pins, ss.excluded)
-    _set(pins, excluded)
-    if name == "hydride":
-        ss.init_mode = "hydride"
-        ss.n_range = (4, 24)
-        ss.target_tc = 300.0
-    ss.preset_note = note
-
-
-def _on_pin_edit(key: str) -> None:
-    edits = (ss.get(key) or {}).get("edited_rows", {})
-    pins = [dict(p) for p in ss.pins]
-    for i, change in edits.items():
-        i = int(i)
-        if 0 <= i < len(pins):
-            pins[i].update({k: v for k, v in change.items() if k in ("fraction", "mode")})
-    ss.pins = pins
-    ss.pin_ver += 1
-
-
-def _on_clear() -> None:
-    _set([], [])
-
-
-def _on_stop(job_id: str) -> None:
-    get_registry().stop(job_id)
-
-
-def _on_new_run() -> None:
-    ss.pop("job_id", None)
-    st.query_params.pop("job", None)
-
-
-def _on_reuse(cfg_dict: dict) -> None:
-    from gdmcd_core.design.config import DesignConfig
-
-    vals = form.form_from_config(DesignConfig.from_dict(cfg_dict))
-    _set(vals.pop("pins"), vals.pop("excluded"))
-    if not vals["init_formulas"]:
-        vals.pop("init_formulas")
-    ss.update(vals)
-
-
 # A fresh session (a reload, a second tab, a link) opened on a run shows that run's settings.
 if fresh_session and st.query_params.get("job"):
     _run, _err = load_run(st.query_params["job"])
     if _run is not None and _run.config.get("design"):
         try:
-            _on_reuse(_run.config["design"])
+            callbacks.on_reuse(_run.config["design"])
         except (ValueError, TypeError):
             pass  # a run written by another version: keep the defaults
 
@@ -161,7 +86,7 @@ with side_col:
     )
 with table_col:
     chart_key = f"ptable-{ss.ptable_ver}"
-    fig = figures.periodic_table(
+    fig = ptable.periodic_table(
         states=ui_state.element_states(ss.pins, ss.excluded),
         color_by=color_by,
         values=app_data.supercon_element_counts() if color_by == "frequency" else None,
@@ -171,16 +96,21 @@ with table_col:
     st.plotly_chart(
         fig,
         key=chart_key,
-        on_select=partial(_on_table_click, chart_key),
+        on_select=partial(callbacks.on_table_click, chart_key),
         selection_mode=("points",),
         config={"displayModeBar": False, "scrollZoom": False},
     )
 preset_cols = st.columns([1, 1.1, 1.5, 0.6])
 for col, (name, label) in zip(preset_cols, ui_state.PRESETS.items(), strict=False):
     col.button(
-        label, key=f"preset_{name}", on_click=_on_preset, args=(name,), help=ui_state.PRESET_HELP[name], width="stretch"
+        label,
+        key=f"preset_{name}",
+        on_click=callbacks.on_preset,
+        args=(name,),
+        help=ui_state.PRESET_HELP[name],
+        width="stretch",
     )
-preset_cols[-1].button("Clear all", key="clear_elements", on_click=_on_clear, width="stretch")
+preset_cols[-1].button("Clear all", key="clear_elements", on_click=callbacks.on_clear, width="stretch")
 if ss.get("preset_note"):
     st.caption(ss.pop("preset_note"))
 
@@ -189,7 +119,7 @@ typed_a.multiselect(
     "Pinned elements",
     symbols(),
     key="ms_pinned",
-    on_change=_on_pinned_typed,
+    on_change=callbacks.on_pinned_typed,
     format_func=ui_state.element_label,
     filter_mode="contains",
     select_all=False,
@@ -199,7 +129,7 @@ typed_b.multiselect(
     "Excluded elements",
     symbols(),
     key="ms_excluded",
-    on_change=_on_excluded_typed,
+    on_change=callbacks.on_excluded_typed,
     format_func=ui_state.element_label,
     filter_mode="contains",
     select_all=False,
@@ -212,7 +142,7 @@ with pin_col:
         st.data_editor(
             [dict(p) for p in ss.pins],
             key=editor_key,
-            on_change=_on_pin_edit,
+            on_change=callbacks.on_pin_edit,
             args=(editor_key,),
             hide_index=True,
             num_rows="fixed",
@@ -365,7 +295,7 @@ def live_panel(job_id: str) -> None:
     st.button(
         "Stop this run",
         key="stop_run",
-        on_click=_on_stop,
+        on_click=callbacks.on_stop,
         args=(snap.job_id,),
         disabled=snap.stop_requested,
         help="keeps what was found so far",
@@ -453,8 +383,8 @@ def results_panel(job_id: str) -> None:
         on_click="ignore",
     )
     if cfg:
-        d3.button("Reuse these settings", key="reuse_settings", on_click=_on_reuse, args=(cfg,))
-    d4.button("New run", key="new_run", on_click=_on_new_run)
+        d3.button("Reuse these settings", key="reuse_settings", on_click=callbacks.on_reuse, args=(cfg,))
+    d4.button("New run", key="new_run", on_click=callbacks.on_new_run)
     with st.expander("Run configuration (JSON)"):
         st.json(run.config, expanded=False)
 
