@@ -106,3 +106,20 @@ def test_raw_map_and_atomic_ledger(tmp_path, table):
         "reason",
     ]
     assert [p.name for p in path.parent.iterdir()] == ["ledger.csv"]  # no temporary file left behind
+
+
+def test_gdmcd_ledger_writes_every_finding(tiny_data_dir, tmp_path, capsys):
+    """`gdmcd ledger` applies the rules to the data folder's SuperCon file and writes one ledger row per finding."""
+    import pandas as pd
+
+    from gdmcd_core.cli.main import main
+    from gdmcd_core.data.paths import SUPERCON_FILE
+
+    sc = pd.read_csv(tiny_data_dir / SUPERCON_FILE)
+    bad = sc.iloc[[0]].assign(formula="Hg1Ba2Ca3Cu4O1", tc_k=130.0, tc_k_mean=130.0, comp_key="bad-oxygen")
+    pd.concat([sc, bad]).to_csv(tiny_data_dir / SUPERCON_FILE, index=False)
+    out = tmp_path / "ledger.csv"
+    assert main(["ledger", "--out", str(out), "--data-dir", str(tiny_data_dir)]) == 0
+    ledger = pd.read_csv(out)
+    assert "Hg1Ba2Ca3Cu4O1" in set(ledger.loc[ledger["rule"] == "oxygen_lost", "formula_before"])
+    assert "| oxygen_lost |" in capsys.readouterr().out

@@ -10,6 +10,11 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from gdmcd_core.cli.design import add_design_parser
+from gdmcd_core.cli.runs import add_runs_parser
+
 EXIT_USAGE = 2
 
 
@@ -269,6 +274,32 @@ def _cmd_predict(a) -> int:
     return EXIT_USAGE if bad else 0
 
 
+def _add_ledger(sub) -> None:
+    p = sub.add_parser("ledger", help="apply the data repair rules and write the ledger of every row they change")
+    p.add_argument("--out", default="data_repair_ledger.csv", help="ledger CSV to write (default: %(default)s)")
+    p.add_argument("--data-dir", default=None)
+
+
+def _cmd_ledger(a) -> int:
+    from gdmcd_core.data.paths import SUPERCON_FILE, SUPERCON_ROWS_FILE, DataNotFoundError, find_data_dir
+    from gdmcd_core.data.repair import load_raw_formulas, repair_supercon, write_ledger
+
+    try:
+        data_dir = Path(a.data_dir) if a.data_dir else find_data_dir((SUPERCON_FILE,))
+        raw = load_raw_formulas(data_dir / SUPERCON_ROWS_FILE) if (data_dir / SUPERCON_ROWS_FILE).is_file() else None
+        table = pd.read_csv(data_dir / SUPERCON_FILE)
+        kept, ledger, counts = repair_supercon(table, raw)
+        write_ledger(ledger, a.out)
+    except (DataNotFoundError, OSError, ValueError) as exc:
+        return _fail(str(exc))
+    print("| rule | rows | action |\n|---|---:|---|")
+    for rule, n in counts.items():
+        actions = ", ".join(sorted(set(ledger.loc[ledger["rule"] == rule, "action"]))) or "-"
+        print(f"| {rule} | {n} | {actions} |")
+    print(f"\n{len(table)} SuperCon compositions -> {len(kept)} kept; ledger: {a.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gdmcd", description="Gradient Driven Material Composition Design of superconductors"
@@ -277,18 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
-    try:
-        from gdmcd_core.cli.design import add_design_parser
-        from gdmcd_core.cli.runs import add_runs_parser
-    except ImportError:  # design engine not installed in this build
-        pass
-    else:
-        add_design_parser(sub)
-        add_runs_parser(sub)
+    _add_ledger(sub)
+    add_design_parser(sub)
+    add_runs_parser(sub)
     return parser
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "ledger": _cmd_ledger}
 
 
 def main(argv: list[str] | None = None) -> int:
