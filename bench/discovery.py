@@ -80,8 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help=f"smoke run: B = {QUICK_B}, {QUICK_STEPS[0]} + {QUICK_STEPS[1]} steps"
     )
     p.add_argument("--init-mode", default="mixed", help="start compositions (default mixed)")
-    p.add_argument("--objective", default="mean", choices=("mean", "lcb"))
-    p.add_argument("--kappa", type=float, default=1.0)
+    p.add_argument("--objective", default=None, choices=("mean", "lcb"), help="default: DesignConfig's (lcb)")
+    p.add_argument("--kappa", type=float, default=None, help="default: DesignConfig's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
@@ -101,8 +101,7 @@ def design_config(args: argparse.Namespace) -> DesignConfig:
         init_mode=args.init_mode,
         steps2=args.steps2 if args.steps2 is not None else s2,
         steps3=args.steps3 if args.steps3 is not None else s3,
-        objective=args.objective,
-        kappa=args.kappa,
+        **{k: v for k, v in (("objective", args.objective), ("kappa", args.kappa)) if v is not None},
         seed=args.seed,
         device=args.device,
         record_every=10**9,

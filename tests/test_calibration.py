@@ -8,7 +8,7 @@ import torch
 from gdmcd_core.chem.distance import nearest_l1, unseen_elements
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
-from gdmcd_core.training.calibration import Calibration, fit_calibration
+from gdmcd_core.training.calibration import METHOD, Calibration, fit_calibration
 
 TRUE_S, TRUE_B = 2.0, 20.0  # spread factor and K per unit L1 of the synthetic residuals
 REL_TOL = 0.1  # 3,000 rows pin both scales to a few per cent; 10 % leaves room for the seed
@@ -33,7 +33,7 @@ def test_fit_recovers_known_scales():
     cal = fit_calibration(residual, spread, distance, fitted_on="synthetic")
     assert abs(cal.sigma_scale - TRUE_S) / TRUE_S < REL_TOL
     assert abs(cal.distance_scale_k - TRUE_B) / TRUE_B < REL_TOL
-    assert cal.n == n and cal.method == "gaussian_nll" and cal.fitted_on == "synthetic"
+    assert cal.n == n and cal.method == METHOD and cal.fitted_on == "synthetic"
 
 
 def test_fit_without_distance_signal_gives_small_b():
@@ -87,3 +87,14 @@ def test_nearest_l1_and_unseen_elements():
     assert unseen_elements(x[1], (ref > 0).any(0)) == ["Fe"]
     assert unseen_elements(x[0], (ref > 0).any(0)) == []
     assert nearest_l1(x, np.zeros((0, 118)))[0].tolist() == [-1, -1]
+
+
+def test_heavy_tailed_errors_still_cover_68_percent_at_one_sigma():
+    """Student-t errors (heavier tails than a normal) would make an NLL-only σ too wide; the fit keeps ±1σ at 68 %."""
+    rng = np.random.default_rng(3)
+    spread = rng.uniform(0.5, 5.0, 4000)
+    distance = rng.uniform(0.0, 1.0, 4000)
+    residual = 2.0 * spread * rng.standard_t(2.5, 4000)
+    cal = fit_calibration(residual, spread, distance)
+    sigma = np.sqrt((cal.sigma_scale * spread) ** 2 + (cal.distance_scale_k * distance) ** 2)
+    assert abs(np.mean(np.abs(residual) <= sigma) - 0.683) < 0.02

@@ -24,7 +24,7 @@ from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.data.dataset import SPLIT_NAMES, TRAIN, VAL, Dataset
 from gdmcd_core.model.ensemble import TcEnsemble
 
-METHOD = "gaussian_nll"
+METHOD = "gaussian_nll_shape+coverage_68"  # NLL for the split between the terms, then ±1σ = 68.3 % of rows
 VARIANCE_FLOOR_K2 = 0.01  # σ >= 0.1 K: a row with spread 0 at distance 0 must not make the NLL infinite
 LOG_S_BOUNDS = (np.log(1e-3), np.log(1e3))  # s: the member spread is at most 1000x too small or too large
 LOG_B_BOUNDS = (np.log(1e-3), np.log(1e4))  # b in K per unit L1; the lower end reads as b = 0
@@ -62,6 +62,9 @@ class Calibration:
         ens.sigma_scale = float(self.sigma_scale)
         ens.distance_scale_k = float(self.distance_scale_k)
         ens.card = {**ens.card, "calibration": self.to_dict(), "sigma_scale": float(self.sigma_scale)}
+
+
+ONE_SIGMA_COVERAGE = 0.6827  # share of a normal within ±1 sd
 
 
 def gaussian_nll(residual: np.ndarray, spread: np.ndarray, distance: np.ndarray, s: float, b: float) -> float:
@@ -108,12 +111,19 @@ def fit_calibration(
     s, b = (float(v) for v in np.exp(best.x))
     if b < B_ZERO_K:
         b = 0.0
+    # The NLL fixes the shape (how σ splits between spread and distance); Tc errors are heavier-tailed than
+    # a normal, so the NLL widens σ to cover the tails. Rescale both terms so that ±1σ holds 68.3 % of the
+    # rows, as a normal's would: ±1σ is then read as "68 %", and ±2σ is measured, not assumed.
+    z = np.abs(r) / np.sqrt((s * sp) ** 2 + (b * d) ** 2 + VARIANCE_FLOOR_K2)
+    q = float(np.quantile(z, ONE_SIGMA_COVERAGE))
+    s, b = s * q, b * q
     return Calibration(
         sigma_scale=s,
         distance_scale_k=b,
         fitted_on=fitted_on,
         n=int(len(r)),
         nll=gaussian_nll(r, sp, d, s, b),
+        method=METHOD,
     )
 
 
