@@ -28,18 +28,13 @@ import numpy as np
 
 from gdmcd_core.chem.composition import format_amounts, parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
+from gdmcd_core.chem.valence import TYPICAL_VALENCE
 from gdmcd_core.data.repair import ALKALI, ALKALINE_EARTH, RARE_EARTH, fractions, is_cuprate
 
 # Fixed common oxidation states used to balance charge around Cu. Rare earths are +3 except Ce (+4, the
 # electron dopant of Nd2-xCexCuO4); Bi and Tl are taken as +3, Hg and Pb as +2, as usual for cuprates.
 FIXED_VALENCE: dict[str, float] = {
-    "O": -2.0,
-    "F": -1.0,
-    "Cl": -1.0,
-    "Br": -1.0,
-    "I": -1.0,
-    "S": -2.0,
-    "Se": -2.0,
+    **{s: TYPICAL_VALENCE[s] for s in ("O", "F", "Cl", "Br", "I", "S", "Se")},  # the anions, as chem.valence
     "N": -3.0,
     **{s: 1.0 for s in ALKALI},
     **{s: 2.0 for s in ALKALINE_EARTH},

@@ -56,6 +56,7 @@ from gdmcd_core.design.best_integer import BestInteger
 from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.constraints import apply_projection, apply_relu, compose
 from gdmcd_core.design.integer_loss import Integerized, integer_loss, integerize
+from gdmcd_core.design.results import OptimizeState
 from gdmcd_core.design.run import DesignResult, run_design
 from gdmcd_core.design.runs import TrajectoryRecorder
 from gdmcd_core.design.simplex import center_gradient
@@ -90,26 +91,6 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class OptimizeState:
-    """Arrays after `DesignEngine.optimize`. x_*: (B, 118) float64 full compositions.
-
-    x_stage2 is the composition at the end of stage 2 (or where a stop interrupted stage 2).
-    integer: the integer formulas to report (see the module docstring); integer_step: (B,) the step
-    count at which each was taken.
-    """
-
-    x_start: np.ndarray
-    x_stage2: np.ndarray
-    x_final: np.ndarray
-    steps_done: int
-    stopped: bool
-    recorder: TrajectoryRecorder
-    elapsed_s: float
-    integer: Integerized
-    integer_step: np.ndarray
 
 
 def _frozen_copy(m: nn.Module, device: torch.device) -> nn.Module:

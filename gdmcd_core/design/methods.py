@@ -55,8 +55,9 @@ from gdmcd_core.data.dataset import load_table
 from gdmcd_core.data.paths import COD_FILE, JARVIS_FILE, find_data_dir
 from gdmcd_core.design import initialization as init
 from gdmcd_core.design.config import SEARCH_METHODS
-from gdmcd_core.design.integer_loss import Integerized, integer_loss
+from gdmcd_core.design.integer_loss import integer_loss
 from gdmcd_core.design.mutation import ADD_PROB, REMOVE_PROB, SearchSpace, mutate
+from gdmcd_core.design.results import OptimizeState
 from gdmcd_core.design.runs import TrajectoryRecorder
 from gdmcd_core.design.search import CROSSOVER_PROB, DEDUP_DECIMALS, TOURNAMENT_SIZE
 
@@ -154,22 +155,13 @@ def objective_scores(engine: DesignEngine, x: np.ndarray, mean: np.ndarray, sd: 
 
 
 @dataclass(frozen=True)
-class SearchState:
+class SearchState(OptimizeState):
     """Has the attributes of engine.OptimizeState; x_*: (M, 118) with M <= B distinct compositions, best first.
 
     labels: where each candidate came from (its start's label, or the database row); evaluations:
     compositions scored by the Tc model (== budget unless stopped or the database pool is smaller).
     """
 
-    x_start: np.ndarray
-    x_stage2: np.ndarray
-    x_final: np.ndarray
-    steps_done: int
-    stopped: bool
-    recorder: TrajectoryRecorder
-    elapsed_s: float
-    integer: Integerized
-    integer_step: np.ndarray
     labels: list[str]
     method: str
     evaluations: int
