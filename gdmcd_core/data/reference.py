@@ -22,15 +22,8 @@ import numpy as np
 from gdmcd_core.chem.composition import reduced_key
 from gdmcd_core.chem.distance import nearest_l1, unseen_elements
 from gdmcd_core.chem.elements import N_ELEMENTS, symbols
+from gdmcd_core.data import paths
 from gdmcd_core.data.dataset import TRAIN, DataConfig, Dataset, build_dataset
-from gdmcd_core.data.paths import (
-    COD_FILE,
-    JARVIS_SPLIT_FILE,
-    SUPERCON_FILE,
-    SUPERCON_ROWS_FILE,
-    find_data_dir,
-    user_cache_dir,
-)
 from gdmcd_core.util import atomic_write_bytes, sha256_file
 
 REFERENCE_CACHE_VERSION = 1  # bump when what training_reference() stores changes
@@ -121,7 +114,7 @@ def reference_from_dataset(ds: Dataset) -> ReferenceData:
 
 
 def _cache_key(config: DataConfig, data_dir: Path) -> str:
-    files = (SUPERCON_FILE, COD_FILE, SUPERCON_ROWS_FILE, JARVIS_SPLIT_FILE)
+    files = (paths.SUPERCON_FILE, paths.COD_FILE, paths.SUPERCON_ROWS_FILE, paths.JARVIS_SPLIT_FILE)
     sums = {f: sha256_file(data_dir / f) for f in files if (data_dir / f).is_file()}
     blob = json.dumps({"v": REFERENCE_CACHE_VERSION, "config": config.to_dict(), "files": sums}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -134,8 +127,8 @@ def training_reference(config: DataConfig, data_dir: str | Path | None = None, d
     folder, keyed by the config and the data files' SHA-256. Raises data.paths.DataNotFoundError when
     the data files are missing (no download unless `download`).
     """
-    folder = Path(data_dir) if data_dir else find_data_dir(download=download)
-    cache = user_cache_dir().parent / "reference" / f"train-{_cache_key(config, folder)}.npz"
+    folder = Path(data_dir) if data_dir else paths.find_data_dir(download=download)
+    cache = paths.user_cache_dir().parent / "reference" / f"train-{_cache_key(config, folder)}.npz"
     if cache.is_file():
         with np.load(cache) as z:
             return ReferenceData(sc_x=z["sc_x"], sc_tc_k=z["sc_tc_k"], sc_formula=z["sc_formula"], train_x=z["train_x"])
