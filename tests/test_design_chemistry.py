@@ -171,3 +171,23 @@ def test_paper_settings_switch_the_chemistry_off() -> None:
     cfg = DesignConfig(**PAPER_SETTINGS)
     assert cfg.valence_weight == cfg.cu_valence_weight == cfg.distance_weight == 0 and cfg.max_elements == 0
     assert not cfg.constraints().implausible and cfg.objective == "mean"
+
+
+def test_candidates_failing_a_chemistry_check_rank_after_those_that_pass():
+    import pandas as pd
+
+    from gdmcd_core.design.candidates import _passes_checks, _rank_credible_first
+
+    table = pd.DataFrame(
+        {
+            "rank": [1, 2, 3, 4],
+            "integer_formula": ["Ba2Cu3O", "YBa2Cu3O7", "MgB2", "H4"],
+            "only_pinned_elements": [False, False, False, True],
+            "charge_neutral": pd.array([False, True, pd.NA, True], dtype="boolean"),
+            "cu_valence_plausible": pd.array([False, True, pd.NA, pd.NA], dtype="boolean"),
+        }
+    )
+    assert _passes_checks(table).tolist() == [False, True, True, True]  # an empty check counts as passed
+    ranked = _rank_credible_first(table)
+    assert ranked["integer_formula"].tolist() == ["YBa2Cu3O7", "MgB2", "Ba2Cu3O", "H4"]
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]

@@ -26,6 +26,8 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     nearest_supercon_formula, nearest_supercon_tc_k, nearest_supercon_distance (L1 in fractions, 0..2)
     score_k                   ranking score: integer_tc_k, or integer_tc_k - kappa * integer_tc_std_k for LCB
     only_pinned_elements      the integer formula holds nothing but pinned elements (ranked last)
+    passes_chemistry_checks   neither charge_neutral nor cu_valence_plausible is False; with
+                              CandidateContext.credible_first, rows that fail rank after those that pass
     + validity.candidate_flags columns (charge_neutral, electronegativity_ok, all_metal, radioactive,
       toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set);
       the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS (24) elements
@@ -178,6 +180,7 @@ class CandidateContext:
     formation_energy: Callable[[np.ndarray], np.ndarray] | None = None
     formation_energy_sigma: float | None = None
     hull_reference: HullReference | None = None
+    credible_first: bool = False  # rows failing a chemistry check (passes_chemistry_checks) rank after the others
 
 
 def cu_valence_columns(formulas: list[str]) -> pd.DataFrame:
@@ -202,6 +205,25 @@ def _stability_columns(ctx: CandidateContext, formulas: list[str], xi: np.ndarra
     ref = (ctx.hull_reference or stability.default_hull_reference()) if want_hull else None
     hull = stability.hull_columns(formulas, e_form if want_hull else None, sigma, ref)
     return hull if e_form is None else pd.concat([pd.DataFrame({"formation_energy_ev_atom": e_form}), hull], axis=1)
+
+
+def _passes_checks(table: pd.DataFrame) -> np.ndarray:
+    """(M,) bool: no check failed: SMACT charge neutrality and the cuprate Cu valence (empty counts as passed)."""
+    ok = np.ones(len(table), bool)
+    for col in ("charge_neutral", "cu_valence_plausible"):
+        if col in table.columns:
+            ok &= ~(table[col].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
+    return ok
+
+
+def _rank_credible_first(table: pd.DataFrame) -> pd.DataFrame:
+    """Re-rank: formulas of pinned elements alone last, then those failing a chemistry check, then by score."""
+    table = table.assign(passes_chemistry_checks=_passes_checks(table))
+    table = table.sort_values(
+        ["only_pinned_elements", "passes_chemistry_checks", "rank"], ascending=[True, False, True], kind="stable"
+    ).reset_index(drop=True)
+    table["rank"] = np.arange(1, len(table) + 1)
+    return table
 
 
 def build_candidates(
@@ -272,6 +294,11 @@ def build_candidates(
         table = pd.concat([table, flags], axis=1)
     formulas = list(table["integer_formula"])
     table = pd.concat([table, cu_valence_columns(formulas), _stability_columns(ctx, formulas, xi)], axis=1)
+    table = (
+        _rank_credible_first(table)
+        if ctx.credible_first
+        else table.assign(passes_chemistry_checks=_passes_checks(table))
+    )
     # stage-2 fractions of the kept rows, for the elements that occur in any stage-2 composition
     syms = symbols()
     x2 = np.asarray(x_stage2)[table["candidate"].to_numpy()] if len(table) else np.zeros((0, 118))

@@ -89,6 +89,7 @@ def candidate_context(engine: DesignEngine) -> CandidateContext:
         pinned_mask=(c.atleast_mask | c.exact_mask).astype(bool),
         kappa=cfg.kappa if cfg.objective == "lcb" else 0.0,
         formation_energy=engine.predict_formation_energy if engine.fe_model is not None else None,
+        credible_first=cfg.valence_weight > 0 or cfg.cu_valence_weight > 0,  # the chemistry terms are on
     )
 
 
