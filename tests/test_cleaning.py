@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.chem.composition import reduced_key, to_vector
+from gdmcd_core.chem.composition import composition_key, reduced_key, to_vector
 from gdmcd_core.data.clean_files import clean_cod, clean_nims_primary, clean_stanev, nims_unique
 from gdmcd_core.data.cleaning import (
     MAX_SUPERCON_AMOUNT,
@@ -16,7 +16,6 @@ from gdmcd_core.data.cleaning import (
     RejectedFormula,
     Rules,
     clean_formula,
-    composition_key,
     journal_year,
     key_elements,
 )

@@ -79,11 +79,24 @@ def format_vector(x: np.ndarray, scale: float = 1.0, decimals: int = 3) -> str:
     return format_amounts(amounts_from_vector(x, scale), decimals)
 
 
-def reduced_key(x: np.ndarray, decimals: int = 4) -> str:
-    """Canonical composition key (alphabetical, fractions rounded) as in the data files' comp_key."""
-    amounts = amounts_from_vector(x, eps=0.5 * 10**-decimals)
+KEY_DECIMALS = 4  # the data files' comp_key rounds atomic fractions to this many decimals
+
+
+def composition_key(amounts: dict[str, float], decimals: int = KEY_DECIMALS) -> str:
+    """The one composition key: elements alphabetical, atomic fractions rounded (the data files' `comp_key`).
+
+    Scaled copies share a key: {'H': 2, 'C': 2} and {'H': 4, 'C': 4} -> 'C0.5000 H0.5000'. Every element
+    present is listed, even one whose fraction rounds to 0 ('Cr0.0000'), as in the shared data files.
+    """
     total = sum(amounts.values())
+    if not total > 0:
+        raise ValueError(f"composition {amounts!r} has no positive amount")
     return " ".join(f"{s}{amounts[s] / total:.{decimals}f}" for s in sorted(amounts))
+
+
+def reduced_key(x: np.ndarray, decimals: int = KEY_DECIMALS) -> str:
+    """`composition_key` of a (118,) fraction vector (elements above FRACTION_EPS, i.e. not float noise)."""
+    return composition_key(amounts_from_vector(x), decimals)
 
 
 # The one hydride rule: hydrogen-rich binaries and ternaries (LaH10, H3S, BaReH9, PdH0.8), not dilute

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gdmcd_core.chem.composition import KEY_DECIMALS, composition_key  # noqa: F401 (re-exported)
 from gdmcd_core.chem.elements import symbols
 
 MAX_Z = 103  # the README's tokenizer accepts real elements up to Lr
 MAX_SUPERCON_AMOUNT = 150.0  # larger SuperCon amounts are lost decimal points (`Cu285`, `O6050`)
-KEY_DECIMALS = 4  # comp_key rounds atomic fractions to this many decimals
 HYDRIDE_MIN_H_FRACTION = 0.5  # `high_pressure_hydride`: H fraction >= this ...
 HYDRIDE_MAX_ELEMENTS = 3  # ... and at most this many elements
 MAX_COD_ELEMENTS = 10  # the cleaned COD list holds compositions of at most this many elements
@@ -192,19 +192,6 @@ def clean_formula(
         raise RejectedFormula(raw, reason, f"cannot read {rest!r} as Element[amount]")
     formula = "".join(f"{s}{rules.format_amount(a)}" for s, a in amounts.items())
     return CleanFormula(formula=formula, amounts=tuple(amounts.items()), flags=tuple(flags))
-
-
-def composition_key(amounts: dict[str, float], decimals: int = KEY_DECIMALS) -> str:
-    """Normalized composition: elements alphabetical, atomic fractions rounded (`comp_key`).
-
-    Scaled copies share a key: {'H': 2, 'C': 2} and {'H': 4, 'C': 4} -> 'C0.5000 H0.5000'.
-    Every element present is listed, even one whose fraction rounds to 0 ('Cr0.0000'), as in
-    the shared data files.
-    """
-    total = sum(amounts.values())
-    if not total > 0:
-        raise ValueError(f"composition {amounts!r} has no positive amount")
-    return " ".join(f"{s}{amounts[s] / total:.{decimals}f}" for s in sorted(amounts))
 
 
 def key_elements(key: str) -> frozenset[str]:

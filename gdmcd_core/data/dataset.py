@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.chem.composition import is_hydride, parse_formula, to_vector
+from gdmcd_core.chem.composition import composition_key, is_hydride, parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
-from gdmcd_core.data.cleaning import composition_key
 from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.negatives import Negatives, physical_negatives
 from gdmcd_core.data.paths import (

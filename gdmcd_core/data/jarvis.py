@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.chem.composition import FormulaError, to_vector
+from gdmcd_core.chem.composition import FormulaError, composition_key, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
-from gdmcd_core.data.cleaning import MAX_SUPERCON_AMOUNT, RejectedFormula, clean_formula, composition_key
+from gdmcd_core.data.cleaning import MAX_SUPERCON_AMOUNT, RejectedFormula, clean_formula
 from gdmcd_core.util import sha256_file
 
 JARVIS_TRAIN, JARVIS_TEST = "train", "test"  # values of the file's `split` column
