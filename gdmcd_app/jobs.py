@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gdmcd_app.series import SERIES_KEYS
 from gdmcd_core.design import runs
 from gdmcd_core.design.resources import check_design_request, count_n_values, parse_max_jobs
 
@@ -32,17 +33,8 @@ MAX_JOBS_ENV = "GDMCD_MAX_JOBS"
 MAX_HISTORY_ROWS = 5_000
 # Finished jobs kept in memory (their run folders stay on disk regardless).
 MAX_FINISHED_KEPT = 50
-HISTORY_KEYS = (
-    "step",
-    "stage",
-    "alpha",
-    "tc_best_k",
-    "tc_median_k",
-    "tc_q10_k",
-    "tc_q90_k",
-    "int_loss_median",
-    "elapsed_s",
-)
+# Live-trace columns: the per-step statistics a Progress report carries, plus the elapsed time.
+HISTORY_KEYS = (*SERIES_KEYS, "elapsed_s")
 ACTIVE_STATUSES = ("starting", "running")
 
 EngineFactory = Callable[..., Any]

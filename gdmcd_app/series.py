@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ import pandas as pd
 from gdmcd_app.state import pretty_formula
 from gdmcd_core.chem.composition import FRACTION_EPS, FormulaError, to_vector
 from gdmcd_core.chem.elements import symbols
+from gdmcd_core.design.engine import Progress
 from gdmcd_core.design.objective import alpha_ramp
+from gdmcd_core.design.trajectory import STEP_FIELDS
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT
 
 CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
@@ -41,7 +43,8 @@ DEFAULT_CPU_THREADS = 1
 # Composition traces group elements whose fraction never reaches this into "other".
 MIN_SHOWN_FRACTION = 0.02
 # Progress/trajectory series keys (the names Progress and runs.Trajectory use).
-SERIES_KEYS = ("step", "stage", "alpha", "tc_best_k", "tc_median_k", "tc_q10_k", "tc_q90_k", "int_loss_median")
+# Trace columns shared by live progress and recorded trajectories: the step statistics a Progress report carries.
+SERIES_KEYS = tuple(k for k in STEP_FIELDS if k in {f.name for f in fields(Progress)})
 
 # -- model -------------------------------------------------------------------------------------
 
@@ -322,7 +325,6 @@ def stage2_change(traj: Any, steps2: int) -> dict[str, np.ndarray]:
 
 # -- candidate tables --------------------------------------------------------------------------
 
-# filter key -> (label, column, value that passes)
 DISPLAY_COLUMNS = (
     "rank",
     "integer_formula",

@@ -61,7 +61,7 @@ class Trajectory:
         }
 
 
-_STEP_FIELDS = (
+STEP_FIELDS = (  # the one list of per-step statistics (trajectory.npz, live traces)
     "step",
     "stage",
     "alpha",
@@ -82,7 +82,7 @@ class TrajectoryRecorder:
     every step count recorded (a resumed run continues the numbering of the one it resumes)."""
 
     n_candidates: int
-    rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in _STEP_FIELDS})
+    rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STEP_FIELDS})
     snaps: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"step": [], "tc": [], "il": [], "x": []})
     stage2_step: int | None = None
     step_offset: int = 0
@@ -92,7 +92,7 @@ class TrajectoryRecorder:
     stage2_x: np.ndarray | None = None
 
     def add_step(self, **values: float) -> None:
-        for k in _STEP_FIELDS:
+        for k in STEP_FIELDS:
             self.rows[k].append(float(values[k]) + (self.step_offset if k == "step" else 0))
 
     def add_snapshot(self, step: int, tc_k: np.ndarray, int_loss: np.ndarray, x: np.ndarray) -> None:
@@ -116,7 +116,7 @@ class TrajectoryRecorder:
         if traj is None or traj.snap_x.ndim != 3 or traj.snap_x.shape[1] != n_candidates:
             return rec
         keep = traj.step <= step
-        for k in _STEP_FIELDS:
+        for k in STEP_FIELDS:
             rec.rows[k] = [float(v) for v in getattr(traj, k)[keep]]
         for i in np.flatnonzero(traj.snap_step < step):
             rec.snaps["step"].append(int(traj.snap_step[i]))
