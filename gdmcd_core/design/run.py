@@ -181,9 +181,15 @@ def run_design(
         recorder = TrajectoryRecorder(len(sp), stage2_step=cfg.steps2)
         if writer is not None:
             writer.write_config({**record, "n_candidates": len(sp)})
-            keeper = state_keeper(engine, writer, list(sp.label))
+            # state.npz (finalize / resume) for in-process runs; a Ray run gets its trajectory when the shards end
+            keeper = state_keeper(engine, writer, list(sp.label)) if cfg.executor == "local" else None
             callback = _FolderProgress(writer, recorder, cfg.steps2, callback, keeper)
-        if cfg.method == "gradient":
+        if cfg.method == "gradient" and cfg.executor == "ray":  # shards on a Ray cluster (design/executor.py)
+            from gdmcd_core.design.executor import optimize_sharded
+
+            state = optimize_sharded(engine, sp, callback=callback, stop_event=stop_event, recorder=recorder)
+            labels = state.labels
+        elif cfg.method == "gradient":
             state = engine.optimize(sp, callback=callback, stop_event=stop_event, recorder=recorder)
             labels = list(sp.label)
         else:  # same budget of model evaluations, same table and folder (design/methods.py)

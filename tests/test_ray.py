@@ -1,0 +1,198 @@
+"""Sharded design runs on a real local Ray cluster (a head node and one worker node, one CPU each).
+
+The sharded run's candidate table equals the in-process run's; a worker killed mid-shard is retried and
+the run completes; Stop keeps the shards' results; the run folder loads like any other. The shard merge
+itself (no Ray) is checked at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from design_helpers import one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
+
+from gdmcd_core.design import runs
+from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.engine import DesignEngine
+from gdmcd_core.design.shards import merge_states, split_indices
+
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).resolve().parent.parent
+RAY_BIN = Path(sys.executable).with_name("ray")
+# 12 starts from the tiny SuperCon-like set; steps such that a shard takes about a second on one CPU
+BASE = {"n_candidates": 12, "init_mode": "dataset", "init_min_tc": 0.0, "record_every": 5, "hull_columns": False}
+BASE |= {"steps2": 40, "steps3": 40, "seed": 3}
+TC_TOL_K = 1e-3  # integer_tc_k is recomputed from the formula text: equal formulas give equal Tc up to float noise
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([str(RAY_BIN), *args], env=env, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A head node and a worker node on 127.0.0.1 (one CPU each); this process is connected as the driver."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'gdmcd-studio[ray]')")
+    temp = tmp_path_factory.mktemp("ray")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = ["start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1"]
+    try:
+        _ray(*head, "--include-dashboard=false", "--temp-dir", str(temp), "--disable-usage-stats", env=env)
+        _ray("start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--disable-usage-stats", env=env)
+        ray.init(address=f"127.0.0.1:{port}", logging_level="ERROR", log_to_driver=False)
+        deadline = time.monotonic() + 60
+        while ray.cluster_resources().get("CPU", 0) < 2:
+            assert time.monotonic() < deadline, "the worker node did not join"
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        ray.shutdown()
+        subprocess.run([str(RAY_BIN), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _engine(**kw) -> DesignEngine:
+    return DesignEngine(tiny_ensemble(), DesignConfig(**{**BASE, **kw}), reference=tiny_reference())
+
+
+@pytest.fixture(scope="module")
+def local_table() -> pd.DataFrame:
+    """The in-process run (the reference for every sharded run)."""
+    return _engine().run().candidates
+
+
+def _same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Formulas, sources and order exactly; Tc to TC_TOL_K."""
+    assert len(a) == len(b)
+    for col in ("integer_formula", "n_atoms", "source", "candidate", "n_duplicates"):
+        assert a[col].tolist() == b[col].tolist(), col
+    for col in ("integer_tc_k", "optimized_tc_k", "final_tc_k", "initial_tc_k"):
+        np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), atol=TC_TOL_K, err_msg=col)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_sharded_run_equals_in_process(cluster: str, local_table: pd.DataFrame, shards: int, tmp_path: Path) -> None:
+    reports = []
+    result = _engine(executor="ray", address=cluster, shards=shards).run(tmp_path / "run", callback=reports.append)
+    assert result.status == "finished" and result.steps_done == BASE["steps2"] + BASE["steps3"]
+    _same_table(result.candidates, local_table)
+    assert reports and reports[-1].done and reports[-1].n_candidates == BASE["n_candidates"]
+    # the run folder is an ordinary one
+    run = runs.load_run(tmp_path / "run")
+    assert run.problems == () and run.info.status == "finished"
+    assert run.info.steps_done == run.info.total_steps == 80 and run.info.n_candidates == 12
+    assert len(run.candidates) == len(local_table)
+    assert run.candidates["integer_formula"].tolist() == local_table["integer_formula"].tolist()
+    traj = run.trajectory
+    assert traj.snap_x.shape[1:] == (12, 118) and traj.snap_step[0] == 0 and traj.snap_step[-1] == 80
+    assert traj.step.tolist() == list(range(1, 81))
+    assert "executor" in run.config["design"] and run.config["design"]["executor"] == "ray"
+
+
+def _shard_pids() -> list[int]:
+    """Pids of the worker processes running a shard now (Ray titles them ray::_run_shard)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if (p / "cmdline").read_bytes().startswith(b"ray::_run_shard"):
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
+def test_a_killed_worker_is_retried_and_the_run_completes(
+    cluster: str, local_table: pd.DataFrame, tmp_path: Path
+) -> None:
+    engine = _engine(executor="ray", address=cluster, shards=2)
+    killed: list[int] = []
+
+    def on_progress(p) -> None:  # once the shards are under way, kill one worker mid-shard
+        if not killed and 0 < p.step < 40 and (pids := _shard_pids()):
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    result = engine.run(tmp_path / "run", callback=on_progress)
+    assert killed, "no shard worker was seen running (the shards finished too fast to kill one)"
+    assert result.status == "finished" and result.steps_done == 80
+    _same_table(result.candidates, local_table)
+
+
+def test_stop_keeps_the_shards_results(cluster: str, local_table: pd.DataFrame, tmp_path: Path) -> None:
+    """4 shards on 2 CPUs: stop once the second pair is under way; the first pair's candidates are kept whole."""
+    stop = threading.Event()
+
+    def on_progress(p) -> None:
+        if p.step > 0.55 * p.total_steps:
+            stop.set()
+
+    result = _engine(executor="ray", address=cluster, shards=4, steps2=200, steps3=200).run(
+        tmp_path / "run", callback=on_progress, stop_event=stop
+    )
+    assert stop.is_set() and result.status == "stopped"
+    full = _engine(steps2=200, steps3=200).run().candidates
+    kept = result.candidates
+    assert len(kept) and set(kept["candidate"]) <= set(range(12))
+    first_pair = kept[kept["candidate"] < 6]  # shards 0 and 1 (starts 0..5) finished before the stop
+    ref = full.set_index("candidate").loc[first_pair["candidate"]]
+    assert first_pair["integer_formula"].tolist() == ref["integer_formula"].tolist()
+    run = runs.load_run(tmp_path / "run")
+    assert run.info.status == "stopped" and run.candidates is not None and len(run.candidates) == len(kept)
+
+
+def test_unreachable_address_is_one_clear_line() -> None:
+    pytest.importorskip("ray", reason="Ray is not installed")
+    from gdmcd_core.design.executor import _check_reachable
+
+    with pytest.raises(ConnectionError, match="unreachable"):
+        _check_reachable(f"127.0.0.1:{_free_port()}")
+    with pytest.raises(ConnectionError, match="host:port"):
+        _check_reachable("nonsense")
+
+
+# -- the merge, without Ray ----------------------------------------------------------------------
+
+
+def test_split_indices_cover_every_start_in_order() -> None:
+    for n, k in [(12, 1), (12, 5), (3, 8), (1, 4)]:
+        blocks = split_indices(n, k)
+        assert np.concatenate(blocks).tolist() == list(range(n)) and len(blocks) == min(n, k)
+
+
+def test_merging_in_process_shards_gives_the_unsplit_candidates(local_table: pd.DataFrame) -> None:
+    from gdmcd_core.design.candidates import build_candidates
+    from gdmcd_core.design.run import candidate_context
+
+    engine = _engine()
+    sp = engine.start_points()
+    states = [engine.optimize(sp.x[b]) for b in split_indices(len(sp), 3)]
+    labels = [[sp.label[j] for j in b] for b in split_indices(len(sp), 3)]
+    merged = merge_states(states, labels)
+    assert merged.recorder.to_trajectory().snap_x.shape[1] == 12 and merged.labels == list(sp.label)
+    table = build_candidates(
+        candidate_context(engine),
+        x_start=merged.x_start,
+        start_labels=merged.labels,
+        x_stage2=merged.x_stage2,
+        x_final=merged.x_final,
+        integer=merged.integer,
+        integer_step=merged.integer_step,
+    )
+    _same_table(table, local_table)
