@@ -5,7 +5,8 @@ puts a job's id in the page URL. The worker thread never touches Streamlit: the 
 progress callback writes the latest `Progress` and a row of its numbers into the job (under a
 lock); the page polls `Job.snapshot()` about once a second. `Job.stop()` sets a
 `threading.Event` the engine checks between steps; a stopped run still builds its candidates
-from the compositions reached.
+from the compositions reached. With $GDMCD_RAY_ADDRESS set, runs go to that Ray cluster in shards
+(design/executor.py); without it everything stays in this process.
 
 Every job writes its run folder as it goes (runs.RunWriter via DesignEngine.run), and its id is
 the run id, so a page whose job is gone from the registry (server restarted) reads the same run
@@ -24,6 +25,7 @@ from typing import Any
 
 from gdmcd_app.series import SERIES_KEYS
 from gdmcd_core.design import runs
+from gdmcd_core.design.executor import config_from_env
 from gdmcd_core.design.resources import check_design_request, count_n_values, parse_max_jobs
 
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
@@ -217,6 +219,7 @@ class JobRegistry:
         """
         self._reserve()
         try:
+            config = config_from_env(config)  # executor "ray" when $GDMCD_RAY_ADDRESS names a cluster
             check_request(config, model)
             engine = self._factory(model, config, fe_model)
             start = engine.start_points()  # ValueError for impossible starts, shown before anything runs

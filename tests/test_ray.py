@@ -157,9 +157,36 @@ def test_stop_keeps_the_shards_results(cluster: str, local_table: pd.DataFrame, 
     assert run.info.status == "stopped" and run.candidates is not None and len(run.candidates) == len(kept)
 
 
+def test_cli_runs_on_the_cluster(cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from gdmcd_core.cli import design as cli_design
+    from gdmcd_core.model.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, list(tiny_ensemble().members), {"note": "test"})
+    monkeypatch.setattr("gdmcd_core.data.reference.load_reference", lambda *a, **k: tiny_reference())
+    monkeypatch.setattr("gdmcd_core.training.formation_energy.load_formation_energy_model", lambda *a, **k: None)
+    argv = ["--out", str(tmp_path / "run"), "--checkpoint", str(ckpt), "--init-mode", "dataset", "--no-progress"]
+    argv += ["--n-candidates", "4", "--steps2", "10", "--steps3", "10", "--no-hull-columns", "--device", "cpu"]
+    assert cli_design.main([*argv, "--executor", "ray", "--address", cluster, "--shards", "2"]) == 0
+    assert "Ray at" in capsys.readouterr().err
+    info = runs.load_run(tmp_path / "run").info
+    assert info.status == "finished" and info.steps_done == 20 and info.n_candidates == 4
+
+
+def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gdmcd_core.design.executor import RAY_ADDRESS_ENV, config_from_env
+
+    cfg = DesignConfig(**BASE)
+    monkeypatch.delenv(RAY_ADDRESS_ENV, raising=False)
+    assert config_from_env(cfg) is cfg  # the default: in-process
+    monkeypatch.setenv(RAY_ADDRESS_ENV, "10.0.0.1:6379")
+    assert (config_from_env(cfg).executor, config_from_env(cfg).address) == ("ray", "10.0.0.1:6379")
+    assert config_from_env(cfg.replace(method="random")).executor == "local"  # shards are for the gradient method
+
+
 def test_unreachable_address_is_one_clear_line() -> None:
     pytest.importorskip("ray", reason="Ray is not installed")
-    from gdmcd_core.design.executor import _check_reachable
+    from gdmcd_core.util_ray import _check_reachable
 
     with pytest.raises(ConnectionError, match="unreachable"):
         _check_reachable(f"127.0.0.1:{_free_port()}")

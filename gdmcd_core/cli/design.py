@@ -14,6 +14,7 @@ Examples:
     gdmcd design --out runs/cuprate --init YBa2Cu3O7 HgBa2Ca2Cu3O8 --n-candidates 64
     gdmcd design --out runs/hydride --init-mode hydride --pin H=0.5 --n-range 4-24 --n-candidates 512
     gdmcd design --out runs/safe --exclude radioactive,toxic --objective lcb --kappa 1
+    gdmcd design --out runs/big --n-candidates 4096 --executor ray --address 10.0.0.1:6379 --shards 8
 """
 
 from __future__ import annotations
@@ -293,10 +294,20 @@ def handle_design(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
 
+    where = str(engine.device)
+    if cfg.executor == "ray":  # connect now: a missing Ray or an unreachable cluster is one line, no folder
+        from gdmcd_core.util_ray import RayUnavailableError, connect, resolve_address
+
+        try:
+            connect(cfg.address)
+        except (RayUnavailableError, ConnectionError) as exc:
+            return _fail(str(exc))
+        shards = f"{cfg.shards} shards" if cfg.shards else "a shard per worker"
+        where = f"Ray at {resolve_address(cfg.address) or 'a local instance'} ({shards})"
     stop = threading.Event()
     restore = install_stop_signals(stop, PROG)
     print(
-        f"{PROG}: {len(start)} candidates on {engine.device}, model {ckpt} "
+        f"{PROG}: {len(start)} candidates on {where}, model {ckpt} "
         f"({getattr(model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
         file=sys.stderr,
     )

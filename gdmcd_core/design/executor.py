@@ -10,7 +10,7 @@ The driver (this process) draws every start with the run's seed (run.py), splits
 reference data optimizes the shard's starts (one GPU per task when the cluster has GPUs, else one CPU).
 Candidates are independent and the loop draws no random numbers, so the merged result holds the same
 candidates, in the same order, as an in-process run; shards.py says what merging does to the per-step
-statistics. The tasks report their Progress to a small actor (_Board) that the driver reads about twice a
+statistics. The tasks report their Progress to a small actor (util_ray.Board) that the driver reads about twice a
 second and merges into one Progress for the callback (run.py turns it into status.json).
 
 Stop (stop_event, i.e. Ctrl-C / SIGTERM / the app's Stop): running shards stop between steps and return what
@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-import socket
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -37,98 +37,23 @@ import numpy as np
 from gdmcd_core.design.initialization import StartPoints
 from gdmcd_core.design.shards import ShardedState, merge_progress, merge_states, split_indices
 from gdmcd_core.design.trajectory import TrajectoryRecorder
+from gdmcd_core.util_ray import RAY_ADDRESS_ENV, Board, connect
 
 if TYPE_CHECKING:
     from gdmcd_core.design.config import DesignConfig
     from gdmcd_core.design.engine import DesignEngine
 
-RAY_ADDRESS_ENV = "GDMCD_RAY_ADDRESS"
 POLL_S = 0.5  # the driver reads the tasks' progress this often
 STOP_GRACE_S = 30.0  # after a stop, shards still running this much later are cancelled
 TASK_RETRIES = 3  # Ray retries of a shard whose worker died
-CONNECT_TIMEOUT_S = 5.0
-
-
-class RayUnavailableError(RuntimeError):
-    """Ray is not installed."""
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise RayUnavailableError(
-            "executor 'ray' needs Ray: pip install 'gdmcd-studio[ray]' (ray>=2.40), or use --executor local"
-        ) from None
-    return ray
-
-
-def resolve_address(address: str = "") -> str:
-    """The cluster to use: `address`, else $GDMCD_RAY_ADDRESS, else "" (Ray's default: $RAY_ADDRESS or a local Ray)."""
-    return (address or os.environ.get(RAY_ADDRESS_ENV, "")).strip()
-
-
-def _check_reachable(address: str) -> None:
-    """ConnectionError (one line) unless host:port accepts a connection (ray:// and 'auto' are left to Ray)."""
-    if "://" in address or address == "auto":
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConnectionError(f"Ray address {address!r}: write host:port, e.g. 10.0.0.1:6379")
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
-        raise ConnectionError(f"Ray cluster at {address} is unreachable ({exc.strerror or exc})") from None
-
-
-def connect(address: str = "") -> Any:
-    """The ray module, connected to `address` (see resolve_address) unless this process already is."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return ray
-    addr = resolve_address(address)
-    if addr:
-        _check_reachable(addr)
-    kw: dict[str, Any] = {} if addr else {"include_dashboard": False}
-    try:
-        ray.init(address=addr or None, logging_level="ERROR", log_to_driver=False, **kw)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConnectionError(f"cannot connect to Ray at {addr or 'a local instance'}: {line}") from None
-    return ray
 
 
 def config_from_env(config: DesignConfig) -> DesignConfig:
     """`config` with executor "ray" at $GDMCD_RAY_ADDRESS when that is set (gradient runs only); else as is."""
     addr = os.environ.get(RAY_ADDRESS_ENV, "").strip()
-    if not addr or config.executor != "local" or config.method != "gradient":
+    if not addr or getattr(config, "executor", None) != "local" or getattr(config, "method", None) != "gradient":
         return config
     return config.replace(executor="ray", address=config.address or addr)
-
-
-class _Board:
-    """The Ray actor the shards report to: each shard's latest Progress and worker pid, and the stop flag."""
-
-    def __init__(self, n: int) -> None:
-        self.reports: list[Any] = [None] * n
-        self.pids: dict[int, int] = {}
-        self.attempts = [0] * n
-        self.stop = False
-
-    def started(self, i: int, pid: int) -> bool:
-        self.pids[i], self.reports[i] = pid, None
-        self.attempts[i] += 1
-        return self.stop
-
-    def report(self, i: int, progress: Any) -> bool:
-        self.reports[i] = progress
-        return self.stop
-
-    def request_stop(self) -> None:
-        self.stop = True
-
-    def state(self) -> tuple[list[Any], dict[int, int], list[int]]:
-        return list(self.reports), dict(self.pids), list(self.attempts)
 
 
 def _run_shard(payload: tuple, index: int, x: np.ndarray, board: Any) -> Any:
@@ -142,11 +67,16 @@ def _run_shard(payload: tuple, index: int, x: np.ndarray, board: Any) -> Any:
     stop = threading.Event()
 
     def report(p: Any) -> None:
-        if ray.get(board.report.remote(index, p)):
+        if ray.get(board.report.remote(index, pickle.dumps(p))):
             stop.set()
 
     rec = TrajectoryRecorder(len(x), stage2_step=config.steps2)
     return engine.optimize(x, callback=report, stop_event=stop, recorder=rec)
+
+
+def _reports(ray: Any, board: Any) -> list[Any]:
+    """Each shard's latest Progress (None: none yet)."""
+    return [None if b is None else pickle.loads(b) for b in ray.get(board.state.remote())[0]]
 
 
 def _on_cpu(m: Any) -> Any:
@@ -193,7 +123,7 @@ def optimize_sharded(
     local_cfg = replace(cfg, executor="local")
     fe = _on_cpu(engine.fe_model)
     payload = ray.put((type(engine), _on_cpu(engine.source_model), local_cfg, fe, engine.reference))
-    board = ray.remote(num_cpus=0)(_Board).remote(len(blocks))
+    board = ray.remote(num_cpus=0)(Board).remote(len(blocks))
     task = ray.remote(_run_shard).options(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)
     pending = {task.remote(payload, i, x[b], board): i for i, b in enumerate(blocks)}
     results: dict[int, Any] = {}
@@ -225,10 +155,10 @@ def optimize_sharded(
                     ray.cancel(ref, force=True)
             if callback is not None and pending and now - last_cb >= POLL_S:
                 last_cb = now
-                p = merge_progress(ray.get(board.state.remote())[0], sizes, now - t0)
+                p = merge_progress(_reports(ray, board), sizes, now - t0)
                 if p is not None:
                     callback(p)
-        final_reports = ray.get(board.state.remote())[0]
+        final_reports = _reports(ray, board)
     except BaseException:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -261,4 +191,4 @@ def _finish(engine, x, labels, blocks, results, reports, recorder, callback, t0)
     return merged
 
 
-__all__ = ["RAY_ADDRESS_ENV", "RayUnavailableError", "config_from_env", "connect", "optimize_sharded"]
+__all__ = ["RAY_ADDRESS_ENV", "config_from_env", "connect", "optimize_sharded"]
