@@ -41,8 +41,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ray(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([str(RAY_BIN), *args], env=env, check=True, capture_output=True, timeout=120)
+def _ray(*args: str, env: dict[str, str], tries: int = 2) -> None:
+    """`ray ARGS`; tried again once (a node start can time out on a loaded machine), then fails with its output."""
+    for _attempt in range(tries):
+        proc = subprocess.run([str(RAY_BIN), *args], env=env, capture_output=True, text=True, timeout=180)
+        if proc.returncode == 0:
+            return
+    raise RuntimeError(f"ray {' '.join(args)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'gdmcd-studio[ray]')")
     temp = tmp_path_factory.mktemp("ray")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    # no token authentication: a ~/.ray/auth_token left by some local `ray.init()` would switch it on for the head
+    auth = {"RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, **auth, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    old_auth = os.environ.get("RAY_AUTH_MODE")
+    os.environ.update(auth)  # this process (the driver) too; restored at teardown
     head = ["start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1"]
     try:
         _ray(*head, "--include-dashboard=false", "--temp-dir", str(temp), "--disable-usage-stats", env=env)
@@ -65,6 +74,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     finally:
         ray.shutdown()
         subprocess.run([str(RAY_BIN), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        if old_auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = old_auth
 
 
 def _engine(**kw) -> DesignEngine:
@@ -86,10 +99,10 @@ def _same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
         np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), atol=TC_TOL_K, err_msg=col)
 
 
-@pytest.mark.parametrize("shards", [1, 3])
-def test_sharded_run_equals_in_process(cluster: str, local_table: pd.DataFrame, shards: int, tmp_path: Path) -> None:
+def test_sharded_run_equals_in_process(cluster: str, local_table: pd.DataFrame, tmp_path: Path) -> None:
+    """3 shards (uneven: 4 starts each on 2 CPUs, one waits); 2 shards in the kill test below."""
     reports = []
-    result = _engine(executor="ray", address=cluster, shards=shards).run(tmp_path / "run", callback=reports.append)
+    result = _engine(executor="ray", address=cluster, shards=3).run(tmp_path / "run", callback=reports.append)
     assert result.status == "finished" and result.steps_done == BASE["steps2"] + BASE["steps3"]
     _same_table(result.candidates, local_table)
     assert reports and reports[-1].done and reports[-1].n_candidates == BASE["n_candidates"]
@@ -146,13 +159,13 @@ def test_stop_keeps_the_shards_results(cluster: str, local_table: pd.DataFrame, 
     result = _engine(executor="ray", address=cluster, shards=4, steps2=200, steps3=200).run(
         tmp_path / "run", callback=on_progress, stop_event=stop
     )
-    assert stop.is_set() and result.status == "stopped"
-    full = _engine(steps2=200, steps3=200).run().candidates
+    assert stop.is_set() and result.status == "stopped" and result.steps_done < 400
     kept = result.candidates
     assert len(kept) and set(kept["candidate"]) <= set(range(12))
     first_pair = kept[kept["candidate"] < 6]  # shards 0 and 1 (starts 0..5) finished before the stop
-    ref = full.set_index("candidate").loc[first_pair["candidate"]]
-    assert first_pair["integer_formula"].tolist() == ref["integer_formula"].tolist()
+    engine = _engine(steps2=200, steps3=200)  # in-process, the same 6 starts (candidates are independent)
+    ref = engine.optimize(engine.start_points().x[:6]).integer.formulas
+    assert len(first_pair) and first_pair["integer_formula"].tolist() == [ref[i] for i in first_pair["candidate"]]
     run = runs.load_run(tmp_path / "run")
     assert run.info.status == "stopped" and run.candidates is not None and len(run.candidates) == len(kept)
 
