@@ -186,6 +186,38 @@ def test_cli_runs_on_the_cluster(cluster: str, tmp_path: Path, monkeypatch: pyte
     assert info.status == "finished" and info.steps_done == 20 and info.n_candidates == 4
 
 
+def test_ensemble_members_train_as_ray_tasks(cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gdmcd train --executor ray`: one member per task; the same weights as the in-process training."""
+    import torch
+    from conftest import write_tiny_data
+
+    from gdmcd_core.data.dataset import DataConfig
+    from gdmcd_core.model.checkpoint import load_checkpoint
+    from gdmcd_core.model.resnet import ModelConfig
+    from gdmcd_core.training.loop import TrainConfig
+    from gdmcd_core.training.run import RunSpec, run_training
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = str(write_tiny_data(tmp_path / "data"))
+    spec = RunSpec(
+        model=ModelConfig(width=4, layers=(1,)),
+        train=TrainConfig(epochs=2, batch_size=16, device="cpu"),
+        data=DataConfig(fractions=(0.6, 0.2, 0.2)),
+        members=2,
+    )
+    logs: list[str] = []
+    run_training(
+        spec, tmp_path / "ray.pt", data_dir=data, progress=False, log=logs.append, executor="ray", address=cluster
+    )
+    run_training(spec, tmp_path / "local.pt", data_dir=data, progress=False, log=lambda s: None)
+    assert any("trained on Ray" in line for line in logs)
+    a, b = load_checkpoint(tmp_path / "ray.pt"), load_checkpoint(tmp_path / "local.pt")
+    assert a.n_members == b.n_members == 2
+    for ma, mb in zip(a.members, b.members, strict=True):
+        for (name, ta), tb in zip(ma.state_dict().items(), mb.state_dict().values(), strict=True):
+            torch.testing.assert_close(ta, tb, msg=name)
+
+
 def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from gdmcd_core.design.executor import RAY_ADDRESS_ENV, config_from_env
 

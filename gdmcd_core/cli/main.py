@@ -68,6 +68,10 @@ def _add_train(sub) -> None:
         "train/test rows; validation carved from its train rows with --split-seed)",
     )
     p.add_argument("--split-seed", type=int, default=d.split_seed)
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="ray: one member per Ray task (default local)"
+    )
+    p.add_argument("--address", default="", help="Ray cluster host:port (default: $GDMCD_RAY_ADDRESS, else local Ray)")
     p.add_argument("--no-cod", action="store_true", help="train on SuperCon only (paper S3 comparison)")
     p.add_argument("--hydride-replicas", type=int, default=0, help="hydride-balanced training set (paper S5)")
     p.add_argument(
@@ -80,6 +84,7 @@ def _cmd_train(a) -> int:
     from gdmcd_core.model.resnet import ModelConfig
     from gdmcd_core.training.loop import TrainConfig
     from gdmcd_core.training.run import RunSpec, run_training
+    from gdmcd_core.util_ray import RayUnavailableError
 
     if a.members < 1 or a.epochs < 1 or a.batch_size < 2:
         return _fail("--members and --epochs must be >= 1 and --batch-size >= 2")
@@ -109,8 +114,11 @@ def _cmd_train(a) -> int:
             members=a.members,
             init_from=a.init_from,
         )
-        card = run_training(spec, a.out, data_dir=a.data_dir, log=lambda s: print(s, file=sys.stderr))
-    except (ValueError, FileNotFoundError) as exc:
+        card = run_training(
+            spec, a.out, data_dir=a.data_dir, log=lambda s: print(s, file=sys.stderr), executor=a.executor,
+            address=a.address,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError, ConnectionError, RayUnavailableError) as exc:
         return _fail(str(exc))
     print(json.dumps(card["metrics_test"], indent=2))
     return 0

@@ -69,8 +69,19 @@ def _warm_start_weights(spec: RunSpec) -> list[dict]:
     return [m.state_dict() for m in ens.members]
 
 
-def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, progress: bool = True, log=print) -> dict:
-    """Train `spec.members` models and save the ensemble checkpoint at `out`. Returns the card."""
+def run_training(
+    spec: RunSpec,
+    out: str | Path,
+    data_dir: str | None = None,
+    progress: bool = True,
+    log=print,
+    executor: str = "local",
+    address: str = "",
+) -> dict:
+    """Train `spec.members` models and save the ensemble checkpoint at `out`. Returns the card.
+
+    executor "ray": the members not yet trained train at once, one Ray task each (members_ray.py), at
+    `address` (else $GDMCD_RAY_ADDRESS, else a local Ray); the checkpoint is assembled as below."""
     out = Path(out)
     work = out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
@@ -86,6 +97,13 @@ def run_training(spec: RunSpec, out: str | Path, data_dir: str | None = None, pr
     device = resolve_device(spec.train.device)
     members, histories, seconds = [], [], 0.0
     warm = _warm_start_weights(spec) if spec.init_from else None
+    if executor == "ray":
+        from gdmcd_core.training.members_ray import train_members_on_ray
+
+        todo = [k for k in range(spec.members) if not (work / f"member{k}.done.pt").is_file()]
+        train_members_on_ray(spec, ds, todo, work, warm, address, log)
+    elif executor != "local":
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     for k in range(spec.members):
         done = work / f"member{k}.done.pt"
         tcfg = replace(spec.train, seed=spec.train.seed + k)
