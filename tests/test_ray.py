@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,43 +132,60 @@ def _shard_pids() -> list[int]:
     return out
 
 
-def test_a_killed_worker_is_retried_and_the_run_completes(
-    cluster: str, local_table: pd.DataFrame, tmp_path: Path
-) -> None:
-    engine = _engine(executor="ray", address=cluster, shards=2)
+LONG = {"steps2": 250, "steps3": 250}  # a shard runs for over a second: long enough to be killed or stopped mid-way
+
+
+@pytest.fixture(scope="module")
+def long_ref() -> tuple[pd.DataFrame, Any]:
+    """The in-process run with LONG steps: (its candidate table, its OptimizeState)."""
+    from gdmcd_core.design.candidates import build_candidates
+    from gdmcd_core.design.run import candidate_context
+
+    engine = _engine(**LONG)
+    sp = engine.start_points()
+    st = engine.optimize(sp)
+    table = build_candidates(
+        candidate_context(engine), x_start=st.x_start, start_labels=list(sp.label), x_stage2=st.x_stage2,
+        x_final=st.x_final, integer=st.integer, integer_step=st.integer_step,
+    )  # fmt: skip
+    return table, st
+
+
+def test_a_killed_worker_is_retried_and_the_run_completes(cluster: str, long_ref, tmp_path: Path) -> None:
+    engine = _engine(executor="ray", address=cluster, shards=2, **LONG)
     killed: list[int] = []
 
     def on_progress(p) -> None:  # once the shards are under way, kill one worker mid-shard
-        if not killed and 0 < p.step < 40 and (pids := _shard_pids()):
+        if not killed and 0 < p.step < 0.5 * p.total_steps and (pids := _shard_pids()):
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
     result = engine.run(tmp_path / "run", callback=on_progress)
     assert killed, "no shard worker was seen running (the shards finished too fast to kill one)"
-    assert result.status == "finished" and result.steps_done == 80
-    _same_table(result.candidates, local_table)
+    assert result.status == "finished" and result.steps_done == 500
+    _same_table(result.candidates, long_ref[0])
 
 
-def test_stop_keeps_the_shards_results(cluster: str, local_table: pd.DataFrame, tmp_path: Path) -> None:
-    """4 shards on 2 CPUs: stop once the second pair is under way; the first pair's candidates are kept whole."""
+def test_stop_keeps_the_shards_results(cluster: str, long_ref, tmp_path: Path) -> None:
+    """4 shards on 2 CPUs: stop once the first pair has finished; its candidates are kept whole, and the
+    second pair's are kept as far as they got (or dropped, had they not started)."""
     stop = threading.Event()
 
     def on_progress(p) -> None:
-        if p.step > 0.55 * p.total_steps:
+        if p.step >= 0.5 * p.total_steps:  # the mean step over the shards: the first pair is done
             stop.set()
 
-    result = _engine(executor="ray", address=cluster, shards=4, steps2=200, steps3=200).run(
-        tmp_path / "run", callback=on_progress, stop_event=stop
-    )
-    assert stop.is_set() and result.status == "stopped" and result.steps_done < 400
-    kept = result.candidates
-    assert len(kept) and set(kept["candidate"]) <= set(range(12))
-    first_pair = kept[kept["candidate"] < 6]  # shards 0 and 1 (starts 0..5) finished before the stop
-    engine = _engine(steps2=200, steps3=200)  # in-process, the same 6 starts (candidates are independent)
-    ref = engine.optimize(engine.start_points().x[:6]).integer.formulas
-    assert len(first_pair) and first_pair["integer_formula"].tolist() == [ref[i] for i in first_pair["candidate"]]
+    engine = _engine(executor="ray", address=cluster, shards=4, **LONG)
+    result = engine.run(tmp_path / "run", callback=on_progress, stop_event=stop)
+    assert stop.is_set() and result.status == "stopped" and result.steps_done < 500
+    assert len(result.candidates) and 6 <= len(result.x_start) <= 12
+    # match each kept candidate to the in-process one from the same start: two shards (6) ran to the end
+    ref = long_ref[1]
+    j = [int(np.flatnonzero(np.abs(ref.x_start - x).max(1) == 0)[0]) for x in result.x_start]
+    finished = [np.abs(result.x_final[i] - ref.x_final[k]).max() < 1e-6 for i, k in enumerate(j)]
+    assert sum(finished) >= 6 and len(set(j)) == len(j)
     run = runs.load_run(tmp_path / "run")
-    assert run.info.status == "stopped" and run.candidates is not None and len(run.candidates) == len(kept)
+    assert run.info.status == "stopped" and run.candidates is not None and len(run.candidates) == len(result.candidates)
 
 
 def test_cli_runs_on_the_cluster(cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
