@@ -86,7 +86,18 @@ def _engine(**kw) -> DesignEngine:
 
 
 @pytest.fixture(scope="module")
-def local_table() -> pd.DataFrame:
+def module_one_thread():
+    """One torch thread for the module fixtures too (the autouse one_thread starts after them)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def local_table(module_one_thread) -> pd.DataFrame:
     """The in-process run (the reference for every sharded run)."""
     return _engine().run().candidates
 
@@ -136,7 +147,7 @@ LONG = {"steps2": 250, "steps3": 250}  # a shard runs for over a second: long en
 
 
 @pytest.fixture(scope="module")
-def long_ref() -> tuple[pd.DataFrame, Any]:
+def long_ref(module_one_thread) -> tuple[pd.DataFrame, Any]:
     """The in-process run with LONG steps: (its candidate table, its OptimizeState)."""
     from gdmcd_core.design.candidates import build_candidates
     from gdmcd_core.design.run import candidate_context
