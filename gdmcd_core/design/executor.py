@@ -2,7 +2,7 @@
 
     optimize_sharded(engine, start, callback=None, stop_event=None, recorder=None) -> ShardedState
         what `engine.optimize` returns, computed by shards on the cluster (run.py calls it for executor "ray")
-    connect(address="")               ray, initialized; RayUnavailableError / ConnectionError in one line
+    connect(address="")               ray, initialized; RayUnavailableError / ConnectionError in one line (util_ray)
     config_from_env(config)           executor "ray" at $GDMCD_RAY_ADDRESS when it is set (the web app)
 
 The driver (this process) draws every start with the run's seed (run.py), splits them by index
@@ -86,13 +86,13 @@ def _on_cpu(m: Any) -> Any:
     return copy.deepcopy(m).cpu()
 
 
-def _plan(ray: Any, cfg: DesignConfig, n: int) -> tuple[list[np.ndarray], int]:
-    """(index blocks of the shards, GPUs per task)."""
+def _plan(ray: Any, cfg: DesignConfig, n: int) -> tuple[list[np.ndarray], int, str]:
+    """(index blocks of the shards, GPUs per task, the tasks' device: a task sees its own GPU as "cuda")."""
     res = ray.cluster_resources()
     gpus = int(res.get("GPU", 0))
     use_gpu = gpus > 0 and cfg.device != "cpu"
     k = cfg.shards or max(1, gpus if use_gpu else int(res.get("CPU", 1)))
-    return split_indices(n, k), int(use_gpu)
+    return split_indices(n, k), int(use_gpu), "cuda" if use_gpu else "cpu"
 
 
 def _task_error(ray: Any, exc: BaseException) -> BaseException:
@@ -119,8 +119,8 @@ def optimize_sharded(
     ray = connect(cfg.address)
     x = start.x if isinstance(start, StartPoints) else np.asarray(start, np.float64)
     labels = list(start.label) if isinstance(start, StartPoints) else [""] * len(x)
-    blocks, gpus = _plan(ray, cfg, len(x))
-    local_cfg = replace(cfg, executor="local")
+    blocks, gpus, device = _plan(ray, cfg, len(x))
+    local_cfg = replace(cfg, executor="local", device=device)
     fe = _on_cpu(engine.fe_model)
     payload = ray.put((type(engine), _on_cpu(engine.source_model), local_cfg, fe, engine.reference))
     board = ray.remote(num_cpus=0)(Board).remote(len(blocks))
