@@ -247,7 +247,7 @@ def test_ensemble_members_train_as_ray_tasks(cluster: str, tmp_path: Path, monke
             torch.testing.assert_close(ta, tb, msg=name)
 
 
-def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from gdmcd_core.design.executor import RAY_ADDRESS_ENV, config_from_env
 
     cfg = DesignConfig(**BASE)
@@ -256,6 +256,21 @@ def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest
     monkeypatch.setenv(RAY_ADDRESS_ENV, "10.0.0.1:6379")
     assert (config_from_env(cfg).executor, config_from_env(cfg).address) == ("ray", "10.0.0.1:6379")
     assert config_from_env(cfg.replace(method="random")).executor == "local"  # shards are for the gradient method
+    # the app's job registry hands the engine the cluster's config
+    from gdmcd_app.jobs import JobRegistry
+
+    seen = []
+
+    class Engine:
+        def __init__(self, model, config, fe_model=None) -> None:
+            seen.append(config)
+
+        def start_points(self):
+            raise ValueError("stop here: no run needed")
+
+    with pytest.raises(ValueError, match="stop here"):
+        JobRegistry(runs_root=tmp_path / "runs", engine_factory=Engine).start(None, cfg)
+    assert seen[0].executor == "ray" and seen[0].address == "10.0.0.1:6379"
 
 
 def test_unreachable_address_is_one_clear_line() -> None:
