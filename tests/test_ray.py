@@ -273,6 +273,14 @@ def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest
     assert seen[0].executor == "ray" and seen[0].address == "10.0.0.1:6379"
 
 
+def test_missing_ray_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gdmcd_core.util_ray import RayUnavailableError, connect
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(RayUnavailableError, match=r"pip install 'gdmcd-studio\[ray\]'"):
+        connect("")
+
+
 def test_unreachable_address_is_one_clear_line() -> None:
     pytest.importorskip("ray", reason="Ray is not installed")
     from gdmcd_core.util_ray import _check_reachable
