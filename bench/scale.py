@@ -184,8 +184,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(out))
         return
-    share = args.starts * args.steps / (PAPER_STARTS * PAPER_STEPS)
-    print(f"\nModel: {desc}\n{args.starts} starts x {args.steps} steps ({share:.2%} of the paper's search).\n")
+    print_tables(out, args)
+
+
+def print_tables(out: dict, args: argparse.Namespace) -> None:
+    """The markdown tables of a result (`main`'s `out`)."""
+    share = out["starts"] * out["steps"] / (PAPER_STARTS * PAPER_STEPS)
+    print(
+        f"\nModel: {out['model']}\n{out['starts']} starts x {out['steps']} steps ({100 * share:.3g} % of the paper's candidate-steps).\n"
+    )
     print(md_table(["executor", "workers", "cand-steps/s", "scaling efficiency"], [
         [r["executor"], r["workers"], f"{r['cand_steps_per_s']:,.0f}",
          f"{r['efficiency']:.0%}" if "efficiency" in r else ""]
@@ -195,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         a = out["analytic"]
         print(f"\nGPU: {a['forward_mflop_per_member']:.2f} MFLOP forward per member-candidate, {a['members']} member(s); "
               f"limit at {args.peak_tflops:g} TFLOP/s: {a['limit']:,.0f} cand-steps/s. {args.gpu_steps} steps per row.\n")  # fmt: skip
-        print(md_table(["B", "FP32", "TF32", "AMP (bf16)", "max |dTc| TF32 / AMP (K)", "within 0.5 K", "FP32 / limit"], [
+        print(md_table(["B", "FP32", "TF32", "AMP (bf16)", "max abs ΔTc TF32 / AMP (K)", "within 0.5 K", "FP32 / limit"], [
             [r["B"], f"{r['fp32_cand_steps_per_s']:,.0f}", f"{r['tf32_cand_steps_per_s']:,.0f}",
              f"{r['amp_cand_steps_per_s']:,.0f}", f"{r['tf32_max_dtc_k']:.3f} / {r['amp_max_dtc_k']:.3f}",
              "yes" if max(r["tf32_max_dtc_k"], r["amp_max_dtc_k"]) <= TOLERANCE_K else "no",
