@@ -110,11 +110,15 @@ def _quantiles(tc: torch.Tensor) -> list[float]:
 
 
 def _record_step(rec: TrajectoryRecorder, step: int, stage: int, alpha: float, tc, hinge, il) -> None:
-    """One row of the trajectory's per-step statistics (runs.STEP_FIELDS) from (B,) tensors."""
-    q = _quantiles(tc)
+    """One row of the trajectory's per-step statistics (runs.STEP_FIELDS) from (B,) tensors, in one host copy."""
+    t = tc.detach().float()
+    q = torch.quantile(t, torch.tensor(QUANTILES, device=t.device))
+    best, q10, q50, q90, h, i = torch.cat(
+        [t.max()[None], q, hinge.float().mean()[None], il.float().median()[None]]
+    ).tolist()
     rec.add_step(
-        step=step, stage=stage, alpha=alpha, tc_best_k=float(tc.max()), tc_median_k=q[1], tc_q10_k=q[0],
-        tc_q90_k=q[2], hinge_mean_k=float(hinge.mean()), int_loss_median=float(il.median()),
+        step=step, stage=stage, alpha=alpha, tc_best_k=best, tc_median_k=q50, tc_q10_k=q10, tc_q90_k=q90,
+        hinge_mean_k=h, int_loss_median=i,
     )  # fmt: skip
 
 
