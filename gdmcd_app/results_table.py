@@ -118,7 +118,9 @@ _COLUMNS: dict[str, ColumnSpec] = {
         "element set known", "some training composition has exactly this set of elements", "flag"
     ),
     "nearest_supercon_formula": ColumnSpec("nearest known SC", "the closest SuperCon entry by L1 distance"),
-    "nearest_supercon_tc_k": ColumnSpec("nearest SC Tc (K)", "measured Tc of the nearest SuperCon entry", "number", "%.1f"),
+    "nearest_supercon_tc_k": ColumnSpec(
+        "nearest SC Tc (K)", "measured Tc of the nearest SuperCon entry", "number", "%.1f"
+    ),
     "nearest_supercon_distance": ColumnSpec(
         "nearest SC distance (L1)",
         "sum of |fraction differences| (0 = same composition, 2 = no element in common); 0.2 means 10 % of the "
@@ -329,11 +331,18 @@ def for_screen(view: pd.DataFrame) -> pd.DataFrame:
     out = view.copy()
     for c in FORMULA_COLUMNS:
         if c in out.columns:
-            out[c] = out[c].fillna("").astype(str).map(pretty_formula)
+            out[c] = _text(out[c]).map(pretty_formula)
     for c in ("notes", "flagged_elements", "source", "materials_project", "oqmd"):
         if c in out.columns:
-            out[c] = out[c].fillna("").astype(str)
+            out[c] = _text(out[c])
     return out
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Strings, with missing cells (None, NaN, pd.NA) as ''."""
+    return s.astype(object).map(
+        lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+    )
 
 
 def export_frame(view: pd.DataFrame, specs: Mapping[str, ColumnSpec] | None = None) -> pd.DataFrame:
@@ -361,7 +370,9 @@ def export_json(view: pd.DataFrame, specs: Mapping[str, ColumnSpec] | None = Non
     """A JSON array of row objects of `export_frame`; empty cells are null."""
     frame = export_frame(view, specs).astype(object)
     rows = frame.where(frame.notna(), None).to_dict(orient="records")
-    return json.dumps([{k: _plain(v) for k, v in r.items()} for r in rows], indent=1, allow_nan=False, ensure_ascii=False)
+    return json.dumps(
+        [{k: _plain(v) for k, v in r.items()} for r in rows], indent=1, allow_nan=False, ensure_ascii=False
+    )
 
 
 def _plain(v: Any) -> Any:
