@@ -112,7 +112,8 @@ COUNT_LABELS = {"supercon": "SuperCon", "nonsc": "non-superconductors"}
 
 
 def dataset_counts_table(counts: Mapping[str, Any] | None) -> pd.DataFrame:
-    """Card dataset_counts ({train_supercon: 11847, test_nonsc: ...}) -> rows = split, columns = kind of row."""
+    """Card dataset_counts -> one row per split (SuperCon, non-superconductors, total), then one row per other
+    count (e.g. 'train rows after replication') with its number under 'total'."""
     counts = counts or {}
     rows: dict[str, dict[str, Any]] = {}
     other = []
@@ -121,16 +122,12 @@ def dataset_counts_table(counts: Mapping[str, Any] | None) -> pd.DataFrame:
         if part in ("train", "val", "test") and kind in COUNT_LABELS:
             rows.setdefault(part, {})[COUNT_LABELS[kind]] = v
         else:
-            other.append({"split": str(key).replace("_", " "), "value": v})
-    order = {"train": 0, "val": 1, "test": 2}
+            other.append({"split": str(key).replace("_", " "), "total": v})
     names = {"train": "train", "val": "validation", "test": "test"}
-    table = pd.DataFrame(
-        [{"split": names[p], **rows[p]} for p in sorted(rows, key=order.get)],
-        columns=["split", *COUNT_LABELS.values()],
-    )
-    if other:  # e.g. train_rows_after_replication: one row each
-        extra = pd.DataFrame([{"split": o["split"], COUNT_LABELS["supercon"]: o["value"]} for o in other])
-        table = pd.concat([table, extra], ignore_index=True)
+    out = [{"split": names[p], **rows[p], "total": sum(rows[p].values())} for p in names if p in rows]
+    table = pd.DataFrame(out + other, columns=["split", *COUNT_LABELS.values(), "total"])
+    for c in table.columns[1:]:
+        table[c] = pd.array(table[c], dtype="Int64")
     return table
 
 

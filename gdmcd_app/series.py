@@ -188,6 +188,7 @@ METRIC_LABELS = {
     "supercon_test_mae_k": ("MAE on SuperCon test (K)", "{:.2f}"),
     "supercon_test_rmse_k": ("RMSE on SuperCon test (K)", "{:.2f}"),
     "supercon_test_r2": ("R² on SuperCon test", "{:.3f}"),
+    "supercon_nonhydride_test_mae_k": ("MAE on SuperCon non-hydride test (K)", "{:.2f}"),
     "test_precision": ("Precision (Tc > 0 K)", "{:.3f}"),
     "recall_at_0k": ("Recall (Tc > 0 K)", "{:.3f}"),
     "coverage_1sigma": ("Share of test points within ±1σ", "{:.2f}"),
