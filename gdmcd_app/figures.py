@@ -152,7 +152,14 @@ def loss_alpha_trace(
     fig.update_layout(
         xaxis=dict(title=dict(text=STEP_LABEL)),
         yaxis=dict(title=dict(text=INT_LOSS_LABEL), rangemode="tozero"),
-        yaxis2=dict(title=dict(text=ALPHA_LABEL), overlaying="y", side="right", rangemode="tozero", showgrid=False),
+        yaxis2=dict(
+            title=dict(text=ALPHA_LABEL),
+            overlaying="y",
+            side="right",
+            rangemode="tozero",
+            showgrid=False,
+            **_round_axis(_arr(series, "alpha")),
+        ),  # fmt: skip
     )
     return _base_layout(fig, height, title, legend=LEGEND_BELOW)
 
@@ -166,6 +173,15 @@ def round_ticks(hi: float, n: int = 4) -> list[float]:
     mag = 10.0 ** np.floor(np.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     return [float(v) for v in np.arange(0.0, hi + step * 1e-9, step)]
+
+
+def _round_axis(values: np.ndarray, n: int = 3) -> dict:
+    """tickvals/ticktext of round numbers for an axis showing `values` ({} when there is nothing to show)."""
+    v = np.asarray(values, dtype=float)
+    if not v.size or not np.isfinite(v).any() or np.nanmax(v) <= 0:
+        return {}
+    ticks = round_ticks(float(np.nanmax(v)), n)
+    return dict(tickvals=ticks, ticktext=[f"{t:,.4g}" for t in ticks])
 
 
 def alpha_ramp(

@@ -32,7 +32,8 @@ from gdmcd_core.design import filters
 SPECULATIVE_SIGMA_RATIO = 0.5  # σ / Tc above this (Tc floored at TC_FLOOR_K)
 SPECULATIVE_DISTANCE_L1 = 0.2  # L1 distance in atomic fractions to the nearest SuperCon entry (evaluate.FAR_L1)
 TC_FLOOR_K = 1.0
-TOP_RANKS_CHECKED = 5  # the warning looks at this many top-ranked rows
+TOP_RANKS_CHECKED = 5
+SPECULATIVE_MARK = "⚠ yes"  # the warning looks at this many top-ranked rows
 MP_URL = "https://next-gen.materialsproject.org/materials?chemsys={}"
 OQMD_URL = "https://oqmd.org/materials/composition/{}"
 DERIVED_COLUMNS = ("speculative", "reduced_formula", "notes", "materials_project", "oqmd")
@@ -91,11 +92,11 @@ _SMACT = (
 _COLUMNS: dict[str, ColumnSpec] = {
     "rank": ColumnSpec("rank", "1 = best: ranked by the integer formula's predicted Tc (or mean − κσ)", "number"),
     "speculative": ColumnSpec(
-        "speculative",
+        "⚠ speculative",
         f"marked when σ > {SPECULATIVE_SIGMA_RATIO:g} × Tc, or when the nearest known superconductor is more than "
         f"L1 = {SPECULATIVE_DISTANCE_L1:g} away (at least {SPECULATIVE_DISTANCE_L1 * 50:g} % of the atoms differ): "
         "the model extrapolates there and its Tc is a guess",
-        "flag",
+        "mark",
     ),
     "integer_formula": ColumnSpec("formula (N atoms)", "the integer formula for a cell of N atoms"),
     "reduced_formula": ColumnSpec("reduced formula", "the integer formula divided by the gcd of its amounts"),
@@ -327,11 +328,13 @@ def results_view(table: pd.DataFrame, chosen_filters: Iterable[str] = (), all_co
 
 
 def for_screen(view: pd.DataFrame) -> pd.DataFrame:
-    """Formulas with subscripts; empty text cells as ''."""
+    """Formulas with subscripts, the speculative mark as text; empty text cells as ''."""
     out = view.copy()
     for c in FORMULA_COLUMNS:
         if c in out.columns:
             out[c] = _text(out[c]).map(pretty_formula)
+    if "speculative" in out.columns:  # a mark that stands out, not a checkbox
+        out["speculative"] = out["speculative"].map(lambda v: SPECULATIVE_MARK if v is True or v == 1 else "")
     for c in ("notes", "flagged_elements", "source", "materials_project", "oqmd"):
         if c in out.columns:
             out[c] = _text(out[c])

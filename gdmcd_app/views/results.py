@@ -73,7 +73,8 @@ def candidates_section(run, run_id: str) -> None:
         key="result_table",
     )
     st.caption(
-        f"{len(view)} of {len(table)} candidates pass the filters" + (f" ({', '.join(chosen)})" if chosen else "")
+        f"{len(view)} of {len(table)} candidates pass the filters"
+        + (f" ({'; '.join(filters.CANDIDATE_FILTERS[k][0] for k in chosen)})" if chosen else "")
     )
     e1, e2, e3 = st.columns(3)
     e1.download_button(
