@@ -287,3 +287,13 @@ def test_model_page_for_the_hydride_model(env, monkeypatch) -> None:
     assert any("high-pressure" in i.value for i in at.info)
     assert any("not recorded" in c.value.lower() and "hardware" in c.value for c in at.caption)
     assert any(m.label == "SuperCon test MAE" and m.value.endswith(" K") for m in at.metric)
+
+
+def test_hydride_preset_selects_the_hydride_model(env) -> None:
+    if not (REPO / "checkpoints" / "tc_hydride.pt").is_file():
+        pytest.skip("no hydride checkpoint")
+    at = AppTest.from_file(str(REPO / "gdmcd_app" / "views" / "design.py"), default_timeout=90).run()
+    at.button(key="preset_hydride").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert Path(at.session_state["checkpoint"]).stem == "tc_hydride"
+    assert any("hydride model" in c.value and "high-pressure" in c.value for c in at.caption)
