@@ -20,8 +20,8 @@ HYDRIDE_KIND = "tc_regressor_hydride"
 HYDRIDE_STEM = "tc_hydride"
 SHORT_HASH = 8
 HIGH_PRESSURE_NOTE = (
-    "hydride model: its Tc values are high-pressure estimates (the hydride superconductors it was trained on "
-    "were measured at high pressure; the pressure is not part of the input)"
+    "hydride model: its Tc values are high-pressure estimates (its hydride training data are mostly "
+    "high-pressure measurements such as H3S and LaH10, and pressure is not an input of the model)"
 )
 NOT_RECORDED = "not recorded"
 

@@ -9,7 +9,10 @@ from gdmcd_app.results_table import sigma_help
 from gdmcd_app.shared import csv_download_bytes, get_model
 
 st.title("Predict Tc")
-st.caption("One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column.")
+st.caption(
+    "One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column "
+    "(a single column of formulas without a header works too)."
+)
 
 model, model_error = get_model()
 
