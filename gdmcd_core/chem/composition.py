@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
@@ -79,9 +81,16 @@ def format_amounts(amounts: dict[str, float], decimals: int = 3) -> str:
     return "".join(parts)
 
 
-def _electronegativity_order(el) -> tuple[float, str]:
+@contextmanager
+def quiet_pauling() -> Iterator[None]:
+    """Silence pymatgen's 'No Pauling electronegativity for He…' warning (and only it) inside the block."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=PAULING_WARNING)
+        yield
+
+
+def _electronegativity_order(el) -> tuple[float, str]:
+    with quiet_pauling():
         x = el.X
     return (x if not math.isnan(x) else 99.0, el.symbol)
 
