@@ -13,17 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 CORE = REPO / "gdmcd_core"
 # Rank of each layer: a module may import modules of a lower rank, or of its own subpackage.
-LAYERS = {
-    "util": 0,
-    "util_io": 0,
-    "util_ray": 0,
-    "chem": 1,
-    "data": 2,
-    "model": 3,
-    "training": 4,
-    "design": 4,
-    "cli": 5,
-}
+LAYERS = {"util": 0, "util_io": 0, "util_ray": 0, "chem": 1, "data": 2, "model": 3, "training": 4, "design": 4, "cli": 5}  # fmt: skip
 UI_PACKAGES = ("streamlit", "plotly", "gdmcd_app")
 MAX_MODULE_LINES = 400
 

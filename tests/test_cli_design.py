@@ -40,7 +40,7 @@ BAD = [
     (["--checkpoint", "/nonexistent/model.pt"], "not found"),
     (["--executor", "spark"], "invalid choice"),
     (["--executor", "ray", "--method", "random"], "gradient method only"),
-    (["--shards", "-1"], "shards must be >= 0"),
+    (["--shards", "-1"], "shards must be a number >= 0"),
     (["--executor", "ray", "--address", "127.0.0.1:1"], "Ray"),  # unreachable (or Ray not installed)
     (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
 ]

@@ -26,9 +26,9 @@ CONSTRAINT_METHODS = ("project", "relu")
 VALENCE_WEIGHT, CU_VALENCE_WEIGHT = 3000.0, 1000.0  # K per (charge/atom)^2, K per charge/atom
 DISTANCE_WEIGHT, TRUST_RADIUS = 100.0, 0.3  # K per unit L1; L1 in atomic fractions (0..2)
 INTEGER_SELECT = ("best", "final")
+ENSEMBLE_MODES = ("fused", "rotate")  # see engine.py: how the loop evaluates the members
 # gradient: the paper's Adam loop (engine.py); the others: design/methods.py at the same model-evaluation budget
 SEARCH_METHODS = ("gradient", "evolution", "random", "database")
-EXECUTORS = ("local", "ray")  # where a run's loop runs (design/executor.py: Ray shards)
 __all__ = ["GROUPS", "DesignConfig", "config_fields", "field_label", "opt"]
 
 
@@ -171,6 +171,17 @@ class DesignConfig:
         label="Objective",
     )
     kappa: float = opt(1.0, "LCB weight on the ensemble sd", "optimization", lo=0.0, hi=10.0, label="κ")
+    ensemble_mode: str = opt(
+        "fused",
+        "how the loop evaluates an ensemble: fused (every member at every step, in one call) or rotate "
+        "(one member per step for the gradient, all members with sd every full_every steps; cheaper)",
+        "optimization",
+        choices=ENSEMBLE_MODES,
+        label="Ensemble in the loop",
+    )
+    full_every: int = opt(
+        4, "ensemble_mode rotate: steps between full-ensemble steps", "optimization", lo=1, hi=1000, label="Full every"
+    )
     formation_energy_weight: float = opt(
         0.0,
         "K per eV/atom of relu(E_f); needs a formation-energy model",
@@ -229,12 +240,7 @@ class DesignConfig:
         label="Energy above hull",
     )
     executor: str = opt(
-        "local",
-        "local: this process; ray: the starts split into shards, one Ray task each (a GPU each where the "
-        "cluster has GPUs), merged into one run folder (gradient method only)",
-        "run",
-        choices=EXECUTORS,
-        label="Executor",
+        "local", "local: this process; ray: the starts in shards, one Ray task each", "run", choices=("local", "ray")
     )
     address: str = opt(
         "", "Ray cluster address (host:port) for executor ray; empty: $GDMCD_RAY_ADDRESS, else a local Ray", "run"
@@ -280,17 +286,14 @@ class DesignConfig:
         need(self.record_every >= 1, f"record_every must be >= 1, got {self.record_every}")
         need(self.select_every >= 1, f"select_every must be >= 1, got {self.select_every}")
         need(self.kappa >= 0, f"kappa must be >= 0, got {self.kappa}")
+        need(self.full_every >= 1, f"full_every must be >= 1, got {self.full_every}")
         need(
             self.formation_energy_weight >= 0,
             f"formation_energy_weight must be >= 0, got {self.formation_energy_weight}",
         )
-        need(self.shards >= 0, f"shards must be >= 0 (0 = one per worker), got {self.shards}")
-        need(
-            self.executor == "local" or self.method == "gradient",
-            f"executor {self.executor!r} runs the gradient method only, not {self.method!r}",
-        )
+        need(self.executor == "local" or self.method == "gradient", "executor 'ray' runs the gradient method only")
         need(self.max_elements >= 0, f"max_elements must be >= 0 (0 = no cap), got {self.max_elements}")
-        for name in ("valence_weight", "cu_valence_weight", "distance_weight", "trust_radius"):
+        for name in ("valence_weight", "cu_valence_weight", "distance_weight", "trust_radius", "shards"):
             v = getattr(self, name)
             need(v >= 0 and math.isfinite(v), f"{name} must be a number >= 0, got {v}")
         c = self.constraints(unseen=())

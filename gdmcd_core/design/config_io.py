@@ -98,4 +98,4 @@ def check_field_types(cfg: Any) -> None:
             raise ValueError(f"{f.name} must be {type(d).__name__}, got {type(v).__name__} {v!r}")
         choices = f.metadata.get("choices")
         if choices and v not in choices:
-            raise ValueError(f"{f.name} must be one of {choices}, got {v!r}")
+            raise ValueError(f"{f.name} must be one of {tuple(choices)}, got {v!r}")

@@ -1,0 +1,145 @@
+"""The Design page's results panel: a finished (or stopped, or failed) run's traces, its ranked candidates
+with filters, and downloads. Not a page of its own: views/design.py calls `results_panel(job_id)`.
+
+The table's columns, tooltips, derived columns and export come from gdmcd_app.results_table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from gdmcd_app import callbacks, figures, models
+from gdmcd_app import results_table as rt
+from gdmcd_app import series as app_data
+from gdmcd_app.shared import candidate_columns, csv_download_bytes, get_registry, load_run
+from gdmcd_core.design import filters
+
+PLOT_CONFIG = {"displaylogo": False}  # the toolbar stays (zoom, save); legends sit below the plot area
+
+
+def _status(run, snap, info) -> str:
+    status = snap.status if snap is not None and snap.status in ("failed",) else info.status
+    head = f"Run `{info.run_id}` — **{status}**"
+    if info.total_steps:
+        head += f" after {info.steps_done:,}/{info.total_steps:,} steps"
+    st.markdown(head)
+    if status == "failed":
+        st.error((snap.error if snap else "") or run.status.get("message") or "the run failed")
+    elif status == "interrupted":
+        st.warning(
+            "This run stopped without finishing (its process is gone); its saved state can be finalized or "
+            "resumed on the Runs page."
+        )
+    elif status == "running":
+        st.info("This run is still running in another server process; reload to refresh.")
+    for problem in run.problems:
+        st.warning(f"Part of this run folder cannot be read: {problem}")
+    return status
+
+
+def candidates_section(run, run_id: str) -> None:
+    """The ranked table with filters, the model that produced it, the speculative warning and the exports."""
+    table = run.candidates
+    ref = models.run_model_ref(run.config)
+    card = models.read_card(run.config.get("checkpoint_path", "")) if ref else {}
+    st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
+    st.caption(models.model_caption(ref))
+    f1, f2 = st.columns([3, 1])
+    chosen = f1.multiselect(
+        "Show only",
+        list(filters.available_filters(table)),
+        format_func=lambda k: filters.CANDIDATE_FILTERS[k][0],
+        key="result_filters",
+    )
+    all_cols = f2.toggle("All columns", key="result_all_columns")
+    view = rt.results_view(table, chosen, all_cols)
+    top = rt.speculative_in_top(view)
+    if top:
+        st.warning(
+            f"{len(top)} of the top {min(rt.TOP_RANKS_CHECKED, len(view))} shown are speculative "
+            f"({', '.join(top)}): σ above {rt.SPECULATIVE_SIGMA_RATIO:g} × Tc or more than L1 = "
+            f"{rt.SPECULATIVE_DISTANCE_L1:g} from every known superconductor, so their Tc is an extrapolation.",
+            icon=":material/warning:",
+        )
+    specs = rt.column_specs(card, ref is not None and ref.high_pressure)
+    st.dataframe(
+        rt.for_screen(view),
+        hide_index=True,
+        width="stretch",
+        column_config=candidate_columns(card, ref is not None and ref.high_pressure, list(view.columns)),
+        placeholder="",
+        key="result_table",
+    )
+    st.caption(
+        f"{len(view)} of {len(table)} candidates pass the filters"
+        + (f" ({'; '.join(filters.CANDIDATE_FILTERS[k][0] for k in chosen)})" if chosen else "")
+    )
+    e1, e2, e3 = st.columns(3)
+    e1.download_button(
+        "Download shown (CSV)",
+        rt.export_csv(view, specs),
+        file_name=f"candidates-{run_id}-shown.csv",
+        mime="text/csv",
+        key="download_shown_csv",
+        on_click="ignore",
+        help="exactly the rows and columns on screen, with the filters applied",
+    )
+    e2.download_button(
+        "Download shown (JSON)",
+        rt.export_json(view, specs),
+        file_name=f"candidates-{run_id}-shown.json",
+        mime="application/json",
+        key="download_shown_json",
+        on_click="ignore",
+        help="exactly the rows and columns on screen, with the filters applied",
+    )
+    e3.download_button(  # read through load_run: never a file outside the run folder
+        "Download full table (CSV)",
+        csv_download_bytes(table),
+        file_name=f"candidates-{run_id}.csv",
+        mime="text/csv",
+        key="download_csv",
+        on_click="ignore",
+        help="every candidate and every column, unfiltered, with the run folder's column names",
+    )
+
+
+def results_panel(job_id: str) -> None:
+    run, err = load_run(job_id)
+    job = get_registry().get(job_id)
+    snap = job.snapshot() if job is not None else None
+    if err:
+        st.error(f"Run {job_id} failed: {snap.error}" if snap is not None and snap.error else err)
+        return
+    info = run.info
+    _status(run, snap, info)
+    cfg = run.config.get("design", {})
+    stage3 = app_data.stage3_start(cfg)
+    if run.trajectory is not None and len(run.trajectory.step):
+        series = app_data.series_from_trajectory(run.trajectory)
+    else:
+        series = app_data.series_from_rows(snap.history if snap else [])
+    if len(series["step"]):
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="result_tc", config=PLOT_CONFIG)
+        c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="result_loss", config=PLOT_CONFIG)
+    if run.candidates is None:
+        st.info("No candidate table yet.")
+    else:
+        candidates_section(run, info.run_id)
+    d2, d3, d4 = st.columns(3)
+    d2.download_button(
+        "Download config (JSON)",
+        json.dumps(run.config, indent=2),
+        file_name=f"config-{info.run_id}.json",
+        mime="application/json",
+        key="download_config",
+        on_click="ignore",
+    )
+    if cfg:
+        d3.button("Reuse these settings", key="reuse_settings", on_click=callbacks.on_reuse, args=(cfg,))
+    d4.button("New run", key="new_run", on_click=callbacks.on_new_run)
+    with st.expander("Run configuration (JSON)"):
+        st.json(run.config, expanded=False)
