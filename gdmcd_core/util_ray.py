@@ -68,6 +68,13 @@ def connect(address: str = "") -> Any:
     return ray
 
 
+def ray_target(address: str = "", shards: int = 0) -> str:
+    """Connect (see `connect`) and say where a sharded run goes, for a log line."""
+    connect(address)
+    n = f"{shards} shards" if shards else "a shard per worker"
+    return f"Ray at {resolve_address(address) or 'a local instance'} ({n})"
+
+
 class Board:
     """A Ray actor (ray.remote(Board)) that tasks report to: each task's latest report (opaque bytes: the actor
     never unpickles them, so its process imports nothing but this module), its worker pid, and a stop flag."""

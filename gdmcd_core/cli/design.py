@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from gdmcd_core.cli.runs import check_out_dir, install_stop_signals
 from gdmcd_core.design.config import config_fields
 from gdmcd_core.design.constraints import PIN_MODES, Pin
+from gdmcd_core.util_ray import RayUnavailableError, ray_target
 
 if TYPE_CHECKING:
     from gdmcd_core.design.config import DesignConfig
@@ -307,16 +308,10 @@ def handle_design(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
 
-    where = str(engine.device)
-    if cfg.executor == "ray":  # connect now: a missing Ray or an unreachable cluster is one line, no folder
-        from gdmcd_core.util_ray import RayUnavailableError, connect, resolve_address
-
-        try:
-            connect(cfg.address)
-        except (RayUnavailableError, ConnectionError) as exc:
-            return _fail(str(exc))
-        shards = f"{cfg.shards} shards" if cfg.shards else "a shard per worker"
-        where = f"Ray at {resolve_address(cfg.address) or 'a local instance'} ({shards})"
+    try:  # connect to Ray now: a missing Ray or an unreachable cluster is one line, before any folder
+        where = ray_target(cfg.address, cfg.shards) if cfg.executor == "ray" else str(engine.device)
+    except (RayUnavailableError, ConnectionError) as exc:
+        return _fail(str(exc))
     stop = threading.Event()
     restore = install_stop_signals(stop, PROG)
     print(
