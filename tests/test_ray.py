@@ -188,8 +188,11 @@ def test_stop_keeps_the_shards_results(cluster: str, long_ref, tmp_path: Path) -
 
     engine = _engine(executor="ray", address=cluster, shards=4, **LONG)
     result = engine.run(tmp_path / "run", callback=on_progress, stop_event=stop)
-    assert stop.is_set() and result.status == "stopped" and result.steps_done < 500
-    assert len(result.candidates) and 6 <= len(result.x_start) <= 12
+    assert stop.is_set() and result.status == "stopped"
+    # whole shards of 3: the two that finished, and those of the second pair that had started (the others
+    # were cancelled; when none had started, every kept shard ran to the end: steps_done is then 500)
+    assert len(result.candidates) and len(result.x_start) in (6, 9, 12)
+    assert result.steps_done < 500 or len(result.x_start) == 6
     # match each kept candidate to the in-process one from the same start: two shards (6) ran to the end
     ref = long_ref[1]
     j = [int(np.flatnonzero(np.abs(ref.x_start - x).max(1) == 0)[0]) for x in result.x_start]
