@@ -277,6 +277,7 @@ class DesignEngine:
         x_raw = start.x if isinstance(start, init.StartPoints) else np.asarray(start, np.float64)
         B, total = len(x_raw), cfg.total_steps
         ct, param, current_x = self._parameters(x_raw)
+        self.scorer.reset()
         ns_t = torch.tensor(self.allowed_ns, device=self.device, dtype=torch.float32)
         stride = max(cfg.record_every, math.ceil(max(total, 1) * B * 118 / MAX_SNAPSHOT_ENTRIES))
         rec = recorder if recorder is not None else TrajectoryRecorder(B)

@@ -42,6 +42,10 @@ class Scorer:
         self._sd_last: torch.Tensor | None = None
         self._turn = 0
 
+    def reset(self) -> None:
+        """Forget the rotation and the held sd: a new optimization starts with member 0 (runs repeat)."""
+        self._sd_last, self._turn = None, 0
+
     @property
     def n_members(self) -> int:
         return self.fused.k if self.fused is not None else 1
