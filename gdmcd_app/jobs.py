@@ -64,6 +64,8 @@ class JobSnapshot:
     finished: float | None
     stop_requested: bool
     n_candidates_found: int
+    phase: str = ""  # the part of the run under way (run.PHASES; "" before the first report)
+    phase_started: float | None = None
 
     @property
     def active(self) -> bool:
@@ -84,6 +86,8 @@ class Job:
     error: str = ""
     finished: float | None = None
     n_candidates_found: int = 0
+    phase: str = ""
+    phase_started: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -102,6 +106,11 @@ class Job:
                 self.history.append(row)
                 if len(self.history) > MAX_HISTORY_ROWS:
                     self.history = self.history[:-1:2] + self.history[-1:]
+
+    def on_phase(self, name: str) -> None:
+        """The run's phase callback (run.run_design): which part of the run is under way."""
+        with self._lock:
+            self.phase, self.phase_started = name, time.time()
 
     def _finish(self, status: str, error: str = "", n_found: int = 0) -> None:
         with self._lock:
@@ -129,6 +138,8 @@ class Job:
                 finished=self.finished,
                 stop_requested=self.stop_event.is_set(),
                 n_candidates_found=self.n_candidates_found,
+                phase=self.phase,
+                phase_started=self.phase_started,
             )
 
     @property
@@ -225,9 +236,7 @@ class JobRegistry:
             self._unreserve()
             raise
         job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
-        return self._launch(
-            job, lambda j: engine.run(run_dir=run_dir, callback=j.on_progress, stop_event=j.stop_event, start=start)
-        )
+        return self._launch(job, lambda j: _run_engine(engine, j, run_dir, start))
 
     def _engine_for_run(self, run_id: str, model: Any, fe_model: Any) -> tuple[Path, Any, Any]:
         from gdmcd_core.design.resume import config_from_run
@@ -292,6 +301,16 @@ class JobRegistry:
         done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished or 0.0)
         for j in done[: max(0, len(done) - MAX_FINISHED_KEPT)]:
             self._jobs.pop(j.job_id, None)
+
+
+def _run_engine(engine: Any, job: Job, run_dir: Path, start: Any) -> Any:
+    """engine.run; a DesignEngine runs through run.run_design here so that the job hears its phases."""
+    from gdmcd_core.design.engine import DesignEngine
+    from gdmcd_core.design.run import run_design
+
+    if isinstance(engine, DesignEngine):
+        return run_design(engine, run_dir, job.on_progress, job.stop_event, start=start, phase=job.on_phase)
+    return engine.run(run_dir=run_dir, callback=job.on_progress, stop_event=job.stop_event, start=start)
 
 
 def check_request(config: Any, model: Any = None) -> None:
