@@ -10,7 +10,7 @@ choices), and `build_design_config` / `form_from_config` carry it both ways.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import Field
 from typing import Any
 
@@ -126,3 +126,13 @@ def generic_widget(container: Any, f: Field) -> None:
         container.number_input(label, min_value=lo, max_value=hi, key=f.name, help=help_text)
     else:
         container.text_input(label, key=f.name, help=help_text)
+
+
+def restore_dropped(session: MutableMapping[str, Any], kept: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """Put back the form values Streamlit dropped while another page was shown (a widget's value
+    goes when the widget is not drawn), from `kept`, the copy the Design page took after its last
+    run. Returns the keys restored; a value still in the session is never touched."""
+    back = [k for k in keys if k not in session and k in kept]
+    for k in back:
+        session[k] = kept[k]
+    return back

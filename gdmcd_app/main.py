@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from gdmcd_app.job_sidebar import run_indicator
 from gdmcd_app.shared import model_sidebar, persist_widget_state
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -33,4 +34,5 @@ def main() -> None:
     st.sidebar.caption("Gradient-driven design of superconductor compositions")
     persist_widget_state()
     model_sidebar()
+    run_indicator(page("design.py"))
     navigation.run()

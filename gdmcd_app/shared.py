@@ -16,7 +16,10 @@ from gdmcd_core.design import runs
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
 
 # Design-page widget values and their defaults: the form's (DesignConfig fields, sized for a CPU) plus the page's own.
-DESIGN_DEFAULTS = {**form_defaults(), "ptable_ver": 0, "pin_ver": 0, "color_by": "block", "long_form": False}
+DESIGN_DEFAULTS = {
+    **form_defaults(),
+    **{"ptable_ver": 0, "pin_ver": 0, "color_by": "block", "long_form": False, "run_name": "", "run_tags": ""},
+}
 
 
 def persist_widget_state() -> None:

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from gdmcd_app import callbacks, figures
+from gdmcd_app import callbacks, figures, job_view
 from gdmcd_app import series as app_data
 from gdmcd_app.shared import candidate_columns, csv_download_bytes, get_registry, load_run
 from gdmcd_core.design import filters
@@ -20,20 +20,15 @@ def results_panel(job_id: str) -> None:
         st.error(f"Run {job_id} failed: {snap.error}" if snap is not None and snap.error else err)
         return
     info = run.info
-    status = snap.status if snap is not None and snap.status in ("failed",) else info.status
-    head = f"Run `{info.run_id}` — **{status}**"
+    status = job_view.run_status(snap, info)  # the status every page shows
+    head = f"Run `{info.run_id}`" + (f" · {info.name}" if info.name else "") + f" — **{status}**"
     if info.total_steps:
         head += f" after {info.steps_done:,}/{info.total_steps:,} steps"
     st.markdown(head)
     if status == "failed":
         st.error((snap.error if snap else "") or run.status.get("message") or "the run failed")
     elif status == "interrupted":
-        st.warning(
-            "This run stopped without finishing (its process is gone); its saved state can be finalized or "
-            "resumed on the Runs page."
-        )
-    elif status == "running":
-        st.info("This run is still running in another server process; reload to refresh.")
+        st.warning(f"This run {job_view.STATUS_NOTES['interrupted']}")
     for problem in run.problems:
         st.warning(f"Part of this run folder cannot be read: {problem}")
     cfg = run.config.get("design", {})

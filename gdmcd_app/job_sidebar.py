@@ -1,0 +1,51 @@
+"""The sidebar's run indicator, on every page: the session's run (or, for a fresh tab or after a
+server restart, a run under way or just interrupted) with its status, progress and a link to it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from gdmcd_app import job_view
+from gdmcd_app.shared import get_registry
+from gdmcd_core.design import runs
+
+
+def indicated_run() -> str | None:
+    """The run the indicator shows: the session's, else the one in the address, else a run under way
+    on this server, else the run written last if it is running elsewhere or was interrupted."""
+    registry = get_registry()
+    for rid in (st.session_state.get("job_id"), st.query_params.get("job")):
+        if rid and (registry.get(rid) is not None or job_view.folder_info(rid) is not None):
+            return rid
+    return job_view.open_run_id([j.job_id for j in registry.active_jobs()], runs.runs_root(), interrupted=True)
+
+
+def run_indicator(design_page: st.Page) -> None:
+    """Draw the indicator in the sidebar; it refreshes itself every two seconds while its run is active."""
+    rid = indicated_run()
+    if rid is None:
+        return
+    job = get_registry().get(rid)
+    active = job is not None and job.active
+    with st.sidebar:
+        st.fragment(run_every=2.0 if active else None)(_indicator)(rid, design_page, active)
+
+
+def _indicator(rid: str, design_page: st.Page, was_active: bool) -> None:
+    job = get_registry().get(rid)
+    snap = job.snapshot() if job is not None else None
+    info = job_view.folder_info(rid) if snap is None else None
+    status = job_view.run_status(snap, info)
+    if was_active and (snap is None or not snap.active):
+        st.rerun(scope="app")  # the run ended: redraw the page once (and stop polling)
+    name = info.name if info is not None else job_view.folder_meta_name(rid)
+    with st.container(border=True, key="run_indicator"):
+        st.markdown(f"**Run** `{rid}`" + (f" — {name}" if name else ""))
+        if snap is not None and snap.active:
+            view = job_view.progress_view(snap)
+            st.progress(view.fraction, text=view.text.removeprefix(f"Run {rid}: "))
+        else:
+            steps = f" at step {info.steps_done:,}/{info.total_steps:,}" if info and info.total_steps else ""
+            icon = {"interrupted": "⚠️", "failed": "❌", "running": "⏳"}.get(status, "")
+            st.markdown(f"{icon} **{status}**{steps}".strip())
+        st.page_link(design_page, label="Open this run", icon=":material/open_in_new:", query_params={"job": rid})
