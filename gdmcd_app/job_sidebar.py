@@ -26,7 +26,10 @@ def run_indicator(design_page: st.Page) -> None:
     if rid is None:
         return
     job = get_registry().get(rid)
-    active = job is not None and job.active
+    if job is not None:
+        active = job.active
+    else:  # a run another process writes: follow its folder
+        active = getattr(job_view.folder_info(rid), "status", "") == "running"
     with st.sidebar:
         st.fragment(run_every=2.0 if active else None)(_indicator)(rid, design_page, active)
 
@@ -36,7 +39,7 @@ def _indicator(rid: str, design_page: st.Page, was_active: bool) -> None:
     snap = job.snapshot() if job is not None else None
     info = job_view.folder_info(rid) if snap is None else None
     status = job_view.run_status(snap, info)
-    if was_active and (snap is None or not snap.active):
+    if was_active and status != "running":
         st.rerun(scope="app")  # the run ended: redraw the page once (and stop polling)
     name = info.name if info is not None else job_view.folder_meta_name(rid)
     with st.container(border=True, key="run_indicator"):

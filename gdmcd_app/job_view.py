@@ -165,7 +165,7 @@ def progress_view(snapshot: Any, now: float | None = None) -> ProgressView:
         return ProgressView(0.0, f"{head}: {label}…{since}", phase_list(phase, False), False)
     step, total = int(p.get("step", 0)), max(int(p.get("total_steps", 0) or 0), 1)
     if p.get("done") or phase == "candidates":
-        text = f"{head}: {PHASES['candidates']}…{since}"
+        text = f"{head}: {PHASES['candidates']} (integer formulas, novelty and validity checks)…{since}"
     else:
         eta = eta_seconds(snapshot.history, total)
         eta_text = "ETA estimating…" if eta is None else f"ETA {fmt_duration(eta)}"

@@ -303,6 +303,14 @@ class JobRegistry:
             self._jobs.pop(j.job_id, None)
 
 
+def warm_up() -> None:
+    """Import what a run's first optimizer step would (torch.optim's first use imports torch._dynamo:
+    seconds on a CPU), so that the first run of a server starts at once. Run once, in a thread."""
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 def _run_engine(engine: Any, job: Job, run_dir: Path, start: Any) -> Any:
     """engine.run; a DesignEngine runs through run.run_design here so that the job hears its phases."""
     from gdmcd_core.design.engine import DesignEngine

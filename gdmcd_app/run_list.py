@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from gdmcd_app.job_view import finite
+from gdmcd_app.job_view import finite, fmt_k
 from gdmcd_core.design import runs
 
 TC_FORMAT = "%.1f K"
@@ -41,7 +41,7 @@ def run_rows(infos: Iterable[runs.RunInfo], status_of: Callable[[runs.RunInfo], 
             "candidates": r.n_candidates,
             "steps": f"{r.steps_done:,}/{r.total_steps:,}" if r.total_steps else "",
             "best formula": r.best_integer_formula,
-            "best Tc": float(r.best_integer_tc_k) if finite(r.best_integer_tc_k) else None,  # shown "154.0 K"
+            "best Tc": fmt_k(r.best_integer_tc_k),  # "154.0 K", "—" when there is none
             "settings": r.summary if r.status != runs.UNREADABLE else r.problem,
         }
         for r in infos

@@ -5,13 +5,14 @@ Only caching and small widget groups live here; what is computed comes from gdmc
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import streamlit as st
 
 from gdmcd_app import series as app_data
 from gdmcd_app.form import form_defaults
-from gdmcd_app.jobs import JobRegistry
+from gdmcd_app.jobs import JobRegistry, warm_up
 from gdmcd_core.design import runs
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
 
@@ -77,6 +78,7 @@ def get_formation_energy_model():
 
 @st.cache_resource(show_spinner=False)
 def _registry(root: str) -> JobRegistry:
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()  # once per server process
     return JobRegistry(root)
 
 

@@ -154,7 +154,7 @@ def test_runs_table_rows_and_tag_filter(tmp_path: Path) -> None:
     assert [r.name for r in run_list.with_tags(infos, ["paper", "hydride"])] == ["run 0"]
     assert len(run_list.with_tags(infos, [])) == 3
     rows = run_list.run_rows(infos, lambda r: r.status)
-    assert rows[0]["best Tc"] is None and rows[0]["steps"] == "40/100" and rows[-1]["tags"] == "hydride, paper"
+    assert rows[0]["best Tc"] == "—" and rows[0]["steps"] == "40/100" and rows[-1]["tags"] == "hydride, paper"
 
 
 def test_a_lock_whose_pid_was_reused_is_not_alive() -> None:
@@ -322,3 +322,13 @@ def test_runs_page_names_tags_filters_and_diffs(env) -> None:
     at.multiselect(key="runs_tags").set_value(["small"]).run()
     listed = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert list(listed["run"]) == [a.name]
+
+
+def test_cli_runs_list_shows_name_and_tags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gdmcd_core.cli.main import main
+
+    d = write_interrupted_run(tmp_path, "20250101-000000-aaaaaa", DesignConfig().to_dict())
+    run_meta.write_meta(d, "first try", "hydride, paper")
+    assert main(["runs", "list", "--root", str(tmp_path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "interrupted" in line and '"first try"' in line and "[hydride, paper]" in line

@@ -13,11 +13,11 @@ from gdmcd_app import callbacks, figures, job_view
 from gdmcd_app import series as app_data
 from gdmcd_app.shared import get_registry
 
-PHASE_MARKS = {"done": "✓", "now": "▶", "todo": "·"}
+PHASE_MARKS = {"done": "✓", "now": "▶", "todo": "○"}
 
 
 def _phases(view: job_view.ProgressView) -> None:
-    st.caption("  ".join(f"{PHASE_MARKS[state]} {label}" for label, state in view.phases))
+    st.caption(" · ".join(f"{PHASE_MARKS[state]} {label}" for label, state in view.phases))
 
 
 @st.fragment(run_every=1.0)

@@ -43,7 +43,6 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "best Tc": st.column_config.NumberColumn("best Tc", format=run_list.TC_FORMAT),
         "candidates": st.column_config.NumberColumn(format="%d"),
     },
     key="runs_table",

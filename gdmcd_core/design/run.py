@@ -30,7 +30,7 @@ PHASES = {
     "folder": "writing the run folder",
     "starts": "building the start compositions",
     "first_step": "first optimization step (warm-up)",
-    "candidates": "building the ranked candidate table (integer formulas, novelty and validity checks)",
+    "candidates": "building the ranked candidate table",
 }
 
 if TYPE_CHECKING:
