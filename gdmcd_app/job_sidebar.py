@@ -11,13 +11,21 @@ from gdmcd_core.design import runs
 
 
 def indicated_run() -> str | None:
-    """The run the indicator shows: the session's, else the one in the address, else a run under way
-    on this server, else the run written last if it is running elsewhere or was interrupted."""
+    """The run the indicator shows: the session's while it runs, else a run under way on this server,
+    else the session's (or the address's) last run, else the run written last if it is running in
+    another process or was interrupted (after a server restart every page says so)."""
     registry = get_registry()
-    for rid in (st.session_state.get("job_id"), st.query_params.get("job")):
-        if rid and (registry.get(rid) is not None or job_view.folder_info(rid) is not None):
+    mine = [rid for rid in (st.session_state.get("job_id"), st.query_params.get("job")) if rid]
+    active = [j.job_id for j in registry.active_jobs()]
+    for rid in mine:
+        if rid in active:
             return rid
-    return job_view.open_run_id([j.job_id for j in registry.active_jobs()], runs.runs_root(), interrupted=True)
+    if active:
+        return active[-1]
+    for rid in mine:
+        if registry.get(rid) is not None or job_view.folder_info(rid) is not None:
+            return rid
+    return job_view.open_run_id([], runs.runs_root(), interrupted=True)
 
 
 def run_indicator(design_page: st.Page) -> None:

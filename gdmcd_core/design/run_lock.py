@@ -39,8 +39,8 @@ HEARTBEAT_EVERY_S = 30.0
 # heartbeats, so a busy or briefly suspended holder is not robbed of its run.
 HEARTBEAT_STALE_S = 300.0
 # A process that started this long after the lock was taken cannot be its holder (a reused pid);
-# the margin covers /proc's one-second boot time.
-PID_REUSE_MARGIN_S = 2.0
+# the margin covers /proc's one-second boot time and small clock steps.
+PID_REUSE_MARGIN_S = 10.0
 # A lock file that does not parse yet is this young may be mid-write by its creator (create and
 # write are two calls): wait this long before treating it as stale.
 MALFORMED_GRACE_S = 1.0
