@@ -128,11 +128,15 @@ def generic_widget(container: Any, f: Field) -> None:
         container.text_input(label, key=f.name, help=help_text)
 
 
-def restore_dropped(session: MutableMapping[str, Any], kept: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
-    """Put back the form values Streamlit dropped while another page was shown (a widget's value
-    goes when the widget is not drawn), from `kept`, the copy the Design page took after its last
-    run. Returns the keys restored; a value still in the session is never touched."""
-    back = [k for k in keys if k not in session and k in kept]
+def restore_dropped(
+    session: MutableMapping[str, Any], kept: Mapping[str, Any], keys: Iterable[str], entering: bool = False
+) -> list[str]:
+    """Put back the form values Streamlit dropped or reset while another page was shown (a widget's
+    value goes when the widget is not drawn), from `kept`, the copy the Design page took after its
+    last run. A value still in the session is left alone unless `entering` (the first run of the page
+    after another page: no widget of this page can have been changed by the user in it). Returns the
+    keys restored."""
+    back = [k for k in keys if k in kept and (k not in session or (entering and session[k] != kept[k]))]
     for k in back:
         session[k] = kept[k]
     return back

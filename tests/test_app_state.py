@@ -121,6 +121,9 @@ def test_form_values_dropped_on_another_page_come_back() -> None:
     back = form.restore_dropped(session, kept, ["steps2", "n_candidates", "init_mode", "seed"])
     assert sorted(back) == ["init_mode", "n_candidates"]
     assert session == {"steps2": 500, "n_candidates": 16, "init_mode": "formulas"}
+    # the first run after another page: a value reset to its default is put back too
+    assert form.restore_dropped(session, kept, ["steps2", "seed"], entering=True) == ["steps2"]
+    assert session["steps2"] == 60
 
 
 def test_run_meta_round_trip_and_validation(tmp_path: Path) -> None:

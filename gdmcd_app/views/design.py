@@ -46,7 +46,8 @@ CUSTOM_WIDGETS = {
 }  # fmt: skip
 ss = st.session_state
 fresh_session = "pins" not in ss
-form.restore_dropped(ss, ss.get("_form_keep", {}), DESIGN_DEFAULTS)  # values Streamlit dropped on another page
+# Widget values Streamlit dropped or reset while another page was shown come back from the page's own copy.
+form.restore_dropped(ss, ss.get("_form_keep", {}), DESIGN_DEFAULTS, entering=ss.get("_prev_page") != ss.get("_page"))
 for k, v in DESIGN_DEFAULTS.items():
     ss.setdefault(k, v)
 registry = get_registry()
