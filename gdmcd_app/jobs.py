@@ -306,9 +306,12 @@ class JobRegistry:
 def warm_up() -> None:
     """Import what a run's first optimizer step would (torch.optim's first use imports torch._dynamo:
     seconds on a CPU), so that the first run of a server starts at once. Run once, in a thread."""
-    import torch
+    try:
+        import torch
 
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    except Exception:  # only a head start: the first run imports what it needs itself
+        pass
 
 
 def _run_engine(engine: Any, job: Job, run_dir: Path, start: Any) -> Any:
