@@ -51,3 +51,8 @@ def run_rows(infos: Iterable[runs.RunInfo], status_of: Callable[[runs.RunInfo], 
 def run_label(info: runs.RunInfo) -> str:
     """'20251125-061500-a1b2c3 · hydrides · finished' for pickers."""
     return " · ".join(x for x in (info.run_id, info.name, info.status) if x)
+
+
+def short_label(info: runs.RunInfo) -> str:
+    """A column header for a run: its name with the id's last six characters, else its id."""
+    return f"{info.name} ({info.run_id[-6:]})" if info.name else info.run_id

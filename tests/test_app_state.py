@@ -321,7 +321,7 @@ def test_runs_page_names_tags_filters_and_diffs(env) -> None:
     at.multiselect(key="runs_compare").set_value([a.name, b.name]).run()
     diff = next(d.value for d in at.dataframe if "setting" in d.value.columns)
     assert list(diff["setting"]) == [job_view.LABELS["n_candidates"]]
-    assert list(diff.iloc[0][[a.name, b.name]]) == ["8", "32"]
+    assert list(diff.iloc[0][["smaller (aaaaaa)", "bigger (bbbbbb)"]]) == ["8", "32"]
     at.multiselect(key="runs_tags").set_value(["small"]).run()
     listed = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert list(listed["run"]) == [a.name]

@@ -155,7 +155,7 @@ for rid in compare:
     if other_err:
         st.error(other_err)
         continue
-    settings[rid] = other.config.get("design") or {}
+    settings[run_list.short_label(other.info)] = other.config.get("design") or {}
     if other.trajectory is not None and len(other.trajectory.step):
         s = app_data.series_from_trajectory(other.trajectory)
         best_lines[rid] = (s["step"], s["tc_best_k"])
