@@ -14,6 +14,7 @@ from gdmcd_app import series as app_data
 from gdmcd_app.form import form_defaults
 from gdmcd_app.jobs import JobRegistry, warm_up
 from gdmcd_core.design import runs
+from gdmcd_core.design.run_meta import META_FILE
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
 
 # Design-page widget values and their defaults: the form's (DesignConfig fields, sized for a CPU) plus the page's own.
@@ -101,7 +102,7 @@ def csv_download_bytes(table) -> bytes:
 
 
 def _stamp(path: Path) -> tuple[float, ...]:
-    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE, runs.STATE_FILE)
+    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE, runs.STATE_FILE, META_FILE)
     stamp = tuple((path / n).stat().st_mtime if (path / n).is_file() else 0.0 for n in names)
     lock = path / "run.lock"  # a writer that died changes the status shown without touching a file
     return (*stamp, float(lock.is_file() and runs.is_alive(runs.read_lock(path))))
