@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gdmcd_app import job_view
-from gdmcd_app.shared import get_registry
+from gdmcd_app.shared import registry_or_none
 from gdmcd_core.design import runs
 
 
@@ -14,7 +14,9 @@ def indicated_run() -> str | None:
     """The run the indicator shows: the session's while it runs, else a run under way on this server,
     else the session's (or the address's) last run, else the run written last if it is running in
     another process or was interrupted (after a server restart every page says so)."""
-    registry = get_registry()
+    registry = registry_or_none()
+    if registry is None:
+        return None
     mine = [rid for rid in (st.session_state.get("job_id"), st.query_params.get("job")) if rid]
     active = [j.job_id for j in registry.active_jobs()]
     for rid in mine:
@@ -33,7 +35,7 @@ def run_indicator(design_page: st.Page) -> None:
     rid = indicated_run()
     if rid is None:
         return
-    job = get_registry().get(rid)
+    job = registry_or_none().get(rid)
     if job is not None:
         active = job.active
     else:  # a run another process writes: follow its folder
@@ -43,7 +45,7 @@ def run_indicator(design_page: st.Page) -> None:
 
 
 def _indicator(rid: str, design_page: st.Page, was_active: bool) -> None:
-    job = get_registry().get(rid)
+    job = registry_or_none().get(rid)
     snap = job.snapshot() if job is not None else None
     info = job_view.folder_info(rid) if snap is None else None
     status = job_view.run_status(snap, info)

@@ -94,6 +94,15 @@ def get_registry() -> JobRegistry:
         raise  # st.stop() raises; keeps type checkers content
 
 
+def registry_or_none() -> JobRegistry | None:
+    """The registry, or None when a server setting is invalid (for what only shows status: the sidebar,
+    listings; what starts or stops a run uses get_registry, which says what is wrong)."""
+    try:
+        return _registry(str(runs.runs_root()))
+    except ValueError:
+        return None
+
+
 def csv_download_bytes(table) -> bytes:
     """A table as CSV bytes for a download button, with spreadsheet formulas neutralized."""
     from gdmcd_core.util_io import sanitize_table

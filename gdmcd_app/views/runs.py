@@ -13,6 +13,7 @@ from gdmcd_app.shared import (
     get_model,
     get_registry,
     load_run,
+    registry_or_none,
 )
 from gdmcd_core.design import run_meta, runs
 
@@ -23,12 +24,12 @@ infos = runs.list_runs()
 if not infos:
     st.info("No runs yet — start one on the Design page.")
     st.stop()
-registry = get_registry()
+registry = registry_or_none()  # None for an invalid server setting: get_registry says so where it is needed
 
 
 def status_of(info: runs.RunInfo) -> str:
     """The status every page shows (this server's job, else the run folder's)."""
-    job = registry.get(info.run_id)
+    job = registry.get(info.run_id) if registry is not None else None
     return job_view.run_status(job.snapshot() if job is not None else None, info)
 
 
@@ -123,7 +124,7 @@ if run.candidates is not None:  # read through load_run: never a file outside th
         on_click="ignore",
     )
 with d.popover("Delete…"):
-    active = status == "running"
+    active = get_registry().is_active(run_id) or status == "running"
     st.write(f"Delete run `{run_id}` and its folder? This cannot be undone.")
     if st.button(
         "Delete this run", key="runs_delete", type="primary", disabled=active, help="stop it first" if active else None
