@@ -335,3 +335,13 @@ def test_cli_runs_list_shows_name_and_tags(tmp_path: Path, capsys: pytest.Captur
     assert main(["runs", "list", "--root", str(tmp_path)]) == 0
     line = capsys.readouterr().out.strip()
     assert "interrupted" in line and '"first try"' in line and "[hydride, paper]" in line
+
+
+def test_a_bad_server_setting_does_not_stop_pages_that_only_show_status(tmp_path: Path) -> None:
+    with tiny_app_env(tmp_path), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GDMCD_MAX_JOBS", "lots")
+        write_interrupted_run(tmp_path / "runs", "20250101-000000-aaaaaa", DesignConfig().to_dict())
+        at = page("app")
+        at.switch_page("gdmcd_app/views/predict.py").run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert at.text_area(key="predict_text") is not None
