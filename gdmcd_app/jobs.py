@@ -29,6 +29,7 @@ from gdmcd_core.design.resources import check_design_request, count_n_values, pa
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
 DEFAULT_MAX_ACTIVE = 2
 MAX_JOBS_ENV = "GDMCD_MAX_JOBS"
+WARM_UP_ENV = "GDMCD_WARM_UP"
 # Progress rows kept per job for the live traces; older rows are thinned (every other one) beyond this.
 MAX_HISTORY_ROWS = 5_000
 # Finished jobs kept in memory (their run folders stay on disk regardless).
@@ -304,13 +305,19 @@ class JobRegistry:
 
 
 def warm_up() -> None:
-    """Import what a run's first optimizer step would (torch.optim's first use imports torch._dynamo:
-    seconds on a CPU), so that the first run of a server starts at once. Run once, in a thread."""
+    """What a server's first run would otherwise wait for, done once in a thread at server start: the
+    reference data (SuperCon + COD, repaired: ~10 s on a CPU) and torch.optim's first use (it imports
+    torch._dynamo: seconds). Off with $GDMCD_WARM_UP=0 (the tests, whose data folders change)."""
+    if os.environ.get(WARM_UP_ENV, "1") == "0":
+        return
     try:
         import torch
 
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    except Exception:  # only a head start: the first run imports what it needs itself
+        from gdmcd_core.data.reference import load_reference
+
+        load_reference()
+    except Exception:  # only a head start: the first run loads what it needs itself, and says what is missing
         pass
 
 

@@ -345,3 +345,15 @@ def test_a_bad_server_setting_does_not_stop_pages_that_only_show_status(tmp_path
         at.switch_page("gdmcd_app/views/predict.py").run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert at.text_area(key="predict_text") is not None
+
+
+def test_warm_up_loads_the_reference_data_ahead_of_the_first_run(tmp_path: Path) -> None:
+    from gdmcd_app.jobs import warm_up
+    from gdmcd_core.data.reference import load_reference
+
+    with tiny_app_env(tmp_path), pytest.MonkeyPatch.context() as mp:
+        warm_up()  # off in the tests' environment
+        assert load_reference.cache_info().currsize == 0
+        mp.setenv("GDMCD_WARM_UP", "1")
+        warm_up()
+        assert load_reference.cache_info().currsize == 1
