@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gdmcd_app import form
+from gdmcd_app import form, models
+from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
 from gdmcd_app.shared import get_registry
 from gdmcd_core.chem.elements import symbols
@@ -51,6 +52,10 @@ def on_preset(name: str) -> None:
         ss.init_mode = "hydride"
         ss.n_range = (4, 24)
         ss.target_tc = 300.0
+        path, model_note = models.hydride_checkpoint(app_data.available_checkpoints())
+        if path is not None:
+            ss.checkpoint = path  # the sidebar's "Tc model" choice
+        note = f"{note}. {model_note}"
     ss.preset_note = note
 
 

@@ -24,6 +24,9 @@ FRACTION_LABEL = "atomic fraction"
 BEST_COLOR, MEDIAN_COLOR, BAND_COLOR = "#d6336c", "#1c7ed6", "rgba(28, 126, 214, 0.18)"
 STAGE3_COLOR = "#868e96"
 _FONT = "Inter, Helvetica, Arial, sans-serif"
+# Legends go under the x axis: Plotly's toolbar (modebar) sits at the top right and covered legends drawn there.
+LEGEND_BELOW = dict(orientation="h", y=-0.3, x=0, xanchor="left", yanchor="top")
+LEGEND_RIGHT = dict(x=1.02, y=0.5, xanchor="left", yanchor="middle")  # a long legend: right, centred, below the bar
 
 
 def _base_layout(fig: go.Figure, height: int, title: str | None = None, **kw: Any) -> go.Figure:
@@ -114,9 +117,7 @@ def tc_trace(
     _stage3_line(fig, stage3_step, step)
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=TC_LABEL)
-    return _base_layout(
-        fig, height, title, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
-    )
+    return _base_layout(fig, height, title, legend=LEGEND_BELOW)
 
 
 def loss_alpha_trace(
@@ -151,30 +152,65 @@ def loss_alpha_trace(
     fig.update_layout(
         xaxis=dict(title=dict(text=STEP_LABEL)),
         yaxis=dict(title=dict(text=INT_LOSS_LABEL), rangemode="tozero"),
-        yaxis2=dict(title=dict(text=ALPHA_LABEL), overlaying="y", side="right", rangemode="tozero", showgrid=False),
+        yaxis2=dict(
+            title=dict(text=ALPHA_LABEL),
+            overlaying="y",
+            side="right",
+            rangemode="tozero",
+            showgrid=False,
+            **_round_axis(_arr(series, "alpha")),
+        ),  # fmt: skip
     )
-    return _base_layout(
-        fig, height, title, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
-    )
+    return _base_layout(fig, height, title, legend=LEGEND_BELOW)
+
+
+def round_ticks(hi: float, n: int = 4) -> list[float]:
+    """About n round tick values from 0 to hi: steps of 1, 2, 2.5 or 5 × 10^k (0, 500, 1000, 1500 for hi = 1389)."""
+    hi = float(hi)
+    if not np.isfinite(hi) or hi <= 0:
+        return [0.0]
+    raw = hi / max(n, 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return [float(v) for v in np.arange(0.0, hi + step * 1e-9, step)]
+
+
+def _round_axis(values: np.ndarray, n: int = 3) -> dict:
+    """tickvals/ticktext of round numbers for an axis showing `values` ({} when there is nothing to show)."""
+    v = np.asarray(values, dtype=float)
+    if not v.size or not np.isfinite(v).any() or np.nanmax(v) <= 0:
+        return {}
+    ticks = round_ticks(float(np.nanmax(v)), n)
+    return dict(tickvals=ticks, ticktext=[f"{t:,.4g}" for t in ticks])
 
 
 def alpha_ramp(
-    step: Sequence[float], alpha: Sequence[float], stage3_step: int | None = None, height: int = 160
+    step: Sequence[float], alpha: Sequence[float], stage3_step: int | None = None, height: int = 220
 ) -> go.Figure:
-    """The α schedule (app_data.alpha_schedule) as a small preview plot."""
+    """The α schedule (app_data.alpha_schedule) as a preview plot: round ticks, the stage-3 start marked."""
+    x, y = np.asarray(step, dtype=float), np.asarray(alpha, dtype=float)
     fig = go.Figure(
         go.Scatter(
-            x=np.asarray(step),
-            y=np.asarray(alpha),
+            x=x,
+            y=y,
             mode="lines",
             line=dict(color="#e67700", width=2),
             fill="tozeroy",
             name="α",
+            hovertemplate="step %{x:,}: α = %{y:.3g}<extra></extra>",
         )
     )
-    _stage3_line(fig, stage3_step, step)
-    fig.update_xaxes(title_text=STEP_LABEL)
-    fig.update_yaxes(title_text=ALPHA_LABEL)
+    if stage3_step is not None and len(x) and x.max() >= stage3_step:
+        fig.add_vline(x=stage3_step, line=dict(color=STAGE3_COLOR, dash="dash", width=1))
+        fig.add_annotation(  # inside the plot, left of the line's top: clear of the axes and their titles
+            x=stage3_step, y=1, xref="x", yref="paper", text="stage 3 →", showarrow=False, xanchor="right",
+            yanchor="top", font=dict(size=10, color=STAGE3_COLOR),
+        )  # fmt: skip
+    x_hi = float(x.max()) if len(x) else 1.0
+    y_hi = float(np.nanmax(y)) if len(y) and np.nanmax(y) > 0 else 1.0
+    xt, yt = round_ticks(x_hi), round_ticks(y_hi, 3)
+    fig.update_xaxes(title_text=STEP_LABEL, tickvals=xt, ticktext=[f"{v:,.0f}" for v in xt], range=[0, x_hi])
+    fig.update_yaxes(title_text=ALPHA_LABEL, tickvals=yt, ticktext=[f"{v:,.4g}" for v in yt], range=[0, y_hi * 1.08])
     _base_layout(fig, height, None, showlegend=False)
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
     return fig
@@ -207,7 +243,7 @@ def composition_area(
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=FRACTION_LABEL, range=[0, 1.0])
     # legend in trace order: the largest final fractions (bottom of the stack) first
-    return _base_layout(fig, height, title, hovermode="x unified", legend=dict(traceorder="normal"))
+    return _base_layout(fig, height, title, hovermode="x unified", legend=dict(traceorder="normal", **LEGEND_RIGHT))
 
 
 def candidate_lines(
@@ -226,7 +262,7 @@ def candidate_lines(
     _stage3_line(fig, stage3_step, all_x)
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
-    return _base_layout(fig, height, title, hovermode="x unified")
+    return _base_layout(fig, height, title, hovermode="x unified", legend=LEGEND_RIGHT)
 
 
 def tc_before_after(

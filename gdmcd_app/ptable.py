@@ -21,6 +21,29 @@ FREQ_COLORSCALE = "YlOrRd"
 LAYOUTS = ("standard", "long")
 
 
+DARK_TEXT, LIGHT_TEXT = "#212529", "#ffffff"
+# WCAG relative luminance at which dark and white text have equal contrast: sqrt(1.05 * 0.05) - 0.05
+LUMINANCE_SPLIT = 0.179
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG relative luminance (0 black .. 1 white) of '#rrggbb' or 'rgb(r, g, b)'."""
+    c = color.strip()
+    if c.startswith("#") and len(c) == 7:
+        rgb = [int(c[i : i + 2], 16) for i in (1, 3, 5)]
+    elif c.startswith("rgb"):
+        rgb = [float(v) for v in c[c.index("(") + 1 : c.index(")")].split(",")[:3]]
+    else:
+        raise ValueError(f"colour {color!r}: expected '#rrggbb' or 'rgb(r, g, b)'")
+    lin = [(v / 255) / 12.92 if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def label_color(fill: str) -> str:
+    """Dark text on light tiles, white text on dark ones (whichever contrasts more)."""
+    return DARK_TEXT if relative_luminance(fill) > LUMINANCE_SPLIT else LIGHT_TEXT
+
+
 def tile_position(z: int, layout: str = "standard") -> tuple[float, float]:
     """(x, y) of element Z: "long" = the 32-column table the model sees (column 1..32, period 1..7);
     "standard" = 18 groups with the f-block (La..Yb, Ac..No) in two rows below (y 8.5, 9.5)."""
@@ -68,7 +91,7 @@ def periodic_table(
                 color = sample_colorscale(FREQ_COLORSCALE, [np.log1p(v) / np.log1p(vmax)])[0]
             else:
                 color = "#f1f3f5"
-            tcol = "#212529"
+            tcol = label_color(color)
         else:
             color, tcol = BLOCK_COLORS[e.block], "#212529"
         h = f"<b>{e.name}</b> ({e.symbol})<br>Z = {e.z} · {e.block}-block"

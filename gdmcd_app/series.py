@@ -8,7 +8,7 @@ Nothing here imports Streamlit. Three groups:
 * runs: the series the figure builders draw, taken from a live job's progress rows or from a run
   folder's trajectory (Tc statistics per step, one candidate's composition over the steps, the
   Tc before/after stage 2 and the change in the number of elements, paper Fig. 4);
-* tables: candidate-table filters (validity flags) and the columns shown by default.
+* tables: the candidate table for the screen (results_table.py holds its columns and export).
 
 Arrays: x (B, 118) fractions; Tc in K.
 """
@@ -188,6 +188,7 @@ METRIC_LABELS = {
     "supercon_test_mae_k": ("MAE on SuperCon test (K)", "{:.2f}"),
     "supercon_test_rmse_k": ("RMSE on SuperCon test (K)", "{:.2f}"),
     "supercon_test_r2": ("R² on SuperCon test", "{:.3f}"),
+    "supercon_nonhydride_test_mae_k": ("MAE on SuperCon non-hydride test (K)", "{:.2f}"),
     "test_precision": ("Precision (Tc > 0 K)", "{:.3f}"),
     "recall_at_0k": ("Recall (Tc > 0 K)", "{:.3f}"),
     "coverage_1sigma": ("Share of test points within ±1σ", "{:.2f}"),
@@ -325,46 +326,13 @@ def stage2_change(traj: Any, steps2: int) -> dict[str, np.ndarray]:
 
 # -- candidate tables --------------------------------------------------------------------------
 
-DISPLAY_COLUMNS = (
-    "rank",
-    "integer_formula",
-    "n_atoms",
-    "integer_tc_k",
-    "integer_tc_std_k",
-    "delta_tc_k",
-    "initial_formula",
-    "initial_tc_k",
-    "optimized_tc_k",
-    "rounded_formula",
-    "rounded_tc_k",
-    "in_supercon",
-    "elements_seen_in_training",
-    "nearest_supercon_formula",
-    "nearest_supercon_tc_k",
-    "charge_neutral",
-    "electronegativity_ok",
-    "flagged_elements",
-    "formation_energy_ev_atom",
-    "n_duplicates",
-    "source",
-)
-_FORMULA_COLUMNS = (
-    "integer_formula",
-    "initial_formula",
-    "optimized_formula",
-    "rounded_formula",
-    "nearest_supercon_formula",
-)
-
 
 def display_candidates(table: pd.DataFrame, all_columns: bool = False) -> pd.DataFrame:
-    """The candidate table for the screen: formulas with subscripts, default columns first."""
-    cols = list(table.columns) if all_columns else [c for c in DISPLAY_COLUMNS if c in table.columns]
-    out = table[cols].copy()
-    for c in _FORMULA_COLUMNS:
-        if c in out.columns:
-            out[c] = out[c].fillna("").astype(str).map(pretty_formula)
-    return out
+    """The candidate table for the screen: derived columns added, default columns first, formulas with
+    subscripts (results_table.results_view + for_screen, no filters)."""
+    from gdmcd_app.results_table import for_screen, results_view
+
+    return for_screen(results_view(table, (), all_columns))
 
 
 def candidate_label(row: Mapping[str, Any]) -> str:

@@ -146,25 +146,26 @@ def run_options() -> dict[str, str]:
     return out
 
 
-def candidate_columns() -> dict:
-    """Column headers and number formats for candidate tables (Design results, Runs)."""
-    num = st.column_config.NumberColumn
-    return {
-        "integer_formula": st.column_config.TextColumn("integer formula"),
-        "n_atoms": num("N", help="atoms in the formula unit"),
-        "integer_tc_k": num("Tc (K)", format="%.1f", help="predicted for the integer formula"),
-        "integer_tc_std_k": num("± σ (K)", format="%.1f", help="ensemble standard deviation"),
-        "delta_tc_k": num("ΔTc (K)", format="%+.1f", help="integer formula minus start"),
-        "initial_formula": st.column_config.TextColumn("start"),
-        "initial_tc_k": num("Tc start (K)", format="%.1f"),
-        "optimized_tc_k": num("Tc stage 2 (K)", format="%.1f"),
-        "rounded_formula": st.column_config.TextColumn("rounded (baseline)"),
-        "rounded_tc_k": num("Tc rounded (K)", format="%.1f"),
-        "nearest_supercon_formula": st.column_config.TextColumn("nearest SuperCon"),
-        "nearest_supercon_tc_k": num("its Tc (K)", format="%.1f"),
-        "formation_energy_ev_atom": num("E_f (eV/atom)", format="%.2f"),
-        "n_duplicates": num("copies"),
-    }
+def candidate_columns(card: dict | None = None, high_pressure: bool = False, columns=None) -> dict:
+    """st.column_config for candidate tables (Design results, Runs): label with units, tooltip, format.
+
+    card: the model card (σ's tooltip says how σ was calibrated); columns: also configure these
+    (frac_<El> and other columns outside the default set)."""
+    from gdmcd_app.results_table import column_specs, spec_for
+
+    specs = column_specs(card, high_pressure)
+    out = {}
+    for key in list(specs) + [c for c in (columns or ()) if c not in specs]:
+        s = spec_for(key, specs)
+        if s.kind == "number":
+            out[key] = st.column_config.NumberColumn(s.label, help=s.help or None, format=s.fmt)
+        elif s.kind == "flag":
+            out[key] = st.column_config.CheckboxColumn(s.label, help=s.help or None)
+        elif s.kind == "link":
+            out[key] = st.column_config.LinkColumn(s.label, help=s.help or None, display_text=s.link_text)
+        else:
+            out[key] = st.column_config.TextColumn(s.label, help=s.help or None)
+    return out
 
 
 def model_sidebar() -> None:

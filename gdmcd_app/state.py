@@ -250,9 +250,10 @@ def pretty_formula(formula: str) -> str:
 def read_formula_csv(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_rows: int = MAX_PREDICT_ROWS) -> list[str]:
     """Formulas from an uploaded CSV, read as plain text data.
 
-    The column named "formula" (any case) is used if the header has one, else the first column
-    (then the first row counts as data). Raises ValueError for a file that is too large, not
-    UTF-8 text, or has more than `max_rows` rows.
+    The rule: a header with a column named "formula" (any case) -> that column, below the header. Without
+    one, only a single-column file whose first cell parses as a formula is read, as a headerless list
+    (every row a formula). Anything else raises ValueError naming the missing column, as do a file that is
+    too large, not UTF-8 text, or longer than `max_rows` rows.
     """
     if len(data) > max_bytes:
         raise ValueError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB")
@@ -269,8 +270,24 @@ def read_formula_csv(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_rows: i
     if not rows:
         return []
     header = [c.strip().lower() for c in rows[0]]
-    col = header.index("formula") if "formula" in header else 0
-    body = rows[1:] if "formula" in header else rows
+    if "formula" in header:
+        col, body = header.index("formula"), rows[1:]
+    elif max(len(r) for r in rows) == 1 and _parses(rows[0][0]):
+        col, body = 0, rows
+    else:
+        shown = ", ".join(repr(c.strip()) for c in rows[0][:5]) + (", …" if len(rows[0]) > 5 else "")
+        raise ValueError(
+            f"no column named 'formula' (first row: {shown}); add a header 'formula' above the formulas, "
+            "or upload a single column of formulas without a header"
+        )
     if len(body) > max_rows:
         raise ValueError(f"the file has {len(body)} rows; the limit is {max_rows}")
     return [r[col].strip() if col < len(r) else "" for r in body]
+
+
+def _parses(text: str) -> bool:
+    try:
+        parse_formula(text.strip())
+    except FormulaError:
+        return False
+    return True

@@ -205,7 +205,7 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
 
         page.get_by_role("button", name="Stop this run", exact=True).click()
-        download_button = page.get_by_role("button", name="Download CSV", exact=True)
+        download_button = page.get_by_role("button", name="Download full table (CSV)", exact=True)
         download_button.wait_for(timeout=60_000)
         expect(page.get_by_text("stopped", exact=False).first).to_be_visible()
         with page.expect_download() as dl:
@@ -237,7 +237,7 @@ def _finished_run_screenshots(page, app_url: str) -> None:
     _set_number(page, "Stage-2 steps (Tc only)", 300)
     _set_number(page, "Stage-3 steps (Tc + α·L_integer)", 300)
     page.get_by_role("button", name="Run design", exact=True).click()
-    page.get_by_role("button", name="Download CSV", exact=True).wait_for(timeout=300_000)
+    page.get_by_role("button", name="Download full table (CSV)", exact=True).wait_for(timeout=300_000)
     _wait_idle(page)
     run_id = page.evaluate("() => new URLSearchParams(window.location.search).get('job')")
     _shoot(page, "design")

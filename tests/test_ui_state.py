@@ -195,7 +195,7 @@ def test_read_formula_csv() -> None:
     with pytest.raises(ValueError, match="binary"):
         ui_state.read_formula_csv(b"MgB2\x00\x01")
     with pytest.raises(ValueError, match="limit is 2"):
-        ui_state.read_formula_csv(b"a\nb\nc\n", max_rows=2)
+        ui_state.read_formula_csv(b"MgB2\nNb3Sn\nH3S\n", max_rows=2)
 
 
 # -- app_data ----------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from gdmcd_app import figures
+from gdmcd_app import figures, models
 from gdmcd_app import series as app_data
 from gdmcd_app.shared import checkpoint_path, get_model
+
+PLOT_CONFIG = {"displaylogo": False}
 
 
 @st.cache_data(show_spinner="Predicting the test split…", max_entries=4)
@@ -25,13 +27,22 @@ info = app_data.describe_model(model)
 card = model.card
 
 st.markdown(f"**{info.architecture}** — {info.label.split(' · ', 1)[1]}")
-mae = (card.get("metrics_test") or {}).get("supercon_test_mae_k")
+mae_label, mae_value = models.headline_mae(card)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Ensemble members", info.members)
 m2.metric("Parameters per member", f"{info.n_parameters:,}")
-m3.metric("SuperCon test MAE", f"{mae:.2f} K" if isinstance(mae, (int, float)) else "—")
+m3.metric(mae_label, mae_value)
 m4.metric("Device", info.device)
-st.caption(f"Checkpoint `{checkpoint_path()}` · SHA-256 `{info.sha256[:16]}…`")
+ref = models.model_ref_of(model)
+st.caption(f"Checkpoint `{checkpoint_path()}` · model `{ref.label}` · SHA-256 `{info.sha256[:16]}…`")
+if ref.high_pressure:
+    st.info(models.HIGH_PRESSURE_NOTE[0].upper() + models.HIGH_PRESSURE_NOTE[1:] + ".")
+missing = models.missing_card_fields(card)
+if missing:
+    st.caption(
+        f"Not recorded in this model's card: {', '.join(missing)} (the card was written by an earlier version of "
+        "the training code; nothing is filled in by guesswork)."
+    )
 if card.get("complete") is False:
     st.info(
         f"Training still in progress: {card.get('n_members', '?')} of {card.get('members_planned', '?')} ensemble members done."
@@ -50,13 +61,15 @@ with right:
     data_cfg = card.get("data_config", {})
     counts = card.get("dataset_counts", {})
     st.markdown(
-        f"- split: **{data_cfg.get('split', '?')}** (seed {data_cfg.get('split_seed', '?')}), fractions train/val/test "
-        f"{data_cfg.get('fractions', '?')}\n"
+        f"- split: **{data_cfg.get('split', models.NOT_RECORDED)}** (seed {data_cfg.get('split_seed', '?')}), "
+        f"fractions train/val/test {data_cfg.get('fractions', '?')}\n"
         f"- non-superconductors from COD: **{'yes' if data_cfg.get('include_cod', True) else 'no'}**\n"
-        f"- trained {card.get('created', '?')} on {card.get('hardware', '?')} in {card.get('train_seconds', 0) / 60:.1f} min"
+        f"- {models.training_summary(card)}"
     )
     if counts:
-        st.json(counts, expanded=True)
+        st.dataframe(models.dataset_counts_table(counts), hide_index=True, key="model_counts", placeholder="")
+    else:
+        st.caption(f"Dataset counts: {models.NOT_RECORDED} in this card.")
 
 preds = _test_predictions(str(checkpoint_path()), info.sha256)
 if preds is None:
@@ -65,9 +78,11 @@ else:
     sc = preds["is_supercon"]
     p1, p2 = st.columns([3, 2])
     std = preds["tc_std_k"][sc] if model.has_uncertainty else None
-    p1.plotly_chart(figures.parity_plot(preds["tc_true_k"][sc], preds["tc_pred_k"][sc], std), key="model_parity")
+    p1.plotly_chart(
+        figures.parity_plot(preds["tc_true_k"][sc], preds["tc_pred_k"][sc], std), key="model_parity", config=PLOT_CONFIG
+    )
     rows = app_data.mae_by_tc_range(preds["tc_true_k"][sc], preds["tc_pred_k"][sc])
-    p2.plotly_chart(figures.error_by_range(rows), key="model_error_range")
+    p2.plotly_chart(figures.error_by_range(rows), key="model_error_range", config=PLOT_CONFIG)
     st.caption(f"{int(sc.sum()):,} SuperCon test compositions (non-superconductors are left out of both plots).")
 
 with st.expander("Full model card (JSON)"):

@@ -2,12 +2,17 @@
 
 import streamlit as st
 
+from gdmcd_app import models
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
+from gdmcd_app.results_table import sigma_help
 from gdmcd_app.shared import csv_download_bytes, get_model
 
 st.title("Predict Tc")
-st.caption("One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column.")
+st.caption(
+    "One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column "
+    "(a single column of formulas without a header works too)."
+)
 
 model, model_error = get_model()
 
@@ -44,6 +49,8 @@ elif formulas:
     show = table.assign(formula=table["formula"].map(ui_state.pretty_formula)).rename(columns={"error": "problem"})
     if not model.has_uncertainty:
         show = show.drop(columns=["tc_std_k"])
+    ref = models.model_ref_of(model)
+    st.caption(models.model_caption(ref))
     st.dataframe(
         show.style.apply(lambda r: ["background-color: #fff0f0" if r["problem"] else "" for _ in r], axis=1),
         hide_index=True,
@@ -51,11 +58,14 @@ elif formulas:
         column_config={
             "row": st.column_config.NumberColumn("row", width="small"),
             "formula": st.column_config.TextColumn("formula"),
-            "tc_k": st.column_config.NumberColumn("Tc (K)", format="%.2f"),
-            "tc_std_k": st.column_config.NumberColumn("± σ (K)", format="%.2f", help="ensemble standard deviation"),
+            "tc_k": st.column_config.NumberColumn(
+                "Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", format="%.2f", help=models.model_caption(ref)
+            ),
+            "tc_std_k": st.column_config.NumberColumn("σ (K)", format="%.2f", help=sigma_help(model.card)),
             "problem": st.column_config.TextColumn("problem", width="large"),
         },
         key="predict_table",
+        placeholder="",
     )
     if n_bad:
         st.error(
@@ -63,7 +73,7 @@ elif formulas:
         )
     st.download_button(
         "Download predictions (CSV)",
-        csv_download_bytes(table),
+        csv_download_bytes(table.assign(model=ref.name, model_sha256=ref.sha256)),
         file_name="tc_predictions.csv",
         mime="text/csv",
         on_click="ignore",

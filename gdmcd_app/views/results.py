@@ -1,4 +1,8 @@
-"""The Design page's results: a finished, stopped, failed or interrupted run's traces, ranked candidates and downloads."""
+"""The Design page's results panel: a finished (or stopped, or failed) run's traces, its ranked candidates
+with filters, and downloads. Not a page of its own: views/design.py calls `results_panel(job_id)`.
+
+The table's columns, tooltips, derived columns and export come from gdmcd_app.results_table.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,16 @@ import json
 
 import streamlit as st
 
-from gdmcd_app import callbacks, figures, job_view
+from gdmcd_app import callbacks, figures, job_view, models
+from gdmcd_app import results_table as rt
 from gdmcd_app import series as app_data
 from gdmcd_app.shared import candidate_columns, csv_download_bytes, get_registry, load_run
 from gdmcd_core.design import filters
 
+PLOT_CONFIG = {"displaylogo": False}  # the toolbar stays (zoom, save); legends sit below the plot area
 
-def results_panel(job_id: str) -> None:
-    run, err = load_run(job_id)
-    job = get_registry().get(job_id)
-    snap = job.snapshot() if job is not None else None
-    if err:
-        st.error(f"Run {job_id} failed: {snap.error}" if snap is not None and snap.error else err)
-        return
-    info = run.info
+
+def _status(run, snap, info) -> str:
     status = job_view.run_status(snap, info)  # the status every page shows
     head = f"Run `{info.run_id}`" + (f" · {info.name}" if info.name else "") + f" — **{status}**"
     if info.total_steps:
@@ -31,6 +31,85 @@ def results_panel(job_id: str) -> None:
         st.warning(f"This run {job_view.STATUS_NOTES['interrupted']}")
     for problem in run.problems:
         st.warning(f"Part of this run folder cannot be read: {problem}")
+    return status
+
+
+def candidates_section(run, run_id: str) -> None:
+    """The ranked table with filters, the model that produced it, the speculative warning and the exports."""
+    table = run.candidates
+    ref = models.run_model_ref(run.config)
+    card = models.read_card(run.config.get("checkpoint_path", "")) if ref else {}
+    st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
+    st.caption(models.model_caption(ref))
+    f1, f2 = st.columns([3, 1])
+    chosen = f1.multiselect(
+        "Show only",
+        list(filters.available_filters(table)),
+        format_func=lambda k: filters.CANDIDATE_FILTERS[k][0],
+        key="result_filters",
+    )
+    all_cols = f2.toggle("All columns", key="result_all_columns")
+    view = rt.results_view(table, chosen, all_cols)
+    top = rt.speculative_in_top(view)
+    if top:
+        st.warning(
+            f"{len(top)} of the top {min(rt.TOP_RANKS_CHECKED, len(view))} shown are speculative "
+            f"({', '.join(top)}): σ above {rt.SPECULATIVE_SIGMA_RATIO:g} × Tc or more than L1 = "
+            f"{rt.SPECULATIVE_DISTANCE_L1:g} from every known superconductor, so their Tc is an extrapolation.",
+            icon=":material/warning:",
+        )
+    specs = rt.column_specs(card, ref is not None and ref.high_pressure)
+    st.dataframe(
+        rt.for_screen(view),
+        hide_index=True,
+        width="stretch",
+        column_config=candidate_columns(card, ref is not None and ref.high_pressure, list(view.columns)),
+        placeholder="",
+        key="result_table",
+    )
+    st.caption(
+        f"{len(view)} of {len(table)} candidates pass the filters"
+        + (f" ({'; '.join(filters.CANDIDATE_FILTERS[k][0] for k in chosen)})" if chosen else "")
+    )
+    e1, e2, e3 = st.columns(3)
+    e1.download_button(
+        "Download shown (CSV)",
+        rt.export_csv(view, specs),
+        file_name=f"candidates-{run_id}-shown.csv",
+        mime="text/csv",
+        key="download_shown_csv",
+        on_click="ignore",
+        help="exactly the rows and columns on screen, with the filters applied",
+    )
+    e2.download_button(
+        "Download shown (JSON)",
+        rt.export_json(view, specs),
+        file_name=f"candidates-{run_id}-shown.json",
+        mime="application/json",
+        key="download_shown_json",
+        on_click="ignore",
+        help="exactly the rows and columns on screen, with the filters applied",
+    )
+    e3.download_button(  # read through load_run: never a file outside the run folder
+        "Download full table (CSV)",
+        csv_download_bytes(table),
+        file_name=f"candidates-{run_id}.csv",
+        mime="text/csv",
+        key="download_csv",
+        on_click="ignore",
+        help="every candidate and every column, unfiltered, with the run folder's column names",
+    )
+
+
+def results_panel(job_id: str) -> None:
+    run, err = load_run(job_id)
+    job = get_registry().get(job_id)
+    snap = job.snapshot() if job is not None else None
+    if err:
+        st.error(f"Run {job_id} failed: {snap.error}" if snap is not None and snap.error else err)
+        return
+    info = run.info
+    _status(run, snap, info)
     cfg = run.config.get("design", {})
     stage3 = app_data.stage3_start(cfg)
     if run.trajectory is not None and len(run.trajectory.step):
@@ -39,41 +118,13 @@ def results_panel(job_id: str) -> None:
         series = app_data.series_from_rows(snap.history if snap else [])
     if len(series["step"]):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="result_tc")
-        c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="result_loss")
-    table = run.candidates
-    if table is None:
+        c1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="result_tc", config=PLOT_CONFIG)
+        c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="result_loss", config=PLOT_CONFIG)
+    if run.candidates is None:
         st.info("No candidate table yet.")
     else:
-        st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
-        f1, f2 = st.columns([3, 1])
-        chosen = f1.multiselect(
-            "Show only",
-            list(filters.available_filters(table)),
-            format_func=lambda k: filters.CANDIDATE_FILTERS[k][0],
-            key="result_filters",
-        )
-        all_cols = f2.toggle("All columns", key="result_all_columns")
-        shown = filters.filter_candidates(table, chosen)
-        st.dataframe(
-            app_data.display_candidates(shown, all_columns=all_cols),
-            hide_index=True,
-            width="stretch",
-            column_config=candidate_columns(),
-            key="result_table",
-        )
-        if filters:
-            st.caption(f"{len(shown)} of {len(table)} candidates pass the filters.")
-    d1, d2, d3, d4 = st.columns(4)
-    if table is not None:  # read through load_run: never a file outside the run folder
-        d1.download_button(
-            "Download CSV",
-            csv_download_bytes(table),
-            file_name=f"candidates-{info.run_id}.csv",
-            mime="text/csv",
-            key="download_csv",
-            on_click="ignore",
-        )
+        candidates_section(run, info.run_id)
+    d2, d3, d4 = st.columns(3)
     d2.download_button(
         "Download config (JSON)",
         json.dumps(run.config, indent=2),

@@ -3,7 +3,7 @@ where stage 3 began, and the run-wide Tc change and element-count change (paper 
 
 import streamlit as st
 
-from gdmcd_app import figures
+from gdmcd_app import figures, models
 from gdmcd_app import series as app_data
 from gdmcd_app.shared import load_run, run_options
 from gdmcd_app.state import pretty_formula
@@ -32,6 +32,7 @@ traj, table = run.trajectory, run.candidates
 cfg = run.config.get("design", {})
 stage3 = app_data.stage3_start(cfg)
 st.caption(run.info.summary or "")
+st.caption(models.model_caption(models.run_model_ref(run.config)))
 if traj is None or len(traj.snap_step) == 0:
     st.info("This run has no trajectory yet (it is written every few seconds while a run goes).")
     st.stop()

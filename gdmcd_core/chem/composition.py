@@ -8,6 +8,10 @@ are `FormulaError` (a ValueError) whose message quotes the bad formula and says 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from fractions import Fraction
 
 import numpy as np
 from pymatgen.core import Composition
@@ -18,6 +22,9 @@ from gdmcd_core.chem.formula_syntax import parse_amounts
 
 # Fractions below this are treated as absent when formatting (float32 noise after projection).
 FRACTION_EPS = 1e-6
+# pymatgen warns for every element without a Pauling electronegativity (He, Ne, Ar, ...) each time its
+# `X` is read; formatting falls back to putting such elements last, so the warning is noise on stderr.
+PAULING_WARNING = "No Pauling electronegativity"
 
 
 def parse_formula(formula: str) -> dict[str, float]:
@@ -63,7 +70,7 @@ def format_amounts(amounts: dict[str, float], decimals: int = 3) -> str:
         return ""
     comp = Composition({k: v for k, v in amounts.items() if v > 0})
     parts = []
-    for el in sorted(comp.elements, key=lambda e: (e.X if not math.isnan(e.X) else 99.0, e.symbol)):
+    for el in sorted(comp.elements, key=_electronegativity_order):
         amt = comp[el]
         rounded = round(amt, decimals)
         if abs(rounded - round(rounded)) < 10 ** (-decimals) / 2:
@@ -72,6 +79,35 @@ def format_amounts(amounts: dict[str, float], decimals: int = 3) -> str:
         else:
             parts.append(f"{el.symbol}{rounded:.{decimals}f}".rstrip("0").rstrip("."))
     return "".join(parts)
+
+
+@contextmanager
+def quiet_pauling() -> Iterator[None]:
+    """Silence pymatgen's 'No Pauling electronegativity for He…' warning (and only it) inside the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=PAULING_WARNING)
+        yield
+
+
+def _electronegativity_order(el) -> tuple[float, str]:
+    with quiet_pauling():
+        x = el.X
+    return (x if not math.isnan(x) else 99.0, el.symbol)
+
+
+def reduced_formula(formula: str, max_denominator: int = 1000) -> str:
+    """The formula divided by the greatest common divisor of its amounts, in `format_amounts` order.
+
+    'Mg2B2' -> 'MgB2', 'Ba4Y2Cu6O14' -> 'YBa2Cu3O7', 'H6Ca1' -> 'CaH6'. Fractional amounts are divided
+    by their rational gcd (denominators up to `max_denominator`): 'La1.5Sr0.5Cu1O4' -> 'La3SrCu2O8'.
+    Raises FormulaError for a formula that does not parse.
+    """
+    amounts = parse_formula(formula)
+    fr = {s: Fraction(a).limit_denominator(max_denominator) for s, a in amounts.items()}
+    g = Fraction(0)
+    for f in fr.values():
+        g = Fraction(math.gcd(g.numerator * f.denominator, f.numerator * g.denominator), g.denominator * f.denominator)
+    return format_amounts({s: float(f / g) for s, f in fr.items()}) if g > 0 else format_amounts(amounts)
 
 
 def format_vector(x: np.ndarray, scale: float = 1.0, decimals: int = 3) -> str:

@@ -61,6 +61,18 @@ def _one_line_error(parser: argparse.ArgumentParser):
     return error
 
 
+def _help_with_estimate(parser: argparse.ArgumentParser):
+    plain = parser.format_help
+
+    def format_help() -> str:  # computed only when help is shown, never when the parser is built
+        from gdmcd_core.design.speed import time_estimate
+
+        parser.epilog = time_estimate()
+        return plain()
+
+    return format_help
+
+
 def parse_n_range(text: str) -> dict[str, Any]:
     """'4-24' -> n_min/n_max; '8' -> one N; '4,8,12' -> an explicit set. Raises UsageError."""
     t = text.strip()
@@ -90,6 +102,7 @@ def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.error = _one_line_error(p)  # type: ignore[method-assign]
+    p.format_help = _help_with_estimate(p)  # type: ignore[method-assign]
     g = p.add_argument_group("run")
     g.add_argument(
         "--out", required=True, metavar="DIR", help="run folder to write (config, candidates.csv, trajectory, log)"

@@ -129,6 +129,12 @@ def _add_evaluate(sub) -> None:
         "(the .pt file is not touched)",
     )
     p.add_argument(
+        "--write-metrics",
+        action="store_true",
+        help="fill the card's missing test metrics (metrics_test: keys it lacks) and dataset_counts from this "
+        "evaluation; recorded metrics are kept, the .pt file is not touched",
+    )
+    p.add_argument(
         "--strict-data",
         action="store_true",
         help="refuse (exit 2) when a data file's SHA-256 differs from the one the checkpoint card records "
@@ -175,6 +181,8 @@ def _cmd_evaluate(a) -> int:
             calibrate(ens, ds).apply_to(ens)
             atomic_write_text(card_path(ens.path), json.dumps(ens.card, indent=2, sort_keys=True))
         metrics = evaluate_checkpoint(ens, ds)
+        if a.write_metrics:
+            _write_metrics(ens, ds, metrics)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     metrics["checkpoint_sha256"] = ens.sha256
@@ -184,6 +192,29 @@ def _cmd_evaluate(a) -> int:
         for k, v in metrics.items():
             print(f"{k:36s} {v}")
     return 0
+
+
+def _write_metrics(ens, ds, metrics: dict) -> None:
+    """Add the metrics and dataset counts the card lacks (never overwriting recorded ones), saying by what."""
+    from datetime import datetime, timezone
+
+    from gdmcd_core.model.checkpoint import update_card
+    from gdmcd_core.util import code_version
+
+    recorded = dict(ens.card.get("metrics_test") or {})
+    added = {k: v for k, v in metrics.items() if k not in recorded}
+    updates: dict = {"metrics_test": {**recorded, **added}}
+    if not ens.card.get("dataset_counts"):
+        updates["dataset_counts"] = ds.counts()
+    filled = sorted(added) + (["dataset_counts"] if "dataset_counts" in updates else [])
+    updates["filled_later"] = {
+        "by": "gdmcd evaluate --write-metrics",
+        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "code_version": code_version(),
+        "fields": filled,
+    }
+    ens.card = update_card(ens.path, updates)
+    print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s)", file=sys.stderr)
 
 
 def _add_predict(sub) -> None:

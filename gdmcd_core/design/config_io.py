@@ -82,7 +82,8 @@ def _toml_value(v: Any) -> str:
 
 
 def check_field_types(cfg: Any) -> None:
-    """ValueError (one line naming the field) for a value of the wrong type or a float that is not finite."""
+    """ValueError (one line naming the field) for a value of the wrong type, a float that is not finite, or a
+    value outside the field's choices."""
     for f in fields(cfg):
         v, d = getattr(cfg, f.name), f.default
         if isinstance(d, bool):
@@ -95,3 +96,6 @@ def check_field_types(cfg: Any) -> None:
             ok = isinstance(v, type(d)) if isinstance(d, (str, tuple)) else True
         if not ok:
             raise ValueError(f"{f.name} must be {type(d).__name__}, got {type(v).__name__} {v!r}")
+        choices = f.metadata.get("choices")
+        if choices and v not in choices:
+            raise ValueError(f"{f.name} must be one of {tuple(choices)}, got {v!r}")

@@ -59,6 +59,7 @@ from gdmcd_core.design.integer_loss import Integerized, integer_loss, integerize
 from gdmcd_core.design.results import OptimizeState
 from gdmcd_core.design.run import DesignResult, run_design
 from gdmcd_core.design.runs import TrajectoryRecorder
+from gdmcd_core.design.scoring import Scorer
 from gdmcd_core.design.simplex import center_gradient
 from gdmcd_core.design.stability import FormationEnergyFn, default_formation_energy_model
 from gdmcd_core.util import batched, module_device, resolve_device
@@ -109,11 +110,15 @@ def _quantiles(tc: torch.Tensor) -> list[float]:
 
 
 def _record_step(rec: TrajectoryRecorder, step: int, stage: int, alpha: float, tc, hinge, il) -> None:
-    """One row of the trajectory's per-step statistics (runs.STEP_FIELDS) from (B,) tensors."""
-    q = _quantiles(tc)
+    """One row of the trajectory's per-step statistics (runs.STEP_FIELDS) from (B,) tensors, in one host copy."""
+    t = tc.detach().float()
+    q = torch.quantile(t, torch.tensor(QUANTILES, device=t.device))
+    best, q10, q50, q90, h, i = torch.cat(
+        [t.max()[None], q, hinge.float().mean()[None], il.float().median()[None]]
+    ).tolist()
     rec.add_step(
-        step=step, stage=stage, alpha=alpha, tc_best_k=float(tc.max()), tc_median_k=q[1], tc_q10_k=q[0],
-        tc_q90_k=q[2], hinge_mean_k=float(hinge.mean()), int_loss_median=float(il.median()),
+        step=step, stage=stage, alpha=alpha, tc_best_k=best, tc_median_k=q50, tc_q10_k=q10, tc_q90_k=q90,
+        hinge_mean_k=h, int_loss_median=i,
     )  # fmt: skip
 
 
@@ -143,6 +148,7 @@ class DesignEngine:
         self.predict_formation_energy = FormationEnergyFn.of(self.fe_model, self.device, config.hull_columns)
         self._valence = (*valence_bounds(self.device, torch.float32), anion_former_mask(self.device))
         self._typical = typical_valences(self.device, torch.float32)
+        self.scorer = Scorer(self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every)
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
         self.allowed_ns = tuple(self.constraints.feasible_ns(config.ns))
@@ -170,37 +176,11 @@ class DesignEngine:
             max_elements=cfg.max_elements,
         )
 
-    # -- the model's view ----------------------------------------------------------------------
-
-    def _members_raw(self, x: torch.Tensor) -> torch.Tensor | None:
-        """(K, B) pre-activation outputs of the members, if the model exposes them (TcResNet)."""
-        members = list(self.model.members) if hasattr(self.model, "members") else [self.model]
-        if not all(hasattr(k, "forward_raw") for k in members):
-            return None
-        return torch.stack([k.forward_raw(x) for k in members])
-
-    def _score(self, x: torch.Tensor, raw: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """(score (B,), ensemble-mean Tc (B,)) in K; raw=True (the loop) scores the pre-activation outputs."""
-        cfg = self.config
-        r = self._members_raw(x) if raw else None
-        if r is not None:
-            out = torch.relu(r) if getattr(self.model.config, "output_relu", True) else r
-            return obj.score_from_members(r, cfg.objective, cfg.kappa), out.mean(0)
-        if cfg.objective == "lcb":  # a model without mean_std() has sd 0
-            mean, std = self._mean_std(x)
-            return mean - cfg.kappa * std, mean
-        mean = self.model(x)
-        return mean, mean
-
-    def _mean_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if hasattr(self.model, "mean_std"):
-            return self.model.mean_std(x)
-        m = self.model(x)
-        return m, torch.zeros_like(m)
+    # -- the model's view (scoring.Scorer: members fused into one call) ------------------------------
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean Tc (B,), sd (B,)) in K for compositions x (B, 118), in batches."""
-        mean, std = batched(self._mean_std, np.asarray(x), self.device)
+        mean, std = batched(self.scorer.mean_std, np.asarray(x), self.device)
         return mean.astype(np.float64), std.astype(np.float64)
 
     def integerize(self, x: np.ndarray, with_formulas: bool = True) -> Integerized:
@@ -229,7 +209,7 @@ class DesignEngine:
         """Score (K) of integer formulas from their fractions, minus the objective's penalty terms (the
         trust region only with x0 (B, 118), the start compositions of the same candidates)."""
         xi = torch.as_tensor(integ.fractions, dtype=torch.float32, device=self.device)
-        score = self._score(xi)[0]
+        score = self.scorer.score(xi)[0]
         x0t = torch.as_tensor(x0, dtype=torch.float32, device=self.device) if x0 is not None else None
         penalty = obj.design_loss(torch.zeros_like(score), 0.0, **self._penalties(xi, x0t))
         return (score - penalty).double().cpu().numpy()
@@ -318,7 +298,7 @@ class DesignEngine:
                 opt = torch.optim.Adam([param], lr=cfg.lr if stage == 2 else (cfg.lr3 or cfg.lr))
             alpha = 0.0 if stage == 2 else cfg.alpha_at(step - cfg.steps2)
             x = current_x()
-            score, tc = self._score(x, raw=True)
+            score, tc = self.scorer.loop_score(x, step)
             if stage == 3 or il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:
                 with torch.set_grad_enabled(stage == 3):  # stage 2 only monitors it
                     il, _ = integer_loss(x, ns_t, cfg.integer_loss)
@@ -336,7 +316,7 @@ class DesignEngine:
                 callback(self._progress(steps_done, stage, alpha, tcd, il, t0, done=False))
         with torch.no_grad():
             x = current_x()
-            _, tc = self._score(x)
+            _, tc = self.scorer.score(x)
             il, _ = integer_loss(x, ns_t, cfg.integer_loss)
             rec.add_snapshot(steps_done, tc.cpu().numpy(), il.cpu().numpy(), x.cpu().numpy())
         if callback is not None:

@@ -28,6 +28,7 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
+from gdmcd_core.chem.composition import quiet_pauling
 from gdmcd_core.chem.elements import symbols
 
 # A compound within 0.1 eV/atom of the hull counts as (meta)stable, i.e. plausibly synthesizable:
@@ -83,7 +84,9 @@ class ReferenceEntry:
 
     def pd_entry(self) -> PDEntry:
         comp = Composition(self.amounts)
-        return PDEntry(comp, self.e_form * comp.num_atoms, name=self.name or comp.reduced_formula)
+        with quiet_pauling():  # reduced_formula orders by electronegativity
+            name = self.name or comp.reduced_formula
+        return PDEntry(comp, self.e_form * comp.num_atoms, name=name)
 
 
 def load_jarvis_entries(path: str | Path | None = None, data_dir: str | Path | None = None) -> pd.DataFrame:
@@ -181,7 +184,8 @@ class HullReference:
         if pd_ is not None:
             self._cache.move_to_end(els)
             return pd_
-        pd_ = PhaseDiagram([e.pd_entry() for e in self.entries_in(els)])
+        with quiet_pauling():  # pymatgen sorts elements by electronegativity
+            pd_ = PhaseDiagram([e.pd_entry() for e in self.entries_in(els)])
         self._cache[els] = pd_
         if len(self._cache) > PD_CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -197,8 +201,10 @@ class HullReference:
         if exclude is None:
             pd_ = self.phase_diagram(amounts)
         else:
-            pd_ = PhaseDiagram([e.pd_entry() for e in self.entries_in(amounts, exclude=exclude)])
-        return float(pd_.get_hull_energy_per_atom(Composition(amounts)))
+            with quiet_pauling():
+                pd_ = PhaseDiagram([e.pd_entry() for e in self.entries_in(amounts, exclude=exclude)])
+        with quiet_pauling():
+            return float(pd_.get_hull_energy_per_atom(Composition(amounts)))
 
     def hull_distance(self, amounts: dict[str, float], e_form_ev_atom: float) -> float:
         """Signed E_f - E_hull (eV/atom): > 0 above the known hull, < 0 a new stable phase."""

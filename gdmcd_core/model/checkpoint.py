@@ -67,6 +67,23 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return card
 
 
+def update_card(path: str | Path, updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge `updates` into a checkpoint's card and write it; the .pt file is not touched.
+
+    Refuses (CheckpointError) when the .pt file no longer matches the card's SHA-256, and never changes
+    the fields that describe the weights (sha256, model_config, n_members). Returns the new card."""
+    path = Path(path)
+    card = read_card(path)
+    if sha256_file(path) != card["sha256"]:
+        raise CheckpointError(f"checkpoint {path} does not match the SHA-256 its card records; card not updated")
+    frozen = {"sha256", "model_config", "n_members"} & set(updates)
+    if frozen:
+        raise ValueError(f"update_card does not change {', '.join(sorted(frozen))} (they describe the weights)")
+    new = {**card, **updates}
+    atomic_write_text(card_path(path), json.dumps(new, indent=2, sort_keys=True))
+    return new
+
+
 def _model_config(d: Any, path: Path) -> ModelConfig:
     """ModelConfig from a checkpoint, refusing damaged or absurd values (CheckpointError, one line)."""
     try:

@@ -100,7 +100,12 @@ class TcEnsemble(nn.Module):
         combined with b · distance when a distance is given. Members that all predict <= 0 but
         disagree on how far below 0 still report their disagreement instead of a false sigma = 0.
         """
-        raw = self.member_raw_predictions(x)
+        return self.stats_from_raw(self.member_raw_predictions(x), distance)
+
+    def stats_from_raw(
+        self, raw: torch.Tensor, distance: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, calibrated std) in K from the members' pre-activation outputs raw (K, B); see mean_std."""
         p = torch.relu(raw) if self.config.output_relu else raw
         spread = soft_floor(raw) if self.config.output_relu else raw
         return p.mean(0), self.calibrated_std(spread.std(0, unbiased=False), distance)

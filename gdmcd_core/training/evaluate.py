@@ -12,6 +12,8 @@ checkpoint's calibration has one (training/calibration.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.stats import spearmanr
 
@@ -28,8 +30,17 @@ FAR_L1 = 0.2
 
 
 def dataset_for(ens: TcEnsemble, data_dir: str | None = None) -> Dataset:
-    """Rebuild the exact dataset and split the checkpoint was trained on (from its card)."""
+    """Rebuild the exact dataset and split the checkpoint was trained on (from its card).
+
+    A hydride model (card `hydride_config`) gets its own training set (training/hydrides.py: every hydride in
+    train, balanced copies, extra public rows), so its test split holds no hydride it was trained on."""
     cfg = DataConfig.from_dict(ens.card.get("data_config", {}))
+    hyd = ens.card.get("hydride_config")
+    if isinstance(hyd, dict):
+        from gdmcd_core.training.hydrides import HydrideConfig, build_hydride_dataset
+
+        fields = {k: v for k, v in hyd.items() if k in HydrideConfig.__dataclass_fields__}
+        return build_hydride_dataset(replace(cfg, hydride_replicas=0), HydrideConfig(**fields), data_dir)
     return build_dataset(cfg, data_dir)
 
 
