@@ -152,6 +152,6 @@ def test_a_server_restart_mid_run_reads_interrupted_everywhere(server_env: dict[
                 expect(indicator).to_contain_text(run_id)
                 expect(indicator).to_contain_text("interrupted")
             page.goto(f"{url}/runs")
-            page.get_by_role("heading", name="Runs").wait_for()
+            page.get_by_role("heading", name="Runs", exact=True).wait_for()
             expect(page.get_by_text("This run is interrupted", exact=False)).to_be_visible()
         browser.close()
