@@ -10,7 +10,7 @@ choices), and `build_design_config` / `form_from_config` carry it both ways.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import Field
 from typing import Any
 
@@ -126,3 +126,17 @@ def generic_widget(container: Any, f: Field) -> None:
         container.number_input(label, min_value=lo, max_value=hi, key=f.name, help=help_text)
     else:
         container.text_input(label, key=f.name, help=help_text)
+
+
+def restore_dropped(
+    session: MutableMapping[str, Any], kept: Mapping[str, Any], keys: Iterable[str], entering: bool = False
+) -> list[str]:
+    """Put back the form values Streamlit dropped or reset while another page was shown (a widget's
+    value goes when the widget is not drawn), from `kept`, the copy the Design page took after its
+    last run. A value still in the session is left alone unless `entering` (the first run of the page
+    after another page: no widget of this page can have been changed by the user in it). Returns the
+    keys restored."""
+    back = [k for k in keys if k in kept and (k not in session or (entering and session[k] != kept[k]))]
+    for k in back:
+        session[k] = kept[k]
+    return back

@@ -31,6 +31,7 @@ from gdmcd_core.design.resources import check_design_request, count_n_values, pa
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
 DEFAULT_MAX_ACTIVE = 2
 MAX_JOBS_ENV = "GDMCD_MAX_JOBS"
+WARM_UP_ENV = "GDMCD_WARM_UP"
 # Progress rows kept per job for the live traces; older rows are thinned (every other one) beyond this.
 MAX_HISTORY_ROWS = 5_000
 # Finished jobs kept in memory (their run folders stay on disk regardless).
@@ -66,6 +67,8 @@ class JobSnapshot:
     finished: float | None
     stop_requested: bool
     n_candidates_found: int
+    phase: str = ""  # the part of the run under way (run.PHASES; "" before the first report)
+    phase_started: float | None = None
 
     @property
     def active(self) -> bool:
@@ -86,6 +89,8 @@ class Job:
     error: str = ""
     finished: float | None = None
     n_candidates_found: int = 0
+    phase: str = ""
+    phase_started: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -104,6 +109,11 @@ class Job:
                 self.history.append(row)
                 if len(self.history) > MAX_HISTORY_ROWS:
                     self.history = self.history[:-1:2] + self.history[-1:]
+
+    def on_phase(self, name: str) -> None:
+        """The run's phase callback (run.run_design): which part of the run is under way."""
+        with self._lock:
+            self.phase, self.phase_started = name, time.time()
 
     def _finish(self, status: str, error: str = "", n_found: int = 0) -> None:
         with self._lock:
@@ -131,6 +141,8 @@ class Job:
                 finished=self.finished,
                 stop_requested=self.stop_event.is_set(),
                 n_candidates_found=self.n_candidates_found,
+                phase=self.phase,
+                phase_started=self.phase_started,
             )
 
     @property
@@ -228,9 +240,7 @@ class JobRegistry:
             self._unreserve()
             raise
         job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
-        return self._launch(
-            job, lambda j: engine.run(run_dir=run_dir, callback=j.on_progress, stop_event=j.stop_event, start=start)
-        )
+        return self._launch(job, lambda j: _run_engine(engine, j, run_dir, start))
 
     def _engine_for_run(self, run_id: str, model: Any, fe_model: Any) -> tuple[Path, Any, Any]:
         from gdmcd_core.design.resume import config_from_run
@@ -295,6 +305,33 @@ class JobRegistry:
         done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished or 0.0)
         for j in done[: max(0, len(done) - MAX_FINISHED_KEPT)]:
             self._jobs.pop(j.job_id, None)
+
+
+def warm_up() -> None:
+    """What a server's first run would otherwise wait for, done once in a thread at server start: the
+    reference data (SuperCon + COD, repaired: ~10 s on a CPU) and torch.optim's first use (it imports
+    torch._dynamo: seconds). Off with $GDMCD_WARM_UP=0 (the tests, whose data folders change)."""
+    if os.environ.get(WARM_UP_ENV, "1") == "0":
+        return
+    try:
+        import torch
+
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        from gdmcd_core.data.reference import load_reference
+
+        load_reference()
+    except Exception:  # only a head start: the first run loads what it needs itself, and says what is missing
+        pass
+
+
+def _run_engine(engine: Any, job: Job, run_dir: Path, start: Any) -> Any:
+    """engine.run; a DesignEngine runs through run.run_design here so that the job hears its phases."""
+    from gdmcd_core.design.engine import DesignEngine
+    from gdmcd_core.design.run import run_design
+
+    if isinstance(engine, DesignEngine):
+        return run_design(engine, run_dir, job.on_progress, job.stop_event, start=start, phase=job.on_phase)
+    return engine.run(run_dir=run_dir, callback=job.on_progress, stop_event=job.stop_event, start=start)
 
 
 def check_request(config: Any, model: Any = None) -> None:

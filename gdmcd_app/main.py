@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from gdmcd_app.job_sidebar import run_indicator
 from gdmcd_app.shared import model_sidebar, persist_widget_state
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -32,5 +33,8 @@ def main() -> None:
     st.sidebar.title("GDMCD Studio")
     st.sidebar.caption("Gradient-driven design of superconductor compositions")
     persist_widget_state()
+    # which page the last full run showed: a page can tell its first run after another page
+    st.session_state["_prev_page"], st.session_state["_page"] = st.session_state.get("_page"), navigation.url_path
     model_sidebar()
+    run_indicator(page("design.py"))
     navigation.run()

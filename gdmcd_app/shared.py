@@ -5,18 +5,23 @@ Only caching and small widget groups live here; what is computed comes from gdmc
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import streamlit as st
 
 from gdmcd_app import series as app_data
 from gdmcd_app.form import form_defaults
-from gdmcd_app.jobs import JobRegistry
+from gdmcd_app.jobs import JobRegistry, warm_up
 from gdmcd_core.design import runs
+from gdmcd_core.design.run_meta import META_FILE
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
 
 # Design-page widget values and their defaults: the form's (DesignConfig fields, sized for a CPU) plus the page's own.
-DESIGN_DEFAULTS = {**form_defaults(), "ptable_ver": 0, "pin_ver": 0, "color_by": "block", "long_form": False}
+DESIGN_DEFAULTS = {
+    **form_defaults(),
+    **{"ptable_ver": 0, "pin_ver": 0, "color_by": "block", "long_form": False, "run_name": "", "run_tags": ""},
+}
 
 
 def persist_widget_state() -> None:
@@ -74,6 +79,7 @@ def get_formation_energy_model():
 
 @st.cache_resource(show_spinner=False)
 def _registry(root: str) -> JobRegistry:
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()  # once per server process
     return JobRegistry(root)
 
 
@@ -88,6 +94,15 @@ def get_registry() -> JobRegistry:
         raise  # st.stop() raises; keeps type checkers content
 
 
+def registry_or_none() -> JobRegistry | None:
+    """The registry, or None when a server setting is invalid (for what only shows status: the sidebar,
+    listings; what starts or stops a run uses get_registry, which says what is wrong)."""
+    try:
+        return _registry(str(runs.runs_root()))
+    except ValueError:
+        return None
+
+
 def csv_download_bytes(table) -> bytes:
     """A table as CSV bytes for a download button, with spreadsheet formulas neutralized."""
     from gdmcd_core.util_io import sanitize_table
@@ -96,7 +111,7 @@ def csv_download_bytes(table) -> bytes:
 
 
 def _stamp(path: Path) -> tuple[float, ...]:
-    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE, runs.STATE_FILE)
+    names = (runs.STATUS_FILE, runs.CANDIDATES_FILE, runs.TRAJECTORY_FILE, runs.CONFIG_FILE, runs.STATE_FILE, META_FILE)
     stamp = tuple((path / n).stat().st_mtime if (path / n).is_file() else 0.0 for n in names)
     lock = path / "run.lock"  # a writer that died changes the status shown without touching a file
     return (*stamp, float(lock.is_file() and runs.is_alive(runs.read_lock(path))))

@@ -52,6 +52,7 @@ def tiny_app_env(folder: Path) -> Iterator[dict[str, str]]:
         "GDMCD_RUNS_DIR": str(folder / "runs"),
         # the app sets torch's thread count process-wide; keep the test process's own setting
         "GDMCD_TORCH_THREADS": str(torch.get_num_threads()),
+        "GDMCD_WARM_UP": "0",  # no background loading of a data folder that the next test replaces
     }
     from gdmcd_core.data.reference import load_reference
 

@@ -11,7 +11,7 @@ from functools import partial
 
 import streamlit as st
 
-from gdmcd_app import callbacks, figures, form, ptable
+from gdmcd_app import callbacks, figures, form, job_view, ptable
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
 from gdmcd_app.form import generic_fields, generic_widget
@@ -24,9 +24,10 @@ from gdmcd_app.shared import (
     get_registry,
     load_run,
 )
+from gdmcd_app.views.live import folder_panel, live_panel
 from gdmcd_app.views.results import results_panel
 from gdmcd_core.chem.elements import symbols
-from gdmcd_core.design import runs
+from gdmcd_core.design import run_meta, runs
 
 INIT_LABELS = {
     "mixed": "SuperCon + interpolations (paper)",
@@ -45,10 +46,17 @@ CUSTOM_WIDGETS = {
 }  # fmt: skip
 ss = st.session_state
 fresh_session = "pins" not in ss
+# Widget values Streamlit dropped or reset while another page was shown come back from the page's own copy.
+form.restore_dropped(ss, ss.get("_form_keep", {}), DESIGN_DEFAULTS, entering=ss.get("_prev_page") != ss.get("_page"))
 for k, v in DESIGN_DEFAULTS.items():
     ss.setdefault(k, v)
+registry = get_registry()
 
-
+# A fresh tab at the root URL shows the run under way (this server's, or one in another process).
+if fresh_session and not st.query_params.get("job"):
+    _open = job_view.open_run_id([j.job_id for j in registry.active_jobs()], runs.runs_root())
+    if _open:
+        st.query_params["job"] = _open
 # A fresh session (a reload, a second tab, a link) opened on a run shows that run's settings.
 if fresh_session and st.query_params.get("job"):
     _run, _err = load_run(st.query_params["job"])
@@ -62,6 +70,7 @@ if fresh_session and st.query_params.get("job"):
 # -- page ----------------------------------------------------------------------------------------
 
 st.title("Design superconductor compositions")
+draft_note = st.empty()  # says when the form no longer holds the settings of the run on screen
 model, model_error = get_model()
 if model_error:
     st.error(f"No Tc model available: {model_error}")
@@ -231,7 +240,6 @@ for placeholder, field in ((pin_error, "pins"), (formula_error, "formulas"), (n_
 # -- run -----------------------------------------------------------------------------------------
 
 st.subheader("4 · Run")
-registry = get_registry()
 job_id = st.query_params.get("job") or ss.get("job_id")
 url_error = None
 if job_id:
@@ -242,26 +250,42 @@ if job_id:
 if job_id and st.query_params.get("job") != job_id:
     st.query_params["job"] = job_id  # back from another page: keep the run in the address (reload-safe)
 job = registry.get(job_id)
-busy = job is not None and job.active
+snap = job.snapshot() if job is not None else None
+status = job_view.run_status(snap, job_view.folder_info(job_id) if job_id and snap is None else None)
+busy = status == "running"  # here, or in another process
 
+meta_col, tags_col = st.columns(2)
+meta_col.text_input(
+    "Run name (optional)", key="run_name", max_chars=run_meta.MAX_NAME, placeholder="e.g. hydrides N ≤ 12"
+)
+tags_col.text_input("Tags (optional, comma-separated)", key="run_tags", placeholder="e.g. hydride, paper")
 run_col, msg_col = st.columns([1, 3])
 with run_col:
     run_clicked = st.button("Run design", type="primary", disabled=busy or model is None, key="run_design")
 with msg_col:
     run_error = st.empty()
+    if busy:
+        st.caption("A run is on screen and still going: stop it, or wait for it, to start another.")
 if url_error:
     run_error.error(f"The run in the address bar is not valid: {url_error}")
 if "general" in errors:
     run_error.error(errors["general"])
+try:
+    meta = run_meta.RunMeta(run_meta.clean_name(ss.run_name), run_meta.parse_tags(ss.run_tags))
+except ValueError as exc:
+    meta, errors = None, {**errors, "meta": str(exc)}
+    run_error.error(str(exc))
 if run_clicked:
     if errors:
         run_error.error("Fix the problems marked above first.")
     else:
         try:
-            with st.spinner("Preparing start compositions…"):
+            with st.spinner("Building the start compositions (the first run also loads the reference data)…"):
                 job = registry.start(
                     model, config, get_formation_energy_model() if config.formation_energy_weight > 0 else None
                 )
+            if meta is not None and (meta.name or meta.tags):
+                run_meta.write_meta(job.run_dir, meta.name, meta.tags)
         except (ValueError, MemoryError, JobLimitError) as exc:  # InsufficientMemoryError says how much it needs
             run_error.error(str(exc))
         except Exception as exc:  # never a traceback on the page; the message says what broke
@@ -271,43 +295,34 @@ if run_clicked:
             st.query_params["job"] = job.job_id
             st.rerun()
 
-
-@st.fragment(run_every=1.0)
-def live_panel(job_id: str) -> None:
-    """Polls the job about once a second; hands over to the full page when the run ends."""
-    job = get_registry().get(job_id)
-    snap = job.snapshot() if job is not None else None
-    if snap is None or not snap.active:
-        st.rerun(scope="app")
-        return
-    p = snap.progress or {}
-    step, total = int(p.get("step", 0)), int(p.get("total_steps", 0) or 1)
-    eta = p.get("eta_s")
-    eta_text = f"ETA {eta:,.0f} s" if isinstance(eta, (int, float)) and eta == eta else "ETA …"
-    text = f"Run {snap.job_id}: step {step:,}/{total:,} · stage {p.get('stage', 2)} · best Tc {p.get('tc_best_k', float('nan')):.1f} K · {eta_text}"
-    if snap.stop_requested:
-        text += " · stopping…"
-    st.progress(min(step / total, 1.0), text=text)
-    if p.get("done") or snap.stop_requested:
-        st.caption("Building the ranked candidate table (integer formulas, novelty and validity checks)…")
-    st.button(
-        "Stop this run",
-        key="stop_run",
-        on_click=callbacks.on_stop,
-        args=(snap.job_id,),
-        disabled=snap.stop_requested,
-        help="keeps what was found so far",
-    )
-    series = app_data.series_from_rows(snap.history)
-    stage3 = app_data.stage3_start(job.config)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.tc_trace(series, stage3, job.config.target_tc), key="live_tc")
-    c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="live_loss")
-
+# The form shows the settings of the run on screen, or says plainly that it is a new draft.
+run_design = job.config.to_dict() if job is not None else None
+if job_id and run_design is None:
+    _shown, _ = load_run(job_id)
+    run_design = (_shown.config.get("design") if _shown is not None else None) or None
+if run_design:
+    draft = job_view.form_vs_run(config, run_design)
+    if draft:
+        with draft_note.container():
+            a, b = st.columns([4, 1])
+            a.info(
+                f"**Editing a new run.** The run on screen (`{job_id}`) used other settings: "
+                f"{job_view.describe_diff(draft)}."
+            )
+            b.button(
+                "Show the run's settings",
+                key="restore_run_settings",
+                on_click=callbacks.on_reuse,
+                args=(run_design,),
+                help="put the settings of the run on screen back into the form",
+            )
+ss["_form_keep"] = {k: ss[k] for k in DESIGN_DEFAULTS if k in ss}
 
 if job_id:
-    if busy:
+    if busy and snap is not None:
         live_panel(job_id)
+    elif busy:
+        folder_panel(job_id)
     else:
         results_panel(job_id)
 else:

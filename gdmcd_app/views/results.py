@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from gdmcd_app import callbacks, figures, models
+from gdmcd_app import callbacks, figures, job_view, models
 from gdmcd_app import results_table as rt
 from gdmcd_app import series as app_data
 from gdmcd_app.shared import candidate_columns, csv_download_bytes, get_registry, load_run
@@ -20,20 +20,15 @@ PLOT_CONFIG = {"displaylogo": False}  # the toolbar stays (zoom, save); legends 
 
 
 def _status(run, snap, info) -> str:
-    status = snap.status if snap is not None and snap.status in ("failed",) else info.status
-    head = f"Run `{info.run_id}` — **{status}**"
+    status = job_view.run_status(snap, info)  # the status every page shows
+    head = f"Run `{info.run_id}`" + (f" · {info.name}" if info.name else "") + f" — **{status}**"
     if info.total_steps:
         head += f" after {info.steps_done:,}/{info.total_steps:,} steps"
     st.markdown(head)
     if status == "failed":
         st.error((snap.error if snap else "") or run.status.get("message") or "the run failed")
     elif status == "interrupted":
-        st.warning(
-            "This run stopped without finishing (its process is gone); its saved state can be finalized or "
-            "resumed on the Runs page."
-        )
-    elif status == "running":
-        st.info("This run is still running in another server process; reload to refresh.")
+        st.warning(f"This run {job_view.STATUS_NOTES['interrupted']}")
     for problem in run.problems:
         st.warning(f"Part of this run folder cannot be read: {problem}")
     return status

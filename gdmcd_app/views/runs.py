@@ -3,7 +3,7 @@ a run that was stopped or interrupted (its process killed, the server restarted)
 
 import streamlit as st
 
-from gdmcd_app import figures
+from gdmcd_app import figures, job_view, run_list
 from gdmcd_app import series as app_data
 from gdmcd_app.main import page
 from gdmcd_app.shared import (
@@ -13,8 +13,9 @@ from gdmcd_app.shared import (
     get_model,
     get_registry,
     load_run,
+    registry_or_none,
 )
-from gdmcd_core.design import runs
+from gdmcd_core.design import run_meta, runs
 
 st.title("Runs")
 st.caption(f"Run folders in `{runs.runs_root()}`")
@@ -23,35 +24,52 @@ infos = runs.list_runs()
 if not infos:
     st.info("No runs yet — start one on the Design page.")
     st.stop()
+registry = registry_or_none()  # None for an invalid server setting: get_registry says so where it is needed
 
-rows = [
-    {
-        "run": r.run_id,
-        "status": r.status,
-        "candidates": r.n_candidates,
-        "steps": f"{r.steps_done:,}/{r.total_steps:,}" if r.total_steps else "",
-        "best formula": r.best_integer_formula,
-        "best Tc (K)": r.best_integer_tc_k,
-        "settings": r.summary if r.status != runs.UNREADABLE else r.problem,
-    }
-    for r in infos
-]
+
+def status_of(info: runs.RunInfo) -> str:
+    """The status every page shows (this server's job, else the run folder's)."""
+    job = registry.get(info.run_id) if registry is not None else None
+    return job_view.run_status(job.snapshot() if job is not None else None, info)
+
+
+tags = run_list.all_tags(infos)
+chosen_tags = st.multiselect("Filter by tag", tags, key="runs_tags", disabled=not tags, placeholder="all runs")
+shown = run_list.with_tags(infos, chosen_tags)
+if not shown:
+    st.info("No run carries all of these tags.")
+    st.stop()
 st.dataframe(
-    rows,
+    run_list.run_rows(shown, status_of),
     hide_index=True,
     width="stretch",
-    column_config={"best Tc (K)": st.column_config.NumberColumn(format="%.1f")},
+    column_config={
+        "candidates": st.column_config.NumberColumn(format="%d"),
+    },
     key="runs_table",
 )
 
-ids = [r.run_id for r in infos]
-run_id = st.selectbox("Run", ids, key="runs_pick")
+ids = [r.run_id for r in shown]
+labels = {r.run_id: run_list.run_label(r) for r in shown}
+run_id = st.selectbox("Run", ids, key="runs_pick", format_func=labels.get)
 run, err = load_run(run_id)
 if err:
     st.error(err)
     st.stop()
 for problem in run.problems:
     st.warning(f"Part of this run folder cannot be read: {problem}")
+
+with st.form(f"runs_meta-{run_id}", border=False):
+    m1, m2, m3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    new_name = m1.text_input("Name", run.info.name, max_chars=run_meta.MAX_NAME, key=f"runs_name-{run_id}")
+    new_tags = m2.text_input("Tags (comma-separated)", ", ".join(run.info.tags), key=f"runs_tagtext-{run_id}")
+    if m3.form_submit_button("Save name and tags", key="runs_save_meta"):
+        try:
+            run_meta.write_meta(run.info.path, new_name, new_tags)
+        except (ValueError, OSError) as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
 
 
 def _finish(action: str) -> None:
@@ -73,10 +91,16 @@ def _finish(action: str) -> None:
 
 
 info = run.info
-if info.status in ("interrupted", "failed", "stopped") and info.has_state:
+status = status_of(info)
+at_step = f" at step {info.steps_done:,}/{info.total_steps:,}" if info.total_steps else ""
+if status == "interrupted" and not info.has_state:
+    st.warning(
+        f"This run is **interrupted**{at_step}: its process is gone (server restarted or killed) and it saved no state."
+    )
+elif status in ("interrupted", "failed", "stopped") and info.has_state:
     more = info.total_steps and info.steps_done < info.total_steps
     st.info(
-        f"This run is **{info.status}** at step {info.steps_done:,}/{info.total_steps:,}; its state was saved. "
+        f"This run is **{status}**{at_step}; its state was saved. "
         + ("Finalize writes its candidate table; resume continues the loop." if more else "")
     )
     f1, f2, _ = st.columns([1, 1, 2])
@@ -100,7 +124,7 @@ if run.candidates is not None:  # read through load_run: never a file outside th
         on_click="ignore",
     )
 with d.popover("Delete…"):
-    active = get_registry().is_active(run_id) or run.info.status == "running"
+    active = get_registry().is_active(run_id) or status == "running"
     st.write(f"Delete run `{run_id}` and its folder? This cannot be undone.")
     if st.button(
         "Delete this run", key="runs_delete", type="primary", disabled=active, help="stop it first" if active else None
@@ -123,13 +147,16 @@ if run.candidates is not None:
     )
 
 st.subheader("Compare runs")
-compare = st.multiselect("Runs to compare", ids, default=ids[: min(2, len(ids))], key="runs_compare")
-best_lines, tops = {}, []
+compare = st.multiselect(
+    "Runs to compare", ids, default=ids[: min(2, len(ids))], key="runs_compare", format_func=labels.get
+)
+best_lines, tops, settings = {}, [], {}
 for rid in compare:
     other, other_err = load_run(rid)
     if other_err:
         st.error(other_err)
         continue
+    settings[run_list.short_label(other.info)] = other.config.get("design") or {}
     if other.trajectory is not None and len(other.trajectory.step):
         s = app_data.series_from_trajectory(other.trajectory)
         best_lines[rid] = (s["step"], s["tc_best_k"])
@@ -139,13 +166,32 @@ for rid in compare:
             {
                 "run": rid,
                 "best formula": top["integer_formula"],
-                "Tc (K)": float(top["integer_tc_k"]),
+                "Tc": float(top["integer_tc_k"]),
                 "candidates": len(other.candidates),
             }
         )
-if best_lines:
-    st.plotly_chart(
-        figures.candidate_lines(best_lines, figures.TC_LABEL, title="Best Tc over the steps"), key="runs_compare_fig"
-    )
+curves, diff_col = st.columns([3, 2])
+with curves:
+    if best_lines:
+        st.plotly_chart(
+            figures.candidate_lines(best_lines, figures.TC_LABEL, title="Best Tc over the steps"),
+            key="runs_compare_fig",
+        )
+    else:
+        st.info("None of these runs recorded a trajectory yet.")
+with diff_col:
+    st.markdown("**Settings that differ**")
+    if len(settings) < 2:
+        st.caption("Pick two or more runs to see which settings differ.")
+    elif diff := job_view.settings_diff(settings):
+        st.dataframe(diff, hide_index=True, width="stretch", key="runs_settings_diff")
+    else:
+        st.caption("These runs used the same settings.")
 if tops:
-    st.dataframe(tops, hide_index=True, width="stretch", key="runs_compare_table")
+    st.dataframe(
+        tops,
+        hide_index=True,
+        width="stretch",
+        column_config={"Tc": st.column_config.NumberColumn("best Tc", format=run_list.TC_FORMAT)},
+        key="runs_compare_table",
+    )

@@ -105,7 +105,8 @@ def _cmd_list(a: argparse.Namespace) -> int:
         best = f"{r.best_integer_formula} {r.best_integer_tc_k:.1f} K" if r.best_integer_formula else "-"
         steps = f"{r.steps_done}/{r.total_steps}" if r.total_steps else "-"
         extra = f"  ({r.problem})" if r.problem else ""
-        print(f"{r.run_id:32s} {r.status:12s} {steps:>13s}  {best}{extra}")
+        named = "".join((f'  "{r.name}"' if r.name else "", f"  [{', '.join(r.tags)}]" if r.tags else ""))
+        print(f"{r.run_id:32s} {r.status:12s} {steps:>13s}  {best}{named}{extra}")
     return EXIT_OK
 
 

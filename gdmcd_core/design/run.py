@@ -25,6 +25,14 @@ from gdmcd_core.design.run_state import StateKeeper
 from gdmcd_core.design.runs import STATE_FILE, RunWriter, Trajectory, TrajectoryRecorder
 from gdmcd_core.util import code_version
 
+# What `run_design(..., phase=)` reports, in order: the names and what each part does.
+PHASES = {
+    "folder": "writing the run folder",
+    "starts": "building the start compositions",
+    "first_step": "first optimization step (warm-up)",
+    "candidates": "building the ranked candidate table",
+}
+
 if TYPE_CHECKING:
     from gdmcd_core.design.engine import DesignEngine, OptimizeState, Progress
 
@@ -163,20 +171,26 @@ def run_design(
     stop_event: threading.Event | None = None,
     *,
     start: init.StartPoints | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> DesignResult:
     """Initialize, optimize, integerize, rank. Writes the run folder as it goes if run_dir is given.
 
     A set stop_event ends the loop between steps; the result (status "stopped") then holds candidates
-    built from the compositions reached. Exceptions mark the folder failed and propagate.
+    built from the compositions reached. Exceptions mark the folder failed and propagate. `phase`, if
+    given, hears each part of the run as it begins (one of PHASES) before the loop's progress reports.
     """
     cfg = engine.config
+    phase = phase or (lambda name: None)
     writer = RunWriter(run_dir) if run_dir is not None else None
     try:
+        phase("folder")
         record = {**run_record(engine), "created": time.time(), "summary": engine.summary()}
         if writer is not None:
             writer.write_config(record)
             writer.write_status("running", None)
             writer.log(f"design run started on {engine.device}: {engine.summary()}")
+        if start is None:
+            phase("starts")
         sp = start if start is not None else engine.start_points()
         recorder = TrajectoryRecorder(len(sp), stage2_step=cfg.steps2)
         if writer is not None:
@@ -184,6 +198,7 @@ def run_design(
             # state.npz (finalize / resume) for in-process runs; a Ray run gets its trajectory when the shards end
             keeper = state_keeper(engine, writer, list(sp.label)) if cfg.executor == "local" else None
             callback = _FolderProgress(writer, recorder, cfg.steps2, callback, keeper)
+        phase("first_step")
         if cfg.method == "gradient" and cfg.executor == "ray":  # shards on a Ray cluster (design/executor.py)
             from gdmcd_core.design.executor import optimize_sharded
 
@@ -199,6 +214,7 @@ def run_design(
         if writer is not None:
             writer.log(f"{status} after {state.steps_done}/{cfg.total_steps} steps ({state.elapsed_s:.1f} s)")
             writer.write_trajectory(state.recorder)
+        phase("candidates")
         table = build_candidates(
             candidate_context(engine),
             x_start=state.x_start,

@@ -8,8 +8,10 @@ The lock file holds {"pid", "host", "started", "heartbeat"} (times: Unix seconds
 with os.open(O_CREAT | O_EXCL), so of two processes starting at once exactly one wins. A lock is
 *alive* when its holder can still be working on the run:
 
-* same host: the pid exists (os.kill(pid, 0)); a dead process is noticed at once, whatever its
-  heartbeat says. PermissionError means the pid exists under another user: alive.
+* same host: the pid exists (os.kill(pid, 0)) and that process started before the lock was taken
+  (Linux: /proc; a pid reused by a later process, e.g. a restarted server in a container that gets
+  the same pid, is not the holder); a dead process is noticed at once, whatever its heartbeat says.
+  PermissionError means the pid exists under another user: alive.
 * another host (a shared runs folder): its heartbeat is younger than HEARTBEAT_STALE_S.
 
 A lock that is not alive (dead pid, stale heartbeat, or a file that is not a lock: empty, not
@@ -36,6 +38,9 @@ HEARTBEAT_EVERY_S = 30.0
 # A lock from another host with no heartbeat for this long is abandoned: several missed
 # heartbeats, so a busy or briefly suspended holder is not robbed of its run.
 HEARTBEAT_STALE_S = 300.0
+# A process that started this long after the lock was taken cannot be its holder (a reused pid);
+# the margin covers /proc's one-second boot time and small clock steps.
+PID_REUSE_MARGIN_S = 10.0
 # A lock file that does not parse yet is this young may be mid-write by its creator (create and
 # write are two calls): wait this long before treating it as stale.
 MALFORMED_GRACE_S = 1.0
@@ -100,9 +105,22 @@ def is_alive(info: LockInfo | None, now: float | None = None) -> bool:
     if info is None:
         return False
     if info.host == socket.gethostname():
-        return _pid_exists(info.pid)
+        if not _pid_exists(info.pid):
+            return False
+        started = _process_start(info.pid)
+        return started is None or started <= info.started + PID_REUSE_MARGIN_S
     age = (time.time() if now is None else now) - info.heartbeat
     return age < HEARTBEAT_STALE_S  # a heartbeat in the future (clock skew) counts as alive
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started (Unix seconds, from /proc on Linux), or None where unknown."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(ln.split()[1]) for ln in Path("/proc/stat").read_text().splitlines() if ln.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _pid_exists(pid: int) -> bool:

@@ -23,6 +23,7 @@ Public API (stable; the web app and the CLI use it):
     run_path(run_id, root=None) -> Path           # validated; never outside the root
     create_run_dir(root=None, run_id=None) -> Path
     list_runs(root=None) -> list[RunInfo]         # newest first
+    run_info(run_id, root=None) -> RunInfo        # one run's row of the listing
     load_run(run, root=None) -> LoadedRun         # run: an id under the root, or a folder Path
     delete_run(run_id, root=None) -> None         # refused while a live process holds the run's lock
     RunWriter(path)                               # takes the run's lock; used by design.DesignEngine
@@ -49,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from gdmcd_core.design.run_lock import RunLock, RunLockedError, is_alive, read_lock  # noqa: F401  (re-exported)
+from gdmcd_core.design.run_meta import read_meta
 from gdmcd_core.design.trajectory import Trajectory, TrajectoryRecorder  # noqa: F401  (re-exported)
 from gdmcd_core.util import atomic_write_bytes, atomic_write_text
 from gdmcd_core.util_io import UnsafePathError, safe_child  # noqa: F401  (re-exported)
@@ -202,6 +204,8 @@ class RunInfo:
     summary: str
     problem: str = ""
     has_state: bool = False
+    name: str = ""  # meta.json (run_meta.py): the user's name and tags for the run
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -310,7 +314,16 @@ def _info(path: Path, problems: list[str] | None = None) -> RunInfo:
         summary=str(cfg.get("summary", "")),
         problem="; ".join(problems),
         has_state=(path / STATE_FILE).is_file(),
+        **vars(read_meta(path)),
     )
+
+
+def run_info(run_id: str, root: str | Path | None = None) -> RunInfo:
+    """One run's RunInfo (the listing's row) without reading the other folders; FileNotFoundError if none."""
+    path = run_path(run_id, root)
+    if not ((path / CONFIG_FILE).is_file() or (path / STATUS_FILE).is_file()):
+        raise FileNotFoundError(f"no run {run_id!r} in {runs_root(root)}")
+    return _info(path)
 
 
 def list_runs(root: str | Path | None = None) -> list[RunInfo]:
