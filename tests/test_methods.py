@@ -103,7 +103,7 @@ def test_equal_budget_counted_on_the_model(method: str) -> None:
         rows["all"] += inputs[0].shape[0]
         rows["grad"] += inputs[0].shape[0] if inputs[0].requires_grad else 0
 
-    handle = engine.model.members[0].stem.register_forward_hook(hook)
+    handle = engine.scorer.fused.stem.register_forward_hook(hook)  # all members run in this one network
     sp = engine.start_points()
     budget = len(sp) * cfg.total_steps
     try:
