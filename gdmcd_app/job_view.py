@@ -237,3 +237,12 @@ def folder_meta_name(run_id: str, root: str | Path | None = None) -> str:
         return read_meta(runs.run_path(run_id, root)).name
     except ValueError:
         return ""
+
+
+def ranking_text(config: dict) -> str:
+    """How the run's table is ranked, in words (mirrors design.run.candidate_context)."""
+    score = "Tc − κσ" if config.get("objective") == "lcb" else "predicted Tc"
+    text = f"ranked by {score} of the integer formula"
+    if config.get("valence_weight", 0) or config.get("cu_valence_weight", 0):
+        text += "; formulas that fail a chemistry check (charge neutrality, Cu valence) come after those that pass"
+    return text

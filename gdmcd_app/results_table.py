@@ -90,7 +90,7 @@ _SMACT = (
     "(more than 24 elements)."
 )
 _COLUMNS: dict[str, ColumnSpec] = {
-    "rank": ColumnSpec("rank", "1 = best: ranked by the integer formula's predicted Tc (or mean − κσ)", "number"),
+    "rank": ColumnSpec("rank", "1 = best; see the line above the table for how the run ranks", "number"),
     "speculative": ColumnSpec(
         "⚠ speculative",
         f"marked when σ > {SPECULATIVE_SIGMA_RATIO:g} × Tc, or when the nearest known superconductor is more than "

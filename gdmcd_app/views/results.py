@@ -39,7 +39,7 @@ def candidates_section(run, run_id: str) -> None:
     table = run.candidates
     ref = models.run_model_ref(run.config)
     card = models.read_card(run.config.get("checkpoint_path", "")) if ref else {}
-    st.markdown(f"**{len(table)} distinct candidates**, ranked by predicted Tc of the integer formula")
+    st.markdown(f"**{len(table)} distinct candidates**, {job_view.ranking_text(run.config)}")
     st.caption(models.model_caption(ref))
     f1, f2 = st.columns([3, 1])
     chosen = f1.multiselect(
