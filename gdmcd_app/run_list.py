@@ -40,8 +40,8 @@ def run_rows(infos: Iterable[runs.RunInfo], status_of: Callable[[runs.RunInfo], 
             "created": fmt_created(r.created),
             "candidates": r.n_candidates,
             "steps": f"{r.steps_done:,}/{r.total_steps:,}" if r.total_steps else "",
-            "best formula": r.best_integer_formula,
-            "best Tc": fmt_k(r.best_integer_tc_k),  # "154.0 K", "—" when there is none
+            "top-ranked formula": r.best_integer_formula,
+            "its Tc": fmt_k(r.best_integer_tc_k),  # "154.0 K", "—" when there is none
             "settings": r.summary if r.status != runs.UNREADABLE else r.problem,
         }
         for r in infos

@@ -157,7 +157,7 @@ def test_runs_table_rows_and_tag_filter(tmp_path: Path) -> None:
     assert [r.name for r in run_list.with_tags(infos, ["paper", "hydride"])] == ["run 0"]
     assert len(run_list.with_tags(infos, [])) == 3
     rows = run_list.run_rows(infos, lambda r: r.status)
-    assert rows[0]["best Tc"] == "—" and rows[0]["steps"] == "40/100" and rows[-1]["tags"] == "hydride, paper"
+    assert rows[0]["its Tc"] == "—" and rows[0]["steps"] == "40/100" and rows[-1]["tags"] == "hydride, paper"
 
 
 def test_a_lock_whose_pid_was_reused_is_not_alive() -> None:

@@ -126,8 +126,18 @@ def _click_tile(page, symbol: str) -> None:
 
 
 def _set_number(page, label: str, value: int | float) -> None:
+    from playwright.sync_api import Error, expect
+
     box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
+    for attempt in range(5):  # while a rerun ends, Streamlit may briefly show the stale widget beside the new one
+        try:
+            expect(box).to_have_count(1, timeout=30_000)
+            box.fill(str(value))
+            break
+        except (Error, AssertionError):
+            if attempt == 4:
+                raise
+            _wait_idle(page)
     box.press("Enter")
     _wait_idle(page)
 

@@ -165,7 +165,7 @@ for rid in compare:
         tops.append(
             {
                 "run": rid,
-                "best formula": top["integer_formula"],
+                "top-ranked formula": top["integer_formula"],
                 "Tc": float(top["integer_tc_k"]),
                 "candidates": len(other.candidates),
             }
@@ -192,6 +192,6 @@ if tops:
         tops,
         hide_index=True,
         width="stretch",
-        column_config={"Tc": st.column_config.NumberColumn("best Tc", format=run_list.TC_FORMAT)},
+        column_config={"Tc": st.column_config.NumberColumn("its Tc", format=run_list.TC_FORMAT)},
         key="runs_compare_table",
     )
