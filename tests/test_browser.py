@@ -76,17 +76,22 @@ def app_url(tmp_path: Path):
         yield from _serve(env, tmp_path)
 
 
+def streamlit_cmd(port: int) -> list[str]:
+    """`streamlit run app.py`, headless on 127.0.0.1:port (the browser tests' server)."""
+    return [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+
+
 def _serve(env: dict[str, str], tmp_path: Path):
     port = _free_port()
     env.update(
         PYTHONPATH=str(REPO),
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
     )
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+    cmd = streamlit_cmd(port)
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

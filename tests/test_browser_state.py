@@ -12,13 +12,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from _app_helpers import tiny_app_env
-from test_browser import REPO, _browser, _free_port, _set_number, _wait_healthy, _wait_idle
+from test_browser import REPO, _browser, _free_port, _set_number, _wait_healthy, _wait_idle, streamlit_cmd
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +26,7 @@ pytestmark = pytest.mark.browser
 def _server(env: dict[str, str], log: Path):
     """`streamlit run app.py` on a free port; killed with SIGKILL at the end (as a crash would)."""
     port = _free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+    cmd = streamlit_cmd(port)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

@@ -72,24 +72,19 @@ def candidates_section(run, run_id: str) -> None:
         + (f" ({'; '.join(filters.CANDIDATE_FILTERS[k][0] for k in chosen)})" if chosen else "")
     )
     e1, e2, e3 = st.columns(3)
-    e1.download_button(
-        "Download shown (CSV)",
-        rt.export_csv(view, specs),
-        file_name=f"candidates-{run_id}-shown.csv",
-        mime="text/csv",
-        key="download_shown_csv",
-        on_click="ignore",
-        help="exactly the rows and columns on screen, with the filters applied",
-    )
-    e2.download_button(
-        "Download shown (JSON)",
-        rt.export_json(view, specs),
-        file_name=f"candidates-{run_id}-shown.json",
-        mime="application/json",
-        key="download_shown_json",
-        on_click="ignore",
-        help="exactly the rows and columns on screen, with the filters applied",
-    )
+    for col, ext, export, mime in (
+        (e1, "csv", rt.export_csv, "text/csv"),
+        (e2, "json", rt.export_json, "application/json"),
+    ):
+        col.download_button(
+            f"Download shown ({ext.upper()})",
+            export(view, specs),
+            file_name=f"candidates-{run_id}-shown.{ext}",
+            mime=mime,
+            key=f"download_shown_{ext}",
+            on_click="ignore",
+            help="exactly the rows and columns on screen, with the filters applied",
+        )
     e3.download_button(  # read through load_run: never a file outside the run folder
         "Download full table (CSV)",
         csv_download_bytes(table),
