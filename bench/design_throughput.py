@@ -58,6 +58,7 @@ def loop_rate(
 ) -> tuple[float, np.ndarray]:
     """(median candidate-steps/s of DesignEngine.optimize, the start compositions)."""
     cfg = DesignConfig(
+        refine_steps=0,  # the loop alone: no integer refinement after it
         n_candidates=b, steps2=steps // 2, steps3=steps - steps // 2, seed=seed, device=device,
         ensemble_mode=mode, hull_columns=False,
     )  # fmt: skip

@@ -154,7 +154,8 @@ class PassCounter:
 
 @contextmanager
 def count_passes(model: torch.nn.Module) -> Iterator[PassCounter]:
-    """Count the rows through `model` (a TcEnsemble: its first member's stem; else the module itself)."""
+    """Count the rows through `model` (a TcEnsemble: its first member's stem; a fused ensemble (the engine's
+    scorer.fused): its shared stem; else the module itself)."""
     counter = PassCounter()
     members = getattr(model, "members", None)
     target = members[0] if members is not None else model
@@ -169,9 +170,25 @@ def count_passes(model: torch.nn.Module) -> Iterator[PassCounter]:
 BAD_ELEMENTS = frozenset(NOBLE_GASES) | frozenset(radioactive_symbols())
 
 
-def credibility(table: pd.DataFrame, top: int) -> dict[str, float | int | str]:
-    """Plausibility of the `top` best-ranked candidates of a candidate table (rank order)."""
-    t = table.sort_values("rank").head(top)
+MAX_CREDIBLE_ELEMENTS = 6
+
+
+def passes_checks(table: pd.DataFrame) -> np.ndarray:
+    """(rows,) bool: charge-neutral (SMACT rule), a plausible formal Cu valence if a cuprate (Cu and O),
+    no noble gas or radioactive element, at most MAX_CREDIBLE_ELEMENTS elements."""
+    out = []
+    for f, neutral in zip(table["integer_formula"], table["charge_neutral"], strict=True):
+        a = parse_formula(f)
+        cu_ok = cu_valence_plausible(a) is True if ("Cu" in a and "O" in a) else True
+        out.append(bool(neutral) and cu_ok and not set(a) & BAD_ELEMENTS and len(a) <= MAX_CREDIBLE_ELEMENTS)
+    return np.asarray(out, bool)
+
+
+def credibility(table: pd.DataFrame, top: int, passing_only: bool = False) -> dict[str, float | int | str]:
+    """Plausibility of the `top` best-ranked candidates of a candidate table (rank order); passing_only:
+    of the `top` best-ranked among those that pass every check (`passes_checks`)."""
+    t = table.sort_values("rank")
+    t = (t[passes_checks(t)] if passing_only else t).head(top)
     formulas = list(t["integer_formula"])
     amounts = [parse_formula(f) for f in formulas]
     if "charge_neutral" in t and t["charge_neutral"].notna().all():

@@ -47,7 +47,14 @@ TOLERANCE_K = 0.5
 def config(starts: int, steps: int, seed: int, device: str, **kw) -> DesignConfig:
     half = steps // 2
     return DesignConfig(
-        n_candidates=starts, steps2=half, steps3=steps - half, seed=seed, device=device, hull_columns=False, **kw
+        refine_steps=0,  # the loop alone: no integer refinement after it
+        n_candidates=starts,
+        steps2=half,
+        steps3=steps - half,
+        seed=seed,
+        device=device,
+        hull_columns=False,
+        **kw,
     )
 
 

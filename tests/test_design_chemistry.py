@@ -99,8 +99,12 @@ def test_max_elements_holds_for_integer_formulas() -> None:
 def test_trust_region_keeps_candidates_near_their_start() -> None:
     w = torch.linspace(0, 30, 118)
     w[index_of("Nb")] = 300.0  # pure Nb is far from every start
-    far = _engine(LinearTc(w), steps2=60, steps3=0, lr=0.05, distance_weight=0.0, valence_weight=0.0)
-    near = _engine(LinearTc(w), steps2=60, steps3=0, lr=0.05, distance_weight=2000.0, trust_radius=0.2)
+    far = _engine(
+        LinearTc(w), steps2=60, steps3=0, lr=0.05, distance_weight=0.0, valence_weight=0.0, cu_valence_weight=0.0
+    )
+    near = _engine(
+        LinearTc(w), steps2=60, steps3=0, lr=0.05, distance_weight=2000.0, trust_radius=0.2, cu_valence_weight=0.0
+    )
     d_far = np.abs(far.run().x_stage2 - far.run().x_start).sum(1)
     r = near.run()
     d_near = np.abs(r.x_stage2 - r.x_start).sum(1)

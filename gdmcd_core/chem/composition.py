@@ -1,7 +1,7 @@
 """Formula parsing and formatting: strings <-> 118-element fraction vectors.
 
 Parsing follows the strict grammar of `formula_syntax` (one formula per string, plain decimal
-amounts, hydrates as 'CuSO4·5H2O'); formatting goes through `pymatgen.core.Composition`. Errors
+amounts, hydrates as 'CuSO4·5H2O'); formatting orders elements by pymatgen's Pauling electronegativity. Errors
 are `FormulaError` (a ValueError) whose message quotes the bad formula and says what is accepted.
 """
 
@@ -12,9 +12,10 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
+from functools import cache
 
 import numpy as np
-from pymatgen.core import Composition
+from pymatgen.core import Element
 
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
 from gdmcd_core.chem.formula_syntax import FormulaError as FormulaError  # re-exported: callers import it from here
@@ -68,16 +69,14 @@ def format_amounts(amounts: dict[str, float], decimals: int = 3) -> str:
     """
     if not amounts:
         return ""
-    comp = Composition({k: v for k, v in amounts.items() if v > 0})
     parts = []
-    for el in sorted(comp.elements, key=_electronegativity_order):
-        amt = comp[el]
+    for sym, amt in sorted(((k, float(v)) for k, v in amounts.items() if v > 0), key=lambda kv: _order_key(kv[0])):
         rounded = round(amt, decimals)
         if abs(rounded - round(rounded)) < 10 ** (-decimals) / 2:
             n = int(round(rounded))
-            parts.append(el.symbol if n == 1 else f"{el.symbol}{n}")
+            parts.append(sym if n == 1 else f"{sym}{n}")
         else:
-            parts.append(f"{el.symbol}{rounded:.{decimals}f}".rstrip("0").rstrip("."))
+            parts.append(f"{sym}{rounded:.{decimals}f}".rstrip("0").rstrip("."))
     return "".join(parts)
 
 
@@ -89,10 +88,13 @@ def quiet_pauling() -> Iterator[None]:
         yield
 
 
-def _electronegativity_order(el) -> tuple[float, str]:
+@cache
+def _order_key(symbol: str) -> tuple[float, str]:
+    """Sort key of an element symbol in formulas: Pauling electronegativity (99 where none), then symbol.
+    Raises ValueError for an unknown symbol."""
     with quiet_pauling():
-        x = el.X
-    return (x if not math.isnan(x) else 99.0, el.symbol)
+        x = Element(symbol).X
+    return (x if not math.isnan(x) else 99.0, symbol)
 
 
 def reduced_formula(formula: str, max_denominator: int = 1000) -> str:

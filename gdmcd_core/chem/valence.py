@@ -67,7 +67,9 @@ STATE_OVERRIDES: dict[str, tuple[int, ...]] = {"O": (-2, -1), "F": (-1,)}
 # Fixed typical valences of the other elements when the Cu valence of a cuprate is solved for.
 # Lanthanides are +3 (Ce +4: it is the electron dopant of Nd2-xCexCuO4); Tl +3, Hg +2, Bi +3 and
 # Pb +2 are the usual counts in the Tl/Hg/Bi cuprate families; C +4 and B +3 are carbonate/borate
-# groups of oxycarbonate/oxyborate cuprates. Elements not listed use pymatgen's common state when
+# groups of oxycarbonate/oxyborate cuprates. H +1: the Cu valence is only solved for with an anion former
+# present, where hydrogen is a proton (hydroxide, water of hydration), never the hydride of metal hydrides;
+# left ambiguous (+/-1), any H would make the Cu valence undefined and exempt the formula. Elements not listed use pymatgen's common state when
 # it is unique (Ba +2, Y +3, Sr +2, K +1, ...); otherwise the Cu valence is undefined.
 TYPICAL_VALENCE: dict[str, float] = {
     "O": -2.0,
@@ -85,6 +87,7 @@ TYPICAL_VALENCE: dict[str, float] = {
     "C": 4.0,
     "B": 3.0,
     "Ce": 4.0,
+    "H": 1.0,
     **{s: 3.0 for s in ("La", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu")},
 }
 # Formal Cu valence of superconducting cuprates: electron-doped ones sit at about +1.8..+1.9

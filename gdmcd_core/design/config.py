@@ -25,6 +25,7 @@ CONSTRAINT_METHODS = ("project", "relu")
 # they leave the top candidates' Tc unchanged). PAPER_SETTINGS in presets.py switches them off.
 VALENCE_WEIGHT, CU_VALENCE_WEIGHT = 3000.0, 1000.0  # K per (charge/atom)^2, K per charge/atom
 DISTANCE_WEIGHT, TRUST_RADIUS = 100.0, 0.3  # K per unit L1; L1 in atomic fractions (0..2)
+REFINE_STEPS = 60  # integer refinement: model evaluations per candidate (bench/discovery.py)
 INTEGER_SELECT = ("best", "final")
 ENSEMBLE_MODES = ("fused", "rotate")  # see engine.py: how the loop evaluates the members
 # gradient: the paper's Adam loop (engine.py); the others: design/methods.py at the same model-evaluation budget
@@ -156,20 +157,18 @@ class DesignConfig:
         label="Integer formula",
     )
     select_every: int = opt(
-        20,
-        "stage-3 steps between integer-formula checks (integer_select best)",
-        "optimization",
-        lo=1,
-        hi=10_000,
+        20, "stage-3 steps between integer-formula checks (integer_select best)", "optimization", lo=1, hi=10_000,
         label="Check every",
-    )
+    )  # fmt: skip
+    refine_steps: int = opt(
+        REFINE_STEPS, "after stage 3, model evaluations per candidate for a local search over its integer formula's "
+        "neighbours (refine.py; part of every method's budget B x (steps2 + steps3 + refine_steps)); 0 = off",
+        "optimization", lo=0, hi=100_000, label="Refinement evaluations",
+    )  # fmt: skip
     objective: str = opt(
-        "lcb",
-        "mean: ensemble-mean Tc; lcb: mean - kappa * sd (a single model has sd 0)",
-        "optimization",
-        choices=OBJECTIVES,
-        label="Objective",
-    )
+        "lcb", "mean: ensemble-mean Tc; lcb: mean - kappa * sd (a single model has sd 0)", "optimization",
+        choices=OBJECTIVES, label="Objective",
+    )  # fmt: skip
     kappa: float = opt(1.0, "LCB weight on the ensemble sd", "optimization", lo=0.0, hi=10.0, label="κ")
     ensemble_mode: str = opt(
         "fused",
@@ -183,13 +182,9 @@ class DesignConfig:
         4, "ensemble_mode rotate: steps between full-ensemble steps", "optimization", lo=1, hi=1000, label="Full every"
     )
     formation_energy_weight: float = opt(
-        0.0,
-        "K per eV/atom of relu(E_f); needs a formation-energy model",
-        "optimization",
-        lo=0.0,
-        hi=10_000.0,
+        0.0, "K per eV/atom of relu(E_f); needs a formation-energy model", "optimization", lo=0.0, hi=10_000.0,
         label="Stability penalty (K per eV/atom)",
-    )
+    )  # fmt: skip
     method: str = opt(
         "gradient",
         "search: gradient (the paper), evolution, random perturbation of the starts, or database screening "
@@ -293,7 +288,7 @@ class DesignConfig:
         )
         need(self.executor == "local" or self.method == "gradient", "executor 'ray' runs the gradient method only")
         need(self.max_elements >= 0, f"max_elements must be >= 0 (0 = no cap), got {self.max_elements}")
-        for name in ("valence_weight", "cu_valence_weight", "distance_weight", "trust_radius", "shards"):
+        for name in "valence_weight cu_valence_weight distance_weight trust_radius shards refine_steps".split():
             v = getattr(self, name)
             need(v >= 0 and math.isfinite(v), f"{name} must be a number >= 0, got {v}")
         c = self.constraints(unseen=())
@@ -313,6 +308,11 @@ class DesignConfig:
     @property
     def total_steps(self) -> int:
         return self.steps2 + self.steps3
+
+    @property
+    def budget_steps(self) -> int:
+        """Model evaluations per candidate of every method: the steps plus the gradient's refinement."""
+        return self.total_steps + self.refine_steps
 
     def n_range_text(self) -> str:
         return ",".join(map(str, self.n_values)) if self.n_values else f"{self.n_min}-{self.n_max}"

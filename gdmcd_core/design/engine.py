@@ -55,7 +55,8 @@ from gdmcd_core.design import objective as obj
 from gdmcd_core.design.best_integer import BestInteger
 from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.constraints import apply_projection, apply_relu, compose
-from gdmcd_core.design.integer_loss import Integerized, integer_loss, integerize
+from gdmcd_core.design.integer_loss import Integerized, formulas_from_amounts, integer_loss, integerize
+from gdmcd_core.design.refine import Conditions, refine_candidates
 from gdmcd_core.design.results import OptimizeState
 from gdmcd_core.design.run import DesignResult, run_design
 from gdmcd_core.design.runs import TrajectoryRecorder
@@ -69,6 +70,7 @@ PROGRESS_EVERY_S = 0.5  # the callback is called at least this often (and at sta
 # the snapshot stride for very large runs.
 MAX_SNAPSHOT_ENTRIES = 20_000_000
 QUANTILES = (0.1, 0.5, 0.9)
+REFINE_BATCH = 4096  # rows per model call when integer refinement scores neighbours
 
 
 @dataclass(frozen=True)
@@ -205,14 +207,33 @@ class DesignEngine:
         return out
 
     @torch.no_grad()
-    def _integer_scores(self, integ: Integerized, x0: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
-        """Score (K) of integer formulas from their fractions, minus the objective's penalty terms (the
+    def _integer_scores(
+        self, integ: Integerized | np.ndarray, x0: np.ndarray | torch.Tensor | None = None
+    ) -> np.ndarray:
+        """Score (K) of integer formulas (or their (B, 118) fractions), minus the objective's penalty terms (the
         trust region only with x0 (B, 118), the start compositions of the same candidates)."""
-        xi = torch.as_tensor(integ.fractions, dtype=torch.float32, device=self.device)
+        fractions = integ if isinstance(integ, np.ndarray) else integ.fractions
+        xi = torch.as_tensor(fractions, dtype=torch.float32, device=self.device)
         score = self.scorer.score(xi)[0]
         x0t = torch.as_tensor(x0, dtype=torch.float32, device=self.device) if x0 is not None else None
         penalty = obj.design_loss(torch.zeros_like(score), 0.0, **self._penalties(xi, x0t))
         return (score - penalty).double().cpu().numpy()
+
+    def refine_conditions(self) -> Conditions:
+        """What integer refinement must honour: this run's exclusions, pins, element cap and N set."""
+        c = self.constraints
+        return Conditions(
+            allowed=c.free_mask | c.atleast_mask | c.exact_mask, movable=c.free_mask.copy(), ns=frozenset(self.allowed_ns),
+            max_elements=c.max_elements, lower=c.lower_frac, exact=c.exact_frac,
+        )  # fmt: skip
+
+    def _refine_scores(self, fractions: np.ndarray, x0: np.ndarray) -> np.ndarray:
+        """`_integer_scores` of many formulas in batches of REFINE_BATCH rows."""
+        parts = [
+            self._integer_scores(fractions[i : i + REFINE_BATCH], x0[i : i + REFINE_BATCH])
+            for i in range(0, len(fractions), REFINE_BATCH)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -259,7 +280,7 @@ class DesignEngine:
             tc_q90_k=q[2],
             int_loss_median=float(il.detach().float().median()) if B else 0.0,
             elapsed_s=elapsed,
-            eta_s=0.0 if done or not step else elapsed / step * (total - step),
+            eta_s=0.0 if done or not step else elapsed / step * max(total - step, 0),
             n_candidates=B,
             done=done,
         )
@@ -320,8 +341,6 @@ class DesignEngine:
             _, tc = self.scorer.score(x)
             il, _ = integer_loss(x, ns_t, cfg.integer_loss)
             rec.add_snapshot(steps_done, tc.cpu().numpy(), il.cpu().numpy(), x.cpu().numpy())
-        if callback is not None:
-            callback(self._progress(steps_done, stage, alpha, tc, il, t0, done=True))
         x_final = x.double().cpu().numpy()
         if x_stage2 is None:  # no stage 3 reached: stage 2 ended where the loop ended (or never ran)
             x_stage2 = x_start.copy() if cfg.steps2 == 0 else x_final.copy()
@@ -329,9 +348,31 @@ class DesignEngine:
             best = BestInteger(self.integerize, scores)
         best.consider(steps_done, x_final)  # the final composition is always a contender
         integ, integer_step = best.result()
-        return OptimizeState(
+        state = OptimizeState(
             x_start, x_stage2, x_final, steps_done, stopped, rec, time.perf_counter() - t0, integ, integer_step
         )
+        state = self.refine(state, best.score)  # integer refinement (refine.py)
+        if callback is not None:
+            callback(self._progress(steps_done, stage, alpha, tc, il, t0, done=True))
+        return state
+
+    def refine(self, state: OptimizeState, score: np.ndarray | None = None) -> OptimizeState:
+        """The integer refinement (refine.py) of a finished run's formulas, within config.refine_steps model
+        evaluations per candidate; a stopped run or refine_steps 0 returns `state` unchanged. A refined row's
+        integer_step is steps_done + 1. score: the formulas' objective if known (else B more evaluations)."""
+        if self.config.refine_steps <= 0 or state.stopped or not len(state.x_start):
+            return state
+        x0, integ = state.x_start, state.integer
+        score = self._integer_scores(integ, x0) if score is None else score
+        out, _, parent = refine_candidates(
+            integ, score, x0, self._refine_scores, self.refine_conditions(), self.config.refine_steps
+        )
+        refined = parent != np.arange(len(x0))
+        if not refined.any():
+            return state
+        out = replace(out, formulas=formulas_from_amounts(out.amounts))
+        step = np.where(refined, state.steps_done + 1, state.integer_step)
+        return replace(state, integer=out, integer_step=step)
 
     # -- a whole run (run.py) --------------------------------------------------------------------
 

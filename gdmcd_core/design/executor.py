@@ -120,7 +120,8 @@ def optimize_sharded(
     x = start.x if isinstance(start, StartPoints) else np.asarray(start, np.float64)
     labels = list(start.label) if isinstance(start, StartPoints) else [""] * len(x)
     blocks, gpus, device = _plan(ray, cfg, len(x))
-    local_cfg = replace(cfg, executor="local", device=device)
+    # shards stop before the integer refinement: it compares candidates across shards (refine.py), so it runs here
+    local_cfg = replace(cfg, executor="local", device=device, refine_steps=0)
     fe = _on_cpu(engine.fe_model)
     payload = ray.put((type(engine), _on_cpu(engine.source_model), local_cfg, fe, engine.reference))
     board = ray.remote(num_cpus=0)(Board).remote(len(blocks))
@@ -184,6 +185,7 @@ def _finish(engine, x, labels, blocks, results, reports, recorder, callback, t0)
         elapsed_s=elapsed,
         shards_total=len(blocks),
     )
+    merged = engine.refine(merged)
     if callback is not None:
         p = merge_progress([reports[i] for i in keep], [len(blocks[i]) for i in keep], elapsed, done=True)
         if p is not None:

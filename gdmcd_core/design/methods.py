@@ -196,7 +196,7 @@ class _Search:
     def __init__(self, engine: DesignEngine, n: int, callback, stop_event, recorder) -> None:
         cfg = engine.config
         self.engine, self.cfg, self.B = engine, cfg, n
-        self.budget = n * cfg.total_steps
+        self.budget = n * cfg.budget_steps  # the gradient run's steps and its integer refinement
         self.evaluations = 0
         self.archive = _Archive(n)
         self.callback: Callable[[Progress], None] | None = callback

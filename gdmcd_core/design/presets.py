@@ -12,7 +12,8 @@ SEARCH_TARGET_TC_K = 300.0
 SEARCH_FULL_CANDIDATES = 20_000  # more than the grid holds: the whole grid is used
 SEARCH_QUICK_CANDIDATES = 256  # a CPU-sized random subsample of the grid
 # The paper's method: DesignConfig(**PAPER_SETTINGS) switches off this project's chemistry defaults
-# (mean objective, no valence/trust-region terms, no element cap or default exclusions, any partners).
+# (mean objective, no valence/trust-region terms, no element cap or default exclusions, any partners, no
+# integer refinement).
 PAPER_SETTINGS: dict[str, Any] = {
     "objective": "mean",
     "valence_weight": 0.0,
@@ -21,6 +22,7 @@ PAPER_SETTINGS: dict[str, Any] = {
     "max_elements": 0,
     "exclude_implausible": False,
     "interpolation_partners": "any",
+    "refine_steps": 0,
 }
 
 

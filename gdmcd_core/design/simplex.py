@@ -60,8 +60,11 @@ def project_simplex(
     t = _as_row_total(total, v)  # (B, 1)
     v64 = v.detach().to(torch.float64)
     n_valid = m.sum(1, keepdim=True)  # (B, 1)
-    u = torch.where(m, v64, torch.full_like(v64, -torch.inf)).sort(dim=1, descending=True).values  # (B, D)
-    j = torch.arange(1, D + 1, device=v.device, dtype=torch.float64).expand(B, D)
+    masked = torch.where(m, v64, torch.full_like(v64, -torch.inf))
+    # only the n largest entries can be in the support: a sparse mask (an element cap) needs a top-n, not a sort
+    n = max(int(n_valid.max()), 1) if B else D
+    u = masked.topk(n, dim=1).values if n < D // 2 else masked.sort(dim=1, descending=True).values[:, :n]
+    j = torch.arange(1, n + 1, device=v.device, dtype=torch.float64).expand(B, n)
     valid = j <= n_valid  # sorted valid entries come first
     u = torch.where(valid, u, torch.zeros_like(u))
     css = u.cumsum(1)  # (B, D)
