@@ -184,7 +184,9 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "score_k": ColumnSpec("score (K)", "the ranking score: Tc, or Tc − κσ", "number", "%.1f"),
     "only_pinned_elements": ColumnSpec("pinned elements only", "made of pinned elements alone (ranked last)", "flag"),
     "integer_loss": ColumnSpec("L_integer", "integer loss of the composition the formula came from", "number", "%.3f"),
-    "integer_step": ColumnSpec("step", "the step whose composition gave the formula", "number"),
+    "integer_step": ColumnSpec(
+        "step", "the step whose composition gave the formula (last step + 1: found by the integer refinement)", "number"
+    ),
     "candidate": ColumnSpec("candidate #", "index of the candidate (trajectory column)", "number"),
 }
 

@@ -18,7 +18,8 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     delta_tc_k                integer_tc_k - initial_tc_k
     integer_loss              L_int^N (or L_int,ES^N) at n_atoms of the composition the formula came from
     integer_step              the step whose composition gave the formula (integer_select "best": the
-                              stage-3 check with the highest model score; else the last step)
+                              stage-3 check with the highest model score; else the last step; last step + 1:
+                              found by the integer refinement, design/refine.py)
     rounded_formula           rule-based baseline: the stage-2 composition rounded (integer_loss.round_baseline)
     rounded_n_atoms, rounded_tc_k
     in_supercon               the integer formula's composition is a SuperCon entry (4-decimal key)

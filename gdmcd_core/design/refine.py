@@ -1,22 +1,25 @@
-"""Integer refinement (after stage 3): a deterministic local search on each candidate's integer formula.
+"""Integer refinement (after stage 3): a deterministic best-first search over integer formulas.
 
 Stage 3 ends with one integer formula per candidate, the best one its trajectory passed through
-(best_integer.py). Its neighbours on the integer lattice are never scored: an atom moved from one element
-to another, one atom more or fewer (another N of the run's set), or an element swapped, wholly or one atom
-of it, for a chemically related one (same group, next period: Ca <-> Sr <-> Ba, Mg <-> Ca, Y <-> La,
-XX
-confidence bound minus the chemistry terms: exactly what ranks the integer formulas of stage 3) and moves
-each candidate to its best neighbour while that improves the score (steepest ascent), until its share of
-the budget (`steps` model evaluations per candidate) is spent or no neighbour is better.
+(best_integer.py), and many candidates end on the same formula. The neighbours of a formula on the integer
+lattice are: an atom moved from one element to another, one atom more or fewer (another N of the run's
+set), or an element swapped, wholly or one atom of it, for a chemically related one (same group, next
+period: Ca <-> Sr <-> Ba, Mg <-> Ca, Y <-> La, Hg <-> Cd, Tl <-> In; neighbouring lanthanides).
+`refine_candidates` expands the best-scoring formula not yet expanded, scoring all its neighbours with the
+run's objective (the ensemble's mean or lower confidence bound minus the chemistry terms: what ranks the
+integer formulas of stage 3), until refine_steps x B model evaluations are spent; the best new formulas
+then replace rows that repeat another row's formula (at most KEEP_SHARE of the rows), each continuing the
+lineage of the formula it was found from. Rows with a formula of their own keep it.
 
 Every move honours the run's conditions: excluded elements are never introduced, exactly pinned elements
 keep their fraction, at-least pins their lower bound, the element cap is never exceeded and N stays in the
-run's set. The search draws no random numbers and treats candidates independently, so a run split into
-shards refines to the same formulas.
+run's set. The search draws no random numbers. It compares candidates with each other, so a sharded run
+(executor.py) refines after its shards are merged.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,15 +159,11 @@ def fill_duplicates(
     if not free or budget <= 0:
         return counts, score, parent, 0
     found: dict[bytes, tuple[float, int, np.ndarray]] = {}
-    expanded: set[bytes] = set()
+    heap = [(-v[0], k) for k, v in pool.items()]  # the best formula not yet expanded is on top
+    heapq.heapify(heap)
     evaluations = 0
-    while evaluations < budget:
-        todo = [(v[0], k) for k, v in pool.items() if k not in expanded]
-        todo += [(v[0], k) for k, v in found.items() if k not in expanded]
-        if not todo:
-            break
-        _, key = max(todo)
-        expanded.add(key)
+    while evaluations < budget and heap:
+        _, key = heapq.heappop(heap)
         row = pool[key][1] if key in pool else found[key][1]
         a = np.frombuffer(key, dtype=counts.dtype)
         nb = [b for b in neighbours(a, cond) if b.tobytes() not in pool and b.tobytes() not in found]
@@ -176,6 +175,7 @@ def fill_duplicates(
         evaluations += len(cand)
         for b, v in zip(cand, s, strict=True):
             found[b.tobytes()] = (float(v), row, b)
+            heapq.heappush(heap, (-float(v), b.tobytes()))
     best = sorted(found.values(), key=lambda t: -t[0])[: min(len(free), math.ceil(KEEP_SHARE * B))]
     counts, score = counts.copy(), np.asarray(score, np.float64).copy()
     for r, (v, row, b) in zip(free, best, strict=False):
