@@ -195,3 +195,22 @@ def test_candidates_failing_a_chemistry_check_rank_after_those_that_pass():
     ranked = _rank_credible_first(table)
     assert ranked["integer_formula"].tolist() == ["YBa2Cu3O7", "MgB2", "Ba2Cu3O", "H4"]
     assert ranked["rank"].tolist() == [1, 2, 3, 4]
+
+
+def test_chemistry_penalty_in_one_pass_equals_the_separate_terms() -> None:
+    x = _x("YBa2Cu3O7", "YBa2Cu3O4", "HgBa2Ca2Cu3O12", "MgB2", "LaFeAsO", "Nb3Sn", "RbBa4Cu3HO13").requires_grad_(True)
+    x0 = _x("YBa2Cu3O7", "YBa2Cu3O7", "HgBa2Ca2Cu3O8", "MgB2", "LaFeAsO", "Nb3Sn", "YBa2Cu3O7")
+    from gdmcd_core.chem.valence import anion_former_mask, typical_valences, valence_bounds
+
+    fused = obj.ChemistryPenalty("cpu", torch.float32, 3000.0, 1000.0, 100.0, 0.3)(x, x0)
+    separate = (
+        3000.0 * obj.valence_penalty(x, (*valence_bounds(), anion_former_mask()))
+        + 1000.0 * obj.cu_penalty(x, typical_valences())
+        + 100.0 * obj.trust_region_excess(x, x0, 0.3)
+    )
+    assert torch.allclose(fused, separate, rtol=1e-5, atol=1e-4)
+    assert (fused[[1, 2, 6]] > 0).all() and fused[[0, 3, 5]].abs().max() < 1e-6  # starved, over-oxidized; fine
+    g1 = torch.autograd.grad(fused.sum(), x, retain_graph=True)[0]
+    g2 = torch.autograd.grad(separate.sum(), x)[0]
+    assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-3)
+    assert not obj.ChemistryPenalty("cpu", torch.float32, 0.0, 0.0, 0.0, 0.3).active

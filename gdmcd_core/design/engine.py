@@ -48,7 +48,6 @@ import torch
 from torch import nn
 
 from gdmcd_core.chem.composition import FRACTION_EPS
-from gdmcd_core.chem.valence import anion_former_mask, typical_valences, valence_bounds
 from gdmcd_core.data.reference import ReferenceData, load_reference
 from gdmcd_core.design import initialization as init
 from gdmcd_core.design import objective as obj
@@ -148,8 +147,10 @@ class DesignEngine:
             raise ValueError("formation_energy_weight > 0 needs a formation-energy model (none was given)")
         # E_f for the candidate table (with the model's error and whether to compute the hull), or None
         self.predict_formation_energy = FormationEnergyFn.of(self.fe_model, self.device, config.hull_columns)
-        self._valence = (*valence_bounds(self.device, torch.float32), anion_former_mask(self.device))
-        self._typical = typical_valences(self.device, torch.float32)
+        self._chemistry = obj.ChemistryPenalty(
+            self.device, torch.float32, config.valence_weight, config.cu_valence_weight, config.distance_weight,
+            config.trust_radius,
+        )  # fmt: skip
         self.scorer = Scorer(self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every)
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
@@ -197,13 +198,8 @@ class DesignEngine:
         cfg, out = self.config, {}
         if cfg.formation_energy_weight > 0:
             out.update(formation_energy=self.fe_model(x), formation_energy_weight=cfg.formation_energy_weight)
-        if cfg.valence_weight > 0:
-            out.update(valence_penalty=obj.valence_penalty(x, self._valence), valence_weight=cfg.valence_weight)
-        if cfg.cu_valence_weight > 0:
-            out.update(cu_penalty=obj.cu_penalty(x, self._typical), cu_valence_weight=cfg.cu_valence_weight)
-        if cfg.distance_weight > 0 and x0 is not None:
-            excess = obj.trust_region_excess(x, x0, cfg.trust_radius)
-            out.update(distance_excess=excess, distance_weight=cfg.distance_weight)
+        if self._chemistry.active:
+            out.update(chemistry=self._chemistry(x, x0))
         return out
 
     @torch.no_grad()
@@ -317,7 +313,7 @@ class DesignEngine:
                 if step == cfg.steps2 and step > 0:
                     x_stage2 = current_x().detach().double().cpu().numpy()
                 # a fresh optimizer per stage
-                opt = torch.optim.Adam([param], lr=cfg.lr if stage == 2 else (cfg.lr3 or cfg.lr))
+                opt = torch.optim.Adam([param], lr=cfg.lr if stage == 2 else (cfg.lr3 or cfg.lr), fused=True)
             alpha = 0.0 if stage == 2 else cfg.alpha_at(step - cfg.steps2)
             x = current_x()
             score, tc = self.scorer.loop_score(x, step)

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 import torch
 
-from gdmcd_core.chem.valence import cu_valence_window_penalty, valence_window_penalty
+from gdmcd_core.chem.elements import index_of
+from gdmcd_core.chem.valence import (
+    CU_VALENCE_WINDOW,
+    PRESENCE_EPS,
+    anion_former_mask,
+    cu_valence_window_penalty,
+    typical_valences,
+    valence_bounds,
+    valence_window_penalty,
+)
 
 OBJECTIVES = ("mean", "lcb")
 
@@ -54,11 +63,13 @@ def design_loss(
     distance_weight: float = 0.0,
     cu_penalty: torch.Tensor | None = None,
     cu_valence_weight: float = 0.0,
+    chemistry: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B,) loss: hinge + alpha * L_integer + w_E * relu(E_f) + w_V * P_valence + w_Cu * P_Cu + w_D * excess.
 
     valence_penalty: (B,) `valence_penalty(x, ...)`; cu_penalty: (B,) `cu_penalty(x, ...)`;
     distance_excess: (B,) `trust_region_excess(x, x0, r)`.
+    chemistry: (B,) the weighted chemistry terms already summed (`ChemistryPenalty`), added as they are.
     Terms with zero weight or no tensor are skipped.
     """
     loss = hinge(score, target_tc)
@@ -72,7 +83,51 @@ def design_loss(
         loss = loss + cu_valence_weight * cu_penalty
     if distance_weight > 0 and distance_excess is not None:
         loss = loss + distance_weight * distance_excess
+    if chemistry is not None:
+        loss = loss + chemistry
     return loss
+
+
+class ChemistryPenalty:
+    """w_V * P_valence + w_Cu * P_Cu + w_D * trust-region excess of compositions x (B, 118), in one pass.
+
+    The same terms as `valence_penalty`, `cu_penalty` and `trust_region_excess` (chem/valence.py), computed
+    from one matrix product with the stacked (v_min, v_max, typical valence) table and one presence mask:
+    the design loop evaluates them at every step. Zero weights drop their term.
+    """
+
+    def __init__(
+        self, device, dtype, valence_weight: float, cu_valence_weight: float, distance_weight: float, radius: float
+    ) -> None:
+        v_min, v_max = valence_bounds(device, dtype)
+        typical, known = typical_valences(device, dtype)
+        self.table = torch.stack([v_min, v_max, -typical], 1)  # (118, 3): lo, hi, charge Cu must carry
+        self.anion, self.unknown = anion_former_mask(device), ~known
+        self.cu = index_of("Cu")
+        self.wv, self.wc, self.wd, self.radius = valence_weight, cu_valence_weight, distance_weight, radius
+
+    @property
+    def active(self) -> bool:
+        return self.wv > 0 or self.wc > 0 or self.wd > 0
+
+    def __call__(self, x: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
+        total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        if self.wv > 0 or self.wc > 0:
+            with torch.no_grad():
+                present = x.detach() > PRESENCE_EPS
+                ionic = (present & self.anion).any(-1)
+            lo, hi, c = (x @ self.table).unbind(-1)
+            if self.wv > 0:
+                total = total + self.wv * (torch.relu(lo) ** 2 + torch.relu(-hi) ** 2) * ionic
+            if self.wc > 0:
+                with torch.no_grad():
+                    applies = present[:, self.cu] & ionic & ~(present & self.unknown).any(-1)
+                x_cu = x[:, self.cu]
+                excess = torch.relu(c - CU_VALENCE_WINDOW[1] * x_cu) + torch.relu(CU_VALENCE_WINDOW[0] * x_cu - c)
+                total = total + self.wc * excess * applies
+        if self.wd > 0 and x0 is not None:
+            total = total + self.wd * trust_region_excess(x, x0, self.radius)
+        return total
 
 
 def valence_penalty(x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
