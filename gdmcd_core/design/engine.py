@@ -354,8 +354,9 @@ class DesignEngine:
 
     def refine(self, state: OptimizeState, score: np.ndarray | None = None) -> OptimizeState:
         """The integer refinement (refine.py) of a finished run's formulas, within config.refine_steps model
-        evaluations per candidate; a stopped run or refine_steps 0 returns `state` unchanged. A refined row's
-        integer_step is steps_done + 1. score: the formulas' objective if known (else B more evaluations)."""
+        evaluations per candidate; a stopped run or refine_steps 0 returns `state` unchanged. A refined row keeps its
+        arrays (start, trajectory) and gets integer_step steps_done + 1. score: the formulas' objective if known
+        (else B more evaluations)."""
         if self.config.refine_steps <= 0 or state.stopped or not len(state.x_start):
             return state
         x0, integ = state.x_start, state.integer

@@ -8,8 +8,9 @@ period: Ca <-> Sr <-> Ba, Mg <-> Ca, Y <-> La, Hg <-> Cd, Tl <-> In; neighbourin
 `refine_candidates` expands the best-scoring formula not yet expanded, scoring all its neighbours with the
 run's objective (the ensemble's mean or lower confidence bound minus the chemistry terms: what ranks the
 integer formulas of stage 3), until refine_steps x B model evaluations are spent; the best new formulas
-then replace rows that repeat another row's formula (at most KEEP_SHARE of the rows), each continuing the
-lineage of the formula it was found from. Rows with a formula of their own keep it.
+then replace rows that repeat another row's formula (at most KEEP_SHARE of the rows); a neighbour is scored
+against the start composition (trust-region centre) of the formula it was found from. Rows with a formula of
+their own keep it; a replaced row keeps its own start and trajectory, which had ended on a repeated formula.
 
 Every move honours the run's conditions: excluded elements are never introduced, exactly pinned elements
 keep their fraction, at-least pins their lower bound, the element cap is never exceeded and N stays in the
