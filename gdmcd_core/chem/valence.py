@@ -157,6 +157,20 @@ def typical_valences(
     return torch.tensor(t, dtype=dtype, device=device), torch.tensor(known, device=device)
 
 
+def cu_window_excess(
+    c: torch.Tensor, x_cu: torch.Tensor, window: tuple[float, float] = CU_VALENCE_WINDOW
+) -> torch.Tensor:
+    """(B,) relu(c - hi x_Cu) + relu(lo x_Cu - c): how far the charge per atom Cu must carry, c, lies outside
+    window x x_Cu (`cu_valence_window_penalty` before its mask)."""
+    return torch.relu(c - window[1] * x_cu) + torch.relu(window[0] * x_cu - c)
+
+
+def window_penalty(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(B,) relu(lo)^2 + relu(-hi)^2 of the reachable charge window [lo, hi] (`valence_window_penalty` before
+    its intermetallic mask)."""
+    return torch.relu(lo) ** 2 + torch.relu(-hi) ** 2
+
+
 def cu_valence_window_penalty(
     x: torch.Tensor,
     typical: torch.Tensor,
@@ -171,7 +185,7 @@ def cu_valence_window_penalty(
     cu = index_of("Cu")
     x_cu = x[:, cu]
     c = -(x @ typical.to(device=x.device, dtype=x.dtype))
-    penalty = torch.relu(c - window[1] * x_cu) + torch.relu(window[0] * x_cu - c)
+    penalty = cu_window_excess(c, x_cu, window)
     with torch.no_grad():
         present = x.detach() > PRESENCE_EPS
         applies = present[:, cu] & (present & anion_former_mask(x.device)).any(-1)
@@ -212,7 +226,7 @@ def valence_window_penalty(
     if x.ndim != 2 or x.shape[-1] != N_ELEMENTS:
         raise ValueError(f"x must have shape (B, {N_ELEMENTS}), got {tuple(x.shape)}")
     lo, hi = charge_window(x, v_min, v_max)
-    penalty = torch.relu(lo) ** 2 + torch.relu(-hi) ** 2
+    penalty = window_penalty(lo, hi)
     mask = anion_former_mask(x.device) if anion_mask is None else anion_mask.to(x.device)
     with torch.no_grad():
         ionic = ((x.detach() > PRESENCE_EPS) & mask).any(dim=-1)
@@ -313,6 +327,7 @@ __all__ = [
     "charge_window_amounts",
     "cu_valence",
     "cu_valence_window_penalty",
+    "cu_window_excess",
     "cu_valence_plausible",
     "is_charge_balanceable",
     "oxidation_states",
@@ -320,4 +335,5 @@ __all__ = [
     "typical_valences",
     "valence_bounds",
     "valence_window_penalty",
+    "window_penalty",
 ]

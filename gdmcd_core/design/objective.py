@@ -21,13 +21,14 @@ import torch
 
 from gdmcd_core.chem.elements import index_of
 from gdmcd_core.chem.valence import (
-    CU_VALENCE_WINDOW,
     PRESENCE_EPS,
     anion_former_mask,
     cu_valence_window_penalty,
+    cu_window_excess,
     typical_valences,
     valence_bounds,
     valence_window_penalty,
+    window_penalty,
 )
 
 OBJECTIVES = ("mean", "lcb")
@@ -118,13 +119,11 @@ class ChemistryPenalty:
                 ionic = (present & self.anion).any(-1)
             lo, hi, c = (x @ self.table).unbind(-1)
             if self.wv > 0:
-                total = total + self.wv * (torch.relu(lo) ** 2 + torch.relu(-hi) ** 2) * ionic
+                total = total + self.wv * window_penalty(lo, hi) * ionic
             if self.wc > 0:
                 with torch.no_grad():
                     applies = present[:, self.cu] & ionic & ~(present & self.unknown).any(-1)
-                x_cu = x[:, self.cu]
-                excess = torch.relu(c - CU_VALENCE_WINDOW[1] * x_cu) + torch.relu(CU_VALENCE_WINDOW[0] * x_cu - c)
-                total = total + self.wc * excess * applies
+                total = total + self.wc * cu_window_excess(c, x[:, self.cu]) * applies
         if self.wd > 0 and x0 is not None:
             total = total + self.wd * trust_region_excess(x, x0, self.radius)
         return total
