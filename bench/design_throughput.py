@@ -9,7 +9,8 @@ For each B and each way of running the model, candidate-steps/s of `DesignEngine
 in stage 2, half in stage 3, projection, integer loss over N = 4..24, trajectory recording, integer-formula
 checks, the final integerization) and of the bare forward + backward to the input of the network the loop
 uses, on the same batch, in the same process. Each figure is the median of `--repeats` timed runs after a
-warm-up run, so that the numbers repeat to within a few per cent on a quiet machine.
+warm-up run; loop and bare runs alternate, and "loop / bare" is the median of the paired ratios, so that a
+slow spell of a shared machine moves both sides of a ratio together.
 
 Rows:
 - member: one member of the checkpoint (BatchNorm folded), the cheapest loop;
@@ -37,26 +38,25 @@ from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.fused import fuse_members
 
 
-def bare_rate(fn, x: np.ndarray, steps: int, repeats: int, device: str) -> float:
-    """Median candidate-steps/s of fn(x).sum() forward + backward to x."""
+def _bare_run(fn, x: np.ndarray, steps: int, device: str):
+    """A callable timing `steps` forward + backward passes of fn(x).sum() to x; returns candidate-steps/s."""
     xs = torch.as_tensor(x, dtype=torch.float32, device=device).requires_grad_(True)
     for _ in range(3):  # warm-up
         torch.autograd.grad(fn(xs).sum(), xs)
-    rates = []
-    for _ in range(repeats):
+
+    def run() -> float:
         t0 = time.perf_counter()
         for _ in range(steps):
             torch.autograd.grad(fn(xs).sum(), xs)
         if device == "cuda":
             torch.cuda.synchronize()
-        rates.append(steps * len(x) / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        return steps * len(x) / (time.perf_counter() - t0)
+
+    return run
 
 
-def loop_rate(
-    model, ref, b: int, steps: int, repeats: int, device: str, seed: int, mode: str
-) -> tuple[float, np.ndarray]:
-    """(median candidate-steps/s of DesignEngine.optimize, the start compositions)."""
+def _loop_run(model, ref, b: int, steps: int, device: str, seed: int, mode: str):
+    """(a callable timing one DesignEngine.optimize run, returning candidate-steps/s; the start compositions)."""
     cfg = DesignConfig(
         refine_steps=0,  # the loop alone: no integer refinement after it
         n_candidates=b, steps2=steps // 2, steps3=steps - steps // 2, seed=seed, device=device,
@@ -65,33 +65,37 @@ def loop_rate(
     eng = DesignEngine(model, cfg, reference=ref)
     start = eng.start_points()
     eng.optimize(start)  # warm-up: allocator, lazy imports, oneDNN kernels for this B
-    rates = [steps * len(start) / eng.optimize(start).elapsed_s for _ in range(repeats)]
-    return statistics.median(rates), start.x
+    return (lambda: steps * len(start) / eng.optimize(start).elapsed_s), start.x
+
+
+def paired(loop, bare, repeats: int) -> dict:
+    """Median loop and bare rates and the median of their ratios, the two timed in turn (loop, bare, loop, ...)
+    so that a slow spell of a shared machine slows both sides of a ratio, not one."""
+    pairs = [(loop(), bare() if bare else None) for _ in range(repeats)]
+    out = {"loop": statistics.median(p[0] for p in pairs), "bare": None, "loop_over_bare": None}
+    if bare:
+        out["bare"] = statistics.median(p[1] for p in pairs)
+        out["loop_over_bare"] = statistics.median(p[0] / p[1] for p in pairs)
+    return out
 
 
 def measure(model: TcEnsemble, ref, b: int, args) -> list[dict]:
     """One dict per row for batch size b (see the module docstring)."""
     member = TcEnsemble([model.members[0]], card=model.card).eval()
-    rows = []
-    loop_m, x = loop_rate(member, ref, b, args.steps, args.repeats, args.device, args.seed, "fused")
-    bare_m = bare_rate(fuse_members([model.members[0]]), x, args.steps, args.repeats, args.device)
-    rows.append({"row": "member", "loop": loop_m, "bare": bare_m})
+    a = (args.steps, args.device)
+    loop_m, x = _loop_run(member, ref, b, *a, args.seed, "fused")
+    rows = [{"row": "member", **paired(loop_m, _bare_run(fuse_members([model.members[0]]), x, *a), args.repeats)}]
     if model.n_members > 1:
-        fused = fuse_members(list(model.members))
-        loop_f, _ = loop_rate(model, ref, b, args.steps, args.repeats, args.device, args.seed, "fused")
-        rows.append(
-            {
-                "row": f"ensemble of {model.n_members}, fused",
-                "loop": loop_f,
-                "bare": bare_rate(fused, x, args.steps, args.repeats, args.device),
-            }
-        )
-        loop_r, _ = loop_rate(model, ref, b, args.steps, args.repeats, args.device, args.seed, "rotate")
-        rows.append({"row": f"ensemble of {model.n_members}, rotate (full every 4)", "loop": loop_r, "bare": None})
-        rows.append({"row": f"ensemble of {model.n_members}, one by one", "loop": None, "bare": bare_rate(model.member_raw_predictions, x, args.steps, args.repeats, args.device)})  # fmt: skip
+        k = model.n_members
+        loop_f, _ = _loop_run(model, ref, b, *a, args.seed, "fused")
+        rows.append({"row": f"ensemble of {k}, fused", **paired(loop_f, _bare_run(fuse_members(list(model.members)), x, *a), args.repeats)})  # fmt: skip
+        loop_r, _ = _loop_run(model, ref, b, *a, args.seed, "rotate")
+        rows.append({"row": f"ensemble of {k}, rotate (full every 4)", **paired(loop_r, None, args.repeats)})
+        one_by_one = _bare_run(model.member_raw_predictions, x, *a)
+        rows.append({"row": f"ensemble of {k}, one by one", "loop": None, "loop_over_bare": None,
+                     "bare": statistics.median(one_by_one() for _ in range(args.repeats))})  # fmt: skip
     for r in rows:
-        r.update(n_candidates=b, cost_vs_member=loop_m / r["loop"] if r["loop"] else None)
-        r["loop_over_bare"] = r["loop"] / r["bare"] if r["loop"] and r["bare"] else None
+        r.update(n_candidates=b, cost_vs_member=rows[0]["loop"] / r["loop"] if r["loop"] else None)
     return rows
 
 

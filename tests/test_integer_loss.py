@@ -12,6 +12,7 @@ from gdmcd_core.design.integer_loss import (
     int_es_loss,
     int_loss,
     integer_loss,
+    integer_loss_grad,
     integerize,
     round_baseline,
 )
@@ -123,3 +124,22 @@ def test_round_baseline_sums_to_n() -> None:
     x = _x("Ca0.23Sr0.27O0.50").numpy()
     r = round_baseline(x, [5], n_choice=np.array([5]))
     assert r.n_atoms[0] == 5 and r.amounts.sum() == 5
+
+
+@pytest.mark.parametrize("kind", ["int", "es"])
+def test_loss_and_gradient_by_hand_equal_autograd(kind: str) -> None:
+    """The loop's integer_loss_grad equals integer_loss and its autograd gradient (sparse compositions, N = 4..24)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.zeros(40, 118)
+    for row in x:
+        cols = torch.randperm(118, generator=g)[: int(torch.randint(1, 7, (1,), generator=g))]
+        row[cols] = torch.rand(len(cols), generator=g) + 0.05
+    x = x / x.sum(1, keepdim=True)
+    ns = list(range(4, 25))
+    xg = x.clone().requires_grad_(True)
+    loss, _ = integer_loss(xg, ns, kind)
+    (want,) = torch.autograd.grad(loss.sum(), xg)
+    got_loss, got = integer_loss_grad(x, ns, kind)
+    assert torch.allclose(got_loss, loss.detach(), atol=1e-6)
+    assert torch.equal(got, want)
+    assert bool((got[x == 0] == 0).all())

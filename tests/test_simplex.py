@@ -9,6 +9,7 @@ import torch
 from gdmcd_core.design.simplex import (
     project_capped_simplex,
     project_simplex,
+    project_simplex_top_k,
     relu_normalize,
     simplex_violation,
     top_k_mask,
@@ -118,3 +119,19 @@ def test_top_k_mask_keeps_k_plus_forced() -> None:
     m = top_k_mask(x, 2, keep)
     assert m.sum(1).tolist() == [3, 3, 3]
     assert bool(m[:, [0, 8, 9]].all())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_top_k_projection_equals_mask_then_project(seed: int) -> None:
+    """The loop's capped projection (one top-k) equals top_k_mask followed by project_simplex, per-row k included."""
+    v = _random(seed)
+    g = torch.Generator().manual_seed(200 + seed)
+    mask = torch.rand(118, generator=g) > 0.3
+    k = torch.randint(0, 8, (v.shape[0],), generator=g)
+    k[0] = 118  # more than the mask holds
+    want = project_simplex(v, 0.8, top_k_mask(v.masked_fill(~mask, -torch.inf), k) & mask)
+    want[k == 0] = 0.0  # an empty support projects to zeros
+    got = project_simplex_top_k(v, k, 0.8, mask)
+    assert torch.equal(got, want)
+    assert bool(((got > 0).sum(1) <= k).all())
+    assert simplex_violation(got[k > 0], 0.8).max() < TOL

@@ -18,8 +18,8 @@ With both constraint methods of the design loop (projection, or relu reparameter
 hold exactly at every step: sum x = 1 and pins/exclusions to PIN_TOL (float32 rounding only).
 
 `Constraints.build` validates the user's request and raises ValueError with a message that names
-the bad value. `Constraints.tensors` gives the device tensors the pure functions `apply_projection`
-and `apply_relu` use in the loop.
+the bad value. `Constraints.tensors` gives the device tensors (constraint_tensors.py) that the loop's
+projections use.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch
 from gdmcd_core.chem import elements
 from gdmcd_core.chem.composition import FRACTION_EPS
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
-from gdmcd_core.design.simplex import project_simplex, relu_normalize, top_k_mask
+from gdmcd_core.design.constraint_tensors import ConstraintTensors, apply_projection
 
 PinMode = Literal["at-least", "exact"]
 PIN_MODES: tuple[str, ...] = ("at-least", "exact")
@@ -126,21 +126,6 @@ def expand_exclude(items: Iterable[str]) -> tuple[str, ...]:
                     ) from None
                 out.add(tok)
     return tuple(sorted(out, key=index_of))
-
-
-@dataclass(frozen=True)
-class ConstraintTensors:
-    """Device tensors for the loop. x_c, free, keep: (118,); budget: sum of x_opt.
-
-    k_free: how many non-pinned elements a candidate may hold: -1 = no cap, an int for all, or a
-    (B,) long tensor per candidate (see design.DesignConfig.keep_element_count).
-    """
-
-    x_c: torch.Tensor
-    free: torch.Tensor
-    keep: torch.Tensor
-    budget: float
-    k_free: int | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -352,39 +337,8 @@ class Constraints:
             keep=torch.tensor(self.atleast_mask, device=device),
             budget=self.budget,
             k_free=k_free,
+            any_keep=bool(self.atleast_mask.any()),
         )
-
-
-# -- pure tensor functions used by the loop ------------------------------------------------------
-
-
-def _cap(ct: ConstraintTensors) -> torch.Tensor | int | None:
-    if isinstance(ct.k_free, torch.Tensor):
-        return ct.k_free
-    return None if ct.k_free < 0 else ct.k_free
-
-
-def apply_projection(v: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:
-    """Project raw x_opt values v (B, 118) onto the constrained set; returns x_opt (B, 118)."""
-    k = _cap(ct)
-    if k is None:
-        return project_simplex(v, ct.budget, ct.free)
-    support = top_k_mask(v.masked_fill(~ct.free, -torch.inf), k, ct.keep) & ct.free
-    return project_simplex(v, ct.budget, support)
-
-
-def apply_relu(p: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:
-    """x_opt = budget * relu(p) / sum relu(p) over the free elements (with the element cap)."""
-    k = _cap(ct)
-    mask = ct.free.expand_as(p)
-    if k is not None:
-        mask = top_k_mask(p.masked_fill(~ct.free, -torch.inf), k, ct.keep) & ct.free
-    return relu_normalize(p, ct.budget, mask)
-
-
-def compose(x_opt: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:
-    """x = x_opt + x_c (eq. 13). (B, 118) -> (B, 118)."""
-    return x_opt + ct.x_c
 
 
 def project_numpy(y: np.ndarray, c: Constraints) -> np.ndarray:

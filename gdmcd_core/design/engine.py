@@ -38,10 +38,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -51,10 +49,17 @@ from gdmcd_core.chem.composition import FRACTION_EPS
 from gdmcd_core.data.reference import ReferenceData, load_reference
 from gdmcd_core.design import initialization as init
 from gdmcd_core.design import objective as obj
+from gdmcd_core.design.adam import Adam
 from gdmcd_core.design.best_integer import BestInteger
 from gdmcd_core.design.config import DesignConfig
-from gdmcd_core.design.constraints import apply_projection, apply_relu, compose
-from gdmcd_core.design.integer_loss import Integerized, formulas_from_amounts, integer_loss, integerize
+from gdmcd_core.design.constraint_tensors import apply_relu, compose, projector
+from gdmcd_core.design.integer_loss import (
+    Integerized,
+    formulas_from_amounts,
+    integer_loss,
+    integer_loss_grad,
+    integerize,
+)
 from gdmcd_core.design.refine import Conditions, refine_candidates
 from gdmcd_core.design.results import OptimizeState
 from gdmcd_core.design.run import DesignResult, run_design
@@ -62,37 +67,14 @@ from gdmcd_core.design.runs import TrajectoryRecorder
 from gdmcd_core.design.scoring import Scorer
 from gdmcd_core.design.simplex import center_gradient
 from gdmcd_core.design.stability import FormationEnergyFn, default_formation_energy_model
+from gdmcd_core.design.step_log import Progress, StepLog, quantiles
 from gdmcd_core.util import batched, module_device, resolve_device
 
 PROGRESS_EVERY_S = 0.5  # the callback is called at least this often (and at stage ends)
 # Keep the composition snapshots of a run under this many float16 entries (~40 MB) by widening
 # the snapshot stride for very large runs.
 MAX_SNAPSHOT_ENTRIES = 20_000_000
-QUANTILES = (0.1, 0.5, 0.9)
 REFINE_BATCH = 4096  # rows per model call when integer refinement scores neighbours
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress report (the callback's argument). Tc statistics are across the B candidates of
-    the ensemble-mean Tc in K at the step's composition; int_loss_median is L_integer,{N}."""
-
-    step: int  # steps done, 0..total_steps
-    total_steps: int
-    stage: int  # 2 or 3
-    alpha: float
-    tc_best_k: float
-    tc_median_k: float
-    tc_q10_k: float
-    tc_q90_k: float
-    int_loss_median: float
-    elapsed_s: float
-    eta_s: float
-    n_candidates: int
-    done: bool = False  # True on the last report of the run
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _frozen_copy(m: nn.Module, device: torch.device) -> nn.Module:
@@ -102,25 +84,6 @@ def _frozen_copy(m: nn.Module, device: torch.device) -> nn.Module:
     if not m.training and on_device and not any(p.requires_grad for p in params):
         return m
     return copy.deepcopy(m).to(device).eval().requires_grad_(False)
-
-
-def _quantiles(tc: torch.Tensor) -> list[float]:
-    """[q10, q50, q90] of (B,) Tc."""
-    tcf = tc.detach().float()
-    return torch.quantile(tcf, torch.tensor(QUANTILES, device=tcf.device)).tolist()
-
-
-def _record_step(rec: TrajectoryRecorder, step: int, stage: int, alpha: float, tc, hinge, il) -> None:
-    """One row of the trajectory's per-step statistics (runs.STEP_FIELDS) from (B,) tensors, in one host copy."""
-    t = tc.detach().float()
-    q = torch.quantile(t, torch.tensor(QUANTILES, device=t.device))
-    best, q10, q50, q90, h, i = torch.cat(
-        [t.max()[None], q, hinge.float().mean()[None], il.float().median()[None]]
-    ).tolist()
-    rec.add_step(
-        step=step, stage=stage, alpha=alpha, tc_best_k=best, tc_median_k=q50, tc_q10_k=q10, tc_q90_k=q90,
-        hinge_mean_k=h, int_loss_median=i,
-    )  # fmt: skip
 
 
 class DesignEngine:
@@ -234,7 +197,7 @@ class DesignEngine:
     # -- the loop ------------------------------------------------------------------------------
 
     def _parameters(self, x_raw: np.ndarray):
-        """(constraint tensors, the optimized parameter, x(param) function) for starts x_raw (B, 118)."""
+        """(constraint tensors, the optimized parameter, x(param) function, the projection) for starts x_raw (B, 118)."""
         cfg, c = self.config, self.constraints
         ct = c.tensors(self.device, torch.float32)
         x_opt_np = c.start_x_opt(x_raw)
@@ -246,40 +209,56 @@ class DesignEngine:
         # spread its ~1e-8 rounding deficit over every absent element and revive them
         param = torch.tensor(x_opt_np, device=self.device, dtype=torch.float32).requires_grad_(True)
         relu = cfg.constraint_method == "relu"
-        return ct, param, lambda: compose(apply_relu(param, ct) if relu else param, ct)
+        return ct, param, lambda: compose(apply_relu(param, ct) if relu else param, ct), projector(ct, param.shape)
 
-    def _step_update(self, opt: torch.optim.Optimizer, param: torch.Tensor, loss: torch.Tensor, ct) -> None:
-        """One Adam step on the summed loss (candidates are independent: each gets its own gradient)."""
-        project = self.config.constraint_method != "relu"
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        if project:  # tangent gradient for Adam (see simplex.center_gradient)
-            with torch.no_grad():
-                param.grad.copy_(center_gradient(param.grad, param, ct.free))
-        opt.step()
-        if project:
-            with torch.no_grad():
-                param.copy_(apply_projection(param, ct))
+    def _loss_grad(self, x: torch.Tensor, x0: torch.Tensor, step: int, alpha: float, ns_t, il):
+        """(score, Tc, L_integer, d loss / d x) at compositions x (B, 118), all detached. Autograd runs through the
+        model only, seeded with the hinge's slope (-1 below the target, else 0) and w_E where E_f > 0; the chemistry
+        and integer terms, piecewise linear or quadratic in x, add their gradients by hand
+        (objective.ChemistryPenalty.gradient, integer_loss.integer_loss_grad). Stage 2 (alpha None) computes
+        L_integer only to monitor it, every record_every steps."""
+        cfg = self.config
+        xg = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            score, tc = self.scorer.loop_score(xg, step)
+            outs, seeds = [score], [(score.detach() < cfg.target_tc).to(score.dtype).neg_()]
+            if cfg.formation_energy_weight > 0:
+                e_f = self.fe_model(xg)
+                outs.append(e_f)
+                seeds.append((e_f.detach() > 0).to(e_f.dtype) * cfg.formation_energy_weight)
+            (grad,) = torch.autograd.grad(outs, xg, seeds)
+        xd = xg.detach()
+        if self._chemistry.active:
+            grad += self._chemistry.gradient(xd, x0)
+        if alpha is not None:
+            il, g_int = integer_loss_grad(xd, ns_t, cfg.integer_loss, self._k_int)
+            if alpha > 0:
+                grad.add_(g_int, alpha=alpha)
+        elif il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:
+            il = integer_loss(xd, ns_t, cfg.integer_loss)[0]
+        return score.detach(), tc.detach(), il, grad
+
+    def _step_update(self, opt: Adam, param: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, ct, project) -> None:
+        """One Adam step from d loss / d x (candidates are independent: each gets its own gradient), then back onto
+        the constrained set. "project": x = x_opt + x_c, so the gradient is x_opt's, centered for Adam (see
+        simplex.center_gradient); "relu": chained through x(param) by autograd."""
+        if self.config.constraint_method == "relu":
+            opt.step(torch.autograd.grad(x, param, grad)[0])
+            return
+        with torch.no_grad():
+            opt.step(center_gradient(grad, param, ct.free, ct.budget))  # param is on the simplex of sum budget
+            param.copy_(project(param))
 
     def _progress(self, step: int, stage: int, alpha: float, tc, il, t0: float, done: bool) -> Progress:
         B, total = len(tc), self.config.total_steps
-        q = _quantiles(tc) if B else [0.0] * 3
+        q = quantiles(tc)
         elapsed = time.perf_counter() - t0
         return Progress(
-            step=step,
-            total_steps=total,
-            stage=stage,
-            alpha=float(alpha),
-            tc_best_k=float(tc.max()) if B else 0.0,
-            tc_median_k=q[1],
-            tc_q10_k=q[0],
-            tc_q90_k=q[2],
-            int_loss_median=float(il.detach().float().median()) if B else 0.0,
-            elapsed_s=elapsed,
-            eta_s=0.0 if done or not step else elapsed / step * max(total - step, 0),
-            n_candidates=B,
-            done=done,
-        )
+            step=step, total_steps=total, stage=stage, alpha=float(alpha), tc_best_k=float(tc.max()) if B else 0.0,
+            tc_median_k=q[1], tc_q10_k=q[0], tc_q90_k=q[2],
+            int_loss_median=float(il.detach().float().median()) if B else 0.0, elapsed_s=elapsed,
+            eta_s=0.0 if done or not step else elapsed / step * max(total - step, 0), n_candidates=B, done=done,
+        )  # fmt: skip
 
     def optimize(
         self,
@@ -293,13 +272,20 @@ class DesignEngine:
         cfg = self.config
         x_raw = start.x if isinstance(start, init.StartPoints) else np.asarray(start, np.float64)
         B, total = len(x_raw), cfg.total_steps
-        ct, param, current_x = self._parameters(x_raw)
+        ct, param, current_x, project = self._parameters(x_raw)
+        cap = getattr(project, "kmax", None)  # at most cap free elements + the pins in any row
+        self._k_int = None if cap is None else cap + int((ct.x_c != 0).sum())
         self.scorer.reset()
         ns_t = torch.tensor(self.allowed_ns, device=self.device, dtype=torch.float32)
         stride = max(cfg.record_every, math.ceil(max(total, 1) * B * 118 / MAX_SNAPSHOT_ENTRIES))
         rec = recorder if recorder is not None else TrajectoryRecorder(B)
+        log, relu = StepLog(rec, cfg.target_tc), cfg.constraint_method == "relu"
         x0 = current_x().detach()
-        x_start, scores = x0.double().cpu().numpy(), partial(self._integer_scores, x0=x0)
+        x_start = x0.double().cpu().numpy()
+
+        def scores(integ: Integerized, candidate: np.ndarray) -> np.ndarray:
+            return self._refine_scores(integ.fractions, x_start[candidate])
+
         best = BestInteger(self.integerize, scores)
         t0, last_cb = time.perf_counter(), -math.inf
         x_stage2, opt, il, tc = None, None, None, None
@@ -313,25 +299,24 @@ class DesignEngine:
                 if step == cfg.steps2 and step > 0:
                     x_stage2 = current_x().detach().double().cpu().numpy()
                 # a fresh optimizer per stage
-                opt = torch.optim.Adam([param], lr=cfg.lr if stage == 2 else (cfg.lr3 or cfg.lr), fused=True)
+                opt = Adam(param, lr=cfg.lr if stage == 2 else (cfg.lr3 or cfg.lr))
             alpha = 0.0 if stage == 2 else cfg.alpha_at(step - cfg.steps2)
-            x = current_x()
-            score, tc = self.scorer.loop_score(x, step)
-            if stage == 3 or il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:
-                with torch.set_grad_enabled(stage == 3):  # stage 2 only monitors it
-                    il, _ = integer_loss(x, ns_t, cfg.integer_loss)
-            loss = obj.design_loss(score, cfg.target_tc, alpha if stage == 3 else 0.0, il, **self._penalties(x, x0))
+            with torch.set_grad_enabled(relu):  # relu: x(param) is chained by autograd in _step_update
+                x = current_x()
+            score, tc, il, grad = self._loss_grad(x, x0, step, alpha if stage == 3 else None, ns_t, il)
             if step % stride == 0:
-                rec.add_snapshot(step, tc.detach().cpu().numpy(), il.detach().cpu().numpy(), x.detach().cpu().numpy())
+                rec.add_snapshot(step, tc.cpu().numpy(), il.cpu().numpy(), x.detach().cpu().numpy())
             if stage == 3 and cfg.integer_select == "best" and (step - cfg.steps2) % cfg.select_every == 0:
                 best.consider(step, x.detach().double().cpu().numpy())
-            self._step_update(opt, param, loss, ct)
-            steps_done, tcd = step + 1, tc.detach()
-            _record_step(rec, steps_done, stage, alpha, tcd, obj.hinge(score, cfg.target_tc).detach(), il.detach())
+            self._step_update(opt, param, x, grad, ct, project)
+            steps_done = step + 1
+            log.add(steps_done, stage, alpha, tc, score, il)
             now = time.perf_counter()
             if callback is not None and (now - last_cb >= PROGRESS_EVERY_S or steps_done in (cfg.steps2, total)):
                 last_cb = now
-                callback(self._progress(steps_done, stage, alpha, tcd, il, t0, done=False))
+                log.flush()
+                callback(self._progress(steps_done, stage, alpha, tc, il, t0, done=False))
+        log.flush()
         with torch.no_grad():
             x = current_x()
             _, tc = self.scorer.score(x)

@@ -115,6 +115,40 @@ def integer_loss(
     return best, idx
 
 
+@torch.no_grad()
+def integer_loss_grad(
+    x: torch.Tensor, ns: torch.Tensor | list[int] | tuple[int, ...], kind: IntegerLossKind = "int", k: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`integer_loss(x, ns, kind)[0]` (B,) and its gradient with respect to x (B, D), without autograd.
+
+    d/dx_i |N x_i - round(N x_i)| / N = sign(N x_i - round(N x_i)), taken at each row's minimizing N;
+    the ES loss's two exempt terms get 0. The design loop calls this at every stage-3 step: a handful
+    of operations on each row's occupied columns instead of a recorded graph (equal to autograd of
+    `integer_loss` where the minimizing N is unique; tests/test_integer_loss.py). k: at least the most non-zero
+    entries any row holds, when the caller knows it (the loop's element cap); None counts them."""
+    if kind not in INTEGER_LOSS_KINDS:
+        raise ValueError(f"integer loss kind must be one of {INTEGER_LOSS_KINDS}, got {kind!r}")
+    B, D = x.shape
+    n = _ns_tensor(ns, x).reshape(1, -1, 1)  # (1, M, 1)
+    if k is None:
+        k = int((x != 0).sum(1).max()) if x.numel() else 0
+    k = min(max(k, 2), D)
+    idx = x.abs().topk(k, dim=1).indices  # the occupied columns (see per_n_loss)
+    t = x.gather(1, idx).unsqueeze(1) * n  # (B, M, k)
+    dev = t - torch.round(t)
+    d = dev.abs() / n
+    per_n = d.sum(-1)
+    if kind == "es":
+        exempt = d.topk(2, dim=-1)
+        per_n = per_n - exempt.values.sum(-1)
+    best, arg = per_n.min(1)
+    pick = arg.reshape(B, 1, 1)
+    sign = dev.gather(1, pick.expand(B, 1, k)).squeeze(1).sign()  # (B, k)
+    if kind == "es":
+        sign.scatter_(1, exempt.indices.gather(1, pick.expand(B, 1, 2)).squeeze(1), 0.0)
+    return best, torch.zeros_like(x).scatter_(1, idx, sign)
+
+
 # ---------------------------------------------------------------------------------------------
 # Atom counts (numpy, once per candidate at the end)
 

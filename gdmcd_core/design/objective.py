@@ -21,6 +21,7 @@ import torch
 
 from gdmcd_core.chem.elements import index_of
 from gdmcd_core.chem.valence import (
+    CU_VALENCE_WINDOW,
     PRESENCE_EPS,
     anion_former_mask,
     cu_valence_window_penalty,
@@ -36,6 +37,8 @@ OBJECTIVES = ("mean", "lcb")
 
 def score_from_members(raw: torch.Tensor, objective: str = "mean", kappa: float = 1.0) -> torch.Tensor:
     """raw: (K, B) members' pre-activation outputs in K -> (B,) score in K (mean, or mean - kappa * sd)."""
+    if len(raw) == 1:  # one member: sd 0, both objectives are its output
+        return raw.reshape(-1)
     if objective == "lcb":
         return raw.mean(0) - kappa * raw.std(0, unbiased=False)
     return raw.mean(0)
@@ -106,6 +109,7 @@ class ChemistryPenalty:
         self.anion, self.unknown = anion_former_mask(device), ~known
         self.cu = index_of("Cu")
         self.wv, self.wc, self.wd, self.radius = valence_weight, cu_valence_weight, distance_weight, radius
+        self._grad_consts: tuple[torch.Tensor, ...] | None = None
 
     @property
     def active(self) -> bool:
@@ -127,6 +131,42 @@ class ChemistryPenalty:
         if self.wd > 0 and x0 is not None:
             total = total + self.wd * trust_region_excess(x, x0, self.radius)
         return total
+
+    @torch.no_grad()
+    def gradient(self, x: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
+        """d self(x, x0).sum() / d x (B, 118), without autograd: the design loop's fast path (equal to autograd of
+        `__call__`, tests/test_design_chemistry.py). Every term is a relu (squared for the valence window) of a
+        linear function of x: lo, hi, and the Cu window's sides c - hi x_Cu and lo x_Cu - c are the four columns
+        of one product x @ A, so the gradient is (B, 4) coefficients times A^T; the presence flags are a second
+        product."""
+        grad = torch.zeros_like(x)
+        if self.wv > 0 or self.wc > 0:
+            if self._grad_consts is None or self._grad_consts[0].dtype != x.dtype:
+                self._grad_consts = self._gradient_constants(x.dtype)
+            a, sign, slope, step, flags = self._grad_consts
+            r = torch.relu((x @ a) * sign)  # relu(lo), relu(-hi), relu(above), relu(below)
+            has = ((x > PRESENCE_EPS).to(x.dtype) @ flags) > 0  # (B, 3): anion former, undefined valence, Cu
+            ionic = has[:, 0]
+            cu_applies = ionic & has[:, 2] & ~has[:, 1]
+            coef = (r * slope + (r > 0) * step) * torch.stack([ionic, ionic, cu_applies, cu_applies], 1)
+            grad = coef @ a.T
+        if self.wd > 0 and x0 is not None:
+            d = x - x0
+            grad += d.sign() * ((d.abs().sum(-1, keepdim=True) > self.radius) * self.wd)
+        return grad
+
+    def _gradient_constants(self, dtype) -> tuple[torch.Tensor, ...]:
+        """(A (118, 4): lo, hi, c - hi x_Cu, lo x_Cu - c as linear maps of x; the signs that turn them into the
+        relus' arguments; d penalty / d relu for the squared (valence) and the linear (Cu) columns; presence
+        flags (118, 3): anion former, undefined typical valence, Cu)."""
+        t, (w_lo, w_hi) = self.table.to(dtype), CU_VALENCE_WINDOW
+        e_cu = torch.zeros(len(t), device=t.device, dtype=dtype)
+        e_cu[self.cu] = 1.0
+        a = torch.stack([t[:, 0], t[:, 1], t[:, 2] - w_hi * e_cu, w_lo * e_cu - t[:, 2]], 1)
+        vec = lambda *v: torch.tensor(v, device=t.device, dtype=dtype)  # noqa: E731
+        sign, slope, step = vec(1, -1, 1, 1), vec(2 * self.wv, -2 * self.wv, 0, 0), vec(0, 0, self.wc, self.wc)
+        flags = torch.stack([self.anion.to(dtype), self.unknown.to(dtype), e_cu], 1)
+        return a, sign, slope, step, flags
 
 
 def valence_penalty(x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:

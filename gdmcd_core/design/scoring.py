@@ -71,7 +71,8 @@ class Scorer:
         return torch.relu(r) if self.relu else r
 
     def _from_raw(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return obj.score_from_members(r, self.objective, self.kappa), self._activate(r).mean(0)
+        tc = self._activate(r.reshape(-1)) if len(r) == 1 else self._activate(r).mean(0)
+        return obj.score_from_members(r, self.objective, self.kappa), tc
 
     def loop_score(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The loop's (score, Tc) at `step` under the ensemble mode (see the module docstring)."""
@@ -79,7 +80,8 @@ class Scorer:
             r = self.raw(x)
             if r is None:
                 return self.score(x, raw=True)
-            self._sd_last = r.detach().std(0, unbiased=False)
+            if self.mode == "rotate" and self.singles:  # held for the single-member steps until the next full one
+                self._sd_last = r.detach().std(0, unbiased=False)
             return self._from_raw(r)
         member = self.singles[self._turn % len(self.singles)]
         self._turn += 1

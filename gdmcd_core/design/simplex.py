@@ -169,7 +169,59 @@ def top_k_mask(x: torch.Tensor, k: int | torch.Tensor, keep: torch.Tensor | None
     return forced | out
 
 
-def center_gradient(g: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+class TopKProjection:
+    """v (B, D) -> `project_simplex(v, total, top_k_mask(v off the mask at -inf, k) & mask)`, from a single top-k.
+
+    The Euclidean projection onto {x on the simplex, at most k non-zero, zero off the mask} (Kyrillidis
+    et al. 2013): the top-k both picks each row's support and, already sorted, feeds the sort-based
+    projection restricted to it, so the design loop's capped projection costs one top-k over (B, D) and
+    a few operations on (B, k); the caps, totals and mask are prepared once per run (B fixed). Equal to
+    the two-call form (tests/test_simplex.py).
+
+    Args:
+        k: support size per row, >= 0 (int or (B,)).
+        total: the row sum, a float or (B,).
+        mask: (D,) or (B, D) bool of entries that may be non-zero; None = all.
+        shape: (B, D) of the batches it will project; device: theirs.
+    """
+
+    def __init__(self, k, total, mask: torch.Tensor | None, shape: tuple[int, int], device) -> None:
+        B, D = shape
+        self.kk = torch.as_tensor(k, device=device).expand(B).reshape(B, 1).clamp(0, D)
+        self.kmax = int(self.kk.max()) if B else 0
+        proto = torch.empty(shape, device=device)
+        self.off = None if mask is None else ~_as_mask(mask, proto)
+        self.t = _as_row_total(total, proto)  # (B, 1) float64
+        self.j = torch.arange(1, self.kmax + 1, device=device)
+        self.first_k = self.j <= self.kk  # (B, kmax)
+        # every row's mask holds at least kmax entries: no -inf can reach the top k
+        self.always_finite = self.off is None or bool(((~self.off).sum(-1) >= self.kmax).all())
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        if self.kmax == 0:
+            return torch.zeros_like(v)
+        score = v.detach() if self.off is None else v.detach().masked_fill(self.off, -torch.inf)
+        vals, idx = score.topk(self.kmax, dim=1, sorted=True)
+        take = self.first_k if self.always_finite else self.first_k & torch.isfinite(vals)
+        u = torch.where(take, vals.to(torch.float64), 0.0)
+        css = u.cumsum(1)
+        cond = take & (u - (css - self.t) / self.j > 0)
+        rho = (cond * self.j).amax(1, keepdim=True).clamp_min(1)  # (B, 1) support of the projection, >= 1
+        tau = (css.gather(1, rho - 1) - self.t) / rho
+        x = torch.clamp(u - tau, min=0.0) * take
+        return torch.zeros(v.shape, dtype=torch.float64, device=v.device).scatter_(1, idx, x).to(v.dtype)
+
+
+def project_simplex_top_k(
+    v: torch.Tensor, k: int | torch.Tensor, total: float | torch.Tensor = 1.0, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One TopKProjection(k, total, mask) of v (B, D); see there."""
+    return TopKProjection(k, total, mask, tuple(v.shape), v.device)(v)
+
+
+def center_gradient(
+    g: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None, total: float | None = None
+) -> torch.Tensor:
     """Remove from a gradient the part along (1, ..., 1), measured at the composition's average.
 
     On the simplex sum x = s, a loss has the same restricted gradient for g and g + c*1 for any
@@ -184,11 +236,15 @@ def center_gradient(g: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None 
         x: (B, D) current compositions (>= 0); the weights are x / sum x (uniform over the mask
             for an all-zero row).
         mask: (B, D) or (D,) bool of entries that may move; None = all.
+        total: when given (> 0), x is known to lie on the masked simplex of that sum (the design loop,
+            after its projection): the weights are x / total, without the checks.
 
     Returns:
         (B, D) centered gradient, same dtype as g.
     """
     m = _as_mask(mask, g)
+    if total is not None and total > 0:
+        return (g - (x.detach() * g).sum(1, keepdim=True) / total) * m
     w = (x.detach().clamp_min(0) * m).to(g.dtype)
     s = w.sum(1, keepdim=True)
     uniform = m.to(g.dtype) / m.sum(1, keepdim=True).clamp_min(1)
