@@ -231,7 +231,7 @@ class DesignEngine:
         if self._chemistry.active:
             grad += self._chemistry.gradient(xd, x0)
         if alpha is not None:
-            il, g_int = integer_loss_grad(xd, ns_t, cfg.integer_loss, self._k_int)
+            il, g_int = integer_loss_grad(xd, ns_t.reshape(1, -1, 1), cfg.integer_loss, self._k_int)
             if alpha > 0:
                 grad.add_(g_int, alpha=alpha)
         elif il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:

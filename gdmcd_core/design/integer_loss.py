@@ -125,11 +125,12 @@ def integer_loss_grad(
     the ES loss's two exempt terms get 0. The design loop calls this at every stage-3 step: a handful
     of operations on each row's occupied columns instead of a recorded graph (equal to autograd of
     `integer_loss` where the minimizing N is unique; tests/test_integer_loss.py). k: at least the most non-zero
-    entries any row holds, when the caller knows it (the loop's element cap); None counts them."""
+    entries any row holds, when the caller knows it (the loop's element cap); None counts them. ns may be given
+    as a checked (1, M, 1) tensor (the loop, every step)."""
     if kind not in INTEGER_LOSS_KINDS:
         raise ValueError(f"integer loss kind must be one of {INTEGER_LOSS_KINDS}, got {kind!r}")
     B, D = x.shape
-    n = _ns_tensor(ns, x).reshape(1, -1, 1)  # (1, M, 1)
+    n = ns if isinstance(ns, torch.Tensor) and ns.ndim == 3 else _ns_tensor(ns, x).reshape(1, -1, 1)  # (1, M, 1)
     if k is None:
         k = int((x != 0).sum(1).max()) if x.numel() else 0
     k = min(max(k, 2), D)

@@ -137,28 +137,28 @@ class ChemistryPenalty:
         """d self(x, x0).sum() / d x (B, 118), without autograd: the design loop's fast path (equal to autograd of
         `__call__`, tests/test_design_chemistry.py). Every term is a relu (squared for the valence window) of a
         linear function of x: lo, hi, and the Cu window's sides c - hi x_Cu and lo x_Cu - c are the four columns
-        of one product x @ A, so the gradient is (B, 4) coefficients times A^T; the presence flags are a second
-        product."""
-        grad = torch.zeros_like(x)
+        of one product x @ A, so the gradient is (B, 4) coefficients times A^T; the presence flags, and where each
+        term applies, are two more small products."""
+        grad = None
         if self.wv > 0 or self.wc > 0:
             if self._grad_consts is None or self._grad_consts[0].dtype != x.dtype:
                 self._grad_consts = self._gradient_constants(x.dtype)
-            a, sign, slope, step, flags = self._grad_consts
+            a, sign, slope, step, flags, which, needs = self._grad_consts
             r = torch.relu((x @ a) * sign)  # relu(lo), relu(-hi), relu(above), relu(below)
-            has = ((x > PRESENCE_EPS).to(x.dtype) @ flags) > 0  # (B, 3): anion former, undefined valence, Cu
-            ionic = has[:, 0]
-            cu_applies = ionic & has[:, 2] & ~has[:, 1]
-            coef = (r * slope + (r > 0) * step) * torch.stack([ionic, ionic, cu_applies, cu_applies], 1)
-            grad = coef @ a.T
+            has = (((x > PRESENCE_EPS).to(x.dtype) @ flags) > 0).to(x.dtype)  # anion former, undefined valence, Cu
+            applies = (has @ which) > needs  # (B, 4): ionic for the valence columns, a checkable cuprate for Cu's
+            grad = ((r * slope + (r > 0) * step) * applies) @ a.T
         if self.wd > 0 and x0 is not None:
             d = x - x0
-            grad += d.sign() * ((d.abs().sum(-1, keepdim=True) > self.radius) * self.wd)
-        return grad
+            g_d = d.sign() * ((d.abs().sum(-1, keepdim=True) > self.radius) * self.wd)
+            grad = g_d if grad is None else grad + g_d
+        return torch.zeros_like(x) if grad is None else grad
 
     def _gradient_constants(self, dtype) -> tuple[torch.Tensor, ...]:
         """(A (118, 4): lo, hi, c - hi x_Cu, lo x_Cu - c as linear maps of x; the signs that turn them into the
         relus' arguments; d penalty / d relu for the squared (valence) and the linear (Cu) columns; presence
-        flags (118, 3): anion former, undefined typical valence, Cu)."""
+        flags (118, 3): anion former, undefined typical valence, Cu; and the map from flags to where each column
+        applies)."""
         t, (w_lo, w_hi) = self.table.to(dtype), CU_VALENCE_WINDOW
         e_cu = torch.zeros(len(t), device=t.device, dtype=dtype)
         e_cu[self.cu] = 1.0
@@ -166,7 +166,9 @@ class ChemistryPenalty:
         vec = lambda *v: torch.tensor(v, device=t.device, dtype=dtype)  # noqa: E731
         sign, slope, step = vec(1, -1, 1, 1), vec(2 * self.wv, -2 * self.wv, 0, 0), vec(0, 0, self.wc, self.wc)
         flags = torch.stack([self.anion.to(dtype), self.unknown.to(dtype), e_cu], 1)
-        return a, sign, slope, step, flags
+        # a column applies when has @ which > needs: anion former (valence); anion former and Cu, no undefined valence
+        which = torch.tensor([[1, 1, 1, 1], [0, 0, -1, -1], [0, 0, 1, 1]], device=t.device, dtype=dtype)
+        return a, sign, slope, step, flags, which, vec(0.5, 0.5, 1.5, 1.5)
 
 
 def valence_penalty(x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
