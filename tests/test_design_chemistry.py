@@ -51,7 +51,7 @@ def test_valence_term_zero_when_balanced_positive_when_oxygen_starved() -> None:
     p = obj.valence_penalty(_x("YBa2Cu3O7", "NaCl", "Nb3Sn", "HgBa2Ca2Cu3O0.5"), bounds)
     assert p[0] == 0 and p[1] == 0 and p[2] == 0  # balanced, balanced, intermetallic
     assert p[3] > 0.5
-    loss = obj.design_loss(torch.full((4,), 400.0), 300.0, valence_penalty=p, valence_weight=1000.0)
+    loss = obj.design_loss(torch.full((4,), 400.0), 300.0, chemistry=1000.0 * p)
     assert loss[:3].abs().max() == 0 and loss[3] == pytest.approx(1000.0 * float(p[3]))
 
 

@@ -3,10 +3,11 @@
 Stage 2: Adam on the hinge max(0, y_t - score(x)). Stage 3: a fresh Adam on hinge + alpha * L_integer,{N}(x),
 alpha ramped linearly from 0 to alpha_max (objective.py). Both stages add the chemistry terms of
 objective.design_loss that have a weight: the valence window, the cuprate Cu valence, the trust region
-around each candidate's start composition and relu(E_f). x = x_opt + x_c is kept a composition with the pins
+around each candidate's start composition and relu(E_f). Each step takes autograd through the model only and
+adds the gradients of the model-free terms by hand (`_loss_grad`). x = x_opt + x_c is kept a composition with the pins
 and exclusions of `constraints` after every step, by the Euclidean projection ("project": Adam sees the
 gradient centered at the composition's average, see simplex.center_gradient) or by the reparameterization
-x_opt = budget * relu(p) / sum relu(p) ("relu").
+x_opt = budget * relu(p) / sum relu(p) ("relu"); Adam is design/adam.py.
 
 The reported integer formula of a candidate (integer_select "best", the default) is the one with the
 highest score (minus the same chemistry terms) among the integer formulas stage 3 passes through, checked every

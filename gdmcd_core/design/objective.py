@@ -61,32 +61,19 @@ def design_loss(
     int_loss: torch.Tensor | None = None,
     formation_energy: torch.Tensor | None = None,
     formation_energy_weight: float = 0.0,
-    valence_penalty: torch.Tensor | None = None,
-    valence_weight: float = 0.0,
-    distance_excess: torch.Tensor | None = None,
-    distance_weight: float = 0.0,
-    cu_penalty: torch.Tensor | None = None,
-    cu_valence_weight: float = 0.0,
     chemistry: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B,) loss: hinge + alpha * L_integer + w_E * relu(E_f) + w_V * P_valence + w_Cu * P_Cu + w_D * excess.
+    """(B,) loss: hinge + alpha * L_integer + w_E * relu(E_f) + the chemistry terms.
 
-    valence_penalty: (B,) `valence_penalty(x, ...)`; cu_penalty: (B,) `cu_penalty(x, ...)`;
-    distance_excess: (B,) `trust_region_excess(x, x0, r)`.
-    chemistry: (B,) the weighted chemistry terms already summed (`ChemistryPenalty`), added as they are.
-    Terms with zero weight or no tensor are skipped.
+    chemistry: (B,) the weighted chemistry terms already summed (`ChemistryPenalty`: w_V * P_valence + w_Cu * P_Cu
+    + w_D * trust-region excess), added as they are. Terms with zero weight or no tensor are skipped. The design
+    loop adds the same terms' gradients by hand (DesignEngine._loss_grad); this form scores integer formulas.
     """
     loss = hinge(score, target_tc)
     if alpha > 0 and int_loss is not None:
         loss = loss + alpha * int_loss
     if formation_energy_weight > 0 and formation_energy is not None:
         loss = loss + formation_energy_weight * torch.relu(formation_energy)
-    if valence_weight > 0 and valence_penalty is not None:
-        loss = loss + valence_weight * valence_penalty
-    if cu_valence_weight > 0 and cu_penalty is not None:
-        loss = loss + cu_valence_weight * cu_penalty
-    if distance_weight > 0 and distance_excess is not None:
-        loss = loss + distance_weight * distance_excess
     if chemistry is not None:
         loss = loss + chemistry
     return loss
