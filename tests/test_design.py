@@ -330,3 +330,25 @@ def test_best_integer_batches_and_rescoring_only_changed_formulas_keep_the_best(
     assert np.allclose(best.score, s.max(0))
     assert all((integ.amounts[b] == every[first_best[b]].amounts[b]).all() for b in range(B))
     assert sum(scored) < len(checks) * B  # unchanged formulas were not scored again
+
+
+def test_step_log_rows_equal_per_step_statistics() -> None:
+    """StepLog's batched rows equal the per-step statistics computed one step at a time, across forced flushes."""
+    from gdmcd_core.design.step_log import StepLog
+    from gdmcd_core.design.trajectory import STEP_FIELDS, TrajectoryRecorder
+
+    g = torch.Generator().manual_seed(0)
+    rec = TrajectoryRecorder(9)
+    log = StepLog(rec, target_tc=100.0, capacity=4)  # 10 steps: two forced flushes and a final one
+    want = []
+    for step in range(1, 11):
+        tc, score, il = torch.rand(9, generator=g) * 150, torch.rand(9, generator=g) * 150, torch.rand(9, generator=g)
+        log.add(step, 2 if step <= 5 else 3, 0.1 * step, tc, score, il)
+        q = torch.quantile(tc, torch.tensor([0.1, 0.5, 0.9]))
+        hinge = torch.relu(100.0 - score).mean()
+        want.append([step, 2 if step <= 5 else 3, 0.1 * step, tc.max(), q[0], q[1], q[2], hinge, il.median()])
+    assert len(rec.rows["step"]) == 8  # flushed at capacity, twice
+    log.flush()
+    got = np.array([rec.rows[k] for k in ("step", "stage", "alpha", "tc_best_k", "tc_q10_k", "tc_median_k", "tc_q90_k", "hinge_mean_k", "int_loss_median")]).T  # fmt: skip
+    assert set(rec.rows) == set(STEP_FIELDS)
+    assert np.allclose(got, np.array([[float(v) for v in row] for row in want]), atol=1e-4)

@@ -116,6 +116,7 @@ class DesignEngine:
             config.trust_radius,
         )  # fmt: skip
         self.scorer = Scorer(self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every)
+        self._k_int: int | None = None  # columns the integer loss needs in this run's loop (set by optimize)
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
         self.allowed_ns = tuple(self.constraints.feasible_ns(config.ns))

@@ -19,6 +19,7 @@ from gdmcd_core.design.trajectory import TrajectoryRecorder
 
 QUANTILES = (0.1, 0.5, 0.9)
 CAPACITY = 256  # steps buffered before a flush is forced
+MAX_ENTRIES = 4_000_000  # and at most this many buffered values per tensor kind (large B: ~16 MB each in float32)
 
 
 def quantiles(tc: torch.Tensor) -> list[float]:
@@ -57,7 +58,8 @@ class StepLog:
     max(0, target_tc - score)."""
 
     def __init__(self, rec: TrajectoryRecorder, target_tc: float, capacity: int = CAPACITY):
-        self.rec, self.target_tc, self.capacity = rec, target_tc, capacity
+        self.rec, self.target_tc = rec, target_tc
+        self.capacity = max(1, min(capacity, MAX_ENTRIES // max(rec.n_candidates, 1)))
         self.meta: list[tuple[int, int, float]] = []
         self.rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
