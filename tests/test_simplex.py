@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from gdmcd_core.design.simplex import (
+    TopKProjection,
     project_capped_simplex,
     project_simplex,
-    project_simplex_top_k,
     relu_normalize,
     simplex_violation,
     top_k_mask,
@@ -131,7 +131,7 @@ def test_one_top_k_projection_equals_mask_then_project(seed: int) -> None:
     k[0] = 118  # more than the mask holds
     want = project_simplex(v, 0.8, top_k_mask(v.masked_fill(~mask, -torch.inf), k) & mask)
     want[k == 0] = 0.0  # an empty support projects to zeros
-    got = project_simplex_top_k(v, k, 0.8, mask)
+    got = TopKProjection(k, 0.8, mask, tuple(v.shape), v.device)(v)
     assert torch.equal(got, want)
     assert bool(((got > 0).sum(1) <= k).all())
     assert simplex_violation(got[k > 0], 0.8).max() < TOL

@@ -11,7 +11,7 @@ from functools import partial
 
 import torch
 
-from gdmcd_core.design.simplex import TopKProjection, project_simplex, project_simplex_top_k, relu_normalize, top_k_mask
+from gdmcd_core.design.simplex import TopKProjection, project_simplex, relu_normalize, top_k_mask
 
 
 @dataclass(frozen=True)
@@ -38,21 +38,24 @@ def _cap(ct: ConstraintTensors) -> torch.Tensor | int | None:
 
 def apply_projection(v: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:
     """Project raw x_opt values v (B, 118) onto the constrained set; returns x_opt (B, 118)."""
-    k = _cap(ct)
-    if k is None:
-        return project_simplex(v, ct.budget, ct.free)
-    if not ct.any_keep:
-        return project_simplex_top_k(v, k, ct.budget, ct.free)
-    support = top_k_mask(v.masked_fill(~ct.free, -torch.inf), k, ct.keep) & ct.free
-    return project_simplex(v, ct.budget, support)
+    return projector(ct, tuple(v.shape))(v)
 
 
 def projector(ct: ConstraintTensors, shape: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`apply_projection(., ct)` for batches of `shape` (B, 118), its per-run constants built once (the loop)."""
+    """`apply_projection(., ct)` for batches of `shape` (B, 118), its per-run constants built once (the loop):
+    with an element cap and no at-least pin, one top-k gives both the support and the sorted values."""
     k = _cap(ct)
-    if k is None or ct.any_keep:
-        return partial(apply_projection, ct=ct)
-    return TopKProjection(k, ct.budget, ct.free, shape, ct.free.device)
+    if k is not None and not ct.any_keep:
+        return TopKProjection(k, ct.budget, ct.free, shape, ct.free.device)
+    return partial(_project_masked, ct=ct, k=k)
+
+
+def _project_masked(v: torch.Tensor, ct: ConstraintTensors, k) -> torch.Tensor:
+    """The projection without a cap, or with a cap and forced (at-least pinned) elements in the support."""
+    if k is None:
+        return project_simplex(v, ct.budget, ct.free)
+    support = top_k_mask(v.masked_fill(~ct.free, -torch.inf), k, ct.keep) & ct.free
+    return project_simplex(v, ct.budget, support)
 
 
 def apply_relu(p: torch.Tensor, ct: ConstraintTensors) -> torch.Tensor:

@@ -116,7 +116,6 @@ class DesignEngine:
             config.trust_radius,
         )  # fmt: skip
         self.scorer = Scorer(self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every)
-        self._k_int: int | None = None  # columns the integer loss needs in this run's loop (set by optimize)
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
         self.allowed_ns = tuple(self.constraints.feasible_ns(config.ns))
@@ -213,12 +212,13 @@ class DesignEngine:
         relu = cfg.constraint_method == "relu"
         return ct, param, lambda: compose(apply_relu(param, ct) if relu else param, ct), projector(ct, param.shape)
 
-    def _loss_grad(self, x: torch.Tensor, x0: torch.Tensor, step: int, alpha: float, ns_t, il):
+    def _loss_grad(self, x: torch.Tensor, x0: torch.Tensor, step: int, alpha: float, ns_t, il, k_int: int | None):
         """(score, Tc, L_integer, d loss / d x) at compositions x (B, 118), all detached. Autograd runs through the
         model only, seeded with the hinge's slope (-1 below the target, else 0) and w_E where E_f > 0; the chemistry
         and integer terms, piecewise linear or quadratic in x, add their gradients by hand
         (objective.ChemistryPenalty.gradient, integer_loss.integer_loss_grad). Stage 2 (alpha None) computes
-        L_integer only to monitor it, every record_every steps."""
+        L_integer only to monitor it, every record_every steps. k_int: the most non-zero entries any row can hold
+        (None: counted)."""
         cfg = self.config
         xg = x.detach().requires_grad_(True)
         with torch.enable_grad():
@@ -233,7 +233,7 @@ class DesignEngine:
         if self._chemistry.active:
             grad += self._chemistry.gradient(xd, x0)
         if alpha is not None:
-            il, g_int = integer_loss_grad(xd, ns_t.reshape(1, -1, 1), cfg.integer_loss, self._k_int)
+            il, g_int = integer_loss_grad(xd, ns_t.reshape(1, -1, 1), cfg.integer_loss, k_int)
             if alpha > 0:
                 grad.add_(g_int, alpha=alpha)
         elif il is None or step % cfg.record_every == 0 or step == cfg.steps2 - 1:
@@ -276,7 +276,7 @@ class DesignEngine:
         B, total = len(x_raw), cfg.total_steps
         ct, param, current_x, project = self._parameters(x_raw)
         cap = getattr(project, "kmax", None)  # at most cap free elements + the pins in any row
-        self._k_int = None if cap is None else cap + int((ct.x_c != 0).sum())
+        k_int = None if cap is None else cap + int((ct.x_c != 0).sum())
         self.scorer.reset()
         ns_t = torch.tensor(self.allowed_ns, device=self.device, dtype=torch.float32)
         stride = max(cfg.record_every, math.ceil(max(total, 1) * B * 118 / MAX_SNAPSHOT_ENTRIES))
@@ -305,7 +305,7 @@ class DesignEngine:
             alpha = 0.0 if stage == 2 else cfg.alpha_at(step - cfg.steps2)
             with torch.set_grad_enabled(relu):  # relu: x(param) is chained by autograd in _step_update
                 x = current_x()
-            score, tc, il, grad = self._loss_grad(x, x0, step, alpha if stage == 3 else None, ns_t, il)
+            score, tc, il, grad = self._loss_grad(x, x0, step, alpha if stage == 3 else None, ns_t, il, k_int)
             if step % stride == 0:
                 rec.add_snapshot(step, tc.cpu().numpy(), il.cpu().numpy(), x.detach().cpu().numpy())
             if stage == 3 and cfg.integer_select == "best" and (step - cfg.steps2) % cfg.select_every == 0:

@@ -71,8 +71,7 @@ class Scorer:
         return torch.relu(r) if self.relu else r
 
     def _from_raw(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tc = self._activate(r.reshape(-1)) if len(r) == 1 else self._activate(r).mean(0)
-        return obj.score_from_members(r, self.objective, self.kappa), tc
+        return obj.score_from_members(r, self.objective, self.kappa), self._activate(r).mean(0)
 
     def loop_score(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The loop's (score, Tc) at `step` under the ensemble mode (see the module docstring)."""

@@ -212,13 +212,6 @@ class TopKProjection:
         return torch.zeros(v.shape, dtype=torch.float64, device=v.device).scatter_(1, idx, x).to(v.dtype)
 
 
-def project_simplex_top_k(
-    v: torch.Tensor, k: int | torch.Tensor, total: float | torch.Tensor = 1.0, mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """One TopKProjection(k, total, mask) of v (B, D); see there."""
-    return TopKProjection(k, total, mask, tuple(v.shape), v.device)(v)
-
-
 def center_gradient(
     g: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None, total: float | None = None
 ) -> torch.Tensor:
