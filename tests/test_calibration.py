@@ -8,7 +8,7 @@ import torch
 from gdmcd_core.chem.distance import nearest_l1, unseen_elements
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
-from gdmcd_core.training.calibration import METHOD, Calibration, fit_calibration
+from gdmcd_core.training.calibration import METHOD, Calibration, coverage_rescale, fit_calibration
 
 TRUE_S, TRUE_B = 2.0, 20.0  # spread factor and K per unit L1 of the synthetic residuals
 REL_TOL = 0.1  # 3,000 rows pin both scales to a few per cent; 10 % leaves room for the seed
@@ -89,12 +89,49 @@ def test_nearest_l1_and_unseen_elements():
     assert nearest_l1(x, np.zeros((0, 118)))[0].tolist() == [-1, -1]
 
 
-def test_heavy_tailed_errors_still_cover_68_percent_at_one_sigma():
-    """Student-t errors (heavier tails than a normal) would make an NLL-only σ too wide; the fit keeps ±1σ at 68 %."""
+def test_heavy_tailed_errors_balance_one_and_two_sigma_coverage():
+    """Student-t errors (heavier tails than a normal): ±1σ stays near 68 % while ±2σ gets closer to 95 % than a
+    σ scaled to exactly 68 % at ±1σ would give."""
     rng = np.random.default_rng(3)
     spread = rng.uniform(0.5, 5.0, 4000)
     distance = rng.uniform(0.0, 1.0, 4000)
     residual = 2.0 * spread * rng.standard_t(2.5, 4000)
     cal = fit_calibration(residual, spread, distance)
-    sigma = np.sqrt((cal.sigma_scale * spread) ** 2 + (cal.distance_scale_k * distance) ** 2)
-    assert abs(np.mean(np.abs(residual) <= sigma) - 0.683) < 0.02
+    z = np.abs(residual) / cal.sigma(spread, distance)
+    cov1, cov2 = np.mean(z <= 1), np.mean(z <= 2)
+    q68 = np.quantile(z, 0.6827)  # the factor that would put exactly 68.3 % inside ±1σ
+    assert abs(cov1 - 0.683) < 0.05 and cov1 > 0.683
+    assert cov2 > np.mean(z <= 2 * q68) + 0.005
+
+
+def test_normal_errors_keep_the_normal_coverage():
+    rng = np.random.default_rng(4)
+    spread = rng.uniform(0.5, 5.0, 4000)
+    residual = rng.normal(0.0, 3.0 * spread)
+    z = np.abs(residual) / (3.0 * spread)
+    assert abs(coverage_rescale(z) - 1.0) < 0.05
+
+
+def test_fit_recovers_the_neighbour_term_and_cross_fitting_uses_other_rows():
+    rng = np.random.default_rng(5)
+    n = 4000
+    spread = rng.uniform(0.5, 5.0, n)
+    distance = rng.uniform(0.0, 1.0, n)
+    gap = rng.exponential(10.0, n)
+    residual = rng.normal(0.0, np.sqrt((TRUE_S * spread) ** 2 + (0.5 * gap) ** 2))
+    cal = fit_calibration(residual, spread, distance, gap)
+    assert abs(cal.neighbor_scale - 0.5) / 0.5 < REL_TOL and abs(cal.sigma_scale - TRUE_S) / TRUE_S < REL_TOL
+    assert cal.distance_scale_k < 2.0  # no distance signal in these residuals
+    no_gap = fit_calibration(residual, spread, distance)
+    assert no_gap.neighbor_scale == 0.0 and no_gap.nll > cal.nll
+
+
+def test_ensemble_sigma_uses_the_gap_to_the_neighbours_tc():
+    card = {"calibration": {"sigma_scale": 1.0, "distance_scale_k": 0.0, "neighbor_scale": 0.5}}
+    ens = _ensemble((10.0, 14.0), card)  # mean 12 K, spread 2 K
+    x = np.zeros((3, 118), np.float32)
+    x[:, 0] = 1.0
+    mean, std = ens.predict(x, distance=np.zeros(3), neighbor_tc=np.array([12.0, 20.0, 0.0]))
+    assert np.allclose(mean, 12.0)
+    assert np.allclose(std, np.sqrt(2.0**2 + (0.5 * np.array([0.0, 8.0, 12.0])) ** 2), rtol=1e-4)
+    assert np.allclose(ens.predict(x)[1], 2.0, rtol=1e-4)  # no neighbour given: the term is left out

@@ -147,3 +147,31 @@ def test_sigma_scale_calibrates_validation_coverage():
     inside = np.mean(np.abs(mean - ds.tc_k) <= std * (1 + 1e-5))
     assert ens.sigma_scale > 0
     assert abs(inside - SIGMA_TARGET_COVERAGE) <= 1.5 / n
+
+
+def test_negative_margin_pushes_non_superconductors_below_zero():
+    tc = torch.zeros(3)
+    raw = torch.tensor([-3.0, -1.0, 0.5])  # all read as 0 K after the ReLU, the last one as 0.5 K
+    assert tc_loss(raw[:2], tc[:2], delta=2.0).item() == 0.0  # no margin: anything <= 0 is fine
+    with_margin = torch.stack(
+        [tc_loss(r.view(1), t.view(1), delta=2.0, margin=2.0) for r, t in zip(raw, tc, strict=True)]
+    )
+    assert with_margin[0] == 0.0 and 0.0 < with_margin[1] < with_margin[2]
+    sc = torch.tensor([5.0])  # a superconductor's loss does not depend on the margin
+    assert tc_loss(torch.tensor([3.0]), sc, 2.0, margin=2.0) == tc_loss(torch.tensor([3.0]), sc, 2.0)
+
+
+def test_ensemble_tc_is_the_relu_of_the_members_mean_raw_output():
+    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in range(2)]
+    for m, b in zip(members, (-4.0, 1.0), strict=True):  # member Tc 0 and 1 K; mean raw -1.5 K
+        torch.nn.init.zeros_(m.head.weight)
+        torch.nn.init.constant_(m.head.bias, b)
+        m.eval()
+    ens = TcEnsemble(members)
+    x = torch.zeros(2, 118)
+    x[:, 7] = 1.0
+    with torch.no_grad():
+        assert torch.equal(ens(x), torch.zeros(2))  # not 0.5 K: one member above 0 K does not make a superconductor
+        assert torch.equal(ens.member_predictions(x).mean(0), torch.full((2,), 0.5))
+        mean, std = ens.mean_std(x)
+    assert torch.equal(mean, ens(x)) and bool((std > 0).all())

@@ -78,7 +78,13 @@ class ReferenceData:
 
     def supercon_distance(self, x: np.ndarray) -> np.ndarray:
         """(B,) L1 distance (fractions, 0..2) from each row of x (B, 118) to its nearest SuperCon composition."""
-        return nearest_l1(x, self.sc_x)[1]
+        return self.supercon_neighbors(x)[0]
+
+    def supercon_neighbors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distance (B,) in L1 fractions, Tc (B,) in K) of each row's nearest SuperCon composition (NaN: none)."""
+        j, d = nearest_l1(x, self.sc_x)
+        tc = np.where(j >= 0, np.asarray(self.sc_tc_k, np.float64)[j.clip(0)] if len(self.sc_x) else np.nan, np.nan)
+        return d, tc
 
     def supercon_keys(self) -> dict[str, int]:
         """reduced_key of each SuperCon composition -> its row (first occurrence)."""

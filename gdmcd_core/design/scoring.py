@@ -64,14 +64,15 @@ class Scorer:
         if self.objective == "lcb":
             mean, std = self.mean_std(x, r)
             return mean - self.kappa * std, mean
-        mean = self._activate(r).mean(0) if r is not None else self.model(x)
+        mean = self._activate(r.mean(0)) if r is not None else self.model(x)
         return mean, mean
 
     def _activate(self, r: torch.Tensor) -> torch.Tensor:
         return torch.relu(r) if self.relu else r
 
     def _from_raw(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return obj.score_from_members(r, self.objective, self.kappa), self._activate(r).mean(0)
+        """(score, Tc): Tc is the ReLU of the members' mean raw output, as TcEnsemble.activate_mean."""
+        return obj.score_from_members(r, self.objective, self.kappa), self._activate(r.mean(0))
 
     def loop_score(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The loop's (score, Tc) at `step` under the ensemble mode (see the module docstring)."""

@@ -4,17 +4,19 @@ With K = 1 the standard deviation is reported as 0 and `has_uncertainty` is Fals
 can show "no uncertainty available" instead of a misleading ±0.
 
 Members trained on the same data agree more than their errors warrant, and they agree most
-where they are all equally wrong: far from every training composition. σ is therefore calibrated as
+where they are all equally wrong: far from every training composition, and where the landscape is
+steep. σ is therefore calibrated as
 
-    σ² = (s · spread)² + (b · d)²
+    σ² = (s · spread)² + (b · d)² + (g · |Tc − Tc_nn|)²
 
 where spread is the population sd of the members' pre-activation outputs (K), d the L1 distance in
-atomic fractions (0..2) from the composition to its nearest training SuperCon composition, and
-(s, b) are fitted on the validation split when the checkpoint is saved (training/calibration.py)
-and recorded in the card under "calibration" ({"sigma_scale": s, "distance_scale_k": b, ...}).
-Old cards hold only a top-level "sigma_scale": b is 0 for them. Without a distance (the design
-engine's gradient loop) only s is applied. Because the spread is taken over pre-activation
-outputs, members that all predict Tc <= 0 but disagree still give σ > 0.
+atomic fractions (0..2) from the composition to its nearest training SuperCon composition, Tc_nn
+that neighbour's measured Tc (a prediction far from its nearest known compound's Tc is a claim
+the data do not yet support), and (s, b, g) are fitted by training/calibration.py and recorded in
+the card under "calibration" ({"sigma_scale": s, "distance_scale_k": b, "neighbor_scale": g, ...}).
+Old cards hold only a top-level "sigma_scale": b and g are 0 for them. A term whose input is not
+given (the design engine's gradient loop passes neither) is left out. Because the spread is taken
+over pre-activation outputs, members that all predict Tc <= 0 but disagree still give σ > 0.
 """
 
 from __future__ import annotations
@@ -52,9 +54,11 @@ class TcEnsemble(nn.Module):
         self.sha256 = sha256
         self.path = path
         cal = self.card.get("calibration") or {}
-        # s: factor on the member spread; b: K of sd per unit of L1 distance to the training set (0 for old cards)
+        # s: factor on the member spread; b: K of sd per unit of L1 distance to the training set; g: factor on the
+        # gap between the prediction and the nearest training superconductor's Tc (b and g are 0 for old cards)
         self.sigma_scale = float(cal.get("sigma_scale", self.card.get("sigma_scale", 1.0)))
         self.distance_scale_k = float(cal.get("distance_scale_k", 0.0))
+        self.neighbor_scale = float(cal.get("neighbor_scale", 0.0))
 
     @property
     def config(self):
@@ -81,51 +85,77 @@ class TcEnsemble(nn.Module):
         return torch.stack([m.forward_raw(x) for m in self.members])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 118) -> (B,) ensemble-mean Tc in K."""
-        return self.member_predictions(x).mean(0)
+        """x: (B, 118) -> (B,) ensemble Tc in K: the ReLU of the members' mean pre-activation output."""
+        return self.activate_mean(self.member_raw_predictions(x))
 
-    def calibrated_std(self, spread: torch.Tensor, distance: torch.Tensor | None = None) -> torch.Tensor:
-        """σ (B,) in K from the raw member spread (B,) in K and, optionally, the L1 distance (B,) to training."""
-        std = spread * self.sigma_scale
-        if distance is None or self.distance_scale_k == 0.0:
-            return std
-        d = torch.as_tensor(distance, dtype=std.dtype, device=std.device)
-        return torch.sqrt(std**2 + (self.distance_scale_k * d) ** 2)
+    def activate_mean(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B,) ensemble Tc in K from the members' pre-activation outputs raw (K, B): ReLU of their mean.
 
-    def mean_std(self, x: torch.Tensor, distance: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, 118), distance: optional (B,) L1 to the nearest training SuperCon composition -> (mean, std) in K.
-
-        mean is the average of the members' (ReLU'd) Tc. std is the calibrated σ of the module
-        docstring: the population sd of the members' pre-activation outputs times s (0 if K = 1),
-        combined with b · distance when a distance is given. Members that all predict <= 0 but
-        disagree on how far below 0 still report their disagreement instead of a false sigma = 0.
+        Taking the mean before the ReLU (not the mean of each member's ReLU'd Tc) makes the ensemble one
+        regressor of the same form as its members, and a composition counts as a superconductor when the
+        members agree on it on average, not as soon as one of them puts it a fraction of a kelvin above 0.
         """
-        return self.stats_from_raw(self.member_raw_predictions(x), distance)
+        mean = raw.mean(0)
+        return torch.relu(mean) if self.config.output_relu else mean
+
+    def calibrated_std(
+        self, spread: torch.Tensor, distance: torch.Tensor | None = None, neighbor_gap: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """σ (B,) in K from the raw member spread (B,) in K and, optionally, the L1 distance (B,) to training and
+        the gap |Tc − Tc_nn| (B,) in K to the nearest training superconductor's Tc (module docstring)."""
+        std = spread * self.sigma_scale
+        extra = [
+            (scale, torch.as_tensor(v, dtype=std.dtype, device=std.device))
+            for scale, v in ((self.distance_scale_k, distance), (self.neighbor_scale, neighbor_gap))
+            if v is not None and scale != 0.0
+        ]
+        if not extra:
+            return std
+        return torch.sqrt(std**2 + sum((scale * v) ** 2 for scale, v in extra))
+
+    def mean_std(
+        self, x: torch.Tensor, distance: torch.Tensor | None = None, neighbor_tc: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, 118); optional distance (B,) (L1) to, and Tc (B,) in K of, the nearest training SuperCon
+        composition -> (mean, std) in K.
+
+        mean is the ReLU of the members' mean pre-activation output (activate_mean). std is the calibrated σ of the module
+        docstring: the population sd of the members' pre-activation outputs times s (0 if K = 1),
+        combined with the distance and neighbour terms when their inputs are given. Members that all
+        predict <= 0 but disagree on how far below 0 still report their disagreement instead of a false σ = 0.
+        """
+        return self.stats_from_raw(self.member_raw_predictions(x), distance, neighbor_tc)
 
     def stats_from_raw(
-        self, raw: torch.Tensor, distance: torch.Tensor | None = None
+        self, raw: torch.Tensor, distance: torch.Tensor | None = None, neighbor_tc: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, calibrated std) in K from the members' pre-activation outputs raw (K, B); see mean_std."""
-        p = torch.relu(raw) if self.config.output_relu else raw
         spread = soft_floor(raw) if self.config.output_relu else raw
-        return p.mean(0), self.calibrated_std(spread.std(0, unbiased=False), distance)
+        mean = self.activate_mean(raw)
+        gap = None if neighbor_tc is None else (mean - torch.as_tensor(neighbor_tc, dtype=mean.dtype)).abs()
+        return mean, self.calibrated_std(spread.std(0, unbiased=False), distance, gap)
 
     @torch.no_grad()
     def predict(
-        self, x: np.ndarray, distance: np.ndarray | None = None, batch_size: int = 4096
+        self,
+        x: np.ndarray,
+        distance: np.ndarray | None = None,
+        neighbor_tc: np.ndarray | None = None,
+        batch_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Numpy convenience: x (B, 118), optional distance (B,) -> (mean (B,), std (B,)) in K."""
-        if distance is not None and len(distance) != len(x):
-            raise ValueError(f"distance has {len(distance)} rows, x has {len(x)}")
+        """Numpy convenience: x (B, 118), optional distance (B,) to and Tc (B,) of the nearest training
+        superconductor -> (mean (B,), std (B,)) in K."""
+        for name, v in (("distance", distance), ("neighbor_tc", neighbor_tc)):
+            if v is not None and len(v) != len(x):
+                raise ValueError(f"{name} has {len(v)} rows, x has {len(x)}")
         means, stds = [], []
         for i in range(0, len(x), batch_size):
             xb = torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=self.device)
-            db = (
-                None
-                if distance is None
-                else torch.as_tensor(np.asarray(distance[i : i + batch_size]), device=self.device)
+            db, nb = (
+                None if v is None else torch.as_tensor(np.asarray(v[i : i + batch_size]), device=self.device)
+                for v in (distance, neighbor_tc)
             )
-            m, s = self.mean_std(xb, db)
+            m, s = self.mean_std(xb, db, nb)
             means.append(m.cpu().numpy())
             stds.append(s.cpu().numpy())
         if not means:

@@ -1,15 +1,22 @@
-"""Distance-aware calibration of the ensemble σ, fitted on the validation split (never on test rows).
+"""Calibration of the ensemble σ: fitted on held-out rows, never reported on the rows it was fitted on.
 
-Model (model/ensemble.py): σ² = (s · spread)² + (b · d)², with spread the members' raw sd (K) and
-d the L1 distance in atomic fractions (0..2) from the composition to its nearest training SuperCon
-composition. (s, b) maximize the Gaussian likelihood of the validation residuals r = Tc - mean:
+Model (model/ensemble.py): σ² = (s · spread)² + (b · d)² + (g · gap)², with spread the members' raw sd
+(K), d the L1 distance in atomic fractions (0..2) from the composition to its nearest training SuperCon
+composition and gap = |Tc − Tc_nn| the difference (K) between the prediction and that neighbour's
+measured Tc. (s, b, g) maximize the Gaussian likelihood of the residuals r = Tc - mean:
 
-    NLL(s, b) = ½ Σ [ log(2π σ²) + r² / σ² ]
+    NLL(s, b, g) = ½ Σ [ log(2π σ²) + r² / σ² ]
 
-minimized over (log s, log b) with L-BFGS-B from a few starts (the NLL is not convex in (s, b)).
-The fit uses the validation superconductors only (the rows the coverage figures are about); COD
-and synthetic negatives are left out. The result is stored in the checkpoint card under
-"calibration"; a card without it falls back to its old "sigma_scale" and b = 0.
+minimized over their logarithms with L-BFGS-B from a few starts (the NLL is not convex), then scaled
+together so that ±1σ holds 68.3 % of the rows. The fit uses superconductors only (the rows the coverage
+figures are about); COD and synthetic negatives are left out.
+
+Where the rows come from matters. Validation rows of a random split sit next to training rows, so
+a fit there learns b ≈ 0 and a σ too narrow for new chemistry. The time-split ensemble is therefore
+calibrated on its post-2010 test superconductors (`calibrate(..., part=TEST)`, what design faces: new
+compounds), and every coverage figure on those rows is cross-fitted (`cross_fitted_sigma`: the
+(s, b, g) used for a row were fitted on the other fold). The result is stored in the card under
+"calibration" with the part it was fitted on; a card without it falls back to its old "sigma_scale".
 """
 
 from __future__ import annotations
@@ -21,27 +28,35 @@ import numpy as np
 from scipy.optimize import minimize
 
 from gdmcd_core.chem.distance import nearest_l1
-from gdmcd_core.data.dataset import SPLIT_NAMES, TRAIN, VAL, Dataset
+from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, TRAIN, VAL, Dataset
 from gdmcd_core.model.ensemble import TcEnsemble
 
-METHOD = "gaussian_nll_shape+coverage_68"  # NLL for the split between the terms, then ±1σ = 68.3 % of rows
+# NLL for the split between the terms, then one factor on σ so that ±1σ and ±2σ hold as nearly as possible the
+# 68.3 % and 95.4 % a normal's would (heavy tails cannot match both: the factor balances the two shortfalls)
+METHOD = "gaussian_nll_shape+coverage_1_2_sigma"
 VARIANCE_FLOOR_K2 = 0.01  # σ >= 0.1 K: a row with spread 0 at distance 0 must not make the NLL infinite
 LOG_S_BOUNDS = (np.log(1e-3), np.log(1e3))  # s: the member spread is at most 1000x too small or too large
 LOG_B_BOUNDS = (np.log(1e-3), np.log(1e4))  # b in K per unit L1; the lower end reads as b = 0
+LOG_G_BOUNDS = (np.log(1e-4), np.log(1e2))  # g: sd per K of gap to the neighbour's Tc; the lower end reads as 0
 B_ZERO_K = 2e-3  # a fitted b below this (K per unit L1: < 0.004 K at the largest distance) is reported as 0
-MIN_ROWS = 10  # fewer validation rows than this: no fit, s = 1 and b = 0
+G_ZERO = 2e-4  # a fitted g below this (< 0.06 K of σ at a 300 K gap) is reported as 0
+MIN_ROWS = 10  # fewer rows than this: no fit, s = 1 and b = g = 0
+CROSS_FIT_FOLDS = 2  # cross_fitted_sigma: folds of the rows a calibration is both fitted and evaluated on
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted σ calibration. sigma_scale s (dimensionless), distance_scale_k b (K per unit L1 distance)."""
+    """Fitted σ calibration: sigma_scale s (dimensionless), distance_scale_k b (K per unit L1 distance),
+    neighbor_scale g (dimensionless, on |Tc − Tc_nn|); part: the split part ("val", "test") of the rows."""
 
     sigma_scale: float = 1.0
     distance_scale_k: float = 0.0
+    neighbor_scale: float = 0.0
     fitted_on: str = "not fitted"
     n: int = 0
     method: str = METHOD
-    nll: float | None = None  # mean NLL per validation row at the optimum (nats)
+    nll: float | None = None  # mean NLL per row at the optimum (nats)
+    part: str = SPLIT_NAMES[VAL]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,111 +67,212 @@ class Calibration:
         cal = card.get("calibration")
         if cal:
             known = {
-                k: cal[k] for k in ("sigma_scale", "distance_scale_k", "fitted_on", "n", "method", "nll") if k in cal
+                k: cal[k]
+                for k in (
+                    "sigma_scale",
+                    "distance_scale_k",
+                    "neighbor_scale",
+                    "fitted_on",
+                    "n",
+                    "method",
+                    "nll",
+                    "part",
+                )
+                if k in cal
             }
             return cls(**known)
         return cls(sigma_scale=float(card.get("sigma_scale", 1.0)), fitted_on="card sigma_scale (no distance term)")
 
+    def sigma(self, spread: np.ndarray, distance: np.ndarray, gap: np.ndarray | None = None) -> np.ndarray:
+        """σ (N,) in K, as TcEnsemble.calibrated_std, from aligned spread, distance and (optional) gap arrays."""
+        var = (self.sigma_scale * np.asarray(spread)) ** 2 + (self.distance_scale_k * np.asarray(distance)) ** 2
+        if gap is not None:
+            var = var + (self.neighbor_scale * np.asarray(gap)) ** 2
+        return np.sqrt(var)
+
     def apply_to(self, ens: TcEnsemble) -> None:
-        """Set (s, b) on an ensemble and record them in its in-memory card."""
+        """Set (s, b, g) on an ensemble and record them in its in-memory card."""
         ens.sigma_scale = float(self.sigma_scale)
         ens.distance_scale_k = float(self.distance_scale_k)
+        ens.neighbor_scale = float(self.neighbor_scale)
         ens.card = {**ens.card, "calibration": self.to_dict(), "sigma_scale": float(self.sigma_scale)}
 
 
-ONE_SIGMA_COVERAGE = 0.6827  # share of a normal within ±1 sd
+NORMAL_COVERAGE = (0.6827, 0.9545)  # share of a normal within ±1 sd and ±2 sd
+RESCALE_GRID = np.linspace(0.8, 1.6, 801)  # factors tried, relative to the one that gives exactly 68.3 % at ±1σ
 
 
-def gaussian_nll(residual: np.ndarray, spread: np.ndarray, distance: np.ndarray, s: float, b: float) -> float:
-    """Mean Gaussian NLL (nats) of residuals (K) under σ² = (s·spread)² + (b·distance)² + floor."""
-    var = (s * spread) ** 2 + (b * distance) ** 2 + VARIANCE_FLOOR_K2
+def coverage_rescale(z: np.ndarray) -> float:
+    """Factor q on σ for standardized errors z = |r| / σ: q minimizes the squared misses of the ±1σ and ±2σ
+    coverages against a normal's (68.3 %, 95.4 %). For normal errors q ≈ 1 of the 68.3 % quantile; for
+    heavier tails it lands between "±1σ = 68 %" and "±2σ = 95 %"."""
+    z = np.sort(np.asarray(z, np.float64))
+    q = float(np.quantile(z, NORMAL_COVERAGE[0])) * RESCALE_GRID
+    cov1 = np.searchsorted(z, q, side="right") / len(z)
+    cov2 = np.searchsorted(z, 2 * q, side="right") / len(z)
+    miss = (cov1 - NORMAL_COVERAGE[0]) ** 2 + (cov2 - NORMAL_COVERAGE[1]) ** 2
+    return float(q[int(np.argmin(miss))])
+
+
+def _variance(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """σ² + floor for (N, T) term inputs and (T,) squared scales."""
+    return columns**2 @ weights + VARIANCE_FLOOR_K2
+
+
+def gaussian_nll(
+    residual: np.ndarray,
+    spread: np.ndarray,
+    distance: np.ndarray,
+    s: float,
+    b: float,
+    gap: np.ndarray | None = None,
+    g: float = 0.0,
+) -> float:
+    """Mean Gaussian NLL (nats) of residuals (K) under σ² = (s·spread)² + (b·distance)² + (g·gap)² + floor."""
+    cols = np.stack([spread, distance] + ([gap] if gap is not None else []), 1)
+    var = _variance(cols, np.array([s, b] + ([g] if gap is not None else [])) ** 2)
     return float(0.5 * np.mean(np.log(2 * np.pi * var) + residual**2 / var))
 
 
 def fit_calibration(
-    residual: np.ndarray, spread: np.ndarray, distance: np.ndarray, fitted_on: str = "given rows"
+    residual: np.ndarray,
+    spread: np.ndarray,
+    distance: np.ndarray,
+    gap: np.ndarray | None = None,
+    fitted_on: str = "given rows",
+    part: str = SPLIT_NAMES[VAL],
 ) -> Calibration:
-    """Fit (s, b) by Gaussian NLL on aligned (N,) arrays: residual (K), raw spread (K), distance (L1, 0..2)."""
+    """Fit (s, b[, g]) by Gaussian NLL on aligned (N,) arrays: residual (K), raw spread (K), distance (L1,
+    0..2) and, if given, gap = |mean − Tc of the nearest training superconductor| (K); g = 0 without it."""
+    cols = [np.asarray(spread, np.float64), np.asarray(distance, np.float64)]
+    if gap is not None:
+        cols.append(np.asarray(gap, np.float64))
     r = np.asarray(residual, np.float64)
-    sp = np.asarray(spread, np.float64)
-    d = np.asarray(distance, np.float64)
-    ok = np.isfinite(r) & np.isfinite(sp) & np.isfinite(d)
-    r, sp, d = r[ok], sp[ok], d[ok]
+    ok = np.isfinite(r) & np.all([np.isfinite(c) for c in cols], 0)
+    r, x = r[ok], np.stack([c[ok] for c in cols], 1)
     if len(r) < MIN_ROWS:
-        return Calibration(fitted_on=f"not fitted: {len(r)} rows of {fitted_on}", n=int(len(r)))
-    r2 = r**2
+        return Calibration(fitted_on=f"not fitted: {len(r)} rows of {fitted_on}", n=int(len(r)), part=part)
+    r2, x2 = r**2, x**2
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        s2, b2 = np.exp(2 * theta)
-        a, c = sp**2, d**2
-        var = s2 * a + b2 * c + VARIANCE_FLOOR_K2
+        w = np.exp(2 * theta)
+        var = x2 @ w + VARIANCE_FLOOR_K2
         f = 0.5 * np.mean(np.log(var) + r2 / var)
         dvar = 0.5 * (1 / var - r2 / var**2)  # dNLL/dvar per row (mean taken below)
-        grad = np.array([np.mean(dvar * a) * 2 * s2, np.mean(dvar * c) * 2 * b2])
-        return float(f), grad
+        return float(f), (dvar[:, None] * x2).mean(0) * 2 * w
 
     rms = float(np.sqrt(np.mean(r2)))
-    s0 = rms / max(float(np.sqrt(np.mean(sp**2))), 1e-6)
-    b0 = rms / max(float(np.sqrt(np.mean(d**2))), 1e-6)
-    starts = [(s0, b0 * 1e-3), (s0 * 0.5, b0 * 0.5), (s0 * 1e-2, b0), (1.0, 1.0)]
-    bounds = [LOG_S_BOUNDS, LOG_B_BOUNDS]
+    s0 = rms / np.maximum(np.sqrt(x2.mean(0)), 1e-6)  # each term alone explaining the residuals
+    t = x.shape[1]
+    starts = [s0 * np.r_[1.0, [1e-3] * (t - 1)], s0 * 0.5, s0 * np.r_[1e-2, [1.0] * (t - 1)], np.ones(t)]
+    starts += [s0 * np.where(np.arange(t) == j, 1.0, 1e-2) for j in range(2, t)]
+    bounds = [LOG_S_BOUNDS, LOG_B_BOUNDS, LOG_G_BOUNDS][:t]
+    lo, hi = np.array(bounds).T
     best = None
-    for s_init, b_init in starts:
-        theta0 = np.clip(
-            np.log([max(s_init, 1e-9), max(b_init, 1e-9)]), [lo for lo, _ in bounds], [hi for _, hi in bounds]
-        )
+    for start in starts:
+        theta0 = np.clip(np.log(np.maximum(start, 1e-9)), lo, hi)
         res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
         if best is None or res.fun < best.fun:
             best = res
-    s, b = (float(v) for v in np.exp(best.x))
-    if b < B_ZERO_K:
-        b = 0.0
-    # The NLL fixes the shape (how σ splits between spread and distance); Tc errors are heavier-tailed than
-    # a normal, so the NLL widens σ to cover the tails. Rescale both terms so that ±1σ holds 68.3 % of the
-    # rows, as a normal's would: ±1σ is then read as "68 %", and ±2σ is measured, not assumed.
-    z = np.abs(r) / np.sqrt((s * sp) ** 2 + (b * d) ** 2 + VARIANCE_FLOOR_K2)
-    q = float(np.quantile(z, ONE_SIGMA_COVERAGE))
-    s, b = s * q, b * q
+    scales = np.exp(best.x)
+    scales[1] = 0.0 if scales[1] < B_ZERO_K else scales[1]
+    if t > 2 and scales[2] < G_ZERO:
+        scales[2] = 0.0
+    # The NLL fixes the shape (how σ splits between the terms); Tc errors are heavier-tailed than a
+    # normal, so the NLL's own scale is not a coverage statement. Rescale all terms together so that the
+    # ±1σ and ±2σ coverages come as close as they can to a normal's (coverage_rescale).
+    scales = scales * coverage_rescale(np.abs(r) / np.sqrt(_variance(x, scales**2)))
+    s, b, g = (float(v) for v in np.r_[scales, [0.0] * (3 - t)])
     return Calibration(
         sigma_scale=s,
         distance_scale_k=b,
+        neighbor_scale=g,
         fitted_on=fitted_on,
         n=int(len(r)),
-        nll=gaussian_nll(r, sp, d, s, b),
+        nll=float(0.5 * np.mean(np.log(2 * np.pi * _variance(x, scales**2)) + r2 / _variance(x, scales**2))),
         method=METHOD,
+        part=part,
     )
-
-
-def training_supercon_x(ds: Dataset) -> np.ndarray:
-    """(N, 118) SuperCon compositions of the TRAIN split: what "distance to training" is measured against."""
-    idx = ds.indices(TRAIN)
-    return ds.x[idx[ds.is_supercon[idx]]]
 
 
 def distance_to_training(ds: Dataset, rows: np.ndarray) -> np.ndarray:
     """(len(rows),) L1 distance (0..2) from ds.x[rows] to the nearest training SuperCon composition."""
-    return nearest_l1(ds.x[rows], training_supercon_x(ds))[1]
+    return training_neighbors(ds, rows)[0]
+
+
+def training_neighbors(ds: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance (0..2), Tc in K) of the nearest training SuperCon composition of each of ds.x[rows]."""
+    idx = ds.indices(TRAIN)
+    sc = idx[ds.is_supercon[idx]]
+    j, d = nearest_l1(ds.x[rows], ds.x[sc])
+    tc = np.where(j >= 0, ds.tc_k[sc][j.clip(0)] if len(sc) else np.nan, np.nan)
+    return d, tc
 
 
 def raw_mean_spread(ens: TcEnsemble, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, uncalibrated member spread) in K for x (B, 118)."""
-    saved = ens.sigma_scale, ens.distance_scale_k
-    ens.sigma_scale, ens.distance_scale_k = 1.0, 0.0
+    saved = ens.sigma_scale, ens.distance_scale_k, ens.neighbor_scale
+    ens.sigma_scale, ens.distance_scale_k, ens.neighbor_scale = 1.0, 0.0, 0.0
     try:
         return ens.predict(x)
     finally:
-        ens.sigma_scale, ens.distance_scale_k = saved
+        ens.sigma_scale, ens.distance_scale_k, ens.neighbor_scale = saved
 
 
-def calibrate(ens: TcEnsemble, ds: Dataset) -> Calibration:
-    """Fit (s, b) for `ens` on the validation superconductors of `ds` (its own split). K = 1: not fitted."""
-    idx = ds.indices(VAL)
+def _where(ds: Dataset, part: int) -> str:
+    what = f"{SPLIT_NAMES[part]} superconductors (split {ds.config.split}, seed {ds.config.split_seed})"
+    return what + (", first reported >= 2010" if part == TEST and ds.config.split == "time" else "")
+
+
+def calibration_inputs(ens: TcEnsemble, ds: Dataset, part: int) -> dict[str, np.ndarray]:
+    """Superconductor rows of `part` with what a fit needs: rows, residual, spread, distance, gap (K)."""
+    idx = ds.indices(part)
     idx = idx[ds.is_supercon[idx]]
-    where = f"{SPLIT_NAMES[VAL]} superconductors (split {ds.config.split}, seed {ds.config.split_seed})"
-    if not ens.has_uncertainty:
-        return Calibration(fitted_on=f"not fitted: single model ({where})")
     mean, spread = raw_mean_spread(ens, ds.x[idx])
-    return fit_calibration(ds.tc_k[idx] - mean, spread, distance_to_training(ds, idx), fitted_on=where)
+    distance, tc_nn = training_neighbors(ds, idx)
+    return {"rows": idx, "residual": ds.tc_k[idx] - mean, "spread": spread, "distance": distance,
+            "gap": np.abs(mean - tc_nn)}  # fmt: skip
 
 
-__all__ = ["Calibration", "calibrate", "distance_to_training", "fit_calibration", "gaussian_nll"]
+def calibrate(ens: TcEnsemble, ds: Dataset, part: int = VAL) -> Calibration:
+    """Fit (s, b, g) for `ens` on the superconductors of `part` of its own split. K = 1: not fitted.
+
+    part=TEST is for the time split only: its test rows are what design faces, and figures on them
+    must then be cross-fitted (`cross_fitted_sigma`); evaluate.py does that from the card's "part".
+
+    The neighbour term g is fitted on those rows only. On validation rows of a random split the nearest
+    training compound is usually a near-copy, so g would take over from the spread there and shrink s, and
+    s * spread is all the σ the design loop and its candidate tables use (they look up no neighbour)."""
+    where = _where(ds, part)
+    if not ens.has_uncertainty:
+        return Calibration(fitted_on=f"not fitted: single model ({where})", part=SPLIT_NAMES[part])
+    c = calibration_inputs(ens, ds, part)
+    gap = c["gap"] if part == TEST else None
+    return fit_calibration(c["residual"], c["spread"], c["distance"], gap, where, SPLIT_NAMES[part])
+
+
+def cross_fitted_sigma(
+    ens: TcEnsemble, ds: Dataset, part: int = TEST, folds: int = CROSS_FIT_FOLDS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, σ) for the superconductors of `part`: each row's σ uses (s, b, g) fitted on the other folds.
+
+    What a calibration fitted on these rows (`calibrate(..., part)`) is worth on rows it has not seen."""
+    c = calibration_inputs(ens, ds, part)
+    fold = np.random.default_rng(seed).integers(0, folds, len(c["rows"]))
+    sigma = np.full(len(c["rows"]), np.nan)
+    for f in range(folds):
+        fit = fold != f
+        cal = fit_calibration(c["residual"][fit], c["spread"][fit], c["distance"][fit], c["gap"][fit])
+        sigma[~fit] = cal.sigma(c["spread"][~fit], c["distance"][~fit], c["gap"][~fit])
+    return c["rows"], sigma
+
+
+__all__ = [
+    "Calibration",
+    "calibrate",
+    "cross_fitted_sigma",
+    "distance_to_training",
+    "fit_calibration",
+    "gaussian_nll",
+    "training_neighbors",
+]

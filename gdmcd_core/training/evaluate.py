@@ -17,9 +17,9 @@ from dataclasses import replace
 import numpy as np
 from scipy.stats import spearmanr
 
-from gdmcd_core.data.dataset import TEST, VAL, DataConfig, Dataset, build_dataset
+from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.training.calibration import distance_to_training
+from gdmcd_core.training.calibration import CROSS_FIT_FOLDS, Calibration, cross_fitted_sigma, training_neighbors
 from gdmcd_core.training.metrics import classification_metrics, regression_metrics
 
 THRESHOLDS_K = (0.0, 1.0, 5.0)
@@ -151,17 +151,26 @@ def fit_sigma_scale(ens: TcEnsemble, ds: Dataset) -> float:
 
 
 def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str, np.ndarray]:
-    """Predictions for the rows of `part`: mean, σ (with the distance term on superconductors), spread-only σ
-    and the L1 distance to the nearest training SuperCon composition (NaN for non-superconductor rows)."""
+    """Predictions for the rows of `part`: mean, σ (with the distance and neighbour terms on superconductors),
+    spread-only σ and the L1 distance to the nearest training SuperCon composition (NaN for non-superconductor
+    rows). When the card's calibration was fitted on this very part, the superconductors' σ is cross-fitted
+    (calibration.cross_fitted_sigma) and "cross_fitted" is True: no σ is reported on the rows it was fitted on."""
     idx = ds.indices(part)
     sc = ds.is_supercon[idx]
     mean, std = ens.predict(ds.x[idx])
     distance = np.full(len(idx), np.nan)
-    distance[sc] = distance_to_training(ds, idx[sc])
+    tc_nn = np.full(len(idx), np.nan)
+    distance[sc], tc_nn[sc] = training_neighbors(ds, idx[sc])
     spread_only = std.copy()
-    if ens.has_uncertainty and ens.distance_scale_k > 0 and sc.any():
-        std[sc] = ens.predict(ds.x[idx[sc]], distance=distance[sc])[1]
-    return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance}
+    has_terms = ens.distance_scale_k > 0 or ens.neighbor_scale > 0
+    cross_fitted = ens.has_uncertainty and Calibration.from_card(ens.card).part == SPLIT_NAMES[part] and sc.any()
+    if cross_fitted:
+        rows, sigma = cross_fitted_sigma(ens, ds, part)
+        std[np.searchsorted(idx, rows)] = sigma
+    elif ens.has_uncertainty and has_terms and sc.any():
+        std[sc] = ens.predict(ds.x[idx[sc]], distance=distance[sc], neighbor_tc=tc_nn[sc])[1]
+    return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance,
+            "cross_fitted": bool(cross_fitted)}  # fmt: skip
 
 
 def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = TEST) -> dict:
@@ -169,7 +178,7 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
     ds = ds if ds is not None else dataset_for(ens)
     pr = part_predictions(ens, ds, part)
     idx = pr["idx"]
-    has_b = ens.has_uncertainty and ens.distance_scale_k > 0
+    has_b = ens.has_uncertainty and (ens.distance_scale_k > 0 or ens.neighbor_scale > 0)
     out = evaluate_predictions(
         ds,
         pr["mean"],
@@ -178,7 +187,13 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
         distance=pr["distance"],
         std_spread_only=pr["std_spread_only"] if has_b else None,
     )
-    out["calibration"] = {"sigma_scale": ens.sigma_scale, "distance_scale_k": ens.distance_scale_k}
+    out["calibration"] = {
+        "sigma_scale": ens.sigma_scale,
+        "distance_scale_k": ens.distance_scale_k,
+        "neighbor_scale": ens.neighbor_scale,
+        "part": Calibration.from_card(ens.card).part,
+        "sigma_cross_fitted_folds": CROSS_FIT_FOLDS if pr["cross_fitted"] else None,
+    }
     if ens.n_members > 1:
         import torch
 

@@ -2,8 +2,8 @@
 
 The loss is taken on the pre-activation output so that no sample can die behind the ReLU:
 for a superconductor (Tc > 0) the raw output is pulled to Tc from either side; for a
-non-superconductor (Tc = 0) only a positive raw output is penalised (any value <= 0 is a correct
-"0 K" after the ReLU). At inference `TcResNet.forward` applies the ReLU.
+non-superconductor (Tc = 0) only a raw output above -margin is penalised (any value <= 0 is a correct
+"0 K" after the ReLU; the margin, TrainConfig.negative_margin_k, keeps them clear of 0 K). At inference `TcResNet.forward` applies the ReLU.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class TrainConfig:
     lr_min: float = 1e-4
     weight_decay: float = 0.0
     huber_delta_k: float = 2.0  # Huber loss transition in K: quadratic for small errors, linear for outliers
+    negative_margin_k: float = 0.0  # Tc = 0 rows are penalised for raw > -margin (K): a margin keeps them off 0 K
     patience: int = 6  # epochs without a better val MAE before stopping
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
@@ -45,9 +46,13 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def tc_loss(raw: torch.Tensor, tc: torch.Tensor, delta: float) -> torch.Tensor:
-    """Loss on the pre-activation. raw, tc: (B,) in K. Tc = 0 rows only penalise raw > 0."""
-    target_side = torch.where(tc > 0, raw, torch.relu(raw))
+def tc_loss(raw: torch.Tensor, tc: torch.Tensor, delta: float, margin: float = 0.0) -> torch.Tensor:
+    """Loss on the pre-activation. raw, tc: (B,) in K. Tc = 0 rows only penalise raw > -margin.
+
+    Without a margin a non-superconductor's raw output settles anywhere just below or just above 0 K
+    (a raw 0.1 K costs almost nothing), and every one above 0 is a false "superconductor" at Tc > 0 K.
+    """
+    target_side = torch.where(tc > 0, raw, torch.relu(raw + margin))
     return F.huber_loss(target_side, tc, delta=delta)
 
 
@@ -127,7 +132,7 @@ def train_model(
                 continue
             raw = model.forward_raw(x_all[idx])
             if model_config.output_relu:
-                loss = tc_loss(raw, y_all[idx], train_config.huber_delta_k)
+                loss = tc_loss(raw, y_all[idx], train_config.huber_delta_k, train_config.negative_margin_k)
             else:  # signed target (e.g. formation energy): plain Huber on the output
                 loss = F.huber_loss(raw, y_all[idx], delta=train_config.huber_delta_k)
             opt.zero_grad(set_to_none=True)
