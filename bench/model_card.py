@@ -166,12 +166,16 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
     label = f"ours ({ens.n_members} member{'s' * (ens.n_members > 1)})"
     far_note = f"{m.get('n_test_supercon_far')} of {m['n_test_supercon']} test superconductors far"
     card.add("time", label, "MAE (K) / R²", f"{m['supercon_test_mae_k']:.2f} / {m['supercon_test_r2']:.3f}", far_note)
+    folds = (m.get("calibration") or {}).get("sigma_cross_fitted_folds")
+    if folds:
+        note = f"σ fitted on these rows, reported {folds}-fold cross-fitted (each row's σ fitted on the other fold)"
     card.add("time", label, "±1σ / ±2σ coverage", _pair(m, "coverage_1sigma", "coverage_2sigma"), note)
     card.add("time", label, f"far (L1 ≥ {FAR_L1:g}) ±1σ / ±2σ", _pair(m, "far_coverage_1sigma", "far_coverage_2sigma"))
     card.add("time", label, "Spearman(σ, |error|)", m.get("spearman_sigma_abs_error"))
     card.add(
         "time", label, "far / near MAE (K)", f"{fmt(m.get('far_mae_k'), '.2f')} / {fmt(m.get('near_mae_k'), '.2f')}"
     )
+    card.add("time", label, "mean σ all / far (K)", _pair(m, "mean_sigma_k", "far_mean_sigma_k"))
     card.headline.update(
         time_mae_k=m["supercon_test_mae_k"],
         time_r2=m["supercon_test_r2"],
@@ -180,6 +184,7 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
         time_far_cov1=m.get("far_coverage_1sigma"),
         time_far_cov2=m.get("far_coverage_2sigma"),
         time_spearman=m.get("spearman_sigma_abs_error"),
+        time_sigma_cross_fitted_folds=folds,
         time_members=ens.n_members,
     )
 

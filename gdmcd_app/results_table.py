@@ -208,8 +208,11 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
         text += " so that 68 % of them fall within ±1σ"
     else:
         text += " (not calibrated)"
-    if cal.get("distance_scale_k"):
-        text += "; the calibration's distance term is not applied here — see 'speculative' and the L1 distance"
+    if cal.get("distance_scale_k") or cal.get("neighbor_scale"):
+        text += (
+            "; the calibration's distance and neighbour terms are not applied here — see 'speculative', the L1"
+            " distance and the nearest known superconductor's Tc"
+        )
     return text
 
 

@@ -1,14 +1,27 @@
-"""Distance-aware σ calibration: the fit recovers known (s, b), σ grows with distance, cards old and new."""
+"""σ calibration: the fit recovers known scales (spread, distance, neighbour), coverage, cross-fitting, cards old and new."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from gdmcd_core.chem.distance import nearest_l1, unseen_elements
+from gdmcd_core.data.dataset import TEST, TRAIN, VAL, DataConfig, Dataset
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
-from gdmcd_core.training.calibration import METHOD, Calibration, coverage_rescale, fit_calibration
+from gdmcd_core.training.calibration import (
+    CROSS_FIT_FOLDS,
+    METHOD,
+    Calibration,
+    calibrate,
+    calibration_inputs,
+    coverage_rescale,
+    cross_fitted_sigma,
+    fit_calibration,
+    raw_mean_spread,
+)
+from gdmcd_core.training.evaluate import evaluate_checkpoint
 
 TRUE_S, TRUE_B = 2.0, 20.0  # spread factor and K per unit L1 of the synthetic residuals
 REL_TOL = 0.1  # 3,000 rows pin both scales to a few per cent; 10 % leaves room for the seed
@@ -112,7 +125,7 @@ def test_normal_errors_keep_the_normal_coverage():
     assert abs(coverage_rescale(z) - 1.0) < 0.05
 
 
-def test_fit_recovers_the_neighbour_term_and_cross_fitting_uses_other_rows():
+def test_fit_recovers_the_neighbour_term():
     rng = np.random.default_rng(5)
     n = 4000
     spread = rng.uniform(0.5, 5.0, n)
@@ -124,6 +137,51 @@ def test_fit_recovers_the_neighbour_term_and_cross_fitting_uses_other_rows():
     assert cal.distance_scale_k < 2.0  # no distance signal in these residuals
     no_gap = fit_calibration(residual, spread, distance)
     assert no_gap.neighbor_scale == 0.0 and no_gap.nll > cal.nll
+
+
+def _time_split_dataset(n_train: int = 60, n_test: int = 120) -> Dataset:
+    rng = np.random.default_rng(6)
+    x = rng.random((n_train + n_test, 118)).astype(np.float32) ** 8
+    x /= x.sum(1, keepdims=True)
+    split = np.r_[np.full(n_train, TRAIN), np.full(n_test, TEST)].astype(np.int8)
+    return Dataset(
+        x=x,
+        tc_k=rng.uniform(1, 60, len(x)).astype(np.float32),
+        is_supercon=np.ones(len(x), bool),
+        split=split,
+        formula=np.array(["X"] * len(x)),
+        first_year=np.where(split == TEST, 2015.0, 2000.0),
+        is_hydride=np.zeros(len(x), bool),
+        config=DataConfig(split="time"),
+    )
+
+
+def test_a_calibration_fitted_on_test_rows_is_reported_cross_fitted():
+    ds = _time_split_dataset()
+    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in range(3)]
+    for k, m in enumerate(members):
+        with torch.no_grad():
+            m.head.bias += 3.0 * k  # members disagree: spread > 0
+        m.eval()
+    ens = TcEnsemble(members)
+    cal = calibrate(ens, ds, TEST)
+    assert cal.part == "test" and cal.n == 120 and "first reported >= 2010" in cal.fitted_on
+    rows, sigma = cross_fitted_sigma(ens, ds, TEST)
+    c = calibration_inputs(ens, ds, TEST)
+    fold = np.random.default_rng(0).integers(0, CROSS_FIT_FOLDS, len(rows))
+    other = fit_calibration(
+        c["residual"][fold != 0], c["spread"][fold != 0], c["distance"][fold != 0], c["gap"][fold != 0]
+    )
+    first = fold == 0  # fold 0's σ comes from the fit on fold 1 alone, not from the fit on every row
+    assert np.allclose(sigma[first], other.sigma(c["spread"][first], c["distance"][first], c["gap"][first]))
+    assert not np.allclose(sigma, cal.sigma(c["spread"], c["distance"], c["gap"]))
+    cal.apply_to(ens)
+    m = evaluate_checkpoint(ens, ds)
+    assert m["calibration"]["sigma_cross_fitted_folds"] == CROSS_FIT_FOLDS
+    err = np.abs(ds.tc_k[rows] - raw_mean_spread(ens, ds.x[rows])[0])
+    assert m["coverage_1sigma"] == pytest.approx(np.mean(err <= sigma))
+    val = calibrate(ens, ds, VAL)  # no validation rows here: nothing to fit, and never cross-fitted on test
+    assert val.part == "val" and "not fitted" in val.fitted_on
 
 
 def test_ensemble_sigma_uses_the_gap_to_the_neighbours_tc():

@@ -72,3 +72,14 @@ def test_evaluate_json_reports_uncertainty_figures(tiny_checkpoint, tiny_data_di
         assert key in m
     card = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
     assert "fitted_on" in card["calibration"] and card["calibration"]["n"] >= 0
+    assert card["calibration"]["part"] == "val" and card["recalibrated"]["by"] == "gdmcd evaluate --write-calibration"
+    assert card["metrics_test"]["coverage_1sigma"] == m["coverage_1sigma"]  # metrics rewritten with the new σ
+
+
+def test_calibrating_on_test_rows_needs_a_time_split(tiny_checkpoint, tiny_data_dir, capsys):
+    before = tiny_checkpoint.with_suffix(".json").read_text()
+    args = ["evaluate", "--write-calibration", "--calibrate-on", "test", "--checkpoint", str(tiny_checkpoint)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--calibrate-on test" in err and "time-split" in err and len(err.strip().splitlines()) == 1
+    assert tiny_checkpoint.with_suffix(".json").read_text() == before

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from gdmcd_core.chem.composition import to_vectors
+from gdmcd_core.chem.elements import index_of
 from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig
 from gdmcd_core.training.hydrides import (
     HydrideConfig,
@@ -58,7 +59,7 @@ def test_hsc1_puts_every_hydride_in_train_and_adds_public_rows(hydride_data: Pat
 
 
 def test_hsc200_is_half_hydrides_balanced_per_element_set(hydride_data: Path) -> None:
-    ds = build_hydride_dataset(CFG, HydrideConfig(mode="hsc200"), hydride_data)
+    ds = build_hydride_dataset(CFG, HydrideConfig(mode="hsc200", balance_negatives=False), hydride_data)
     assert ds.config.hydride_replicas > 1
     assert hydride_share(ds) == pytest.approx(0.5, abs=0.05)
     extra = ds.hydride_balanced_extra(ds.indices(TRAIN))
@@ -66,6 +67,20 @@ def test_hsc200_is_half_hydrides_balanced_per_element_set(hydride_data: Path) ->
     assert len(set(per_set.values())) == 1  # every element combination gets the same number of copies
     assert len(per_set) == 4  # {H,La}, {H,S}, {H,Ca}, {H,P}
     assert not (ds.split[ds.is_hydride] == TEST).any()
+
+
+def test_h_rich_non_superconductors_are_balanced_like_the_hydrides(hydride_data: Path) -> None:
+    """H2, H2O, LiH ... (physical negatives) get as many copies per element set as LaH10 does, in train."""
+    ds = build_hydride_dataset(CFG, HydrideConfig(mode="hsc200"), hydride_data)
+    negatives = ds.is_hydride & ~ds.is_supercon
+    assert {"H2", "H2O", "LiH", "CaH2"} <= set(ds.formula[negatives])
+    assert (ds.split[negatives] == TRAIN).all() and (ds.tc_k[negatives] == 0).all()
+    extra = ds.hydride_balanced_extra(ds.indices(TRAIN))
+    per_set = collections.Counter(tuple(np.flatnonzero(ds.x[i] > 0)) for i in extra)
+    h, la = index_of("H"), index_of("La")
+    assert per_set[(h,)] == per_set[(h, la)] > 0  # pure H2 as often as LaH10's {H, La}
+    plain = build_hydride_dataset(CFG, HydrideConfig(mode="hsc200", balance_negatives=False), hydride_data)
+    assert not (plain.is_hydride & ~plain.is_supercon).any()
 
 
 def test_search_preset_builds_a_design_config() -> None:

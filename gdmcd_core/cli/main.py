@@ -186,6 +186,7 @@ def _load(path: str | None, device: str):
 
 
 def _cmd_evaluate(a) -> int:
+    from gdmcd_core.cli.cards import write_calibrated_card, write_missing_metrics
     from gdmcd_core.data.dataset import TEST, VAL
     from gdmcd_core.model.checkpoint import CheckpointError
     from gdmcd_core.training.calibration import calibrate
@@ -205,9 +206,9 @@ def _cmd_evaluate(a) -> int:
             calibrate(ens, ds, TEST if a.calibrate_on == "test" else VAL).apply_to(ens)
         metrics = evaluate_checkpoint(ens, ds)
         if a.write_calibration:
-            _write_calibrated_card(ens, metrics)
+            write_calibrated_card(ens, metrics)
         if a.write_metrics:
-            _write_metrics(ens, ds, metrics)
+            write_missing_metrics(ens, ds, metrics)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     metrics["checkpoint_sha256"] = ens.sha256
@@ -217,46 +218,6 @@ def _cmd_evaluate(a) -> int:
         for k, v in metrics.items():
             print(f"{k:36s} {v}")
     return 0
-
-
-def _write_calibrated_card(ens, metrics: dict) -> None:
-    """Write the refitted calibration and the test metrics evaluated with it into the card, saying by what."""
-    from datetime import datetime, timezone
-
-    from gdmcd_core.model.checkpoint import update_card
-    from gdmcd_core.util import code_version
-
-    stamp = {
-        "by": "gdmcd evaluate --write-calibration",
-        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "code_version": code_version(),
-    }
-    updates = {"calibration": ens.card["calibration"], "sigma_scale": ens.sigma_scale, "metrics_test": metrics}
-    ens.card = update_card(ens.path, {**updates, "recalibrated": stamp})
-    print(f"gdmcd: card {ens.path}: calibration and test metrics rewritten", file=sys.stderr)
-
-
-def _write_metrics(ens, ds, metrics: dict) -> None:
-    """Add the metrics and dataset counts the card lacks (never overwriting recorded ones), saying by what."""
-    from datetime import datetime, timezone
-
-    from gdmcd_core.model.checkpoint import update_card
-    from gdmcd_core.util import code_version
-
-    recorded = dict(ens.card.get("metrics_test") or {})
-    added = {k: v for k, v in metrics.items() if k not in recorded}
-    updates: dict = {"metrics_test": {**recorded, **added}}
-    if not ens.card.get("dataset_counts"):
-        updates["dataset_counts"] = ds.counts()
-    filled = sorted(added) + (["dataset_counts"] if "dataset_counts" in updates else [])
-    updates["filled_later"] = {
-        "by": "gdmcd evaluate --write-metrics",
-        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "code_version": code_version(),
-        "fields": filled,
-    }
-    ens.card = update_card(ens.path, updates)
-    print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s)", file=sys.stderr)
 
 
 def _add_predict(sub) -> None:

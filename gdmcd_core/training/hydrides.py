@@ -67,6 +67,10 @@ class HydrideConfig:
     mode: str = "hsc200"  # "random" (D_random), "hsc1" (all hydrides in train) or "hsc200" (balanced to target_share)
     target_share: float = TARGET_SHARE  # hydride share of the training rows after replication (hsc200)
     extra_public_rows: bool = True  # add hydrides_from_public_files.csv rows not in SuperCon (train only)
+    # H-rich non-superconductors (H2, H2O, LiH ... among the physical negatives; H-rich COD rows) are balanced
+    # like the superconducting hydrides (hsc200, hsc1): without it the ~1,600 copies of every superconducting
+    # hydride drown the one H2 row, and the model calls H2 a 250 K superconductor
+    balance_negatives: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("random", "hsc1", "hsc200"):
@@ -106,8 +110,8 @@ def hydride_replicas_for_share(ds: Dataset, share: float) -> int:
     n_hyd = int(ds.is_hydride[idx].sum())
     if n_hyd == 0:
         return 0
-    base = len(replace(ds, config=replace(ds.config, hydride_replicas=0)).train_indices())
-    base_hyd = n_hyd * ds.config.supercon_replicas
+    base_idx = replace(ds, config=replace(ds.config, hydride_replicas=0)).train_indices()
+    base, base_hyd = len(base_idx), int(ds.is_hydride[base_idx].sum())
     r = (share * base - base_hyd) / ((1 - share) * n_hyd)
     return max(1, int(round(r)))
 
@@ -138,7 +142,8 @@ def build_hydride_dataset(
                 is_hydride=np.concatenate([ds.is_hydride, np.zeros(n, bool)]),
                 checksums={**ds.checksums, HYDRIDE_FILE: sha256_file(data_dir_p / HYDRIDE_FILE)},
             )
-    is_hyd = ds.is_supercon & is_hydride_superconductor(ds.x)
+    h_rich = is_hydride_superconductor(ds.x)
+    is_hyd = h_rich & (ds.is_supercon | (hydride.balance_negatives and hydride.mode != "random"))
     split = ds.split.copy()
     if hydride.mode != "random":
         split[is_hyd] = TRAIN  # D_HSC1: every hydride is training data
@@ -190,12 +195,14 @@ def train_hydride(
     data_dir: str | Path | None = None,
     progress: bool = True,
     configs_from: str = "",
+    init_from: str | Path = "",
 ) -> dict:
     """Train one Tc model on the hydride(-balanced) set, save it (float16) with its card; return the card.
 
     Configs default to those of checkpoints/tc_default.json (else the compact fallback). The
     training state is saved after every epoch to `.checkpoint_work/<name>.state.pt`; a run started again with the
-    same arguments resumes from it (the file is removed when the checkpoint is written).
+    same arguments resumes from it (the file is removed when the checkpoint is written). `init_from`: a
+    checkpoint of the same architecture whose first member the model starts from (warm start).
     """
     m0, t0, d0, source = default_configs()
     model_config, train_config, data_config = model_config or m0, train_config or t0, data_config or d0
@@ -210,8 +217,9 @@ def train_hydride(
         torch.save(row["state"], tmp)
         tmp.replace(state_file)
 
+    init = load_checkpoint(init_from).members[0].state_dict() if init_from else None
     model, history = train_model(
-        ds, model_config, train_config, progress=progress, on_epoch=save_state, resume_state=resume
+        ds, model_config, train_config, progress=progress, on_epoch=save_state, resume_state=resume, init_weights=init
     )
     model = model.cpu().eval()
     mae, n_test = non_hydride_test_mae(model, ds)
@@ -220,11 +228,17 @@ def train_hydride(
         "kind": "tc_regressor_hydride",
         "hydride_config": {**hydride.__dict__, "min_h_fraction": MIN_H_FRACTION, "max_elements": MAX_ELEMENTS},
         "configs_from": configs_from or source,
+        "init_from": str(init_from),
         "train_config": train_config.to_dict(),
         "data_config": ds.config.to_dict(),
         "data_checksums": ds.checksums,
         "split_seed": ds.config.split_seed,
-        "hydrides_in_train": sorted({str(f) for f in ds.formula[train_idx][ds.is_hydride[train_idx]]}),
+        "hydrides_in_train": sorted(
+            {str(f) for f in ds.formula[train_idx][(ds.is_hydride & ds.is_supercon)[train_idx]]}
+        ),
+        "hydride_negatives_in_train": sorted(
+            {str(f) for f in ds.formula[train_idx][(ds.is_hydride & ~ds.is_supercon)[train_idx]]}
+        ),
         "hydride_share_of_training_rows": hydride_share(ds),
         "training_rows_after_replication": int(len(ds.train_indices())),
         "metrics_test": {"supercon_nonhydride_test_mae_k": mae, "n_test_supercon_nonhydride": n_test},
@@ -293,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--width", type=int, default=None, help="model width (default: the default checkpoint's)")
     t.add_argument("--layers", default=None, help="blocks per stage, e.g. 1,1,1,1")
     t.add_argument("--stem", choices=("keep", "stock"), default=None)
+    t.add_argument("--lr", type=float, default=None, help="default: the default checkpoint's")
+    t.add_argument("--init-from", default="", metavar="PT", help="warm start from this checkpoint's first member")
     s = sub.add_parser("table8", help="print Table 8 for existing checkpoints")
     s.add_argument("--random", default=str(DEFAULT_CHECKPOINT), help="D_random checkpoint (default: the default model)")
     s.add_argument("--hsc1", default=str(HSC1_CHECKPOINT))
@@ -306,6 +322,7 @@ def main(argv: list[str] | None = None) -> None:
             epochs=a.epochs or tcfg.epochs,
             patience=a.patience or tcfg.patience,
             seed=tcfg.seed if a.seed is None else a.seed,
+            lr=a.lr or tcfg.lr,
         )
         changes: dict[str, Any] = {"width": a.width, "stem": a.stem}
         if a.layers:
@@ -314,7 +331,12 @@ def main(argv: list[str] | None = None) -> None:
         if changes:
             mcfg, source = replace(mcfg, **changes), f"command line over {source}"
         card = train_hydride(
-            a.out, HydrideConfig(mode=a.mode), model_config=mcfg, train_config=tcfg, configs_from=source
+            a.out,
+            HydrideConfig(mode=a.mode),
+            model_config=mcfg,
+            train_config=tcfg,
+            configs_from=source,
+            init_from=a.init_from,
         )
         print(
             json.dumps(

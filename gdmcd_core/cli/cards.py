@@ -1,0 +1,38 @@
+"""What `gdmcd evaluate` writes into a checkpoint's card (never the .pt file), each write stamped with by what,
+when and which code version."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+from gdmcd_core.model.checkpoint import update_card
+from gdmcd_core.util import code_version
+
+
+def _stamp(by: str) -> dict:
+    return {"by": by, "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "code_version": code_version()}
+
+
+def write_calibrated_card(ens, metrics: dict) -> None:
+    """Write the refitted calibration and the test metrics evaluated with it into the card, saying by what."""
+    stamp = _stamp("gdmcd evaluate --write-calibration")
+    updates = {"calibration": ens.card["calibration"], "sigma_scale": ens.sigma_scale, "metrics_test": metrics}
+    ens.card = update_card(ens.path, {**updates, "recalibrated": stamp})
+    print(f"gdmcd: card {ens.path}: calibration and test metrics rewritten", file=sys.stderr)
+
+
+def write_missing_metrics(ens, ds, metrics: dict) -> None:
+    """Add the metrics and dataset counts the card lacks (never overwriting recorded ones), saying by what."""
+    recorded = dict(ens.card.get("metrics_test") or {})
+    added = {k: v for k, v in metrics.items() if k not in recorded}
+    updates: dict = {"metrics_test": {**recorded, **added}}
+    if not ens.card.get("dataset_counts"):
+        updates["dataset_counts"] = ds.counts()
+    filled = sorted(added) + (["dataset_counts"] if "dataset_counts" in updates else [])
+    updates["filled_later"] = {**_stamp("gdmcd evaluate --write-metrics"), "fields": filled}
+    ens.card = update_card(ens.path, updates)
+    print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s)", file=sys.stderr)
+
+
+__all__ = ["write_calibrated_card", "write_missing_metrics"]
