@@ -205,7 +205,7 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
         if cal.get("fitted_on"):
             text += f", a factor fitted on {cal['fitted_on']}"
             text += f" (n = {cal['n']})" if cal.get("n") else ""
-        text += " so that about 68 % of them fall within ±1σ and as many as can within ±2σ (a normal's 95 %)"
+        text += " so that 68 % of them fall within ±1σ"
     else:
         text += " (not calibrated)"
     if cal.get("distance_scale_k") or cal.get("neighbor_scale"):

@@ -8,7 +8,7 @@ measured Tc. (s, b, g) maximize the Gaussian likelihood of the residuals r = Tc 
     NLL(s, b, g) = ½ Σ [ log(2π σ²) + r² / σ² ]
 
 minimized over their logarithms with L-BFGS-B from a few starts (the NLL is not convex), then scaled
-together so that ±1σ holds 68.3 % of the rows. The fit uses superconductors only (the rows the coverage
+together so that ±1σ holds 68.3 % of the rows (±2σ is measured, not assumed). The fit uses superconductors only (the rows the coverage
 figures are about); COD and synthetic negatives are left out.
 
 Where the rows come from matters. Validation rows of a random split sit next to training rows, so
@@ -31,9 +31,7 @@ from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, TRAIN, VAL, Dataset
 from gdmcd_core.model.ensemble import TcEnsemble
 
-# NLL for the split between the terms, then one factor on σ so that ±1σ and ±2σ hold as nearly as possible the
-# 68.3 % and 95.4 % a normal's would (heavy tails cannot match both: the factor balances the two shortfalls)
-METHOD = "gaussian_nll_shape+coverage_1_2_sigma"
+METHOD = "gaussian_nll_shape+coverage_68"  # NLL for the split between the terms, then ±1σ = 68.3 % of rows
 VARIANCE_FLOOR_K2 = 0.01  # σ >= 0.1 K: a row with spread 0 at distance 0 must not make the NLL infinite
 LOG_S_BOUNDS = (np.log(1e-3), np.log(1e3))  # s: the member spread is at most 1000x too small or too large
 LOG_B_BOUNDS = (np.log(1e-3), np.log(1e4))  # b in K per unit L1; the lower end reads as b = 0
@@ -98,20 +96,7 @@ class Calibration:
         ens.card = {**ens.card, "calibration": self.to_dict(), "sigma_scale": float(self.sigma_scale)}
 
 
-NORMAL_COVERAGE = (0.6827, 0.9545)  # share of a normal within ±1 sd and ±2 sd
-RESCALE_GRID = np.linspace(0.8, 1.6, 801)  # factors tried, relative to the one that gives exactly 68.3 % at ±1σ
-
-
-def coverage_rescale(z: np.ndarray) -> float:
-    """Factor q on σ for standardized errors z = |r| / σ: q minimizes the squared misses of the ±1σ and ±2σ
-    coverages against a normal's (68.3 %, 95.4 %). For normal errors q ≈ 1 of the 68.3 % quantile; for
-    heavier tails it lands between "±1σ = 68 %" and "±2σ = 95 %"."""
-    z = np.sort(np.asarray(z, np.float64))
-    q = float(np.quantile(z, NORMAL_COVERAGE[0])) * RESCALE_GRID
-    cov1 = np.searchsorted(z, q, side="right") / len(z)
-    cov2 = np.searchsorted(z, 2 * q, side="right") / len(z)
-    miss = (cov1 - NORMAL_COVERAGE[0]) ** 2 + (cov2 - NORMAL_COVERAGE[1]) ** 2
-    return float(q[int(np.argmin(miss))])
+ONE_SIGMA_COVERAGE = 0.6827  # share of a normal within ±1 sd
 
 
 def _variance(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -179,9 +164,10 @@ def fit_calibration(
     if t > 2 and scales[2] < G_ZERO:
         scales[2] = 0.0
     # The NLL fixes the shape (how σ splits between the terms); Tc errors are heavier-tailed than a
-    # normal, so the NLL's own scale is not a coverage statement. Rescale all terms together so that the
-    # ±1σ and ±2σ coverages come as close as they can to a normal's (coverage_rescale).
-    scales = scales * coverage_rescale(np.abs(r) / np.sqrt(_variance(x, scales**2)))
+    # normal, so the NLL widens σ to cover the tails. Rescale all terms so that ±1σ holds 68.3 % of the
+    # rows, as a normal's would: ±1σ is then read as "68 %", and ±2σ is measured, not assumed.
+    z = np.abs(r) / np.sqrt(_variance(x, scales**2))
+    scales = scales * float(np.quantile(z, ONE_SIGMA_COVERAGE))
     s, b, g = (float(v) for v in np.r_[scales, [0.0] * (3 - t)])
     return Calibration(
         sigma_scale=s,
