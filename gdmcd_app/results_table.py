@@ -209,10 +209,7 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
     else:
         text += " (not calibrated)"
     if cal.get("distance_scale_k") or cal.get("neighbor_scale"):
-        text += (
-            "; the calibration's distance and neighbour terms are not applied here — see 'speculative', the L1"
-            " distance and the nearest known superconductor's Tc"
-        )
+        text += "; its distance and neighbour terms are not applied here: see 'speculative' and the nearest SuperCon"
     return text
 
 

@@ -50,6 +50,18 @@ def tiny_reference() -> ReferenceData:
     return ReferenceData(sc_x=x, sc_tc_k=np.asarray(TCS, np.float32), sc_formula=np.asarray(FORMULAS), train_x=x)
 
 
+def constant_ensemble(
+    biases: tuple[float, ...], card: dict | None = None, layers: tuple[int, ...] = (1,)
+) -> TcEnsemble:
+    """Members whose pre-activation output is the constant `biases[k]` (K), whatever the input."""
+    members = [TcResNet(ModelConfig(width=4, layers=layers)) for _ in biases]
+    for m, b in zip(members, biases, strict=True):
+        torch.nn.init.zeros_(m.head.weight)
+        torch.nn.init.constant_(m.head.bias, b)
+        m.eval()
+    return TcEnsemble(members, card=card)
+
+
 def tiny_ensemble(members: int = 2, seed: int = 0) -> TcEnsemble:
     torch.manual_seed(seed)
     ms = [TcResNet(ModelConfig(width=4, layers=(1,), head_bias=50.0)) for _ in range(members)]

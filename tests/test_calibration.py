@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from design_helpers import constant_ensemble
 
 from gdmcd_core.chem.distance import nearest_l1, unseen_elements
 from gdmcd_core.data.dataset import TEST, TRAIN, VAL, DataConfig, Dataset
@@ -24,16 +25,6 @@ from gdmcd_core.training.evaluate import evaluate_checkpoint
 
 TRUE_S, TRUE_B = 2.0, 20.0  # spread factor and K per unit L1 of the synthetic residuals
 REL_TOL = 0.1  # 3,000 rows pin both scales to a few per cent; 10 % leaves room for the seed
-
-
-def _ensemble(biases: tuple[float, ...], card: dict | None = None) -> TcEnsemble:
-    """Members with constant pre-activation outputs `biases` (K), whatever the input."""
-    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in biases]
-    for m, b in zip(members, biases, strict=True):
-        torch.nn.init.zeros_(m.head.weight)
-        torch.nn.init.constant_(m.head.bias, b)
-        m.eval()
-    return TcEnsemble(members, card=card)
 
 
 def test_fit_recovers_known_scales():
@@ -63,7 +54,7 @@ def test_too_few_rows_is_not_fitted():
 
 def test_sigma_grows_with_distance_and_stays_positive_below_zero():
     card = {"calibration": {"sigma_scale": 1.5, "distance_scale_k": 30.0}}
-    ens = _ensemble((-5.0, -1.0), card)  # both members predict Tc <= 0 but disagree
+    ens = constant_ensemble((-5.0, -1.0), card)  # both members predict Tc <= 0 but disagree
     x = np.zeros((5, 118), np.float32)
     x[:, 0] = 1.0
     d = np.array([0.0, 0.1, 0.2, 0.5, 1.0])
@@ -77,7 +68,7 @@ def test_sigma_grows_with_distance_and_stays_positive_below_zero():
 
 
 def test_old_card_reads_sigma_scale_and_zero_b():
-    ens = _ensemble((0.0, 2.0), {"sigma_scale": 4.0})
+    ens = constant_ensemble((0.0, 2.0), {"sigma_scale": 4.0})
     assert ens.sigma_scale == 4.0 and ens.distance_scale_k == 0.0
     cal = Calibration.from_card({"sigma_scale": 4.0})
     assert cal.sigma_scale == 4.0 and cal.distance_scale_k == 0.0
@@ -172,7 +163,7 @@ def test_a_calibration_fitted_on_test_rows_is_reported_cross_fitted():
 
 def test_ensemble_sigma_uses_the_gap_to_the_neighbours_tc():
     card = {"calibration": {"sigma_scale": 1.0, "distance_scale_k": 0.0, "neighbor_scale": 0.5}}
-    ens = _ensemble((10.0, 14.0), card)  # mean 12 K, spread 2 K
+    ens = constant_ensemble((10.0, 14.0), card)  # mean 12 K, spread 2 K
     x = np.zeros((3, 118), np.float32)
     x[:, 0] = 1.0
     mean, std = ens.predict(x, distance=np.zeros(3), neighbor_tc=np.array([12.0, 20.0, 0.0]))

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from design_helpers import constant_ensemble
 
 from gdmcd_core.data.dataset import TEST, TRAIN, VAL, DataConfig, build_dataset
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
@@ -162,12 +163,7 @@ def test_negative_margin_pushes_non_superconductors_below_zero():
 
 
 def test_ensemble_tc_is_the_relu_of_the_members_mean_raw_output():
-    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in range(2)]
-    for m, b in zip(members, (-4.0, 1.0), strict=True):  # member Tc 0 and 1 K; mean raw -1.5 K
-        torch.nn.init.zeros_(m.head.weight)
-        torch.nn.init.constant_(m.head.bias, b)
-        m.eval()
-    ens = TcEnsemble(members)
+    ens = constant_ensemble((-4.0, 1.0))  # member Tc 0 and 1 K; mean raw -1.5 K
     x = torch.zeros(2, 118)
     x[:, 7] = 1.0
     with torch.no_grad():

@@ -1,8 +1,7 @@
 import numpy as np
 import torch
+from design_helpers import constant_ensemble
 
-from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.training.sanity import (
     DEFAULT_FAMILIES,
     binary_hydride_grid,
@@ -56,12 +55,7 @@ def test_hydride_sanity_and_grid():
 
 
 def test_ensemble_sigma_uses_pre_activation_outputs():
-    members = [TcResNet(ModelConfig(width=4, layers=(1, 1, 1, 1))) for _ in range(2)]
-    for m, bias in zip(members, (-5.0, -1.0), strict=True):
-        torch.nn.init.zeros_(m.head.weight)
-        torch.nn.init.constant_(m.head.bias, bias)
-        m.eval()
-    ens = TcEnsemble(members)
+    ens = constant_ensemble((-5.0, -1.0), layers=(1, 1, 1, 1))
     x = torch.zeros(3, 118)
     x[:, 0] = 1.0
     mean, std = ens.mean_std(x)
