@@ -8,8 +8,8 @@ measured Tc. (s, b, g) maximize the Gaussian likelihood of the residuals r = Tc 
     NLL(s, b, g) = ½ Σ [ log(2π σ²) + r² / σ² ]
 
 minimized over their logarithms with L-BFGS-B from a few starts (the NLL is not convex), then scaled
-together so that ±1σ holds 68.3 % of the rows (±2σ is measured, not assumed). The fit uses superconductors only (the rows the coverage
-figures are about); COD and synthetic negatives are left out.
+together so that ±1σ holds 68.3 % of the rows (±2σ is measured, not assumed). The fit uses
+superconductors only (the rows the coverage figures are about); COD and synthetic negatives are left out.
 
 Where the rows come from matters. Validation rows of a random split sit next to training rows, so
 a fit there learns b ≈ 0 and a σ too narrow for new chemistry. The time-split ensemble is therefore
@@ -168,6 +168,7 @@ def fit_calibration(
     # rows, as a normal's would: ±1σ is then read as "68 %", and ±2σ is measured, not assumed.
     z = np.abs(r) / np.sqrt(_variance(x, scales**2))
     scales = scales * float(np.quantile(z, ONE_SIGMA_COVERAGE))
+    var = _variance(x, scales**2)
     s, b, g = (float(v) for v in np.r_[scales, [0.0] * (3 - t)])
     return Calibration(
         sigma_scale=s,
@@ -175,7 +176,7 @@ def fit_calibration(
         neighbor_scale=g,
         fitted_on=fitted_on,
         n=int(len(r)),
-        nll=float(0.5 * np.mean(np.log(2 * np.pi * _variance(x, scales**2)) + r2 / _variance(x, scales**2))),
+        nll=float(0.5 * np.mean(np.log(2 * np.pi * var) + r2 / var)),
         method=METHOD,
         part=part,
     )
