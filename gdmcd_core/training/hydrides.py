@@ -122,7 +122,8 @@ def build_hydride_dataset(
     """D_random, D_HSC1 or D_HSC200 over the split of `data_config` (paper S5, Table 8).
 
     All three share the split of every non-hydride row, so their non-hydride test sets are identical.
-    `is_hydride` is set by `is_hydride_superconductor`; the returned config carries the hydride_replicas used.
+    `is_hydride` is set by `is_hydride_superconductor` (on superconductors, and with `balance_negatives` on the
+    H-rich Tc = 0 rows too); the returned config carries the hydride_replicas used.
     """
     ds = build_dataset(replace(data_config, hydride_replicas=0), data_dir)
     if hydride.mode != "random" and hydride.extra_public_rows:
