@@ -73,6 +73,11 @@ class TcEnsemble(nn.Module):
         return self.n_members > 1
 
     @property
+    def has_extra_sigma_terms(self) -> bool:
+        """σ has a distance or neighbour term besides the spread (and so depends on more than x)."""
+        return self.has_uncertainty and (self.distance_scale_k > 0 or self.neighbor_scale > 0)
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 

@@ -162,12 +162,11 @@ def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str
     tc_nn = np.full(len(idx), np.nan)
     distance[sc], tc_nn[sc] = training_neighbors(ds, idx[sc])
     spread_only = std.copy()
-    has_terms = ens.distance_scale_k > 0 or ens.neighbor_scale > 0
     cross_fitted = ens.has_uncertainty and Calibration.from_card(ens.card).part == SPLIT_NAMES[part] and sc.any()
     if cross_fitted:
         rows, sigma = cross_fitted_sigma(ens, ds, part)
         std[np.searchsorted(idx, rows)] = sigma
-    elif ens.has_uncertainty and has_terms and sc.any():
+    elif ens.has_extra_sigma_terms and sc.any():
         std[sc] = ens.predict(ds.x[idx[sc]], distance=distance[sc], neighbor_tc=tc_nn[sc])[1]
     return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance,
             "cross_fitted": bool(cross_fitted)}  # fmt: skip
@@ -178,14 +177,13 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
     ds = ds if ds is not None else dataset_for(ens)
     pr = part_predictions(ens, ds, part)
     idx = pr["idx"]
-    has_b = ens.has_uncertainty and (ens.distance_scale_k > 0 or ens.neighbor_scale > 0)
     out = evaluate_predictions(
         ds,
         pr["mean"],
         pr["std"] if ens.has_uncertainty else None,
         part,
         distance=pr["distance"],
-        std_spread_only=pr["std_spread_only"] if has_b else None,
+        std_spread_only=pr["std_spread_only"] if ens.has_extra_sigma_terms else None,
     )
     out["calibration"] = {
         "sigma_scale": ens.sigma_scale,
