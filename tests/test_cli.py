@@ -83,3 +83,18 @@ def test_calibrating_on_test_rows_needs_a_time_split(tiny_checkpoint, tiny_data_
     err = capsys.readouterr().err
     assert "--calibrate-on test" in err and "time-split" in err and len(err.strip().splitlines()) == 1
     assert tiny_checkpoint.with_suffix(".json").read_text() == before
+
+
+def test_train_with_the_element_statistics_branch_saves_and_predicts(tiny_data_dir, tmp_path, capsys):
+    from gdmcd_core.model.checkpoint import load_checkpoint
+
+    out = tmp_path / "branch.pt"
+    args = ["train", "--out", str(out), "--width", "4", "--layers", "1", "--features", "6", "--epochs", "1"]
+    assert main([*args, "--batch-size", "8", "--device", "cpu"]) == 0
+    ens = load_checkpoint(out)
+    assert ens.members[0].config.features == 6 and ens.members[0].branch is not None
+    capsys.readouterr()
+    assert main(["predict", "MgB2", "--json", "--checkpoint", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["tc_k"] >= 0
+    assert main([*args[:-2], "--features", "-1"]) == 2
+    assert "features" in capsys.readouterr().err

@@ -29,6 +29,12 @@ def test_property_table_is_complete_and_uses_the_element_table() -> None:
     assert t[25, PROPERTIES.index("group")] == 8  # Fe
 
 
+def test_valence_electrons_follow_the_matthias_convention() -> None:
+    v = property_table()[:, PROPERTIES.index("valence_electrons")]
+    counts = {s: v[to_vector(s).argmax()] for s in ("Nb", "Cu", "O", "La", "Ce", "He", "Al", "Hf")}
+    assert counts == {"Nb": 5, "Cu": 11, "O": 6, "La": 3, "Ce": 3, "He": 2, "Al": 3, "Hf": 4}
+
+
 def test_pure_element_has_zero_spread() -> None:
     row = element_statistics(to_vector("Nb")[None])[0]
     for prop in PROPERTIES:
@@ -59,3 +65,26 @@ def test_feature_matrix_shape_and_names() -> None:
 def test_bad_shape_is_refused() -> None:
     with pytest.raises(ValueError, match=r"shape \(N, 118\)"):
         element_statistics(np.ones((2, 100)))
+
+
+def test_model_branch_statistics_match_the_table_and_have_finite_gradients() -> None:
+    import torch
+
+    from gdmcd_core.model.element_branch import STD_EPS, standardized_properties
+    from gdmcd_core.model.element_branch import element_statistics as torch_statistics
+
+    props = standardized_properties()
+    assert torch.allclose(props.mean(0), torch.zeros(len(PROPERTIES)), atol=1e-5)
+    x = torch.tensor(
+        np.stack([to_vector(f) for f in ["NaCl", "Nb", "YBa2Cu3O7"]]), dtype=torch.float32, requires_grad=True
+    )
+    got = torch_statistics(x, props)
+    stats = got.detach()
+    assert got.shape == (3, 2 * len(PROPERTIES))
+    # NaCl: Z standardised; the mean is the average of the two, the std half their difference
+    z = props[:, PROPERTIES.index("z")]
+    assert float(stats[0, 0]) == pytest.approx(float(z[10] + z[16]) / 2, abs=1e-5)
+    assert float(stats[0, len(PROPERTIES)]) == pytest.approx(float(z[16] - z[10]) / 2, abs=1e-3)
+    assert float(stats[1, len(PROPERTIES)]) == pytest.approx(STD_EPS**0.5, rel=1e-3)  # a pure element: no spread
+    (g,) = torch.autograd.grad(got.sum(), x)
+    assert torch.isfinite(g).all()

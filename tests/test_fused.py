@@ -43,8 +43,12 @@ def _compositions(b: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     "config",
-    [ModelConfig(width=4, layers=(1, 1), stem="stock"), ModelConfig(width=4, layers=(2, 1), stem="keep")],
-    ids=["stock-stem", "keep-stem-2-blocks"],
+    [
+        ModelConfig(width=4, layers=(1, 1), stem="stock"),
+        ModelConfig(width=4, layers=(2, 1), stem="keep"),
+        ModelConfig(width=4, layers=(1, 1), stem="stock", features=6),
+    ],
+    ids=["stock-stem", "keep-stem-2-blocks", "element-statistics-branch"],
 )
 def test_fused_equals_members(config: ModelConfig) -> None:
     members = _members(3, config)

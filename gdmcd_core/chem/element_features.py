@@ -1,11 +1,13 @@
 """Classical composition features for baselines: fractions + fraction-weighted element statistics.
 
 For each element property p (Z, atomic mass, Pauling electronegativity, period, group, atomic
-radius) and composition x (fractions summing to 1) the features are
+radius, valence electrons) and composition x (fractions summing to 1) the features are
 
     mean = sum_i x_i p_i,   std = sqrt(sum_i x_i (p_i - mean)^2),   min / max over elements with x_i > 0.
 
-Period, group and Z come from the one element table (`gdmcd_core.chem.elements`); mass,
+Period, group, Z and the valence-electron count come from the one element table
+(`gdmcd_core.chem.elements`; valence electrons in the Matthias convention: the group number for
+groups 1-12, group - 10 for groups 13-18, 2 for He, 3 for the f block); mass,
 electronegativity and radius from pymatgen. A property pymatgen does not know for an element
 (e.g. the electronegativity of He, Ne, Z >= 104; many radii) is filled with the median over
 the elements that have it, so every feature is finite.
@@ -22,9 +24,9 @@ from pymatgen.core import Element
 
 from gdmcd_core.chem.elements import N_ELEMENTS, element_table, symbols
 
-PROPERTIES = ("z", "atomic_mass", "electronegativity", "period", "group", "atomic_radius")
+PROPERTIES = ("z", "atomic_mass", "electronegativity", "period", "group", "atomic_radius", "valence_electrons")
 PROPERTY_UNITS = {"z": "", "atomic_mass": "u", "electronegativity": "Pauling", "period": "", "group": "",
-                  "atomic_radius": "Å"}  # fmt: skip
+                  "atomic_radius": "Å", "valence_electrons": "e"}  # fmt: skip
 STATISTICS = ("mean", "std", "min", "max")
 PRESENT_EPS = 1e-9  # fractions at or below this count as absent for min/max
 
@@ -34,6 +36,15 @@ def _pymatgen_value(el: Element, prop: str) -> float:
         warnings.simplefilter("ignore")  # pymatgen warns for every missing value
         value = {"atomic_mass": el.atomic_mass, "electronegativity": el.X, "atomic_radius": el.atomic_radius}[prop]
     return float(value) if value is not None else math.nan
+
+
+def valence_electrons(group: int, block: str, symbol: str) -> int:
+    """Valence electrons per atom as in Matthias' rule: Nb 5, Cu 11, O 6, La 3, He 2."""
+    if symbol == "He":
+        return 2
+    if block == "f":
+        return 3
+    return group if group <= 12 else group - 10
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +60,7 @@ def property_table() -> np.ndarray:
             info.period,
             info.group,
             _pymatgen_value(el, "atomic_radius"),
+            valence_electrons(info.group, info.block, info.symbol),
         ]
     for j in range(table.shape[1]):
         col = table[:, j]
@@ -101,4 +113,12 @@ def feature_matrix(x: np.ndarray, include_fractions: bool = True, batch: int = 4
     return np.concatenate([x.astype(np.float32), stats], axis=1) if include_fractions else stats
 
 
-__all__ = ["PROPERTIES", "STATISTICS", "element_statistics", "feature_matrix", "feature_names", "property_table"]
+__all__ = [
+    "PROPERTIES",
+    "STATISTICS",
+    "element_statistics",
+    "feature_matrix",
+    "feature_names",
+    "property_table",
+    "valence_electrons",
+]

@@ -47,6 +47,9 @@ def _add_train(sub) -> None:
     p.add_argument("--width", type=int, default=m.width)
     p.add_argument("--layers", type=_layers, default=m.layers, help="blocks per stage, e.g. 2,2,2,2 (ResNet18)")
     p.add_argument("--stem", choices=("keep", "stock"), default="stock")
+    p.add_argument(
+        "--features", type=int, default=m.features, help="hidden width of the element-statistics branch (0: off)"
+    )
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
@@ -96,7 +99,7 @@ def _cmd_train(a) -> int:
         return _fail("--members and --epochs must be >= 1 and --batch-size >= 2")
     try:
         spec = RunSpec(
-            model=ModelConfig(width=a.width, layers=a.layers, stem=a.stem),
+            model=ModelConfig(width=a.width, layers=a.layers, stem=a.stem, features=a.features),
             train=TrainConfig(
                 epochs=a.epochs,
                 batch_size=a.batch_size,

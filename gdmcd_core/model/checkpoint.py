@@ -89,6 +89,8 @@ def _model_config(d: Any, path: Path) -> ModelConfig:
     try:
         config = ModelConfig.from_dict(d)
         width, layers = int(config.width), tuple(int(n) for n in config.layers)
+        if not 0 <= int(config.features) <= MAX_WIDTH:
+            raise ValueError(f"features={config.features} is outside 0..{MAX_WIDTH}")
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {path}: model config {d!r} is invalid ({exc})") from None
     if not 1 <= width <= MAX_WIDTH or not 1 <= len(layers) <= 8 or not all(1 <= n <= MAX_BLOCKS for n in layers):

@@ -7,7 +7,9 @@ rewritten once into a single network:
   BN(conv(h)) = conv'(h) + b' exactly up to float rounding);
 - the stems of all members read the same image, so they become one convolution with K·w output channels;
 - every later convolution becomes a grouped convolution with groups = K (member k sees only its own
-  channels), and the K linear heads one batched contraction.
+  channels), and the K linear heads one batched contraction;
+- with an element-statistics branch (`ModelConfig.features`), the statistics are computed once and the
+  K branch MLPs run as batched contractions.
 
 The result equals `torch.stack([m.forward_raw(x) for m in members])` to float32 rounding (checked in
 tests/test_fused.py), but it issues ~1/(2K) as many operator calls, which is what costs at interactive batch
@@ -21,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gdmcd_core.chem.elements import BLOCKS
+from gdmcd_core.model.element_branch import element_statistics
 from gdmcd_core.model.resnet import BasicBlock, TcResNet
 
 
@@ -90,7 +93,12 @@ class FusedEnsemble(nn.Module):
             for s in range(len(cfg.layers))
             for i in range(len(members[0].stages[s]))
         )
-        self.register_buffer("head_w", torch.stack([m.head.weight.detach()[0] for m in members]))  # (K, C)
+        if cfg.features:
+            self.register_buffer("props", members[0].branch.props.detach().clone(), persistent=False)
+            for i, name in ((0, "1"), (2, "2")):  # the MLP's two Linear layers: (K, out, in) and (K, out)
+                self.register_buffer(f"branch_w{name}", torch.stack([m.branch.mlp[i].weight.detach() for m in members]))
+                self.register_buffer(f"branch_b{name}", torch.stack([m.branch.mlp[i].bias.detach() for m in members]))
+        self.register_buffer("head_w", torch.stack([m.head.weight.detach()[0] for m in members]))  # (K, C [+ F])
         self.register_buffer("head_b", torch.stack([m.head.bias.detach()[0] for m in members]))  # (K,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +110,10 @@ class FusedEnsemble(nn.Module):
         for block in self.blocks:
             h = block(h)
         h = h.mean((2, 3)).reshape(B, self.k, -1)  # (B, K, C)
+        if self.config.features:
+            f = torch.einsum("bp,kfp->bkf", element_statistics(x, self.props), self.branch_w1) + self.branch_b1
+            f = torch.einsum("bkf,kgf->bkg", F.relu(f), self.branch_w2) + self.branch_b2
+            h = torch.cat([h, F.relu(f)], dim=2)  # (B, K, C + F)
         return (torch.einsum("bkc,kc->kb", h, self.head_w) + self.head_b[:, None]).contiguous()
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from gdmcd_core.chem.elements import BLOCKS, N_ELEMENTS
 from gdmcd_core.chem.featurize import atom_tensor
+from gdmcd_core.model.element_branch import ElementStatsBranch
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,15 @@ class ModelConfig:
     stem: str = "stock"  # "stock": torchvision's 7x7/2 conv + max-pool (3.4x cheaper, as accurate); "keep": 3x3/1
     head_bias: float = 10.0  # initial output bias (target units): starts Tc predictions positive, off the ReLU kink
     output_relu: bool = True  # ReLU at the output (Tc >= 0); False for signed targets such as formation energy
+    features: int = 0  # hidden width of the element-statistics branch (model/element_branch.py); 0: image only
 
     def __post_init__(self) -> None:
         if self.stem not in ("keep", "stock"):
             raise ValueError(f"stem must be 'keep' or 'stock', got {self.stem!r}")
         if self.width < 1 or not self.layers or any(n < 1 for n in self.layers):
             raise ValueError(f"width and every entry of layers must be >= 1, got {self.width}, {self.layers}")
+        if self.features < 0:
+            raise ValueError(f"features must be >= 0, got {self.features}")
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -100,7 +104,8 @@ class TcResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.stages = nn.Sequential(*stages)
-        self.head = nn.Linear(cin, 1)
+        self.branch = ElementStatsBranch(config.features) if config.features else None
+        self.head = nn.Linear(cin + config.features, 1)
         # He init for convs and BN at identity, as torchvision does for ReLU networks.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -116,6 +121,8 @@ class TcResNet(nn.Module):
         img = (x @ self.atoms).reshape(B, len(BLOCKS), 7, 32)  # (B, 4, 7, 32)
         h = self.stages(self.stem(img))  # (B, C, h, w)
         h = torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)  # (B, C)
+        if self.branch is not None:
+            h = torch.cat([h, self.branch(x)], dim=1)  # (B, C + features)
         return self.head(h).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
