@@ -238,6 +238,19 @@ def calibrate(ens: TcEnsemble, ds: Dataset, part: int = VAL) -> Calibration:
     return fit_calibration(c["residual"], c["spread"], c["distance"], gap, where, SPLIT_NAMES[part])
 
 
+def cross_fit(inputs: dict[str, np.ndarray], folds: int = CROSS_FIT_FOLDS, seed: int = 0) -> np.ndarray:
+    """σ (N,) for aligned residual, spread, distance and gap arrays (as `calibration_inputs` gives them):
+    each row's σ uses (s, b, g) fitted on the other folds (rows drawn into folds with `seed`)."""
+    r, spread, distance, gap = (np.asarray(inputs[k]) for k in ("residual", "spread", "distance", "gap"))
+    fold = np.random.default_rng(seed).integers(0, folds, len(r))
+    sigma = np.full(len(r), np.nan)
+    for f in range(folds):
+        fit = fold != f
+        cal = fit_calibration(r[fit], spread[fit], distance[fit], gap[fit])
+        sigma[~fit] = cal.sigma(spread[~fit], distance[~fit], gap[~fit])
+    return sigma
+
+
 def cross_fitted_sigma(
     ens: TcEnsemble, ds: Dataset, part: int = TEST, folds: int = CROSS_FIT_FOLDS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -245,18 +258,13 @@ def cross_fitted_sigma(
 
     What a calibration fitted on these rows (`calibrate(..., part)`) is worth on rows it has not seen."""
     c = calibration_inputs(ens, ds, part)
-    fold = np.random.default_rng(seed).integers(0, folds, len(c["rows"]))
-    sigma = np.full(len(c["rows"]), np.nan)
-    for f in range(folds):
-        fit = fold != f
-        cal = fit_calibration(c["residual"][fit], c["spread"][fit], c["distance"][fit], c["gap"][fit])
-        sigma[~fit] = cal.sigma(c["spread"][~fit], c["distance"][~fit], c["gap"][~fit])
-    return c["rows"], sigma
+    return c["rows"], cross_fit(c, folds, seed)
 
 
 __all__ = [
     "Calibration",
     "calibrate",
+    "cross_fit",
     "cross_fitted_sigma",
     "distance_to_training",
     "fit_calibration",

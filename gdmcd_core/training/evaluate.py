@@ -19,7 +19,13 @@ from scipy.stats import spearmanr
 
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.training.calibration import CROSS_FIT_FOLDS, Calibration, cross_fitted_sigma, training_neighbors
+from gdmcd_core.training.calibration import (
+    CROSS_FIT_FOLDS,
+    Calibration,
+    cross_fit,
+    raw_mean_spread,
+    training_neighbors,
+)
 from gdmcd_core.training.metrics import classification_metrics, regression_metrics
 
 THRESHOLDS_K = (0.0, 1.0, 5.0)
@@ -157,15 +163,17 @@ def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str
     (calibration.cross_fitted_sigma) and "cross_fitted" is True: no σ is reported on the rows it was fitted on."""
     idx = ds.indices(part)
     sc = ds.is_supercon[idx]
-    mean, std = ens.predict(ds.x[idx])
+    mean, spread = raw_mean_spread(ens, ds.x[idx])
+    std = spread * np.float32(ens.sigma_scale)  # the spread-only σ, as ens.predict gives it without a neighbour
     distance = np.full(len(idx), np.nan)
     tc_nn = np.full(len(idx), np.nan)
     distance[sc], tc_nn[sc] = training_neighbors(ds, idx[sc])
     spread_only = std.copy()
     cross_fitted = ens.has_uncertainty and Calibration.from_card(ens.card).part == SPLIT_NAMES[part] and sc.any()
-    if cross_fitted:
-        rows, sigma = cross_fitted_sigma(ens, ds, part)
-        std[np.searchsorted(idx, rows)] = sigma
+    if cross_fitted:  # the same rows, in the same order, as calibration_inputs(ens, ds, part) gives them
+        inputs = {"residual": ds.tc_k[idx[sc]] - mean[sc], "spread": spread[sc], "distance": distance[sc],
+                  "gap": np.abs(mean[sc] - tc_nn[sc])}  # fmt: skip
+        std[sc] = cross_fit(inputs)
     elif ens.has_extra_sigma_terms and sc.any():
         std[sc] = ens.predict(ds.x[idx[sc]], distance=distance[sc], neighbor_tc=tc_nn[sc])[1]
     return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance,
