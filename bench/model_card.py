@@ -144,7 +144,11 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
     if path.is_file():
         ens = load_checkpoint(path)
         ours = jarvis_mae(ens.predict(rows.x[test])[0], rows, fallback)
-        card.add("jarvis", f"ours ({ens.n_members} member(s))", "test MAE (K)", ours, n_note, ".2f")
+        data = ens.card.get("data_config", {})
+        extra = [name for key, name in (("include_cod", "COD"), ("physical_negatives", "physical negatives"))
+                 if data.get(key)]  # fmt: skip
+        trained_on = "; trained on its train rows" + "".join(f" + {name}" for name in extra)
+        card.add("jarvis", f"ours ({ens.n_members} member(s))", "test MAE (K)", ours, n_note + trained_on, ".2f")
     else:
         card.add("jarvis", "ours", "test MAE (K)", "not trained", f"no {path.name}; see bench/train_gpu.sh")
     trees, _ = tree_predictions(rows.x[train], rows.tc_k[train], rows.x[test], quick)
