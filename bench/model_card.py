@@ -180,6 +180,14 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
         "time", label, "far / near MAE (K)", f"{fmt(m.get('far_mae_k'), '.2f')} / {fmt(m.get('near_mae_k'), '.2f')}"
     )
     card.add("time", label, "mean σ all / far (K)", _pair(m, "mean_sigma_k", "far_mean_sigma_k"))
+    for b in m.get("mae_by_distance_l1", []):
+        card.add(
+            "time",
+            label,
+            f"L1 {b['l1_from']:g}–{min(b['l1_to'], 2):g}: MAE / mean σ (K)",
+            f"{b['mae_k']:.2f} / {fmt(b['mean_sigma_k'], '.2f')}",
+            f"{b['n']} rows",
+        )
     card.headline.update(
         time_mae_k=m["supercon_test_mae_k"],
         time_r2=m["supercon_test_r2"],

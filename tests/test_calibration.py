@@ -170,3 +170,18 @@ def test_ensemble_sigma_uses_the_gap_to_the_neighbours_tc():
     assert np.allclose(mean, 12.0)
     assert np.allclose(std, np.sqrt(2.0**2 + (0.5 * np.array([0.0, 8.0, 12.0])) ** 2), rtol=1e-4)
     assert np.allclose(ens.predict(x)[1], 2.0, rtol=1e-4)  # no neighbour given: the term is left out
+
+
+def test_error_by_distance_bands_add_up_to_the_supercon_mae():
+    ds = _time_split_dataset()
+    members = [TcResNet(ModelConfig(width=4, layers=(1,))) for _ in range(2)]
+    for k, m in enumerate(members):
+        with torch.no_grad():
+            m.head.bias += 2.0 * k
+        m.eval()
+    m = evaluate_checkpoint(TcEnsemble(members), ds)
+    bands = m["mae_by_distance_l1"]
+    assert bands and all(b["l1_from"] < b["l1_to"] and b["mean_sigma_k"] > 0 for b in bands)
+    assert sum(b["n"] for b in bands) == m["n_test_supercon"]
+    weighted = sum(b["n"] * b["mae_k"] for b in bands) / m["n_test_supercon"]
+    assert weighted == pytest.approx(m["supercon_test_mae_k"], rel=1e-5)

@@ -33,6 +33,7 @@ TC_BINS_K = (0.0, 10.0, 30.0, 77.0, 300.0)  # error-by-range bins (77 K: liquid 
 # "Far from training": L1 >= 0.2 means at least 10 % of the atoms differ from the nearest training composition
 # (e.g. a new dopant at 10 %); ~9 % of random-split test superconductors, many more on the time split.
 FAR_L1 = 0.2
+DISTANCE_BINS_L1 = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 2.01)  # error-by-distance bins (L1 in fractions, 0..2)
 
 
 def dataset_for(ens: TcEnsemble, data_dir: str | None = None) -> Dataset:
@@ -129,10 +130,24 @@ def evaluate_predictions(
         out["median_distance_l1"] = float(np.nanmedian(d)) if np.isfinite(d).any() else None
         out["far_mae_k"] = float(err[far].mean()) if far.any() else None
         out["near_mae_k"] = float(err[~far].mean()) if (~far).any() else None
+        out["mae_by_distance_l1"] = _by_distance(err, d, None if std is None else std[sc])
     if std is not None and np.any(std > 0):
         spread_only = None if std_spread_only is None else std_spread_only[sc]
         out.update(uncertainty_metrics(err, std[sc], None if distance is None else distance[sc], spread_only))
     return out
+
+
+def _by_distance(err: np.ndarray, d: np.ndarray, std: np.ndarray | None) -> list[dict]:
+    """MAE and mean σ (K) of superconductors per distance band (DISTANCE_BINS_L1); rows of unknown distance
+    are left out."""
+    rows = []
+    for lo, hi in zip(DISTANCE_BINS_L1[:-1], DISTANCE_BINS_L1[1:], strict=True):
+        m = (d >= lo) & (d < hi)
+        if m.any():
+            sigma = None if std is None else float(std[m].mean())
+            rows.append({"l1_from": lo, "l1_to": hi, "n": int(m.sum()), "mae_k": float(err[m].mean()),
+                         "mean_sigma_k": sigma})  # fmt: skip
+    return rows
 
 
 SIGMA_TARGET_COVERAGE = 0.683  # share of a normal distribution inside ±1σ
