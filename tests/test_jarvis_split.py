@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gdmcd_core.data.dataset import TEST, TRAIN, VAL, DataConfig, build_dataset
-from gdmcd_core.data.jarvis import load_jarvis_rows
+from gdmcd_core.data.jarvis import estimated_reading, load_jarvis_rows
 
 ROWS = [
     ("Ba0.4K0.6Fe2As2", 31.2, "train"),
@@ -41,6 +41,36 @@ def test_rows_parse_and_keep_file_assignment(jarvis_dir: Path):
     assert rows.is_test.tolist() == [s == "test" for _, _, s in ROWS]
     assert rows.parsed.tolist() == [f != "Pd1T0.81" for f, _, _ in ROWS]
     assert rows.formula[6] == "Y1Ba2Cu3O7"  # trailing oxygen variable stripped, as in the data README
+    assert not rows.estimated.any()  # the only unparsed row has an unknown symbol: no estimate
+
+
+@pytest.mark.parametrize(
+    ("raw", "reading"),
+    [
+        ("Bi2Sr2Ca1Cu2OY", "Bi2Sr2Ca1Cu2O8"),  # O by charge neutrality: (6 + 4 + 2 + 4) / 2
+        ("Ba0.6K0.4Bi1OY", "Ba0.6K0.4Bi1O2.3"),  # (1.2 + 0.4 + 3) / 2
+        ("La2Sr0Cu0.8Zn0.2O4", "La2Cu0.8Zn0.2O4"),  # an element at amount 0 is left out
+        ("Sr2Cu2Nb1O10=z", "Sr2Cu2Nb1O10"),  # the deviation suffix is dropped
+        ("Bi2Sr2Cu2Mo1OY", None),  # Mo has no single typical valence: no estimate
+        ("Pd1T0.81", None),
+        ("MgB2", None),  # parses as published: nothing to estimate
+    ],
+)
+def test_estimated_reading_of_rows_the_cleaning_rejects(raw: str, reading: str | None):
+    assert estimated_reading(raw) == reading
+
+
+def test_estimated_rows_are_predicted_but_never_trained_on(tiny_data_dir: Path):
+    rows = [("MgB2", 39.0, "train"), ("Nb3Sn", 18.0, "train"), ("Bi2Sr2Ca1Cu2OY", 85.0, "test"),
+            ("Bi2Sr2Ca1Cu2OY", 80.0, "train"), ("NbN", 16.0, "test")]  # fmt: skip
+    df = pd.DataFrame(rows, columns=["formula_raw", "tc_k", "split"])
+    df.insert(0, "jarvis_id", np.arange(len(df)))
+    df.to_csv(tiny_data_dir / "jarvis_supercon_chem_split.csv", index=False)
+    got = load_jarvis_rows(tiny_data_dir / "jarvis_supercon_chem_split.csv")
+    assert got.estimated.tolist() == [False, False, True, True, False] and not (got.parsed & got.estimated).any()
+    assert got.formula[2] == "Bi2Sr2Ca1Cu2O8" and got.x[2].sum() == pytest.approx(1.0)
+    ds = build_dataset(DataConfig(split="jarvis", include_cod=False, physical_negatives=False), tiny_data_dir)
+    assert "Bi2Sr2Ca1Cu2O8" not in set(ds.formula)
 
 
 @pytest.mark.parametrize("include_cod", [True, False])
