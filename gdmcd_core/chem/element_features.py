@@ -1,4 +1,4 @@
-"""Classical composition features for baselines: fractions + fraction-weighted element statistics.
+"""Classical composition features: fractions + fraction-weighted element statistics (baselines, model branch).
 
 For each element property p (Z, atomic mass, Pauling electronegativity, period, group, atomic
 radius, valence electrons) and composition x (fractions summing to 1) the features are
