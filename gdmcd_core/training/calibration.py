@@ -216,8 +216,15 @@ def calibration_inputs(ens: TcEnsemble, ds: Dataset, part: int) -> dict[str, np.
     idx = ds.indices(part)
     idx = idx[ds.is_supercon[idx]]
     mean, spread = raw_mean_spread(ens, ds.x[idx])
-    distance, tc_nn = training_neighbors(ds, idx)
-    return {"rows": idx, "residual": ds.tc_k[idx] - mean, "spread": spread, "distance": distance,
+    return fit_inputs(ds, idx, mean, spread, *training_neighbors(ds, idx))
+
+
+def fit_inputs(
+    ds: Dataset, rows: np.ndarray, mean: np.ndarray, spread: np.ndarray, distance: np.ndarray, tc_nn: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What a fit needs from predictions already made for ds rows `rows`: mean (K) and raw spread (K), and the
+    nearest training superconductor's distance and Tc (K) -> rows, residual, spread, distance, gap."""
+    return {"rows": rows, "residual": ds.tc_k[rows] - mean, "spread": spread, "distance": distance,
             "gap": np.abs(mean - tc_nn)}  # fmt: skip
 
 
@@ -268,6 +275,7 @@ __all__ = [
     "cross_fitted_sigma",
     "distance_to_training",
     "fit_calibration",
+    "fit_inputs",
     "gaussian_nll",
     "training_neighbors",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import torch
 from scipy.stats import spearmanr
 
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
@@ -23,6 +24,7 @@ from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
     Calibration,
     cross_fit,
+    fit_inputs,
     raw_mean_spread,
     training_neighbors,
 )
@@ -185,12 +187,14 @@ def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str
     distance[sc], tc_nn[sc] = training_neighbors(ds, idx[sc])
     spread_only = std.copy()
     cross_fitted = ens.has_uncertainty and Calibration.from_card(ens.card).part == SPLIT_NAMES[part] and sc.any()
-    if cross_fitted:  # the same rows, in the same order, as calibration_inputs(ens, ds, part) gives them
-        inputs = {"residual": ds.tc_k[idx[sc]] - mean[sc], "spread": spread[sc], "distance": distance[sc],
-                  "gap": np.abs(mean[sc] - tc_nn[sc])}  # fmt: skip
-        std[sc] = cross_fit(inputs)
-    elif ens.has_extra_sigma_terms and sc.any():
-        std[sc] = ens.predict(ds.x[idx[sc]], distance=distance[sc], neighbor_tc=tc_nn[sc])[1]
+    if cross_fitted or (ens.has_extra_sigma_terms and sc.any()):
+        # the same rows, in the same order, as calibration_inputs(ens, ds, part) gives them
+        c = fit_inputs(ds, idx[sc], mean[sc], spread[sc], distance[sc], tc_nn[sc])
+        if cross_fitted:
+            std[sc] = cross_fit(c)
+        else:  # the ensemble's own σ formula on the spread already computed: no second forward pass
+            terms = (torch.as_tensor(c[k]) for k in ("spread", "distance", "gap"))
+            std[sc] = ens.calibrated_std(*terms).cpu().numpy()
     return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance,
             "cross_fitted": bool(cross_fitted)}  # fmt: skip
 
@@ -216,8 +220,6 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
         "sigma_cross_fitted_folds": CROSS_FIT_FOLDS if pr["cross_fitted"] else None,
     }
     if ens.n_members > 1:
-        import torch
-
         with torch.no_grad():
             per = ens.member_predictions(torch.as_tensor(ds.x[idx], device=ens.device)).cpu().numpy()
         sc = ds.is_supercon[idx]
