@@ -205,11 +205,12 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
         if cal.get("fitted_on"):
             text += f", a factor fitted on {cal['fitted_on']}"
             text += f" (n = {cal['n']})" if cal.get("n") else ""
-        text += " so that 68 % of them fall within ±1σ"
+        both = "1and2sigma" in str(cal.get("method", ""))  # calibration.py: ±1σ and ±2σ sized together
+        text += " so that ±1σ / ±2σ hold near 68 % / 95 %" if both else " so that 68 % fall within ±1σ"
     else:
         text += " (not calibrated)"
-    if cal.get("distance_scale_k") or cal.get("neighbor_scale"):
-        text += "; its distance and neighbour terms are not applied here: see 'speculative' and the nearest SuperCon"
+    if cal.get("distance_scale_k") or cal.get("neighbor_scale") or cal.get("band_factors"):
+        text += "; its distance terms are not applied here: see 'speculative' and the nearest SuperCon"
     return text
 
 

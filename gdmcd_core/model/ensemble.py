@@ -14,8 +14,10 @@ atomic fractions (0..2) from the composition to its nearest training SuperCon co
 that neighbour's measured Tc (a prediction far from its nearest known compound's Tc is a claim
 the data do not yet support), and (s, b, g) are fitted by training/calibration.py and recorded in
 the card under "calibration" ({"sigma_scale": s, "distance_scale_k": b, "neighbor_scale": g, ...}).
-Old cards hold only a top-level "sigma_scale": b and g are 0 for them. A term whose input is not
-given (the design engine's gradient loop passes neither) is left out. Because the spread is taken
+Old cards hold only a top-level "sigma_scale": b and g are 0 for them. When d is given, σ is then
+multiplied by the factor of d's distance band ("band_edges_l1", "band_factors" in the calibration): errors
+do not grow smoothly with distance, so each band's σ is scaled to cover its own rows. A term whose input
+is not given (the design engine's gradient loop passes neither) is left out. Because the spread is taken
 over pre-activation outputs, members that all predict Tc <= 0 but disagree still give σ > 0.
 """
 
@@ -30,6 +32,19 @@ from torch import nn
 from gdmcd_core.model.resnet import TcResNet
 
 SPREAD_FLOOR_K = 10.0  # how far below 0 K a member's disagreement still counts (see soft_floor)
+
+
+def distance_band_factor(
+    distance: torch.Tensor, edges: tuple[float, ...] = (), factors: tuple[float, ...] = ()
+) -> torch.Tensor:
+    """Factor (B,) on σ for L1 distances (B,): factors[i] for edges[i] <= d < edges[i + 1] (the first and last
+    bands open-ended), 1 where d is NaN or no bands are given."""
+    d = torch.as_tensor(distance)
+    if not factors:
+        return torch.ones_like(d)
+    inner = torch.as_tensor(edges[1:-1], dtype=d.dtype, device=d.device)
+    f = torch.as_tensor(factors, dtype=d.dtype, device=d.device)[torch.bucketize(d.nan_to_num(0.0), inner, right=True)]
+    return torch.where(torch.isnan(d), torch.ones_like(d), f)
 
 
 def soft_floor(raw: torch.Tensor, floor: float = SPREAD_FLOOR_K) -> torch.Tensor:
@@ -59,6 +74,8 @@ class TcEnsemble(nn.Module):
         self.sigma_scale = float(cal.get("sigma_scale", self.card.get("sigma_scale", 1.0)))
         self.distance_scale_k = float(cal.get("distance_scale_k", 0.0))
         self.neighbor_scale = float(cal.get("neighbor_scale", 0.0))
+        self.band_edges_l1 = tuple(cal.get("band_edges_l1") or ())  # σ factor per distance band (empty: none)
+        self.band_factors = tuple(cal.get("band_factors") or ())
 
     @property
     def config(self):
@@ -75,7 +92,8 @@ class TcEnsemble(nn.Module):
     @property
     def has_extra_sigma_terms(self) -> bool:
         """σ has a distance or neighbour term besides the spread (and so depends on more than x)."""
-        return self.has_uncertainty and (self.distance_scale_k > 0 or self.neighbor_scale > 0)
+        banded = any(f != 1.0 for f in self.band_factors)
+        return self.has_uncertainty and (self.distance_scale_k > 0 or self.neighbor_scale > 0 or banded)
 
     @property
     def device(self) -> torch.device:
@@ -114,9 +132,12 @@ class TcEnsemble(nn.Module):
             for scale, v in ((self.distance_scale_k, distance), (self.neighbor_scale, neighbor_gap))
             if v is not None and scale != 0.0
         ]
-        if not extra:
+        if extra:
+            std = torch.sqrt(std**2 + sum((scale * v) ** 2 for scale, v in extra))
+        if distance is None or not self.band_factors:
             return std
-        return torch.sqrt(std**2 + sum((scale * v) ** 2 for scale, v in extra))
+        d = torch.as_tensor(distance, dtype=std.dtype, device=std.device)
+        return std * distance_band_factor(d, self.band_edges_l1, self.band_factors)
 
     def mean_std(
         self, x: torch.Tensor, distance: torch.Tensor | None = None, neighbor_tc: torch.Tensor | None = None

@@ -7,9 +7,14 @@ measured Tc. (s, b, g) maximize the Gaussian likelihood of the residuals r = Tc 
 
     NLL(s, b, g) = ½ Σ [ log(2π σ²) + r² / σ² ]
 
-minimized over their logarithms with L-BFGS-B from a few starts (the NLL is not convex), then scaled
-together so that ±1σ holds 68.3 % of the rows (±2σ is measured, not assumed). The fit uses
-superconductors only (the rows the coverage figures are about); COD and synthetic negatives are left out.
+minimized over their logarithms with L-BFGS-B from a few starts (the NLL is not convex). The NLL fixes
+how σ splits between the terms; its size is then set by coverage, because Tc errors are heavier-tailed
+than a normal: one factor on all terms makes the shares of rows within ±1σ and ±2σ as near a normal's
+68.3 % and 95.4 % as the rows allow (`coverage_scale`: least squares over both). Errors do not grow
+smoothly with distance (a band of new chemistry can be worse than the farthest rows), so the same
+rule then gives each L1 distance band (DISTANCE_BINS_L1) its own factor on σ, fitted on that band's
+rows (a band with fewer than MIN_BAND_ROWS keeps factor 1). The fit uses superconductors only (the
+rows the coverage figures are about); COD and synthetic negatives are left out.
 
 Where the rows come from matters. Validation rows of a random split sit next to training rows, so
 a fit there learns b ≈ 0 and a σ too narrow for new chemistry. The time-split ensemble is therefore
@@ -25,13 +30,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 
 from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, TRAIN, VAL, Dataset
-from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.ensemble import TcEnsemble, distance_band_factor
 
-METHOD = "gaussian_nll_shape+coverage_68"  # NLL for the split between the terms, then ±1σ = 68.3 % of rows
+METHOD = "gaussian_nll_shape+coverage_1and2sigma_by_distance_band"  # NLL shape, then coverage per band
+DISTANCE_BINS_L1 = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 2.01)  # σ bands, also the error-by-distance report (L1, 0..2)
+MIN_BAND_ROWS = 50  # a distance band with fewer fitted rows keeps factor 1 (the overall scale)
 VARIANCE_FLOOR_K2 = 0.01  # σ >= 0.1 K: a row with spread 0 at distance 0 must not make the NLL infinite
 LOG_S_BOUNDS = (np.log(1e-3), np.log(1e3))  # s: the member spread is at most 1000x too small or too large
 LOG_B_BOUNDS = (np.log(1e-3), np.log(1e4))  # b in K per unit L1; the lower end reads as b = 0
@@ -55,6 +63,8 @@ class Calibration:
     method: str = METHOD
     nll: float | None = None  # mean NLL per row at the optimum (nats)
     part: str = SPLIT_NAMES[VAL]
+    band_edges_l1: tuple[float, ...] = ()  # σ factor per distance band: band i is edges[i] <= d < edges[i + 1]
+    band_factors: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +88,8 @@ class Calibration:
                 )
                 if k in cal
             }
-            return cls(**known)
+            bands = {k: tuple(cal[k]) for k in ("band_edges_l1", "band_factors") if cal.get(k)}
+            return cls(**known, **bands)
         return cls(sigma_scale=float(card.get("sigma_scale", 1.0)), fitted_on="card sigma_scale (no distance term)")
 
     def sigma(self, spread: np.ndarray, distance: np.ndarray, gap: np.ndarray | None = None) -> np.ndarray:
@@ -86,17 +97,36 @@ class Calibration:
         var = (self.sigma_scale * np.asarray(spread)) ** 2 + (self.distance_scale_k * np.asarray(distance)) ** 2
         if gap is not None:
             var = var + (self.neighbor_scale * np.asarray(gap)) ** 2
-        return np.sqrt(var)
+        factor = distance_band_factor(torch.as_tensor(np.asarray(distance, np.float64)), *self._bands()).numpy()
+        return np.sqrt(var) * factor
+
+    def _bands(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return tuple(self.band_edges_l1), tuple(self.band_factors)
 
     def apply_to(self, ens: TcEnsemble) -> None:
         """Set (s, b, g) on an ensemble and record them in its in-memory card."""
         ens.sigma_scale = float(self.sigma_scale)
         ens.distance_scale_k = float(self.distance_scale_k)
         ens.neighbor_scale = float(self.neighbor_scale)
+        ens.band_edges_l1, ens.band_factors = self._bands()
         ens.card = {**ens.card, "calibration": self.to_dict(), "sigma_scale": float(self.sigma_scale)}
 
 
 ONE_SIGMA_COVERAGE = 0.6827  # share of a normal within ±1 sd
+TWO_SIGMA_COVERAGE = 0.9545  # share of a normal within ±2 sd
+
+
+def coverage_scale(z: np.ndarray) -> float:
+    """Factor k on σ for |error| / σ ratios z (N,): the shares of z <= k and z <= 2k come as near a normal's
+    68.3 % and 95.4 % as possible (least squares over both; the smallest such k). 1 for no rows."""
+    z = np.sort(np.asarray(z, np.float64)[np.isfinite(z)])
+    if not len(z):
+        return 1.0
+    k = np.unique(np.r_[z, z / 2])  # the shares only change at these k
+    k = k[k > 0] if (k > 0).any() else np.array([1.0])
+    cov1 = np.searchsorted(z, k, side="right") / len(z)
+    cov2 = np.searchsorted(z, 2 * k, side="right") / len(z)
+    return float(k[np.argmin((cov1 - ONE_SIGMA_COVERAGE) ** 2 + (cov2 - TWO_SIGMA_COVERAGE) ** 2)])
 
 
 def _variance(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -163,12 +193,15 @@ def fit_calibration(
     scales[1] = 0.0 if scales[1] < B_ZERO_K else scales[1]
     if t > 2 and scales[2] < G_ZERO:
         scales[2] = 0.0
-    # The NLL fixes the shape (how σ splits between the terms); Tc errors are heavier-tailed than a
-    # normal, so the NLL widens σ to cover the tails. Rescale all terms so that ±1σ holds 68.3 % of the
-    # rows, as a normal's would: ±1σ is then read as "68 %", and ±2σ is measured, not assumed.
+    # The NLL fixes the shape (how σ splits between the terms); coverage fixes the size, overall and then
+    # per distance band (module docstring).
     z = np.abs(r) / np.sqrt(_variance(x, scales**2))
-    scales = scales * float(np.quantile(z, ONE_SIGMA_COVERAGE))
-    var = _variance(x, scales**2)
+    overall = coverage_scale(z)
+    scales, z = scales * overall, z / overall
+    band = np.digitize(x[:, 1], DISTANCE_BINS_L1[1:-1])
+    in_band = [band == i for i in range(len(DISTANCE_BINS_L1) - 1)]
+    factors = [coverage_scale(z[m]) if m.sum() >= MIN_BAND_ROWS else 1.0 for m in in_band]
+    var = _variance(x, scales**2) * np.asarray(factors)[band] ** 2
     s, b, g = (float(v) for v in np.r_[scales, [0.0] * (3 - t)])
     return Calibration(
         sigma_scale=s,
@@ -179,6 +212,8 @@ def fit_calibration(
         nll=float(0.5 * np.mean(np.log(2 * np.pi * var) + r2 / var)),
         method=METHOD,
         part=part,
+        band_edges_l1=DISTANCE_BINS_L1,
+        band_factors=tuple(float(f) for f in factors),
     )
 
 
@@ -269,7 +304,9 @@ def cross_fitted_sigma(
 
 
 __all__ = [
+    "DISTANCE_BINS_L1",
     "Calibration",
+    "coverage_scale",
     "calibrate",
     "cross_fit",
     "cross_fitted_sigma",

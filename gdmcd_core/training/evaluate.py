@@ -22,6 +22,7 @@ from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset,
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
+    DISTANCE_BINS_L1,
     Calibration,
     cross_fit,
     fit_inputs,
@@ -35,7 +36,6 @@ TC_BINS_K = (0.0, 10.0, 30.0, 77.0, 300.0)  # error-by-range bins (77 K: liquid 
 # "Far from training": L1 >= 0.2 means at least 10 % of the atoms differ from the nearest training composition
 # (e.g. a new dopant at 10 %); ~9 % of random-split test superconductors, many more on the time split.
 FAR_L1 = 0.2
-DISTANCE_BINS_L1 = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 2.01)  # error-by-distance bins (L1 in fractions, 0..2)
 
 
 def dataset_for(ens: TcEnsemble, data_dir: str | None = None) -> Dataset:
@@ -216,6 +216,7 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
         "sigma_scale": ens.sigma_scale,
         "distance_scale_k": ens.distance_scale_k,
         "neighbor_scale": ens.neighbor_scale,
+        "band_factors": list(ens.band_factors),
         "part": Calibration.from_card(ens.card).part,
         "sigma_cross_fitted_folds": CROSS_FIT_FOLDS if pr["cross_fitted"] else None,
     }
