@@ -1,5 +1,7 @@
 import json
 
+import torch
+
 from gdmcd_core.cli.main import main
 
 
@@ -98,3 +100,31 @@ def test_train_with_the_element_statistics_branch_saves_and_predicts(tiny_data_d
     assert json.loads(capsys.readouterr().out)[0]["tc_k"] >= 0
     assert main([*args[:-2], "--features", "-1"]) == 2
     assert "features" in capsys.readouterr().err
+
+
+def test_merge_joins_members_of_like_ensembles_and_refuses_others(tiny_data_dir, tmp_path, capsys):
+    from gdmcd_core.model.checkpoint import load_checkpoint
+
+    base = ["train", "--width", "4", "--layers", "1", "--epochs", "1", "--batch-size", "8", "--device", "cpu"]
+    a, b, other, out = (tmp_path / f"{n}.pt" for n in ("a", "b", "other", "ab"))
+    assert main([*base, "--out", str(a), "--members", "2"]) == 0
+    assert main([*base, "--out", str(b), "--seed", "7"]) == 0
+    assert main([*base, "--out", str(other), "--width", "8"]) == 0
+    capsys.readouterr()
+    assert main(["merge", str(a), str(b), "--out", str(out)]) == 0
+    assert "3 members" in capsys.readouterr().out
+    merged = load_checkpoint(out)
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert merged.n_members == 3 and [s["n_members"] for s in card["merged_from"]] == [2, 1]
+    sources = [load_checkpoint(p) for p in (a, b)]
+    x = torch.zeros(1, 118)
+    x[0, 11] = 1.0  # Mg
+    expected = torch.cat([e.member_raw_predictions(x) for e in sources])
+    assert torch.allclose(merged.member_raw_predictions(x), expected)
+    assert card["metrics_test"]["n_members"] == 3 and "calibration" in card
+    assert main(["merge", str(a), str(other), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "model_config differs" in capsys.readouterr().err
+    assert main(["merge", str(a), str(a), "--out", str(tmp_path / "y.pt")]) == 2
+    assert "identical weights" in capsys.readouterr().err
+    assert main(["merge", str(a), "--out", str(tmp_path / "z.pt")]) == 2
+    assert "at least two" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The `gdmcd` command: train, evaluate, predict, design.
+"""The `gdmcd` command: train, evaluate, predict, design, runs, ledger, merge.
 
 Bad input gets one clear line on stderr and exit status 2, never a traceback.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from gdmcd_core.cli.design import add_design_parser
+from gdmcd_core.cli.merge import add_merge_parser
 from gdmcd_core.cli.runs import add_runs_parser
 
 EXIT_USAGE = 2
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ledger(sub)
     add_design_parser(sub)
     add_runs_parser(sub)
+    add_merge_parser(sub)
     return parser
 
 

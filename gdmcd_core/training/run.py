@@ -148,8 +148,30 @@ def _save(
     out: Path, members: list, histories: list, seconds: float, spec: RunSpec, ds: Dataset, device, complete: bool
 ) -> dict:
     """Evaluate the members on the test split and save them with the model card."""
+    return save_ensemble(
+        out,
+        members,
+        ds,
+        {
+            "complete": complete,  # False while more ensemble members are still being trained
+            "members_planned": spec.members,
+            "model_config": spec.model.to_dict(),
+            "train_config": spec.train.to_dict(),
+            "data_config": spec.data.to_dict(),
+            "best_val_mae_supercon_k": [h["best_val_mae_supercon"] for h in histories],
+            "epochs_trained": [len(h["epochs"]) for h in histories],
+            "train_seconds": seconds,
+            "hardware": _hardware(device),
+        },
+    )
+
+
+def save_ensemble(out: Path, members: list, ds: Dataset, fields: dict) -> dict:
+    """Calibrate σ on the validation split of `ds`, evaluate on its test split and save `members` at `out` with
+    a card of `fields` (training record: configs, histories, time, hardware), the data checksums and counts, the
+    calibration, the test metrics and the provenance. Returns the card as written."""
     ens = TcEnsemble(members).eval().requires_grad_(False)
-    ens.card = {"data_config": spec.data.to_dict()}
+    ens.card = {"data_config": fields["data_config"]}
     t_eval = time.time()
     calibration = calibrate(ens, ds)  # (s, b) from the validation split only
     calibration.apply_to(ens)
@@ -158,20 +180,12 @@ def _save(
         "sigma_scale": ens.sigma_scale,  # kept for readers of older cards; "calibration" is authoritative
         "calibration": calibration.to_dict(),
         "kind": "tc_regressor",
-        "complete": complete,  # False while more ensemble members are still being trained
-        "members_planned": spec.members,
-        "model_config": spec.model.to_dict(),
-        "train_config": spec.train.to_dict(),
-        "data_config": spec.data.to_dict(),
         "data_checksums": ds.checksums,
         "dataset_counts": ds.counts(),
         "metrics_test": metrics,
-        "best_val_mae_supercon_k": [h["best_val_mae_supercon"] for h in histories],
-        "epochs_trained": [len(h["epochs"]) for h in histories],
-        "train_seconds": seconds,
+        **fields,
         "eval_seconds": time.time() - t_eval,
         "peak_rss_mb": _peak_rss_mb(),
-        "hardware": _hardware(device),
         **provenance(),
     }
     save_checkpoint(out, members, card)
