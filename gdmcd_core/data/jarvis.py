@@ -65,6 +65,12 @@ def _clean(formula: str) -> tuple[str, dict[str, float]]:
 
 def estimated_reading(raw: str) -> str | None:
     """A cleaned formula for a raw SuperCon string the cleaning rules reject, or None (module docstring)."""
+    reading = _estimate(raw)
+    return None if reading is None else reading[0]
+
+
+def _estimate(raw: str) -> tuple[str, dict[str, float]] | None:
+    """estimated_reading's (cleaned formula, amounts), or None."""
     text = _DEVIATION_SUFFIX.sub("", _ZERO_AMOUNT.sub("", raw.strip()))
     unknown_oxygen = bool(_UNKNOWN_OXYGEN.search(text))
     if unknown_oxygen:
@@ -80,7 +86,7 @@ def estimated_reading(raw: str) -> str | None:
     if text == raw.strip():
         return None
     try:
-        return _clean(text)[0]
+        return _clean(text)
     except (RejectedFormula, FormulaError):
         return None
 
@@ -104,11 +110,10 @@ def _load(path: str, digest: str) -> JarvisRows:
             formula[i], amounts = _clean(raw)
             parsed[i] = True
         except (RejectedFormula, FormulaError):
-            reading = estimated_reading(raw)
+            reading = _estimate(raw)
             if reading is None:
                 continue
-            formula[i], amounts = _clean(reading)
-            estimated[i] = True
+            (formula[i], amounts), estimated[i] = reading, True
         x[i], key[i] = to_vector(formula[i]), composition_key(amounts)
     return JarvisRows(
         jarvis_id=df["jarvis_id"].to_numpy(int),
