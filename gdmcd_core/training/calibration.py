@@ -39,7 +39,7 @@ from gdmcd_core.model.ensemble import TcEnsemble, distance_band_factor
 
 METHOD = "gaussian_nll_shape+coverage_1and2sigma_by_distance_band"  # NLL shape, then coverage per band
 DISTANCE_BINS_L1 = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 2.01)  # σ bands, also the error-by-distance report (L1, 0..2)
-MIN_BAND_ROWS = 50  # a distance band with fewer fitted rows keeps factor 1 (the overall scale)
+MIN_BAND_ROWS = 100  # a band with fewer fitted rows keeps factor 1 (a coverage on 100 rows is ±5 %)
 VARIANCE_FLOOR_K2 = 0.01  # σ >= 0.1 K: a row with spread 0 at distance 0 must not make the NLL infinite
 LOG_S_BOUNDS = (np.log(1e-3), np.log(1e3))  # s: the member spread is at most 1000x too small or too large
 LOG_B_BOUNDS = (np.log(1e-3), np.log(1e4))  # b in K per unit L1; the lower end reads as b = 0
