@@ -47,6 +47,32 @@ def distance_band_factor(
     return torch.where(torch.isnan(d), torch.ones_like(d), f)
 
 
+def calibrated_sigma(
+    spread: torch.Tensor,
+    distance: torch.Tensor | None,
+    gap: torch.Tensor | None,
+    scales: tuple[float, float, float],
+    band_edges: tuple[float, ...] = (),
+    band_factors: tuple[float, ...] = (),
+) -> torch.Tensor:
+    """σ (B,) in K of the module docstring: spread (B,) in K times s, combined with b · distance and g · gap
+    where those inputs are given, times the distance band's factor when a distance is given.
+    scales = (s, b, g); the one formula for TcEnsemble.calibrated_std and training's Calibration.sigma."""
+    s, b, g = scales
+    std = spread * s
+    extra = [
+        (scale, torch.as_tensor(v, dtype=std.dtype, device=std.device))
+        for scale, v in ((b, distance), (g, gap))
+        if v is not None and scale != 0.0
+    ]
+    if extra:
+        std = torch.sqrt(std**2 + sum((scale * v) ** 2 for scale, v in extra))
+    if distance is None or not band_factors:
+        return std
+    d = torch.as_tensor(distance, dtype=std.dtype, device=std.device)
+    return std * distance_band_factor(d, band_edges, band_factors)
+
+
 def soft_floor(raw: torch.Tensor, floor: float = SPREAD_FLOOR_K) -> torch.Tensor:
     """-floor + softplus(raw + floor): equal to raw above 0 K (within 5e-5 K), smoothly flattened towards -floor
     below. Members that all call a composition a non-superconductor but differ by 100 K in *how* far below 0
@@ -126,18 +152,8 @@ class TcEnsemble(nn.Module):
     ) -> torch.Tensor:
         """σ (B,) in K from the raw member spread (B,) in K and, optionally, the L1 distance (B,) to training and
         the gap |Tc − Tc_nn| (B,) in K to the nearest training superconductor's Tc (module docstring)."""
-        std = spread * self.sigma_scale
-        extra = [
-            (scale, torch.as_tensor(v, dtype=std.dtype, device=std.device))
-            for scale, v in ((self.distance_scale_k, distance), (self.neighbor_scale, neighbor_gap))
-            if v is not None and scale != 0.0
-        ]
-        if extra:
-            std = torch.sqrt(std**2 + sum((scale * v) ** 2 for scale, v in extra))
-        if distance is None or not self.band_factors:
-            return std
-        d = torch.as_tensor(distance, dtype=std.dtype, device=std.device)
-        return std * distance_band_factor(d, self.band_edges_l1, self.band_factors)
+        scales = (self.sigma_scale, self.distance_scale_k, self.neighbor_scale)
+        return calibrated_sigma(spread, distance, neighbor_gap, scales, self.band_edges_l1, self.band_factors)
 
     def mean_std(
         self, x: torch.Tensor, distance: torch.Tensor | None = None, neighbor_tc: torch.Tensor | None = None

@@ -35,7 +35,7 @@ from scipy.optimize import minimize
 
 from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, TRAIN, VAL, Dataset
-from gdmcd_core.model.ensemble import TcEnsemble, distance_band_factor
+from gdmcd_core.model.ensemble import TcEnsemble, calibrated_sigma
 
 METHOD = "gaussian_nll_shape+coverage_1and2sigma_by_distance_band"  # NLL shape, then coverage per band
 DISTANCE_BINS_L1 = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 2.01)  # σ bands, also the error-by-distance report (L1, 0..2)
@@ -94,11 +94,10 @@ class Calibration:
 
     def sigma(self, spread: np.ndarray, distance: np.ndarray, gap: np.ndarray | None = None) -> np.ndarray:
         """σ (N,) in K, as TcEnsemble.calibrated_std, from aligned spread, distance and (optional) gap arrays."""
-        var = (self.sigma_scale * np.asarray(spread)) ** 2 + (self.distance_scale_k * np.asarray(distance)) ** 2
-        if gap is not None:
-            var = var + (self.neighbor_scale * np.asarray(gap)) ** 2
-        factor = distance_band_factor(torch.as_tensor(np.asarray(distance, np.float64)), *self._bands()).numpy()
-        return np.sqrt(var) * factor
+        spread_t, distance_t = (torch.as_tensor(np.asarray(v, np.float64)) for v in (spread, distance))
+        gap_t = None if gap is None else torch.as_tensor(np.asarray(gap, np.float64))
+        scales = (self.sigma_scale, self.distance_scale_k, self.neighbor_scale)
+        return calibrated_sigma(spread_t, distance_t, gap_t, scales, *self._bands()).numpy()
 
     def _bands(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         return tuple(self.band_edges_l1), tuple(self.band_factors)

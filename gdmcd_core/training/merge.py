@@ -51,7 +51,6 @@ def merge_checkpoints(paths: list[str | Path], out: str | Path, data_dir: str | 
             "n_members": ens.n_members,
             "train_config": ens.card.get("train_config"),
             "train_seconds": ens.card.get("train_seconds"),
-            "init_from": (ens.card.get("train_config") or {}).get("init_from"),
         }
         for path, ens in zip(paths, ensembles, strict=True)
     ]
