@@ -20,6 +20,9 @@ Sections (one table, column "section"):
            for the default and the hydride model. Hydride figures are high-pressure estimates: the
            training data record no pressure.
 
+Each section also reports the committed trees on element statistics beside its checkpoint
+(`NAME.trees.pt`, `gdmcd trees`) and the consensus of the ResNet ensemble and the trees (model/trees.py).
+
 A card without "calibration" gets (s, b) fitted on its validation split here (noted in the table).
 """
 
@@ -41,6 +44,7 @@ from gdmcd_core.data.dataset import TEST
 from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.paths import JARVIS_SPLIT_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from gdmcd_core.model.trees import companion_trees, consensus
 from gdmcd_core.training.evaluate import FAR_L1, evaluate_checkpoint
 from gdmcd_core.training.sanity import binary_hydride_grid, hydride_sanity, oxygen_response, oxygen_scan
 
@@ -97,6 +101,7 @@ def section_random(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
     card.add(
         "random", label, f"far (L1 ≥ {FAR_L1:g}) ±1σ / ±2σ", _pair(m, "far_coverage_1sigma", "far_coverage_2sigma")
     )
+    _consensus_rows(card, "random", m)
     card.add("random", "paper (GDMCD)", "MAE (K) / R²", f"{PAPER_RANDOM['mae_k']:.2f} / {PAPER_RANDOM['r2']:.3f}")
     tr, te = ds.train_indices(), ds.indices(TEST)
     t0 = time.perf_counter()
@@ -116,20 +121,48 @@ def section_random(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
         random_cov1=m.get("coverage_1sigma"),
         random_cov2=m.get("coverage_2sigma"),
         random_far_cov1=m.get("far_coverage_1sigma"),
+        random_consensus_mae_k=m.get("consensus_supercon_test_mae_k"),
+        random_consensus_r2=m.get("consensus_supercon_test_r2"),
+        random_consensus_precision_0k=m.get("consensus_test_precision"),
     )
+
+
+TREES_LABEL = "trees on element statistics (committed)"
+CONSENSUS_LABEL = "consensus: ours + trees"
+
+
+def _consensus_rows(card: Card, section: str, m: dict) -> None:
+    """Rows for the committed trees and the consensus (model/trees.py), when the checkpoint has trees."""
+    if m.get("consensus_supercon_test_mae_k") is None:
+        card.add(section, CONSENSUS_LABEL, "status", "no trees", "fit them with `gdmcd trees --checkpoint ...`")
+        return
+    for label, p in ((TREES_LABEL, "trees_"), (CONSENSUS_LABEL, "consensus_")):
+        card.add(
+            section, label, "MAE (K) / R²", f"{m[p + 'supercon_test_mae_k']:.2f} / {m[p + 'supercon_test_r2']:.3f}"
+        )
+        card.add(section, label, "precision @ Tc > 0 K", m[p + "test_precision"])
 
 
 def _pair(m: dict, a: str, b: str) -> str:
     return f"{fmt(m.get(a), '.2f')} / {fmt(m.get(b), '.2f')}"
 
 
-def jarvis_mae(pred: np.ndarray, rows, fallback: float) -> float:
-    """MAE (K) over every test row; pred aligned with the readable test rows (parsed or estimated),
+def jarvis_abs_errors(pred: np.ndarray, rows, fallback: float) -> np.ndarray:
+    """|error| (K) of every test row; pred aligned with the readable test rows (parsed or estimated),
     fallback for the others."""
     test = rows.is_test
     full = np.full(int(test.sum()), fallback, dtype=float)
     full[(rows.parsed | rows.estimated)[test]] = pred
-    return float(np.abs(full - rows.tc_k[test]).mean())
+    return np.abs(full - rows.tc_k[test])
+
+
+def jarvis_mae(pred: np.ndarray, rows, fallback: float) -> float:
+    return float(jarvis_abs_errors(pred, rows, fallback).mean())
+
+
+def _se_note(err: np.ndarray) -> str:
+    """The MAE's standard error (sd of |error| / sqrt(n)): how far another test set of this size could move it."""
+    return f"standard error of this MAE {err.std(ddof=1) / np.sqrt(len(err)):.2f} K"
 
 
 def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool) -> None:
@@ -140,15 +173,26 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
     n_est, n_none = int((rows.is_test & rows.estimated).sum()), int((rows.is_test & ~test).sum())
     n_note = f"{int(rows.is_test.sum())} test rows: {n_est} read with an estimate, {n_none} unread -> {fallback:.1f} K"
     path = ckpt_dir / "tc_jarvis.pt"
-    ours = None
+    ours = both = None
     if path.is_file():
         ens = load_checkpoint(path)
-        ours = jarvis_mae(ens.predict(rows.x[test])[0], rows, fallback)
+        tc = ens.predict(rows.x[test])[0]
+        ours = jarvis_mae(tc, rows, fallback)
+        se = _se_note(jarvis_abs_errors(tc, rows, fallback))
+        trees = companion_trees(ens)
         data = ens.card.get("data_config", {})
         extra = [name for key, name in (("include_cod", "COD"), ("physical_negatives", "physical negatives"))
                  if data.get(key)]  # fmt: skip
         trained_on = "; trained on its train rows" + "".join(f" + {name}" for name in extra)
-        card.add("jarvis", f"ours ({ens.n_members} member(s))", "test MAE (K)", ours, n_note + trained_on, ".2f")
+        card.add(
+            "jarvis", f"ours ({ens.n_members} member(s))", "test MAE (K)", ours, f"{n_note}{trained_on}; {se}", ".2f"
+        )
+        if trees is not None:
+            tc_trees = trees.predict(rows.x[test])
+            card.add("jarvis", TREES_LABEL, "test MAE (K)", jarvis_mae(tc_trees, rows, fallback), "", ".2f")
+            err = jarvis_abs_errors(consensus(tc, tc_trees), rows, fallback)
+            both = float(err.mean())
+            card.add("jarvis", CONSENSUS_LABEL, "test MAE (K)", both, _se_note(err), ".3f")
     else:
         card.add("jarvis", "ours", "test MAE (K)", "not trained", f"no {path.name}; see bench/train_gpu.sh")
     trees, _ = tree_predictions(rows.x[train], rows.tc_k[train], rows.x[test], quick)
@@ -156,7 +200,7 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
     card.add("jarvis", "gradient-boosted trees (118 fractions)", "test MAE (K)", tree_mae, n_note, ".2f")
     for name, mae in JARVIS_LEADERBOARD_K.items():
         card.add("jarvis", f"leaderboard: {name}", "test MAE (K)", mae, "published", ".3f")
-    card.headline.update(jarvis_test_mae_k=ours, jarvis_trees_test_mae_k=tree_mae)
+    card.headline.update(jarvis_test_mae_k=ours, jarvis_trees_test_mae_k=tree_mae, jarvis_consensus_test_mae_k=both)
 
 
 def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
@@ -188,6 +232,7 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
             f"{b['mae_k']:.2f} / {fmt(b['mean_sigma_k'], '.2f')}",
             f"{b['n']} rows",
         )
+    _consensus_rows(card, "time", m)
     card.headline.update(
         time_mae_k=m["supercon_test_mae_k"],
         time_r2=m["supercon_test_r2"],
@@ -198,6 +243,8 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
         time_spearman=m.get("spearman_sigma_abs_error"),
         time_sigma_cross_fitted_folds=folds,
         time_members=ens.n_members,
+        time_consensus_mae_k=m.get("consensus_supercon_test_mae_k"),
+        time_consensus_r2=m.get("consensus_supercon_test_r2"),
     )
 
 

@@ -41,36 +41,13 @@ FORMULA_COLUMNS = ("integer_formula", "reduced_formula", "initial_formula", "opt
                    "nearest_supercon_formula")  # fmt: skip
 
 DEFAULT_COLUMNS = (
-    "rank",
-    "speculative",
-    "integer_formula",
-    "reduced_formula",
-    "n_atoms",
-    "integer_tc_k",
-    "integer_tc_std_k",
-    "nearest_supercon_formula",
-    "nearest_supercon_tc_k",
-    "nearest_supercon_distance",
-    "charge_neutral",
-    "electronegativity_ok",
-    "cu_valence_plausible",
-    "flagged_elements",
-    "e_hull_ev_atom",
-    "formation_energy_ev_atom",
-    "notes",
-    "materials_project",
-    "oqmd",
-    "delta_tc_k",
-    "initial_formula",
-    "initial_tc_k",
-    "optimized_tc_k",
-    "rounded_formula",
-    "rounded_tc_k",
-    "in_supercon",
-    "elements_seen_in_training",
-    "n_duplicates",
-    "source",
-)
+    "rank", "speculative", "integer_formula", "reduced_formula", "n_atoms", "integer_tc_k", "integer_tc_std_k",
+    "integer_tc_trees_k", "integer_tc_consensus_k", "nearest_supercon_formula", "nearest_supercon_tc_k",
+    "nearest_supercon_distance", "charge_neutral", "electronegativity_ok", "cu_valence_plausible", "flagged_elements",
+    "e_hull_ev_atom", "formation_energy_ev_atom", "notes", "materials_project", "oqmd", "delta_tc_k", "initial_formula",
+    "initial_tc_k", "optimized_tc_k", "rounded_formula", "rounded_tc_k", "in_supercon", "elements_seen_in_training",
+    "n_duplicates", "source",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,6 +80,20 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "n_atoms": ColumnSpec("N", "atoms in the formula unit (cell size)", "number"),
     "integer_tc_k": ColumnSpec("Tc (K)", "predicted for the integer formula", "number", "%.1f"),
     "integer_tc_std_k": ColumnSpec("σ (K)", "", "number", "%.1f"),
+    "integer_tc_trees_k": ColumnSpec(
+        "Tc trees (K)",
+        "second opinion: gradient-boosted trees on element statistics (not used for ranking; far "
+        "below Tc: the network may be exploited)",
+        "number",
+        "%.1f",
+    ),
+    "integer_tc_consensus_k": ColumnSpec(
+        "Tc consensus (K)",
+        "mean of the network and the trees where the network says Tc > 0 (the more accurate "
+        "estimate on every test split; README model card)",
+        "number",
+        "%.1f",
+    ),
     "delta_tc_k": ColumnSpec("ΔTc (K)", "Tc of the integer formula minus Tc of the start", "number", "%+.1f"),
     "initial_formula": ColumnSpec("start", "the start composition (after pins and exclusions), fractions"),
     "initial_tc_k": ColumnSpec("Tc start (K)", "predicted Tc of the start composition", "number", "%.1f"),

@@ -33,6 +33,7 @@ from gdmcd_core.design.engine import Progress
 from gdmcd_core.design.objective import alpha_ramp
 from gdmcd_core.design.trajectory import STEP_FIELDS
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT
+from gdmcd_core.model.trees import consensus
 
 CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
 THREADS_ENV = "GDMCD_TORCH_THREADS"
@@ -127,10 +128,11 @@ def describe_model(model: Any) -> ModelInfo:
     )
 
 
-def predict_formulas(model: Any, formulas: Sequence[str]) -> pd.DataFrame:
+def predict_formulas(model: Any, formulas: Sequence[str], trees: Any = None) -> pd.DataFrame:
     """Tc of each formula; a formula that does not parse gets its message in `error` (others still run).
 
-    Columns: row (1-based), formula, tc_k, tc_std_k (NaN where the row failed), error ("" if fine).
+    Columns: row (1-based), formula, tc_k, tc_std_k (NaN where the row failed), error ("" if fine); with
+    `trees` (model/trees.py) also tc_trees_k and tc_consensus_k after tc_std_k.
     """
     rows: list[dict[str, Any]] = []
     good_idx, vecs = [], []
@@ -148,7 +150,15 @@ def predict_formulas(model: Any, formulas: Sequence[str]) -> pd.DataFrame:
         for i, m, s in zip(good_idx, mean, std, strict=True):
             rows[i]["tc_k"] = float(m)
             rows[i]["tc_std_k"] = float(s)
-    return pd.DataFrame(rows, columns=["row", "formula", "tc_k", "tc_std_k", "error"])
+    table = pd.DataFrame(rows, columns=["row", "formula", "tc_k", "tc_std_k", "error"])
+    if trees is None:
+        return table
+    tc_trees = np.full(len(rows), np.nan)
+    if vecs:
+        tc_trees[good_idx] = trees.predict(np.stack(vecs).astype(np.float32))
+    table.insert(4, "tc_trees_k", tc_trees)
+    table.insert(5, "tc_consensus_k", np.where(np.isnan(tc_trees), np.nan, consensus(table["tc_k"], tc_trees)))
+    return table
 
 
 def test_split_predictions(model: Any) -> dict[str, np.ndarray]:

@@ -64,6 +64,22 @@ def get_model():
 
 
 @st.cache_resource(show_spinner=False)
+def _trees(path: str):
+    from gdmcd_core.model.checkpoint import read_card
+    from gdmcd_core.model.trees import trees_beside
+
+    return trees_beside(path, read_card(path))
+
+
+def get_trees():
+    """(trees beside the active checkpoint or None, None) or (None, error message); loaded once per checkpoint."""
+    try:
+        return _trees(str(checkpoint_path())), None
+    except CheckpointError as exc:
+        return None, str(exc)
+
+
+@st.cache_resource(show_spinner=False)
 def _formation_energy_model(device: str):
     from gdmcd_core.training.formation_energy import load_formation_energy_model
 

@@ -128,3 +128,24 @@ def test_merge_joins_members_of_like_ensembles_and_refuses_others(tiny_data_dir,
     assert "identical weights" in capsys.readouterr().err
     assert main(["merge", str(a), "--out", str(tmp_path / "z.pt")]) == 2
     assert "at least two" in capsys.readouterr().err
+
+
+def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_data_dir, capsys):
+    assert main(["predict", "MgB2", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["tc_trees_k"] is None and row["tc_consensus_k"] is None  # no trees yet
+    args = ["trees", "--checkpoint", str(tiny_checkpoint), "--max-iter", "20", "--max-leaf-nodes", "7", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trees"].endswith("tiny.trees.pt") and report["trees_supercon_test_mae_k"] >= 0
+    assert main(["evaluate", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["consensus_supercon_test_mae_k"] == report["consensus_supercon_test_mae_k"]
+    assert main(["predict", "MgB2", "Nb3Sn", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    for r in json.loads(capsys.readouterr().out):
+        assert r["tc_trees_k"] >= 0
+        expected = (r["tc_k"] + r["tc_trees_k"]) / 2 if r["tc_k"] > 0 else 0.0
+        assert abs(r["tc_consensus_k"] - expected) < 2e-3
+    assert main(["trees", "--checkpoint", str(tiny_checkpoint), "--learning-rate", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "learning_rate" in err and "Traceback" not in err

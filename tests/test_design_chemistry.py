@@ -233,3 +233,20 @@ def test_chemistry_penalty_value_and_gradient_by_hand_equal_autograd() -> None:
         got_g = pen.gradient(x, x0)
         assert torch.allclose(got_g, want_g, rtol=1e-5, atol=1e-4), weights
         assert (want > 0).any() and (got_g != 0).any(), weights  # every term is active somewhere
+
+
+def test_candidates_get_the_trees_second_opinion_when_the_checkpoint_has_trees(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import gdmcd_core.design.run as run_module
+
+    res = _engine(tiny_ensemble()).run()
+    assert "integer_tc_trees_k" not in res.candidates.columns  # no trees beside the model
+    trees = SimpleNamespace(predict=lambda x: np.full(len(x), 10.0))
+    monkeypatch.setattr(run_module, "companion_trees", lambda model: trees)
+    t = _engine(tiny_ensemble()).run().candidates
+    assert (t["integer_tc_trees_k"] == 10.0).all()
+    expected = np.where(t["integer_tc_k"] > 0, (t["integer_tc_k"] + 10.0) / 2, 0.0)
+    np.testing.assert_allclose(t["integer_tc_consensus_k"], expected, rtol=1e-6)
+    # not used for ranking: the same run without trees ranks the same formulas in the same order
+    assert t["integer_formula"].tolist() == res.candidates["integer_formula"].tolist()

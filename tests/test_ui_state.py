@@ -305,7 +305,15 @@ def test_element_counts_and_predict_formulas() -> None:
     t = app_data.predict_formulas(Fake(), ["H2O", "Qq2", "  ", "H3S"])
     assert list(t["error"] != "") == [False, True, True, False]
     assert t["tc_k"][0] == pytest.approx(100 * 2 / 3, rel=1e-6) and np.isnan(t["tc_k"][1])
-    assert "Qq" in t["error"][1]
+    assert "Qq" in t["error"][1] and "tc_trees_k" not in t.columns
+
+    class Trees:
+        def predict(self, x):
+            return np.full(len(x), 10.0)
+
+    t = app_data.predict_formulas(Fake(), ["H2O", "Qq2", "He"], Trees())
+    assert t["tc_trees_k"].tolist()[0::2] == [10.0, 10.0] and np.isnan(t["tc_trees_k"][1])
+    assert t["tc_consensus_k"][0] == pytest.approx((100 * 2 / 3 + 10) / 2) and t["tc_consensus_k"][2] == 0.0
     assert app_data.metrics_table({"metrics_test": {"supercon_test_mae_k": 5.123, "n_test_supercon": 1234}})[
         "value"
     ].tolist() == ["5.12", "1,234"]

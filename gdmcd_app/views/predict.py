@@ -6,7 +6,7 @@ from gdmcd_app import models
 from gdmcd_app import series as app_data
 from gdmcd_app import state as ui_state
 from gdmcd_app.results_table import sigma_help
-from gdmcd_app.shared import csv_download_bytes, get_model
+from gdmcd_app.shared import csv_download_bytes, get_model, get_trees
 
 st.title("Predict Tc")
 st.caption(
@@ -44,7 +44,10 @@ else:
 if model_error:
     st.error(f"No Tc model available: {model_error}")
 elif formulas:
-    table = app_data.predict_formulas(model, formulas)
+    trees, trees_error = get_trees()
+    if trees_error:
+        st.warning(f"No second opinion from trees: {trees_error}")
+    table = app_data.predict_formulas(model, formulas, trees)
     n_bad = int((table["error"] != "").sum())
     show = table.assign(formula=table["formula"].map(ui_state.pretty_formula)).rename(columns={"error": "problem"})
     if not model.has_uncertainty:
@@ -62,6 +65,14 @@ elif formulas:
                 "Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", format="%.2f", help=models.model_caption(ref)
             ),
             "tc_std_k": st.column_config.NumberColumn("σ (K)", format="%.2f", help=sigma_help(model.card)),
+            "tc_trees_k": st.column_config.NumberColumn(
+                "Tc trees (K)", format="%.2f", help="second opinion: gradient-boosted trees on element statistics"
+            ),
+            "tc_consensus_k": st.column_config.NumberColumn(
+                "Tc consensus (K)",
+                format="%.2f",
+                help="mean of the network and the trees where the network says Tc > 0",
+            ),
             "problem": st.column_config.TextColumn("problem", width="large"),
         },
         key="predict_table",

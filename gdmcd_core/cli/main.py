@@ -15,6 +15,7 @@ import pandas as pd
 from gdmcd_core.cli.design import add_design_parser
 from gdmcd_core.cli.merge import add_merge_parser
 from gdmcd_core.cli.runs import add_runs_parser
+from gdmcd_core.cli.trees import add_trees_parser
 
 EXIT_USAGE = 2
 
@@ -231,8 +232,8 @@ def _add_predict(sub) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print a JSON array of {formula, parsed_formula, tc_k, tc_std_k, distance_to_training, "
-        "unseen_elements, warning}",
+        help="print a JSON array of {formula, parsed_formula, tc_k, tc_std_k, tc_trees_k, tc_consensus_k, "
+        "distance_to_training, unseen_elements, warning} (tc_trees_k, tc_consensus_k: null without trees)",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=None, help="data folder for the training-set checks (default: as train)")
@@ -249,18 +250,21 @@ def _training_reference(ens, data_dir: str | None):
         return None, f"training data not available ({exc}); distance and unseen elements not checked"
 
 
-def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None) -> list[dict]:
-    """One JSON-ready row per parsed formula: Tc ± σ (σ with the distance and neighbour terms) and the
-    training-set checks."""
+def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None, trees=None) -> list[dict]:
+    """One JSON-ready row per parsed formula: Tc ± σ (σ with the distance and neighbour terms), the trees'
+    Tc and the consensus when the checkpoint has trees (model/trees.py), and the training-set checks."""
     import numpy as np
 
     from gdmcd_core.chem.composition import format_amounts, parse_formula
+    from gdmcd_core.model.trees import consensus
     from gdmcd_core.training.evaluate import FAR_L1
 
     x = np.stack(vecs).astype(np.float32)
     ref, why = _training_reference(ens, data_dir)
     dist, tc_nn = ref.supercon_neighbors(x) if ref is not None else (None, None)
     mean, std = ens.predict(x, distance=dist, neighbor_tc=tc_nn)
+    tc_trees = trees.predict(x) if trees is not None else None
+    both = consensus(mean, tc_trees) if trees is not None else None
     rows = []
     for i, f in enumerate(good):
         unseen = ref.unseen_elements(x[i]) if ref is not None else None
@@ -276,6 +280,8 @@ def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None) -> lis
                 "parsed_formula": format_amounts(parse_formula(f)),
                 "tc_k": round(float(mean[i]), 3),
                 "tc_std_k": round(float(std[i]), 3),
+                "tc_trees_k": None if tc_trees is None else round(float(tc_trees[i]), 3),
+                "tc_consensus_k": None if both is None else round(float(both[i]), 3),
                 "distance_to_training": d,
                 "unseen_elements": unseen,
                 "warning": "; ".join(notes) or None,
@@ -287,6 +293,7 @@ def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None) -> lis
 def _cmd_predict(a) -> int:
     from gdmcd_core.chem.composition import FormulaError, to_vector
     from gdmcd_core.model.checkpoint import CheckpointError
+    from gdmcd_core.model.trees import companion_trees
 
     good, vecs, bad = [], [], []
     for f in a.formulas:
@@ -297,15 +304,21 @@ def _cmd_predict(a) -> int:
             bad.append(str(exc))
     try:
         ens = _load(a.checkpoint, a.device) if good else None
+        trees = companion_trees(ens) if good else None
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))
-    rows = _predict_rows(ens, good, vecs, a.data_dir) if good else []
+    rows = _predict_rows(ens, good, vecs, a.data_dir, trees) if good else []
     if a.json:
         print(json.dumps(rows))
     else:
         for r in rows:
             unc = f" ± {r['tc_std_k']:.1f}" if ens is not None and ens.has_uncertainty else ""
-            print(f"{r['formula']:30s} {r['tc_k']:8.2f}{unc} K   (scored as {r['parsed_formula']})")
+            second = (
+                ""
+                if r["tc_trees_k"] is None
+                else f"   trees {r['tc_trees_k']:.1f} K, consensus {r['tc_consensus_k']:.1f} K"
+            )
+            print(f"{r['formula']:30s} {r['tc_k']:8.2f}{unc} K{second}   (scored as {r['parsed_formula']})")
             if r["warning"]:
                 print(f"  warning: {r['warning']}")
     for msg in bad:
@@ -351,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_design_parser(sub)
     add_runs_parser(sub)
     add_merge_parser(sub)
+    add_trees_parser(sub)
     return parser
 
 

@@ -15,6 +15,11 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     n_atoms                   its cell size N (one of the allowed N)
     integer_tc_k              model Tc of the integer formula, re-featurized from the formula text
     integer_tc_std_k          ensemble sd of that Tc (0 for a single model)
+    integer_tc_trees_k, integer_tc_consensus_k   a second opinion on that Tc (only when the checkpoint has
+                              trees beside it, model/trees.py): gradient-boosted trees on element statistics,
+                              and the consensus (mean of both where the ensemble says Tc > 0). Not used for
+                              ranking; a candidate the trees rate far lower may exploit a blind spot of the
+                              network the optimizer climbed
     delta_tc_k                integer_tc_k - initial_tc_k
     integer_loss              L_int^N (or L_int,ES^N) at n_atoms of the composition the formula came from
     integer_step              the step whose composition gave the formula (integer_select "best": the
@@ -61,6 +66,7 @@ from gdmcd_core.data.reference import ReferenceData
 from gdmcd_core.design import stability
 from gdmcd_core.design.hull import HullReference
 from gdmcd_core.design.integer_loss import Integerized, round_baseline
+from gdmcd_core.model.trees import consensus
 
 NEAREST_CHUNK = 256  # candidates per chunk in the nearest-neighbour search
 # SMACT charge tests only up to this many elements. validity.py decides large formulas with an
@@ -182,6 +188,7 @@ class CandidateContext:
     formation_energy_sigma: float | None = None
     hull_reference: HullReference | None = None
     credible_first: bool = False  # rows failing a chemistry check (passes_chemistry_checks) rank after the others
+    second_opinion: Callable[[np.ndarray], np.ndarray] | None = None  # x (B, 118) -> trees' Tc (B,) in K
 
 
 def cu_valence_columns(formulas: list[str]) -> pd.DataFrame:
@@ -275,6 +282,10 @@ def build_candidates(
             "rounded_tc_k": u_tc[ir],
         }
     )
+    if ctx.second_opinion is not None:
+        u_trees = np.asarray(ctx.second_opinion(ux), dtype=np.float64)
+        table["integer_tc_trees_k"] = u_trees[ii]
+        table["integer_tc_consensus_k"] = consensus(u_tc[ii], u_trees[ii])
     table["score_k"] = table["integer_tc_k"] - ctx.kappa * table["integer_tc_std_k"]
     # A formula made of pinned elements alone (e.g. "H4" in a hydride search, H >= 0.5) is not the
     # compound the user asked for: it stays in the table, flagged, and ranks after the others.

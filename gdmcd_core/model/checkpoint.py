@@ -101,14 +101,9 @@ def _model_config(d: Any, path: Path) -> ModelConfig:
     return config
 
 
-def load_checkpoint(
-    path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu", kind: str | None = TC_KIND
-) -> TcEnsemble:
-    """Load an ensemble (K >= 1 members) for inference: eval mode, frozen weights, on `device`.
-
-    kind: the card "kind" required, as a prefix (default: Tc models, tc_regressor*; a card without "kind"
-    passes); None: any kind."""
-    path = Path(path)
+def verified_blob(path: Path, kind: str | None) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(contents, card, SHA-256) of a saved file whose card kind starts with `kind` (None: any; a card
+    without "kind" passes) and whose bytes match the card's SHA-256; read with weights_only=True."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found (train one with `gdmcd train`)")
     card = read_card(path)
@@ -123,7 +118,21 @@ def load_checkpoint(
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} could not be read: {exc}") from None
-    if not isinstance(blob, dict) or "model_config" not in blob or not blob.get("members"):
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(blob).__name__}, not a dict")
+    return blob, card, digest
+
+
+def load_checkpoint(
+    path: str | Path = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu", kind: str | None = TC_KIND
+) -> TcEnsemble:
+    """Load an ensemble (K >= 1 members) for inference: eval mode, frozen weights, on `device`.
+
+    kind: the card "kind" required, as a prefix (default: Tc models, tc_regressor*; a card without "kind"
+    passes); None: any kind."""
+    path = Path(path)
+    blob, card, digest = verified_blob(path, kind)
+    if "model_config" not in blob or not blob.get("members"):
         raise CheckpointError(f"checkpoint {path} lacks its model config or members")
     config = _model_config(blob["model_config"], path)
     members = []

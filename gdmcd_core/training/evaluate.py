@@ -20,6 +20,7 @@ from scipy.stats import spearmanr
 
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.trees import TreeModel, companion_trees, consensus
 from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
     DISTANCE_BINS_L1,
@@ -225,9 +226,25 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
             per = ens.member_predictions(torch.as_tensor(ds.x[idx], device=ens.device)).cpu().numpy()
         sc = ds.is_supercon[idx]
         out["member_supercon_test_mae_k"] = [float(np.abs(p[sc] - ds.tc_k[idx][sc]).mean()) for p in per]
+    trees = companion_trees(ens)
+    if trees is not None:
+        out.update(consensus_metrics(ds, pr["mean"], trees, part))
     out["n_members"] = ens.n_members
     out["split"] = ds.config.split
     out["split_seed"] = ds.config.split_seed
+    return out
+
+
+CONSENSUS_KEYS = ("supercon_test_mae_k", "supercon_test_r2", "test_precision", "recall_at_0k")
+
+
+def consensus_metrics(ds: Dataset, mean: np.ndarray, trees: TreeModel, part: int = TEST) -> dict:
+    """The trees' and the consensus' figures on `part` (model/trees.py), keys prefixed trees_ / consensus_."""
+    tc_trees = trees.predict(ds.x[ds.indices(part)])
+    out = {}
+    for prefix, pred in (("trees", tc_trees), ("consensus", consensus(mean, tc_trees))):
+        m = evaluate_predictions(ds, pred, None, part)
+        out.update({f"{prefix}_{k}": m[k] for k in CONSENSUS_KEYS})
     return out
 
 

@@ -1,0 +1,272 @@
+"""A second opinion on Tc: gradient-boosted trees on element statistics, and the consensus with the ResNet.
+
+The ResNet ensemble sees a composition as an image of which elements are present; trees on the 118
+fractions plus fraction-weighted element statistics (`chem.element_features`: Z, mass,
+electronegativity, period, group, radius, valence electrons; mean, std, min, max) see how the elements
+differ. The two families err differently, so on every split their consensus is more accurate than
+either (README model card). Trees are not differentiable: the design loop climbs the ResNet alone, and
+the trees score what it proposes, a check a candidate that exploits the network's blind spots fails.
+
+    consensus = (Tc_resnet + Tc_trees) / 2   where the ResNet calls the composition a superconductor,
+              = 0                           where it does not
+
+(the ResNet decides superconducting or not, with precision 0.85 at 0 K; trees give every composition a
+few kelvin, precision 0.30).
+
+Storage is plain tensors, loaded with `weights_only=True` and checked against the SHA-256 in the card
+(`checkpoint.verified_blob`), never a pickled scikit-learn object. A fitted HistGradientBoostingRegressor
+is exported node by node (pre-order, so a split's left child is the next node): feature index (-1 for
+a leaf), the right child's offset from its parent (int16), and one float32, the split threshold rounded *down* to float32 (for float32
+features x <= t64 exactly when x <= floor32(t64)) or the leaf value. The exported trees reproduce
+scikit-learn's predictions (tests/test_trees.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gdmcd_core.chem.element_features import feature_matrix
+from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
+from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sha256_file
+
+TREES_KIND = "tc_trees"
+TREES_SUFFIX = ".trees.pt"  # tc_default.pt -> tc_default.trees.pt (card tc_default.trees.json)
+PREDICT_ROWS = 2048  # rows per traversal batch (bounds the (rows, trees) index arrays)
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """scikit-learn HistGradientBoostingRegressor settings; chosen by 3-fold CV on the JARVIS train rows."""
+
+    max_iter: int = 1500  # boosting rounds
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 63
+    min_samples_leaf: int = 10
+    seed: int = 0
+
+    def validate(self) -> TreeConfig:
+        if self.max_iter < 1 or not 0 < self.learning_rate <= 1:
+            raise ValueError(
+                f"max_iter must be >= 1 and learning_rate in (0, 1], got {self.max_iter}, {self.learning_rate}"
+            )
+        if not 2 <= self.max_leaf_nodes <= 4096 or self.min_samples_leaf < 1:
+            raise ValueError(
+                f"max_leaf_nodes must be in 2..4096 and min_samples_leaf >= 1, got {self.max_leaf_nodes}, {self.min_samples_leaf}"
+            )
+        return self
+
+
+@dataclass
+class TreeModel:
+    """Exported trees: node arrays over all trees, each tree's first node, and the baseline (K)."""
+
+    feature: np.ndarray  # (nodes,) int16, -1 at a leaf
+    right: np.ndarray  # (nodes,) int32, index of the right child (the left child is the next node)
+    value: np.ndarray  # (nodes,) float32: threshold (split) or leaf value
+    roots: np.ndarray  # (trees,) int32
+    baseline: float
+    n_features: int
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    def predict_features(self, feats: np.ndarray) -> np.ndarray:
+        """(N, n_features) float32 features -> (N,) Tc in K, clipped at 0."""
+        feats = np.asarray(feats, dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.n_features:
+            raise ValueError(f"features must have shape (N, {self.n_features}), got {feats.shape}")
+        out = np.empty(len(feats))
+        for lo in range(0, len(feats), PREDICT_ROWS):
+            f = feats[lo : lo + PREDICT_ROWS]
+            node = np.tile(self.roots.astype(np.int64), len(f))  # (rows * trees,), row-major
+            row = np.repeat(np.arange(len(f)), self.n_trees)
+            active = np.arange(len(node))  # (row, tree) pairs not yet at a leaf
+            while len(active):
+                at = node[active]
+                feat = self.feature[at]
+                split = feat >= 0
+                active, at, feat = active[split], at[split], feat[split]
+                go_left = f[row[active], feat] <= self.value[at]
+                node[active] = np.where(go_left, at + 1, self.right[at])
+            leaf_sum = self.value[node].astype(np.float64).reshape(len(f), self.n_trees).sum(axis=1)
+            out[lo : lo + len(f)] = self.baseline + leaf_sum
+        return np.clip(out, 0.0, None)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N, 118) fractions -> (N,) Tc in K."""
+        return self.predict_features(feature_matrix(np.asarray(x)))
+
+    def to_blob(self) -> dict[str, Any]:
+        return {
+            "feature": torch.from_numpy(self.feature),
+            "right_offset": torch.from_numpy((self.right - np.arange(len(self.right))).clip(0).astype(np.int16)),
+            "value": torch.from_numpy(self.value),
+            "roots": torch.from_numpy(self.roots),
+            "baseline": float(self.baseline),
+            "n_features": int(self.n_features),
+        }
+
+    @classmethod
+    def from_blob(cls, blob: dict[str, Any], path: Path) -> TreeModel:
+        try:
+            offset = blob["right_offset"].numpy().astype(np.int32)
+            model = cls(
+                feature=blob["feature"].numpy().astype(np.int16),
+                right=np.arange(len(offset), dtype=np.int32) + offset,
+                value=blob["value"].numpy().astype(np.float32),
+                roots=blob["roots"].numpy().astype(np.int32),
+                baseline=float(blob["baseline"]),
+                n_features=int(blob["n_features"]),
+            )
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"trees {path} lack their node arrays ({exc})") from None
+        n = len(model.feature)
+        split = model.feature >= 0
+        ok = (
+            len(model.right) == n == len(model.value)
+            and model.n_features > 0
+            and bool(np.all(model.feature < model.n_features))
+            and bool(np.all((model.roots >= 0) & (model.roots < n)))
+            and bool(np.all(np.arange(n)[split] + 1 < n))
+            and bool(np.all(model.right[split] > np.arange(n)[split]))  # children after their parent: no cycle
+            and bool(np.all(model.right[split] < n))
+        )
+        if not ok:
+            raise CheckpointError(f"trees {path}: node arrays are inconsistent (damaged file)")
+        return model
+
+
+def export_sklearn(model: Any, n_features: int) -> TreeModel:
+    """A fitted HistGradientBoostingRegressor (numeric features, no missing values) -> TreeModel."""
+    features, rights, values, roots = [], [], [], []
+    start = 0
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits are not supported")
+        leaf = nodes["is_leaf"].astype(bool)
+        split_idx = np.flatnonzero(~leaf)
+        if np.any(nodes["left"][split_idx] != split_idx + 1):
+            raise ValueError("tree nodes are not in pre-order (left child must follow its parent)")
+        thr = nodes["num_threshold"].astype(np.float32)
+        too_high = thr.astype(np.float64) > nodes["num_threshold"]
+        thr[too_high] = np.nextafter(thr[too_high], np.float32(-np.inf))  # floor to float32: exact for x32 <= t
+        features.append(np.where(leaf, -1, nodes["feature_idx"]).astype(np.int16))
+        rights.append(np.where(leaf, 0, nodes["right"].astype(np.int64) + start).astype(np.int32))
+        values.append(np.where(leaf, nodes["value"].astype(np.float32), thr).astype(np.float32))
+        roots.append(start)
+        start += len(nodes)
+    return TreeModel(
+        feature=np.concatenate(features),
+        right=np.concatenate(rights),
+        value=np.concatenate(values),
+        roots=np.asarray(roots, dtype=np.int32),
+        baseline=float(np.ravel(model._baseline_prediction)[0]),
+        n_features=n_features,
+    )
+
+
+def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -> TreeModel:
+    """Fit trees on (N, 118) fractions and Tc (K) -> TreeModel (uses the threads threadpoolctl allows)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    config.validate()
+    feats = feature_matrix(np.asarray(x))
+    model = HistGradientBoostingRegressor(
+        max_iter=config.max_iter,
+        learning_rate=config.learning_rate,
+        max_leaf_nodes=config.max_leaf_nodes,
+        min_samples_leaf=config.min_samples_leaf,
+        early_stopping=False,
+        random_state=config.seed,
+    )
+    model.fit(feats, np.asarray(y, dtype=np.float64))
+    return export_sklearn(model, feats.shape[1])
+
+
+def consensus(tc_resnet: np.ndarray, tc_trees: np.ndarray) -> np.ndarray:
+    """Mean of the two where the ResNet predicts Tc > 0 K, else 0 (see the module docstring)."""
+    a, b = np.asarray(tc_resnet, dtype=np.float64), np.asarray(tc_trees, dtype=np.float64)
+    return np.where(a > 0, 0.5 * (a + b), 0.0)
+
+
+def trees_path(checkpoint: str | Path) -> Path:
+    """Where the trees fitted on a checkpoint's data and split live: NAME.pt -> NAME.trees.pt."""
+    p = Path(checkpoint)
+    return p.with_name(p.name.removesuffix(".pt") + TREES_SUFFIX)
+
+
+def save_trees(path: str | Path, model: TreeModel, card: dict[str, Any]) -> str:
+    """Write the trees and their card (with the file's SHA-256) atomically; returns the SHA-256."""
+    path = Path(path)
+    atomic_torch_save(path, model.to_blob())
+    digest = sha256_file(path)
+    full = {**card, "kind": TREES_KIND, "n_trees": model.n_trees, "n_nodes": len(model.feature), "sha256": digest}
+    atomic_write_text(card_path(path), json.dumps(full, indent=2, sort_keys=True))
+    return digest
+
+
+def load_trees(path: str | Path) -> tuple[TreeModel, dict[str, Any]]:
+    """Trees and their card; CheckpointError (one line) for a missing, damaged or tampered file."""
+    blob, card, _ = verified_blob(Path(path), TREES_KIND)
+    return TreeModel.from_blob(blob, Path(path)), card
+
+
+def companion_trees(ens: Any) -> TreeModel | None:
+    """The trees saved beside an ensemble's checkpoint (`trees_beside`), else None."""
+    path = getattr(ens, "path", None)
+    return trees_beside(path, ens.card) if path else None
+
+
+def trees_beside(checkpoint: str | Path, card: dict[str, Any]) -> TreeModel | None:
+    """The trees saved beside a checkpoint (card: the checkpoint's) for the same data and split, else None.
+
+    Trees fitted on another data config (or a damaged trees file) raise CheckpointError: a second
+    opinion from other data would be silently wrong."""
+    path = trees_path(checkpoint)
+    if not path.is_file():
+        return None
+    model, trees_card = load_trees(path)
+    for key in ("data_config", "hydride_config"):
+        if trees_card.get(key) != card.get(key):
+            raise CheckpointError(f"trees {path} were fitted on other data or split than {checkpoint}; refit them")
+    return model
+
+
+def tree_card(config: TreeConfig, ens_card: dict[str, Any], fit_s: float, n_rows: int) -> dict[str, Any]:
+    """The card fields of trees fitted for an ensemble (its data, split and checksums) and their provenance."""
+    from sklearn import __version__ as sklearn_version
+
+    return {
+        "tree_config": asdict(config),
+        "data_config": ens_card.get("data_config"),
+        "hydride_config": ens_card.get("hydride_config"),
+        "data_checksums": ens_card.get("data_checksums"),
+        "train_rows": n_rows,
+        "fit_s": round(fit_s, 1),
+        "sklearn_version": sklearn_version,
+        **provenance(),
+    }
+
+
+__all__ = [
+    "TREES_KIND",
+    "TreeConfig",
+    "TreeModel",
+    "companion_trees",
+    "consensus",
+    "export_sklearn",
+    "fit_trees",
+    "load_trees",
+    "save_trees",
+    "tree_card",
+    "trees_beside",
+    "trees_path",
+]

@@ -1,0 +1,122 @@
+"""Trees on element statistics: exported trees reproduce scikit-learn, storage is safe, the consensus gate."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from gdmcd_core.chem.element_features import feature_matrix
+from gdmcd_core.model.checkpoint import CheckpointError, card_path
+from gdmcd_core.model.trees import (
+    TreeConfig,
+    companion_trees,
+    consensus,
+    export_sklearn,
+    fit_trees,
+    load_trees,
+    save_trees,
+    trees_path,
+)
+
+
+def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random 2-4 element compositions among the first 40 elements; Tc depends on Cu (28) and O (7)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 118), np.float32)
+    for i in range(n):
+        els = rng.choice(40, size=rng.integers(2, 5), replace=False)
+        x[i, els] = rng.dirichlet(np.ones(len(els)))
+    y = 80 * x[:, 28] * (x[:, 7] > 0.2) + 10 * x[:, 25] + rng.normal(0, 0.5, n)
+    return x, np.clip(y, 0, None)
+
+
+def test_exported_trees_reproduce_sklearn() -> None:
+    x, y = _data()
+    feats = feature_matrix(x)
+    model = HistGradientBoostingRegressor(max_iter=60, max_leaf_nodes=15, random_state=0, early_stopping=False)
+    model.fit(feats, y)
+    trees = export_sklearn(model, feats.shape[1])
+    x_new, _ = _data(300, seed=1)
+    f_new = feature_matrix(x_new)
+    ours, ref = trees.predict_features(f_new), np.clip(model.predict(f_new), 0, None)
+    assert trees.n_trees == 60
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+    # on the training rows too, where features sit exactly at bin edges (threshold rounding must be exact)
+    np.testing.assert_allclose(trees.predict(x), np.clip(model.predict(feats), 0, None), atol=1e-3)
+
+
+def test_fit_trees_learns_and_clips() -> None:
+    x, y = _data()
+    trees = fit_trees(x, y, TreeConfig(max_iter=80, learning_rate=0.1, max_leaf_nodes=15))
+    pred = trees.predict(x)
+    assert (pred >= 0).all()
+    assert np.abs(pred - y).mean() < 0.5 * np.abs(y - y.mean()).mean()
+
+
+def test_tree_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="max_iter"):
+        TreeConfig(max_iter=0).validate()
+    with pytest.raises(ValueError, match="max_leaf_nodes"):
+        TreeConfig(max_leaf_nodes=1).validate()
+
+
+def test_consensus_is_the_mean_where_the_resnet_calls_a_superconductor() -> None:
+    out = consensus(np.array([0.0, 10.0, 90.0]), np.array([3.0, 20.0, 70.0]))
+    np.testing.assert_allclose(out, [0.0, 15.0, 80.0])
+
+
+def _saved(tmp_path, card_extra: dict | None = None):
+    x, y = _data(200)
+    trees = fit_trees(x, y, TreeConfig(max_iter=10, max_leaf_nodes=7))
+    path = trees_path(tmp_path / "tc_small.pt")
+    save_trees(path, trees, {"data_config": {"split": "random"}, **(card_extra or {})})
+    return trees, path, x
+
+
+def test_save_load_roundtrip_and_hash_check(tmp_path) -> None:
+    trees, path, x = _saved(tmp_path)
+    assert path.name == "tc_small.trees.pt"
+    loaded, card = load_trees(path)
+    assert card["kind"] == "tc_trees" and card["n_trees"] == 10
+    np.testing.assert_array_equal(loaded.predict(x), trees.predict(x))
+    blob = torch.load(path, weights_only=True)  # plain tensors: loads without unpickling code
+    assert set(blob) >= {"feature", "right_offset", "value", "roots"}
+    blob["value"][0] += 1.0
+    torch.save(blob, path)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_trees(path)
+
+
+def test_damaged_node_arrays_are_refused(tmp_path) -> None:
+    trees, path, _ = _saved(tmp_path)
+    split = int(np.flatnonzero(trees.feature >= 0)[0])
+    trees.right[split] = split  # a cycle: the traversal would never end
+    save_trees(path, trees, {"data_config": {"split": "random"}})
+    with pytest.raises(CheckpointError, match="inconsistent"):
+        load_trees(path)
+
+
+def test_companion_trees_must_match_the_ensembles_data(tmp_path) -> None:
+    trees, path, x = _saved(tmp_path)
+    ens = SimpleNamespace(path=str(tmp_path / "tc_small.pt"), card={"data_config": {"split": "random"}})
+    found = companion_trees(ens)
+    assert found is not None
+    np.testing.assert_array_equal(found.predict(x), trees.predict(x))
+    other = SimpleNamespace(path=ens.path, card={"data_config": {"split": "time"}})
+    with pytest.raises(CheckpointError, match="other data"):
+        companion_trees(other)
+    assert companion_trees(SimpleNamespace(path=str(tmp_path / "none.pt"), card={})) is None
+    assert json.loads(card_path(path).read_text())["data_config"] == {"split": "random"}
+
+
+def test_a_tc_checkpoint_is_not_trees(tmp_path) -> None:
+    _, path, _ = _saved(tmp_path)
+    card = json.loads(card_path(path).read_text())
+    card_path(path).write_text(json.dumps({**card, "kind": "tc_regressor"}))
+    with pytest.raises(CheckpointError, match="not a 'tc_trees'"):
+        load_trees(path)
