@@ -149,3 +149,13 @@ def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_d
     assert main(["trees", "--checkpoint", str(tiny_checkpoint), "--learning-rate", "0"]) == 2
     err = capsys.readouterr().err
     assert "learning_rate" in err and "Traceback" not in err
+    # trees of other data (a stale file): evaluate and predict still answer, and say why there is no second opinion
+    trees_card = tiny_checkpoint.with_name("tiny.trees.json")
+    card = json.loads(trees_card.read_text())
+    trees_card.write_text(json.dumps({**card, "data_config": {**card["data_config"], "split": "time"}}))
+    assert main(["evaluate", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert "other data" in m["trees_error"] and "consensus_supercon_test_mae_k" not in m
+    assert main(["predict", "MgB2", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["tc_trees_k"] is None and "no second opinion" in err

@@ -243,7 +243,7 @@ def test_candidates_get_the_trees_second_opinion_when_the_checkpoint_has_trees(m
     res = _engine(tiny_ensemble()).run()
     assert "integer_tc_trees_k" not in res.candidates.columns  # no trees beside the model
     trees = SimpleNamespace(predict=lambda x: np.full(len(x), 10.0))
-    monkeypatch.setattr(run_module, "companion_trees", lambda model: trees)
+    monkeypatch.setattr(run_module, "second_opinion", lambda model: (trees, ""))
     t = _engine(tiny_ensemble()).run().candidates
     assert (t["integer_tc_trees_k"] == 10.0).all()
     expected = np.where(t["integer_tc_k"] > 0, (t["integer_tc_k"] + 10.0) / 2, 0.0)

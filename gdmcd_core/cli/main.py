@@ -293,7 +293,7 @@ def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None, trees=
 def _cmd_predict(a) -> int:
     from gdmcd_core.chem.composition import FormulaError, to_vector
     from gdmcd_core.model.checkpoint import CheckpointError
-    from gdmcd_core.model.trees import companion_trees
+    from gdmcd_core.model.trees import second_opinion
 
     good, vecs, bad = [], [], []
     for f in a.formulas:
@@ -304,9 +304,11 @@ def _cmd_predict(a) -> int:
             bad.append(str(exc))
     try:
         ens = _load(a.checkpoint, a.device) if good else None
-        trees = companion_trees(ens) if good else None
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))
+    trees, why = second_opinion(ens) if good else (None, "")
+    if why:
+        print(f"gdmcd: warning: no second opinion from trees: {why}", file=sys.stderr)
     rows = _predict_rows(ens, good, vecs, a.data_dir, trees) if good else []
     if a.json:
         print(json.dumps(rows))

@@ -23,7 +23,7 @@ from gdmcd_core.design.config import DesignConfig
 from gdmcd_core.design.methods import run_search
 from gdmcd_core.design.run_state import StateKeeper
 from gdmcd_core.design.runs import STATE_FILE, RunWriter, Trajectory, TrajectoryRecorder
-from gdmcd_core.model.trees import companion_trees
+from gdmcd_core.model.trees import second_opinion
 from gdmcd_core.util import code_version
 
 # What `run_design(..., phase=)` reports, in order: the names and what each part does.
@@ -99,7 +99,7 @@ def candidate_context(engine: DesignEngine) -> CandidateContext:
         kappa=cfg.kappa if cfg.objective == "lcb" else 0.0,
         formation_energy=engine.predict_formation_energy if engine.fe_model is not None else None,
         credible_first=cfg.valence_weight > 0 or cfg.cu_valence_weight > 0,  # the chemistry terms are on
-        second_opinion=getattr(companion_trees(engine.source_model), "predict", None),
+        second_opinion=getattr(second_opinion(engine.source_model)[0], "predict", None),  # unusable trees: none
     )
 
 

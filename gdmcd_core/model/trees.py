@@ -225,6 +225,14 @@ def companion_trees(ens: Any) -> TreeModel | None:
     return trees_beside(path, ens.card) if path else None
 
 
+def second_opinion(ens: Any) -> tuple[TreeModel | None, str]:
+    """`companion_trees` for callers that must go on without them: (trees or None, "" or why they are unusable)."""
+    try:
+        return companion_trees(ens), ""
+    except CheckpointError as exc:
+        return None, str(exc)
+
+
 def trees_beside(checkpoint: str | Path, card: dict[str, Any]) -> TreeModel | None:
     """The trees saved beside a checkpoint (card: the checkpoint's) for the same data and split, else None.
 
@@ -266,6 +274,7 @@ __all__ = [
     "fit_trees",
     "load_trees",
     "save_trees",
+    "second_opinion",
     "tree_card",
     "trees_beside",
     "trees_path",

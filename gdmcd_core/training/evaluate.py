@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.model.trees import TreeModel, companion_trees, consensus
+from gdmcd_core.model.trees import TreeModel, consensus, second_opinion
 from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
     DISTANCE_BINS_L1,
@@ -226,7 +226,9 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
             per = ens.member_predictions(torch.as_tensor(ds.x[idx], device=ens.device)).cpu().numpy()
         sc = ds.is_supercon[idx]
         out["member_supercon_test_mae_k"] = [float(np.abs(p[sc] - ds.tc_k[idx][sc]).mean()) for p in per]
-    trees = companion_trees(ens)
+    trees, why = second_opinion(ens)  # stale or damaged trees must not fail an evaluation (or a training's save)
+    if why:
+        out["trees_error"] = why
     if trees is not None:
         out.update(consensus_metrics(ds, pr["mean"], trees, part))
     out["n_members"] = ens.n_members
