@@ -88,3 +88,22 @@ def test_model_branch_statistics_match_the_table_and_have_finite_gradients() -> 
     assert float(stats[1, len(PROPERTIES)]) == pytest.approx(STD_EPS**0.5, rel=1e-3)  # a pure element: no spread
     (g,) = torch.autograd.grad(got.sum(), x)
     assert torch.isfinite(g).all()
+
+
+def test_extended_properties_add_magpie_like_columns() -> None:
+    from pymatgen.core import Element
+
+    from gdmcd_core.chem.element_features import EXTRA_PROPERTIES, extended_property_table, valence_subshells
+
+    t = extended_property_table()
+    assert t.shape == (118, len(PROPERTIES) + len(EXTRA_PROPERTIES)) and np.isfinite(t).all()
+    np.testing.assert_array_equal(t[:, : len(PROPERTIES)], property_table())  # the basic columns, unchanged
+    assert valence_subshells(Element("Cu")) == [1.0, 0.0, 10.0, 0.0, 1.0]  # [Ar] 3d10 4s1
+    assert valence_subshells(Element("O")) == [2.0, 4.0, 0.0, 0.0, 2.0]  # [He] 2s2 2p4
+    assert valence_subshells(Element("Pd")) == [0.0, 0.0, 10.0, 0.0, 0.0]  # [Kr] 4d10: no s electron
+    cu = EXTRA_PROPERTIES.index("mendeleev_number") + len(PROPERTIES)
+    assert t[28, cu] == 72  # Cu's Mendeleev number
+    x = np.stack([to_vector("YBa2Cu3O7"), to_vector("MgB2")])
+    f = feature_matrix(x, extended=True)
+    assert f.shape == (2, len(feature_names(extended=True))) == (2, 118 + 4 * 18)
+    np.testing.assert_array_equal(f[:, : 118 + 4 * len(PROPERTIES)], feature_matrix(x))

@@ -83,6 +83,7 @@ def test_save_load_roundtrip_and_hash_check(tmp_path) -> None:
     assert path.name == "tc_small.trees.pt"
     loaded, card = load_trees(path)
     assert card["kind"] == "tc_trees" and card["n_trees"] == 10
+    assert not loaded.extended and loaded.n_features == 118 + 4 * 7  # TreeConfig's default: the basic properties
     np.testing.assert_array_equal(loaded.predict(x), trees.predict(x))
     blob = torch.load(path, weights_only=True)  # plain tensors: loads without unpickling code
     assert set(blob) >= {"feature", "right_offset", "value", "roots"}
@@ -90,6 +91,16 @@ def test_save_load_roundtrip_and_hash_check(tmp_path) -> None:
     torch.save(blob, path)
     with pytest.raises(CheckpointError, match="SHA-256"):
         load_trees(path)
+
+
+def test_trees_on_the_extended_properties_keep_their_feature_set(tmp_path) -> None:
+    x, y = _data(200)
+    trees = fit_trees(x, y, TreeConfig(max_iter=10, max_leaf_nodes=7, extended_features=True))
+    path = trees_path(tmp_path / "tc_ext.pt")
+    save_trees(path, trees, {})
+    loaded, _ = load_trees(path)
+    assert loaded.extended and loaded.n_features == 118 + 4 * 18
+    np.testing.assert_array_equal(loaded.predict(x), trees.predict(x))
 
 
 def test_damaged_node_arrays_are_refused(tmp_path) -> None:

@@ -25,7 +25,11 @@ def add_trees_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", default=None, help="checkpoint whose data and split to use (default: tc_default.pt)")
     for f in fields(TreeConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default)
     p.add_argument("--threads", type=int, default=2, help="OpenMP threads for the fit (default %(default)s)")
     p.add_argument("--data-dir", default=None, help="folder with the data files (default: as train)")
     p.add_argument("--json", action="store_true", help="print the test figures as one JSON object")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gdmcd_core.chem.element_features import feature_matrix
+from gdmcd_core.chem.element_features import feature_matrix, feature_names
 from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
 from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sha256_file
 
@@ -49,6 +49,9 @@ class TreeConfig:
     max_leaf_nodes: int = 63
     min_samples_leaf: int = 10
     seed: int = 0
+    # the 11 extra element properties (chem.element_features.EXTRA_PROPERTIES): tried, not kept (same 3-fold
+    # CV on the JARVIS train rows: 5.353 K with them, 5.363 K without, at 1.3x the fit time)
+    extended_features: bool = False
 
     def validate(self) -> TreeConfig:
         if self.max_iter < 1 or not 0 < self.learning_rate <= 1:
@@ -72,6 +75,7 @@ class TreeModel:
     roots: np.ndarray  # (trees,) int32
     baseline: float
     n_features: int
+    extended: bool = False  # features: chem.element_features.feature_matrix(..., extended=extended)
 
     @property
     def n_trees(self) -> int:
@@ -101,7 +105,7 @@ class TreeModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(N, 118) fractions -> (N,) Tc in K."""
-        return self.predict_features(feature_matrix(np.asarray(x)))
+        return self.predict_features(feature_matrix(np.asarray(x), extended=self.extended))
 
     def to_blob(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,7 @@ class TreeModel:
             "roots": torch.from_numpy(self.roots),
             "baseline": float(self.baseline),
             "n_features": int(self.n_features),
+            "extended": bool(self.extended),
         }
 
     @classmethod
@@ -124,6 +129,7 @@ class TreeModel:
                 roots=blob["roots"].numpy().astype(np.int32),
                 baseline=float(blob["baseline"]),
                 n_features=int(blob["n_features"]),
+                extended=bool(blob.get("extended", False)),
             )
         except (KeyError, AttributeError, TypeError, ValueError) as exc:
             raise CheckpointError(f"trees {path} lack their node arrays ({exc})") from None
@@ -131,7 +137,7 @@ class TreeModel:
         split = model.feature >= 0
         ok = (
             len(model.right) == n == len(model.value)
-            and model.n_features > 0
+            and model.n_features == len(feature_names(extended=model.extended))
             and bool(np.all(model.feature < model.n_features))
             and bool(np.all((model.roots >= 0) & (model.roots < n)))
             and bool(np.all(np.arange(n)[split] + 1 < n))
@@ -143,7 +149,7 @@ class TreeModel:
         return model
 
 
-def export_sklearn(model: Any, n_features: int) -> TreeModel:
+def export_sklearn(model: Any, n_features: int, extended: bool = False) -> TreeModel:
     """A fitted HistGradientBoostingRegressor (numeric features, no missing values) -> TreeModel."""
     features, rights, values, roots = [], [], [], []
     start = 0
@@ -170,6 +176,7 @@ def export_sklearn(model: Any, n_features: int) -> TreeModel:
         roots=np.asarray(roots, dtype=np.int32),
         baseline=float(np.ravel(model._baseline_prediction)[0]),
         n_features=n_features,
+        extended=extended,
     )
 
 
@@ -178,7 +185,7 @@ def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     config.validate()
-    feats = feature_matrix(np.asarray(x))
+    feats = feature_matrix(np.asarray(x), extended=config.extended_features)
     model = HistGradientBoostingRegressor(
         max_iter=config.max_iter,
         learning_rate=config.learning_rate,
@@ -188,7 +195,7 @@ def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -
         random_state=config.seed,
     )
     model.fit(feats, np.asarray(y, dtype=np.float64))
-    return export_sklearn(model, feats.shape[1])
+    return export_sklearn(model, feats.shape[1], config.extended_features)
 
 
 def consensus(tc_resnet: np.ndarray, tc_trees: np.ndarray) -> np.ndarray:
