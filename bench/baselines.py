@@ -31,12 +31,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import sklearn
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.neighbors import KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
 from gdmcd_core.chem.element_features import feature_matrix
 from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, build_dataset
+from gdmcd_core.model.trees import hist_gradient_boosting
 from gdmcd_core.training.metrics import classification_metrics, regression_metrics
 
 THRESHOLDS_K = (0.0, 1.0, 5.0)
@@ -60,15 +60,7 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 
 def fit_gbt(features: np.ndarray, y: np.ndarray, cfg: GbtConfig) -> Predictor:
     """Trees on (N, F) features -> predictor of Tc in K (clipped at 0 K, since Tc >= 0)."""
-    model = HistGradientBoostingRegressor(
-        max_iter=cfg.max_iter,
-        learning_rate=cfg.learning_rate,
-        max_leaf_nodes=cfg.max_leaf_nodes,
-        min_samples_leaf=cfg.min_samples_leaf,
-        l2_regularization=cfg.l2_regularization,
-        early_stopping=False,
-        random_state=cfg.seed,
-    )
+    model = hist_gradient_boosting(cfg)
     model.fit(features, y)
     return lambda f: np.clip(model.predict(f), 0.0, None)
 

@@ -180,20 +180,27 @@ def export_sklearn(model: Any, n_features: int, extended: bool = False) -> TreeM
     )
 
 
-def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -> TreeModel:
-    """Fit trees on (N, 118) fractions and Tc (K) -> TreeModel (uses the threads threadpoolctl allows)."""
+def hist_gradient_boosting(config: Any) -> Any:
+    """The project's one scikit-learn tree regressor, from any config with TreeConfig's fields (bench's
+    GbtConfig too, which adds l2_regularization). No early stopping: its random holdout would hold replicas."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    config.validate()
-    feats = feature_matrix(np.asarray(x), extended=config.extended_features)
-    model = HistGradientBoostingRegressor(
+    return HistGradientBoostingRegressor(
         max_iter=config.max_iter,
         learning_rate=config.learning_rate,
         max_leaf_nodes=config.max_leaf_nodes,
         min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=getattr(config, "l2_regularization", 0.0),
         early_stopping=False,
         random_state=config.seed,
     )
+
+
+def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -> TreeModel:
+    """Fit trees on (N, 118) fractions and Tc (K) -> TreeModel (uses the threads threadpoolctl allows)."""
+    config.validate()
+    feats = feature_matrix(np.asarray(x), extended=config.extended_features)
+    model = hist_gradient_boosting(config)
     model.fit(feats, np.asarray(y, dtype=np.float64))
     return export_sklearn(model, feats.shape[1], config.extended_features)
 
@@ -279,6 +286,7 @@ __all__ = [
     "consensus",
     "export_sklearn",
     "fit_trees",
+    "hist_gradient_boosting",
     "load_trees",
     "save_trees",
     "second_opinion",
