@@ -144,6 +144,17 @@ def _consensus_rows(card: Card, section: str, m: dict) -> None:
             section, label, "MAE (K) / R²", f"{m[p + 'supercon_test_mae_k']:.2f} / {m[p + 'supercon_test_r2']:.3f}"
         )
         card.add(section, label, "precision @ Tc > 0 K", m[p + "test_precision"])
+    if m.get("disagreement_top_mae_k") is not None:
+        share = f"{m['disagreement_top_share']:.0%}"
+        card.add(
+            section, "ours vs trees", "Spearman(|Tc − Tc_trees|, |error|)", m.get("disagreement_spearman_abs_error")
+        )
+        card.add(
+            section, "ours vs trees", f"MAE where they disagree most ({share}) / elsewhere (K)",
+            f"{m['disagreement_top_mae_k']:.2f} / {fmt(m.get('disagreement_rest_mae_k'), '.2f')}",
+            "the ensemble's error on the superconductors",
+        )  # fmt: skip
+        card.headline[f"{section}_disagreement_spearman"] = m.get("disagreement_spearman_abs_error")
 
 
 def _pair(m: dict, a: str, b: str) -> str:

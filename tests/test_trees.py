@@ -131,3 +131,20 @@ def test_a_tc_checkpoint_is_not_trees(tmp_path) -> None:
     card_path(path).write_text(json.dumps({**card, "kind": "tc_regressor"}))
     with pytest.raises(CheckpointError, match="not a 'tc_trees'"):
         load_trees(path)
+
+
+def test_the_ensembles_error_follows_its_disagreement_with_the_trees() -> None:
+    from gdmcd_core.training.evaluate import consensus_metrics
+
+    n = 50
+    tc = np.linspace(1.0, 100.0, n)
+    ds = SimpleNamespace(
+        x=np.zeros((n, 118)), tc_k=tc, is_supercon=np.ones(n, bool), indices=lambda part: np.arange(n)
+    )
+    err = np.where(np.arange(n) < 10, 20.0, 1.0) * np.linspace(1.0, 1.5, n)  # 10 rows far off
+    trees = SimpleNamespace(predict=lambda x: tc.copy())  # the trees are right: disagreement = the error
+    m = consensus_metrics(ds, tc + err, trees)
+    assert m["disagreement_spearman_abs_error"] == pytest.approx(1.0)
+    assert m["disagreement_top_mae_k"] == pytest.approx(err[:10].mean())
+    assert m["disagreement_rest_mae_k"] == pytest.approx(err[10:].mean())
+    assert m["trees_supercon_test_mae_k"] == 0.0

@@ -240,13 +240,28 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
 CONSENSUS_KEYS = ("supercon_test_mae_k", "supercon_test_r2", "test_precision", "recall_at_0k")
 
 
+DISAGREEMENT_SHARE = 0.2  # the superconductors on which the two models disagree most: this share of them
+
+
 def consensus_metrics(ds: Dataset, mean: np.ndarray, trees: TreeModel, part: int = TEST) -> dict:
-    """The trees' and the consensus' figures on `part` (model/trees.py), keys prefixed trees_ / consensus_."""
-    tc_trees = trees.predict(ds.x[ds.indices(part)])
+    """The trees' and the consensus' figures on `part` (model/trees.py), keys prefixed trees_ / consensus_,
+    and how the ensemble's error follows its disagreement with the trees on the superconductors:
+    Spearman(|Tc - Tc_trees|, |error|) and the MAE on the DISAGREEMENT_SHARE rows where they differ most
+    against the others."""
+    idx = ds.indices(part)
+    tc_trees = trees.predict(ds.x[idx])
     out = {}
     for prefix, pred in (("trees", tc_trees), ("consensus", consensus(mean, tc_trees))):
         m = evaluate_predictions(ds, pred, None, part)
         out.update({f"{prefix}_{k}": m[k] for k in CONSENSUS_KEYS})
+    sc = ds.is_supercon[idx]
+    if sc.sum() >= 10:
+        err, gap = np.abs(mean[sc] - ds.tc_k[idx][sc]), np.abs(mean[sc] - tc_trees[sc])
+        top = gap >= np.quantile(gap, 1 - DISAGREEMENT_SHARE)
+        out["disagreement_spearman_abs_error"] = _spearman(gap, err)
+        out["disagreement_top_share"] = DISAGREEMENT_SHARE
+        out["disagreement_top_mae_k"] = float(err[top].mean())
+        out["disagreement_rest_mae_k"] = float(err[~top].mean()) if (~top).any() else None
     return out
 
 
