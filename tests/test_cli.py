@@ -159,3 +159,25 @@ def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_d
     assert main(["predict", "MgB2", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)[0]["tc_trees_k"] is None and "no second opinion" in err
+
+
+def test_write_metrics_fills_only_missing_fields_and_keeps_the_earlier_fills(tiny_checkpoint, tiny_data_dir, capsys):
+    from gdmcd_core.model.checkpoint import read_card, update_card
+
+    def drop(key):
+        card = read_card(tiny_checkpoint)
+        metrics = {k: v for k, v in card["metrics_test"].items() if k != key}
+        update_card(tiny_checkpoint, {"metrics_test": metrics})
+        return card["metrics_test"][key]
+
+    mae = drop("supercon_test_mae_k")
+    assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--write-metrics"]) == 0
+    card = read_card(tiny_checkpoint)
+    # the same figure, up to the float16 storage of the weights (the card's was computed before saving)
+    assert abs(card["metrics_test"]["supercon_test_mae_k"] - mae) < 1e-3 * mae
+    assert card["filled_later"]["fields"] == ["supercon_test_mae_k"]
+    drop("supercon_test_r2")
+    assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--write-metrics"]) == 0
+    fill = read_card(tiny_checkpoint)["filled_later"]
+    assert fill["fields"] == ["supercon_test_r2"] and fill["earlier"][0]["fields"] == ["supercon_test_mae_k"]
+    capsys.readouterr()

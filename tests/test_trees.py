@@ -138,9 +138,7 @@ def test_the_ensembles_error_follows_its_disagreement_with_the_trees() -> None:
 
     n = 50
     tc = np.linspace(1.0, 100.0, n)
-    ds = SimpleNamespace(
-        x=np.zeros((n, 118)), tc_k=tc, is_supercon=np.ones(n, bool), indices=lambda part: np.arange(n)
-    )
+    ds = SimpleNamespace(x=np.zeros((n, 118)), tc_k=tc, is_supercon=np.ones(n, bool), indices=lambda part: np.arange(n))
     err = np.where(np.arange(n) < 10, 20.0, 1.0) * np.linspace(1.0, 1.5, n)  # 10 rows far off
     trees = SimpleNamespace(predict=lambda x: tc.copy())  # the trees are right: disagreement = the error
     m = consensus_metrics(ds, tc + err, trees)

@@ -30,7 +30,9 @@ def write_missing_metrics(ens, ds, metrics: dict) -> None:
     if not ens.card.get("dataset_counts"):
         updates["dataset_counts"] = ds.counts()
     filled = sorted(added) + (["dataset_counts"] if "dataset_counts" in updates else [])
-    updates["filled_later"] = {**_stamp("gdmcd evaluate --write-metrics"), "fields": filled}
+    earlier = ens.card.get("filled_later")
+    history = [*earlier.get("earlier", []), {k: v for k, v in earlier.items() if k != "earlier"}] if earlier else []
+    updates["filled_later"] = {**_stamp("gdmcd evaluate --write-metrics"), "fields": filled, "earlier": history}
     ens.card = update_card(ens.path, updates)
     print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s)", file=sys.stderr)
 
