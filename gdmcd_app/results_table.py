@@ -31,6 +31,7 @@ from gdmcd_core.design import filters
 # known superconductor (the model then extrapolates; the ensemble spread alone under-reports that).
 SPECULATIVE_SIGMA_RATIO = 0.5  # σ / Tc above this (Tc floored at TC_FLOOR_K)
 SPECULATIVE_DISTANCE_L1 = 0.2  # L1 distance in atomic fractions to the nearest SuperCon entry (evaluate.FAR_L1)
+SPECULATIVE_TREES_RATIO = 0.5  # |Tc - Tc_trees| / Tc above this: the second opinion (model/trees.py) disagrees
 TC_FLOOR_K = 1.0
 TOP_RANKS_CHECKED = 5
 SPECULATIVE_MARK = "⚠ yes"  # the warning looks at this many top-ranked rows
@@ -71,7 +72,8 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "speculative": ColumnSpec(
         "⚠ speculative",
         f"marked when σ > {SPECULATIVE_SIGMA_RATIO:g} × Tc, or when the nearest known superconductor is more than "
-        f"L1 = {SPECULATIVE_DISTANCE_L1:g} away (at least {SPECULATIVE_DISTANCE_L1 * 50:g} % of the atoms differ): "
+        f"L1 = {SPECULATIVE_DISTANCE_L1:g} away (at least {SPECULATIVE_DISTANCE_L1 * 50:g} % of the atoms differ), "
+        f"or when the trees' Tc differs from it by more than {SPECULATIVE_TREES_RATIO:g} × Tc: "
         "the model extrapolates there and its Tc is a guess",
         "mark",
     ),
@@ -267,14 +269,17 @@ def _num(v: Any) -> float:
     return f
 
 
-def speculative_reasons(tc_k: Any, sigma_k: Any, distance_l1: Any) -> list[str]:
-    """Why a candidate is speculative ([] if it is not): σ large against Tc, or far from known superconductors."""
+def speculative_reasons(tc_k: Any, sigma_k: Any, distance_l1: Any, tc_trees_k: Any = None) -> list[str]:
+    """Why a candidate is speculative ([] if it is not): σ large against Tc, far from known superconductors,
+    or the trees' Tc far from the network's (where the error is largest: README model card)."""
     out = []
-    tc, sd, d = _num(tc_k), _num(sigma_k), _num(distance_l1)
+    tc, sd, d, tr = _num(tc_k), _num(sigma_k), _num(distance_l1), _num(tc_trees_k)
     if np.isfinite(sd) and sd > 0 and np.isfinite(tc) and sd > SPECULATIVE_SIGMA_RATIO * max(tc, TC_FLOOR_K):
         out.append(f"σ {sd:.0f} K vs Tc {tc:.0f} K")
     if np.isfinite(d) and d > SPECULATIVE_DISTANCE_L1:
         out.append(f"far from known superconductors (L1 {d:.2f})")
+    if np.isfinite(tr) and np.isfinite(tc) and abs(tc - tr) > SPECULATIVE_TREES_RATIO * max(tc, TC_FLOOR_K):
+        out.append(f"the trees give {tr:.0f} K")
     return out
 
 
@@ -285,9 +290,8 @@ def derive_columns(table: pd.DataFrame) -> pd.DataFrame:
     col = lambda c: out[c] if c in out.columns else pd.Series([None] * n, index=out.index)  # noqa: E731
     formulas = col("integer_formula").fillna("").astype(str)
     dist = col("nearest_supercon_distance")
-    reasons = [
-        speculative_reasons(t, s, d) for t, s, d in zip(col("integer_tc_k"), col("integer_tc_std_k"), dist, strict=True)
-    ]
+    cols = (col("integer_tc_k"), col("integer_tc_std_k"), dist, col("integer_tc_trees_k"))
+    reasons = [speculative_reasons(*row) for row in zip(*cols, strict=True)]
     notes = []
     for r, f, f2 in zip(reasons, formulas, col("optimized_formula"), strict=True):
         parts = [f"speculative: {'; '.join(r)}"] if r else []

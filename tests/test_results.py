@@ -85,6 +85,9 @@ def test_speculative_flag_and_top_rank_warning() -> None:
     assert rt.speculative_reasons(0.0, 0.6, 0.0)  # Tc floored at 1 K: 0.6 > 0.5
     assert rt.speculative_reasons(90.0, 1.0, rt.SPECULATIVE_DISTANCE_L1 + 0.01)  # far from known superconductors
     assert rt.speculative_reasons(90.0, 0.0, np.nan) == []  # single model, unknown distance: no evidence either way
+    assert rt.speculative_reasons(131.0, 4.0, 0.05, 6.4) == ["the trees give 6 K"]  # the second opinion disagrees
+    assert rt.speculative_reasons(136.0, 4.0, 0.05, 108.0) == []  # within half of Tc: no mark
+    assert rt.speculative_reasons(136.0, 4.0, 0.05, None) == []  # no trees: no evidence either way
     view = rt.results_view(_table())
     assert list(view["speculative"]) == [False, True, True, False]
     assert rt.speculative_in_top(view, top=2) == ["Ba4Y2Cu6O14"]
