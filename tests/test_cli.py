@@ -181,3 +181,16 @@ def test_write_metrics_fills_only_missing_fields_and_keeps_the_earlier_fills(tin
     fill = read_card(tiny_checkpoint)["filled_later"]
     assert fill["fields"] == ["supercon_test_r2"] and fill["earlier"][0]["fields"] == ["supercon_test_mae_k"]
     capsys.readouterr()
+
+
+def test_design_summary_prints_the_trees_opinion_when_there_is_one(capsys):
+    import pandas as pd
+
+    from gdmcd_core.cli.design import print_table
+
+    table = pd.DataFrame({"rank": [1], "integer_formula": ["Ba2CaBe3Cu4HgO11"], "integer_tc_k": [131.8]})
+    print_table(table, 5)
+    assert "integer_tc_trees_k" not in capsys.readouterr().out
+    print_table(table.assign(integer_tc_trees_k=[6.4]), 5)
+    out = capsys.readouterr().out
+    assert "integer_tc_trees_k" in out and "6.4" in out

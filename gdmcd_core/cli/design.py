@@ -368,19 +368,9 @@ def handle_design(args: argparse.Namespace) -> int:
 def print_table(table, top: int) -> None:
     if top <= 0 or table is None or not len(table):
         return
-    cols = [
-        "rank",
-        "integer_formula",
-        "n_atoms",
-        "integer_tc_k",
-        "integer_tc_std_k",
-        "delta_tc_k",
-        "rounded_tc_k",
-        "in_supercon",
-        "elements_seen_in_training",
-        "nearest_supercon_formula",
-        "nearest_supercon_tc_k",
-    ]
+    cols = ["rank", "integer_formula", "n_atoms", "integer_tc_k", "integer_tc_std_k", "integer_tc_trees_k",
+            "delta_tc_k", "rounded_tc_k", "in_supercon", "elements_seen_in_training", "nearest_supercon_formula",
+            "nearest_supercon_tc_k"]  # fmt: skip
     view = table[[c for c in cols if c in table.columns]].head(top)
     print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 
