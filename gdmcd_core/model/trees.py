@@ -3,21 +3,21 @@
 The ResNet ensemble sees a composition as an image of which elements are present; trees on the 118
 fractions plus fraction-weighted element statistics (`chem.element_features`: Z, mass,
 electronegativity, period, group, radius, valence electrons; mean, std, min, max) see how the elements
-differ. The two families err differently, so on every split their consensus is more accurate than
-either (README model card). Trees are not differentiable: the design loop climbs the ResNet alone, and
+differ. The two families err differently: on the random and JARVIS splits their consensus is more
+accurate than either, on the time split the trees alone are (README model card). Trees are not differentiable: the design loop climbs the ResNet alone, and
 the trees score what it proposes, a check a candidate that exploits the network's blind spots fails.
 
     consensus = (Tc_resnet + Tc_trees) / 2   where the ResNet calls the composition a superconductor,
               = 0                           where it does not
 
-(the ResNet decides superconducting or not, with precision 0.85 at 0 K; trees give every composition a
-few kelvin, precision 0.30).
+(the ResNet decides superconducting or not, with precision 0.85 at 0 K on the random split; trees give
+every composition a few kelvin, precision 0.30).
 
 Storage is plain tensors, loaded with `weights_only=True` and checked against the SHA-256 in the card
 (`checkpoint.verified_blob`), never a pickled scikit-learn object. A fitted HistGradientBoostingRegressor
 is exported node by node (pre-order, so a split's left child is the next node): feature index (-1 for
-a leaf), the right child's offset from its parent (int16), and one float32, the split threshold rounded *down* to float32 (for float32
-features x <= t64 exactly when x <= floor32(t64)) or the leaf value. The exported trees reproduce
+a leaf), the right child's offset from its parent (int16), and one float32: the split threshold rounded
+*down* to float32 (for float32 features x <= t64 exactly when x <= floor32(t64)), or the leaf value. The exported trees reproduce
 scikit-learn's predictions (tests/test_trees.py).
 """
 
