@@ -41,14 +41,12 @@ from threadpoolctl import threadpool_limits
 
 from bench.baselines import split_metrics
 from bench.common import fmt, load_calibrated, tree_predictions
-from gdmcd_core.chem.composition import is_hydride
 from gdmcd_core.data.dataset import TEST
 from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.paths import JARVIS_SPLIT_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from gdmcd_core.model.trees import companion_trees, consensus
 from gdmcd_core.training.evaluate import FAR_L1, evaluate_checkpoint
-from gdmcd_core.training.metrics import regression_metrics
 from gdmcd_core.training.sanity import binary_hydride_grid, hydride_sanity, oxygen_response, oxygen_scan
 
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")
@@ -217,15 +215,6 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
     card.headline.update(jarvis_test_mae_k=ours, jarvis_trees_test_mae_k=tree_mae, jarvis_consensus_test_mae_k=both)
 
 
-def _r2_without_hydrides(ens, ds) -> tuple[float, int]:
-    """R² on the test superconductors that are not hydrides, and how many hydrides were left out."""
-    idx = ds.indices(TEST)
-    sc = idx[ds.is_supercon[idx]]
-    hyd = is_hydride(ds.x[sc])
-    pred = ens.predict(ds.x[sc][~hyd])[0]
-    return regression_metrics(ds.tc_k[sc][~hyd], pred)["r2"], int(hyd.sum())
-
-
 def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
     path = ckpt_dir / "tc_timesplit.pt"
     if not path.is_file():
@@ -256,7 +245,7 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
             f"{b['n']} rows",
         )
     _consensus_rows(card, "time", m)
-    r2_wo, n_hyd = _r2_without_hydrides(ens, ds)
+    r2_wo, n_hyd = m.get("supercon_test_r2_without_hydrides"), m.get("n_test_supercon_hydrides")
     card.add(
         "time",
         label,

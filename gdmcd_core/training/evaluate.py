@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from gdmcd_core.chem.composition import is_hydride
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.trees import TreeModel, consensus, second_opinion
@@ -109,6 +110,10 @@ def evaluate_predictions(
     out["supercon_test_mae_k"] = reg["mae"]
     out["supercon_test_rmse_k"] = reg["rmse"]
     out["supercon_test_r2"] = reg["r2"]
+    hyd = is_hydride(ds.x[idx]) & sc  # high-pressure phases (LaH10, H3S): no pressure in the data
+    out["n_test_supercon_hydrides"] = int(hyd.sum())
+    if (sc & ~hyd).sum() >= 2:
+        out["supercon_test_r2_without_hydrides"] = regression_metrics(y[sc & ~hyd], mean[sc & ~hyd])["r2"]
     for t in THRESHOLDS_K:
         c = classification_metrics(y, mean, t)
         out[f"precision_at_{t:g}k"] = c["precision"]
