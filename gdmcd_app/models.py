@@ -85,6 +85,13 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return _read_card(path)
 
 
+def trees_card(path: str | Path) -> dict[str, Any]:
+    """The card of the trees beside a checkpoint (model/trees.py; {} when there are none)."""
+    from gdmcd_core.model.trees import trees_path
+
+    return _read_card(trees_path(path))
+
+
 def model_caption(ref: ModelRef | None) -> str:
     """'Tc predicted by model `tc_default` (SHA-256 61bc315d…)' plus the high-pressure note for the hydride model."""
     if ref is None:

@@ -26,12 +26,13 @@ import pandas as pd
 from gdmcd_app.state import pretty_formula
 from gdmcd_core.chem.composition import FormulaError, parse_formula, reduced_formula
 from gdmcd_core.design import filters
+from gdmcd_core.model.trees import DISAGREEMENT_RATIO, disagrees
 
 # A candidate is "speculative" when its σ is large against its Tc, or its composition lies far from every
 # known superconductor (the model then extrapolates; the ensemble spread alone under-reports that).
 SPECULATIVE_SIGMA_RATIO = 0.5  # σ / Tc above this (Tc floored at TC_FLOOR_K)
 SPECULATIVE_DISTANCE_L1 = 0.2  # L1 distance in atomic fractions to the nearest SuperCon entry (evaluate.FAR_L1)
-SPECULATIVE_TREES_RATIO = 0.5  # |Tc - Tc_trees| / Tc above this: the second opinion (model/trees.py) disagrees
+SPECULATIVE_TREES_RATIO = DISAGREEMENT_RATIO  # |Tc - Tc_trees| / Tc above this: the second opinion disagrees
 TC_FLOOR_K = 1.0
 TOP_RANKS_CHECKED = 5
 SPECULATIVE_MARK = "⚠ yes"  # the warning looks at this many top-ranked rows
@@ -278,7 +279,7 @@ def speculative_reasons(tc_k: Any, sigma_k: Any, distance_l1: Any, tc_trees_k: A
         out.append(f"σ {sd:.0f} K vs Tc {tc:.0f} K")
     if np.isfinite(d) and d > SPECULATIVE_DISTANCE_L1:
         out.append(f"far from known superconductors (L1 {d:.2f})")
-    if np.isfinite(tr) and np.isfinite(tc) and abs(tc - tr) > SPECULATIVE_TREES_RATIO * max(tc, TC_FLOOR_K):
+    if np.isfinite(tr) and np.isfinite(tc) and disagrees(tc, tr):
         out.append(f"the trees give {tr:.0f} K")
     return out
 

@@ -212,9 +212,13 @@ METRIC_LABELS = {
 }
 
 
-def metrics_table(card: Mapping[str, Any]) -> pd.DataFrame:
-    """The card's headline test metrics as a two-column table (metric, value)."""
-    metrics = card.get("metrics_test") or card.get("metrics") or {}
+def metrics_table(card: Mapping[str, Any], trees_card: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The card's headline test metrics as a two-column table (metric, value), with the trees' and the
+    consensus' figures from the card of the trees beside the checkpoint (`gdmcd trees` writes them there)."""
+    metrics = {
+        **(card.get("metrics_test") or card.get("metrics") or {}),
+        **((trees_card or {}).get("metrics_test") or {}),
+    }
     rows = []
     for key, (label, fmt) in METRIC_LABELS.items():
         v = metrics.get(key)

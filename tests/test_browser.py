@@ -252,7 +252,9 @@ def _finished_run_screenshots(page, app_url: str) -> None:
     _set_number(page, "Stage-2 steps (Tc only)", 300)
     _set_number(page, "Stage-3 steps (Tc + α·L_integer)", 300)
     page.get_by_role("button", name="Run design", exact=True).click()
-    page.get_by_role("button", name="Download full table (CSV)", exact=True).wait_for(timeout=300_000)
+    page.get_by_role("button", name="Download full table (CSV)", exact=True).wait_for(
+        timeout=900_000
+    )  # real model, 2 cores + chromium
     _wait_idle(page)
     run_id = page.evaluate("() => new URLSearchParams(window.location.search).get('job')")
     _shoot(page, "design")

@@ -138,6 +138,8 @@ def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_d
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["trees"].endswith("tiny.trees.pt") and report["trees_supercon_test_mae_k"] >= 0
+    written = json.loads(tiny_checkpoint.with_name("tiny.trees.json").read_text())["metrics_test"]
+    assert written["consensus_supercon_test_mae_k"] == report["consensus_supercon_test_mae_k"]  # for the Model page
     assert main(["evaluate", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
     m = json.loads(capsys.readouterr().out)
     assert m["consensus_supercon_test_mae_k"] == report["consensus_supercon_test_mae_k"]
@@ -180,6 +182,13 @@ def test_write_metrics_fills_only_missing_fields_and_keeps_the_earlier_fills(tin
     assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--write-metrics"]) == 0
     fill = read_card(tiny_checkpoint)["filled_later"]
     assert fill["fields"] == ["supercon_test_r2"] and fill["earlier"][0]["fields"] == ["supercon_test_mae_k"]
+    # the trees' figures belong in the trees' card: a stale one an earlier version wrote here is removed, not refilled
+    card = read_card(tiny_checkpoint)
+    update_card(tiny_checkpoint, {"metrics_test": {**card["metrics_test"], "trees_supercon_test_mae_k": 99.0}})
+    assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--write-metrics"]) == 0
+    card = read_card(tiny_checkpoint)
+    assert "trees_supercon_test_mae_k" not in card["metrics_test"]
+    assert card["filled_later"]["removed"]["fields"] == ["trees_supercon_test_mae_k"]
     capsys.readouterr()
 
 

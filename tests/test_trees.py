@@ -20,6 +20,7 @@ from gdmcd_core.model.trees import (
     fit_trees,
     load_trees,
     save_trees,
+    training_rows,
     trees_path,
 )
 
@@ -68,6 +69,13 @@ def test_tree_config_is_validated() -> None:
 def test_consensus_is_the_mean_where_the_resnet_calls_a_superconductor() -> None:
     out = consensus(np.array([0.0, 10.0, 90.0]), np.array([3.0, 20.0, 70.0]))
     np.testing.assert_allclose(out, [0.0, 15.0, 80.0])
+
+
+def test_trees_fit_on_the_training_superconductors_only_by_default() -> None:
+    is_sc = np.array([True, False, True, True, False, True])
+    ds = SimpleNamespace(is_supercon=is_sc, train_indices=lambda: np.array([0, 0, 1, 2, 4, 4]))  # replicas kept
+    np.testing.assert_array_equal(training_rows(ds), [0, 0, 2])
+    np.testing.assert_array_equal(training_rows(ds, TreeConfig(supercon_only=False)), [0, 0, 1, 2, 4, 4])
 
 
 def _saved(tmp_path, card_extra: dict | None = None):
@@ -146,3 +154,19 @@ def test_the_ensembles_error_follows_its_disagreement_with_the_trees() -> None:
     assert m["disagreement_top_mae_k"] == pytest.approx(err[:10].mean())
     assert m["disagreement_rest_mae_k"] == pytest.approx(err[10:].mean())
     assert m["trees_supercon_test_mae_k"] == 0.0
+
+
+def test_the_disagreement_mark_is_scored_on_the_ensembles_false_positives() -> None:
+    from gdmcd_core.training.evaluate import consensus_metrics
+
+    tc_true = np.array([12.0, 9.0, 0.0, 0.0, 5.0, 0.0])
+    mean = np.array([10.0, 10.0, 10.0, 10.0, 0.0, 0.0])  # rows 2 and 3: the ensemble's false positives
+    tc_trees = np.array([10.0, 12.0, 2.0, 30.0, 5.0, 0.0])  # the trees disagree (> 0.5 x Tc) on rows 2 and 3 only
+    n = len(mean)
+    ds = SimpleNamespace(x=np.zeros((n, 118)), tc_k=tc_true, is_supercon=tc_true > 0, indices=lambda part: np.arange(n))
+    m = consensus_metrics(ds, mean, SimpleNamespace(predict=lambda x: tc_trees))
+    assert m["disagreement_flags_false_positive_share"] == 1.0
+    assert m["disagreement_flags_true_positive_share"] == 0.0
+    assert m["disagreement_false_positive_auc"] == 1.0
+    m = consensus_metrics(ds, mean, SimpleNamespace(predict=lambda x: mean.copy()))  # trees that always agree
+    assert m["disagreement_flags_false_positive_share"] == 0.0 and m["disagreement_false_positive_auc"] == 0.5

@@ -317,6 +317,12 @@ def test_element_counts_and_predict_formulas() -> None:
     assert app_data.metrics_table({"metrics_test": {"supercon_test_mae_k": 5.123, "n_test_supercon": 1234}})[
         "value"
     ].tolist() == ["5.12", "1,234"]
+    # the trees' figures come from their own card and win over stale ones an earlier version left in the checkpoint's
+    stale = {"metrics_test": {"supercon_test_mae_k": 5.0, "trees_supercon_test_mae_k": 9.0}}
+    table = app_data.metrics_table(stale, {"metrics_test": {"trees_supercon_test_mae_k": 4.44}})
+    assert (
+        dict(zip(table["metric"], table["value"], strict=True))["MAE of the trees on element statistics (K)"] == "4.44"
+    )
 
 
 def test_configure_torch_threads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,7 +51,7 @@ if card.get("complete") is False:
 left, right = st.columns(2)
 with left:
     st.subheader("Test metrics")
-    metrics = app_data.metrics_table(card)
+    metrics = app_data.metrics_table(card, models.trees_card(checkpoint_path()))
     if len(metrics):
         st.dataframe(metrics, hide_index=True, width="stretch", key="model_metrics")
     else:

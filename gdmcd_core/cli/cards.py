@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timezone
 
 from gdmcd_core.model.checkpoint import update_card
+from gdmcd_core.training.evaluate import second_opinion_metrics
 from gdmcd_core.util import code_version
 
 
@@ -23,18 +24,27 @@ def write_calibrated_card(ens, metrics: dict) -> None:
 
 
 def write_missing_metrics(ens, ds, metrics: dict) -> None:
-    """Add the metrics and dataset counts the card lacks (never overwriting recorded ones), saying by what."""
+    """Add the metrics and dataset counts the card lacks (never overwriting recorded ones), saying by what.
+
+    The trees' and the consensus' figures are not the checkpoint's: they live in the trees' card (`gdmcd
+    trees`), and any an earlier version wrote here are removed (listed under filled_later "removed")."""
     recorded = dict(ens.card.get("metrics_test") or {})
-    added = {k: v for k, v in metrics.items() if k not in recorded}
+    removed = sorted(second_opinion_metrics(recorded))
+    recorded = {k: v for k, v in recorded.items() if k not in removed}
+    own = {k: v for k, v in metrics.items() if k not in second_opinion_metrics(metrics)}
+    added = {k: v for k, v in own.items() if k not in recorded}
     updates: dict = {"metrics_test": {**recorded, **added}}
     if not ens.card.get("dataset_counts"):
         updates["dataset_counts"] = ds.counts()
     filled = sorted(added) + (["dataset_counts"] if "dataset_counts" in updates else [])
     earlier = ens.card.get("filled_later")
     history = [*earlier.get("earlier", []), {k: v for k, v in earlier.items() if k != "earlier"}] if earlier else []
-    updates["filled_later"] = {**_stamp("gdmcd evaluate --write-metrics"), "fields": filled, "earlier": history}
+    stamp = {**_stamp("gdmcd evaluate --write-metrics"), "fields": filled, "earlier": history}
+    if removed:
+        stamp["removed"] = {"fields": removed, "why": "the trees' figures: kept in the trees' card (gdmcd trees)"}
+    updates["filled_later"] = stamp
     ens.card = update_card(ens.path, updates)
-    print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s)", file=sys.stderr)
+    print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s), removed {len(removed)}", file=sys.stderr)
 
 
 __all__ = ["write_calibrated_card", "write_missing_metrics"]

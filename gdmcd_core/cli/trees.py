@@ -41,9 +41,9 @@ def handle_trees(a: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     from gdmcd_core.data.paths import DataNotFoundError
-    from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-    from gdmcd_core.model.trees import TreeConfig, fit_trees, save_trees, tree_card, trees_path
-    from gdmcd_core.training.evaluate import dataset_for, evaluate_checkpoint
+    from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint, update_card
+    from gdmcd_core.model.trees import TreeConfig, fit_trees, save_trees, training_rows, tree_card, trees_path
+    from gdmcd_core.training.evaluate import dataset_for, evaluate_checkpoint, second_opinion_metrics
 
     try:
         config = TreeConfig(**{f.name: getattr(a, f.name) for f in fields(TreeConfig)}).validate()
@@ -51,7 +51,7 @@ def handle_trees(a: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be >= 1, got {a.threads}")
         ens = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT)
         ds = dataset_for(ens, a.data_dir)
-        rows = ds.train_indices()
+        rows = training_rows(ds, config)
         print(f"fitting {config.max_iter} trees on {len(rows)} training rows ...", file=sys.stderr)
         t0 = time.perf_counter()
         with threadpool_limits(limits=a.threads):
@@ -59,6 +59,9 @@ def handle_trees(a: argparse.Namespace) -> int:
         out = trees_path(ens.path)
         save_trees(out, trees, tree_card(config, ens.card, time.perf_counter() - t0, len(rows)))
         metrics = evaluate_checkpoint(ens, ds)
+        if "trees_error" in metrics:  # e.g. the checkpoint's card changed under us: the trees just saved are unusable
+            raise CheckpointError(metrics["trees_error"])
+        update_card(out, {"metrics_test": second_opinion_metrics(metrics)})  # the Model page reads them there
     except (CheckpointError, DataNotFoundError, ValueError, OSError) as exc:
         print(f"gdmcd trees: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 from gdmcd_core.chem.composition import is_hydride
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.model.trees import TreeModel, consensus, second_opinion
+from gdmcd_core.model.trees import TreeModel, consensus, disagrees, relative_disagreement, second_opinion
 from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
     DISTANCE_BINS_L1,
@@ -243,6 +243,14 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
 
 
 CONSENSUS_KEYS = ("supercon_test_mae_k", "supercon_test_r2", "test_precision", "recall_at_0k")
+# keys of consensus_metrics: figures of the trees beside a checkpoint, kept in the trees' card (`gdmcd trees`
+# writes them there), never in the checkpoint's, because the trees can be refitted without the checkpoint changing
+SECOND_OPINION_PREFIXES = ("trees_", "consensus_", "disagreement_")
+
+
+def second_opinion_metrics(metrics: dict) -> dict:
+    """The entries of an evaluation (`evaluate_checkpoint`) that describe the trees and the consensus."""
+    return {k: v for k, v in metrics.items() if k.startswith(SECOND_OPINION_PREFIXES)}
 
 
 DISAGREEMENT_SHARE = 0.2  # the superconductors on which the two models disagree most: this share of them
@@ -267,7 +275,27 @@ def consensus_metrics(ds: Dataset, mean: np.ndarray, trees: TreeModel, part: int
         out["disagreement_top_share"] = DISAGREEMENT_SHARE
         out["disagreement_top_mae_k"] = float(err[top].mean())
         out["disagreement_rest_mae_k"] = float(err[~top].mean()) if (~top).any() else None
+    out.update(_false_positive_flags(mean, tc_trees, sc))
     return out
+
+
+def _false_positive_flags(mean: np.ndarray, tc_trees: np.ndarray, sc: np.ndarray) -> dict:
+    """How the disagreement mark (`trees.disagrees`, the app's speculative mark) separates the rows the ensemble
+    calls superconductors (Tc > 0) into false and true positives: the share of each it marks, and the AUC
+    of the relative disagreement for telling them apart (0.5: no better than chance)."""
+    from sklearn.metrics import roc_auc_score
+
+    pos = mean > 0
+    false_pos = ~sc[pos]
+    if not (false_pos.any() and (~false_pos).any()):
+        return {}
+    flagged = disagrees(mean[pos], tc_trees[pos])
+    rel = relative_disagreement(mean[pos], tc_trees[pos])
+    return {
+        "disagreement_flags_false_positive_share": float(flagged[false_pos].mean()),
+        "disagreement_flags_true_positive_share": float(flagged[~false_pos].mean()),
+        "disagreement_false_positive_auc": float(roc_auc_score(false_pos, rel)),
+    }
 
 
 def test_predictions(ens: TcEnsemble, ds: Dataset | None = None) -> dict[str, np.ndarray]:
