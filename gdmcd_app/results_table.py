@@ -26,14 +26,13 @@ import pandas as pd
 from gdmcd_app.state import pretty_formula
 from gdmcd_core.chem.composition import FormulaError, parse_formula, reduced_formula
 from gdmcd_core.design import filters
-from gdmcd_core.model.trees import DISAGREEMENT_RATIO, disagrees
+from gdmcd_core.model.trees import DISAGREEMENT_RATIO, TC_FLOOR_K, disagrees
 
 # A candidate is "speculative" when its σ is large against its Tc, or its composition lies far from every
 # known superconductor (the model then extrapolates; the ensemble spread alone under-reports that).
 SPECULATIVE_SIGMA_RATIO = 0.5  # σ / Tc above this (Tc floored at TC_FLOOR_K)
 SPECULATIVE_DISTANCE_L1 = 0.2  # L1 distance in atomic fractions to the nearest SuperCon entry (evaluate.FAR_L1)
 SPECULATIVE_TREES_RATIO = DISAGREEMENT_RATIO  # |Tc - Tc_trees| / Tc above this: the second opinion disagrees
-TC_FLOOR_K = 1.0
 TOP_RANKS_CHECKED = 5
 SPECULATIVE_MARK = "⚠ yes"  # the warning looks at this many top-ranked rows
 MP_URL = "https://next-gen.materialsproject.org/materials?chemsys={}"

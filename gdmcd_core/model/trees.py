@@ -315,6 +315,7 @@ __all__ = [
     "TreeModel",
     "companion_trees",
     "DISAGREEMENT_RATIO",
+    "TC_FLOOR_K",
     "consensus",
     "disagrees",
     "relative_disagreement",
