@@ -209,6 +209,10 @@ METRIC_LABELS = {
     "spearman_sigma_abs_error": ("Spearman(σ, |error|)", "{:.2f}"),
     "n_test_supercon": ("SuperCon test compositions", "{:,}"),
     "n_test_nonsc": ("Non-superconductor test compositions", "{:,}"),
+    # how the speculative mark (the trees' Tc far from the network's) splits the compositions the ensemble calls
+    # superconductors (evaluate.consensus_metrics)
+    "disagreement_flags_false_positive_share": ("False positives (Tc > 0 K) the trees mark speculative", "{:.2f}"),
+    "disagreement_flags_true_positive_share": ("True positives (Tc > 0 K) the trees mark speculative", "{:.2f}"),
 }
 
 

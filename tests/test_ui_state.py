@@ -319,7 +319,9 @@ def test_element_counts_and_predict_formulas() -> None:
     ].tolist() == ["5.12", "1,234"]
     # the trees' figures come from their own card and win over stale ones an earlier version left in the checkpoint's
     stale = {"metrics_test": {"supercon_test_mae_k": 5.0, "trees_supercon_test_mae_k": 9.0}}
-    table = app_data.metrics_table(stale, {"metrics_test": {"trees_supercon_test_mae_k": 4.44}})
+    trees_card = {"metrics_test": {"trees_supercon_test_mae_k": 4.44, "disagreement_flags_false_positive_share": 0.64}}
+    table = app_data.metrics_table(stale, trees_card)
+    assert table["metric"].iloc[-1] == "False positives (Tc > 0 K) the trees mark speculative"
     assert (
         dict(zip(table["metric"], table["value"], strict=True))["MAE of the trees on element statistics (K)"] == "4.44"
     )
