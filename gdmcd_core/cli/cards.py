@@ -31,7 +31,8 @@ def write_missing_metrics(ens, ds, metrics: dict) -> None:
     recorded = dict(ens.card.get("metrics_test") or {})
     removed = sorted(second_opinion_metrics(recorded))
     recorded = {k: v for k, v in recorded.items() if k not in removed}
-    own = {k: v for k, v in metrics.items() if k not in second_opinion_metrics(metrics)}
+    theirs = second_opinion_metrics(metrics)
+    own = {k: v for k, v in metrics.items() if k not in theirs}
     added = {k: v for k, v in own.items() if k not in recorded}
     updates: dict = {"metrics_test": {**recorded, **added}}
     if not ens.card.get("dataset_counts"):
