@@ -147,12 +147,16 @@ def _set_number(page, label: str, value: int | float) -> None:
     _wait_idle(page)
 
 
-# points in the live chart's "best" trace (plotly.js keeps decoded arrays in _fullData)
+# points in the live chart's "best" trace (plotly.js keeps decoded arrays in _fullData); while Streamlit re-renders
+# the fragment a hidden stale copy of the chart can sit beside the new one, so only visible charts count
 _LIVE_POINTS_JS = """() => {
-    const el = document.querySelector('.st-key-live_tc .js-plotly-plot');
-    if (!el || !el._fullData) return -1;
-    const best = el._fullData.find(t => t.name === 'best');
-    return best && best.x ? best.x.length : 0;
+    const els = [...document.querySelectorAll('.st-key-live_tc .js-plotly-plot')]
+        .filter(el => el.offsetParent !== null && el._fullData);
+    if (!els.length) return -1;
+    return Math.max(...els.map(el => {
+        const best = el._fullData.find(t => t.name === 'best');
+        return best && best.x ? best.x.length : 0;
+    }));
 }"""
 
 
@@ -205,7 +209,7 @@ def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
         page.get_by_role("button", name="Run design", exact=True).click()
 
         # the live chart appears and grows
-        page.locator(".st-key-live_tc .js-plotly-plot").wait_for(timeout=60_000)
+        page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.wait_for(timeout=60_000)
         page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() >= 2", timeout=60_000)
         n1 = _points_in_live_chart(page)
         page.wait_for_timeout(2500)
