@@ -178,38 +178,52 @@ class _Parser:
         while self.pos < len(self.text):
             c = self.peek()
             if c.isupper():
-                sym = c + (self.peek(1) if self.peek(1).islower() else "")
-                try:
-                    index_of(sym)
-                except ValueError:
-                    raise FormulaError(f"formula {self.formula!r}: unknown element {sym!r}") from None
-                self.pos += len(sym)
-                _add(out, {sym: 1.0}, self.amount())
+                _add(out, *self.element())
             elif c in _OPEN_CLOSE:
-                start = self.pos
-                self.pos += 1
-                inner = self.groups(depth + 1)
-                if self.peek() != _OPEN_CLOSE[c]:
-                    raise self.fail(f"'{c}' at position {start + 1} is not closed by '{_OPEN_CLOSE[c]}'")
-                self.pos += 1
-                _add(out, inner, self.amount())
-            elif c in ")]":
-                if depth == 0:
-                    raise self.fail(f"unmatched '{c}' at position {self.pos + 1}")
+                _add(out, *self.bracket(depth))
+            elif self.ends_group(c, depth):
                 break
-            elif c in EXPLICIT_SEPARATORS or c == ".":
-                if depth > 0:
-                    raise self.fail(f"separator '{c}' inside brackets at position {self.pos + 1}")
-                break
-            elif c.isdigit():
-                raise self.fail(f"number at position {self.pos + 1} follows no element")
-            elif c.islower():
-                raise self.fail(f"lowercase '{c}' at position {self.pos + 1} (element symbols start with a capital)")
-            else:
-                raise self.fail(f"unexpected character {c!r} at position {self.pos + 1}")
         if not out:
             raise self.fail(f"an empty part or bracket before position {self.pos + 1}")
         return out
+
+    def element(self) -> tuple[dict[str, float], float]:
+        """An element symbol at the cursor and its amount."""
+        c = self.peek()
+        sym = c + (self.peek(1) if self.peek(1).islower() else "")
+        try:
+            index_of(sym)
+        except ValueError:
+            raise FormulaError(f"formula {self.formula!r}: unknown element {sym!r}") from None
+        self.pos += len(sym)
+        return {sym: 1.0}, self.amount()
+
+    def bracket(self, depth: int) -> tuple[dict[str, float], float]:
+        """A bracketed group at the cursor and its multiplier."""
+        c = self.peek()
+        start = self.pos
+        self.pos += 1
+        inner = self.groups(depth + 1)
+        if self.peek() != _OPEN_CLOSE[c]:
+            raise self.fail(f"'{c}' at position {start + 1} is not closed by '{_OPEN_CLOSE[c]}'")
+        self.pos += 1
+        return inner, self.amount()
+
+    def ends_group(self, c: str, depth: int) -> bool:
+        """True at a character that closes the current group; raises on one that cannot stand here."""
+        if c in ")]":
+            if depth == 0:
+                raise self.fail(f"unmatched '{c}' at position {self.pos + 1}")
+            return True
+        if c in EXPLICIT_SEPARATORS or c == ".":
+            if depth > 0:
+                raise self.fail(f"separator '{c}' inside brackets at position {self.pos + 1}")
+            return True
+        if c.isdigit():
+            raise self.fail(f"number at position {self.pos + 1} follows no element")
+        if c.islower():
+            raise self.fail(f"lowercase '{c}' at position {self.pos + 1} (element symbols start with a capital)")
+        raise self.fail(f"unexpected character {c!r} at position {self.pos + 1}")
 
     def amount(self) -> float:
         """The optional amount after a symbol or bracket (1 when absent)."""

@@ -166,6 +166,13 @@ def clean_formula(
         flags.append("delta_stripped")
     if supercon and rules.oy_is_variable and _SUPERCON_OXYGEN_Y.search(text):
         raise RejectedFormula(raw, "variable", "oxygen amount written as the variable Y ('OY')")
+    amounts = _read_tokens(raw, text, max_amount, flags)
+    formula = "".join(f"{s}{rules.format_amount(a)}" for s, a in amounts.items())
+    return CleanFormula(formula=formula, amounts=tuple(amounts.items()), flags=tuple(flags))
+
+
+def _read_tokens(raw: str, text: str, max_amount: float | None, flags: list[str]) -> dict[str, float]:
+    """Element[amount] tokens of `text` summed per element; appends "D_as_H" to `flags` when D is read as H."""
     amounts: dict[str, float] = {}
     pos = 0
     for m in _TOKEN.finditer(text):
@@ -176,22 +183,27 @@ def clean_formula(
             symbol = "H"
             if "D_as_H" not in flags:
                 flags.append("D_as_H")
-        if symbol not in _ALLOWED:
-            reason = "variable" if len(symbol) == 2 and symbol[1] in _VARIABLE_LETTERS else "placeholder"
-            raise RejectedFormula(raw, reason, f"{symbol!r} is not an element (Z <= {MAX_Z})")
-        amount = float(number) if number else 1.0
-        if amount == 0:
-            raise RejectedFormula(raw, "zero_amount", f"amount of {symbol} is 0")
-        if max_amount is not None and amount > max_amount:
-            raise RejectedFormula(raw, "amount_over_150", f"amount {number} of {symbol} exceeds {max_amount:g}")
+        amount = _token_amount(raw, symbol, number, max_amount)
         amounts[symbol] = amounts.get(symbol, 0.0) + amount
         pos = m.end()
     if pos != len(text) or not amounts:
         rest = text[pos:]
         reason = "variable" if rest[:1] in _VARIABLE_LETTERS else "malformed"
         raise RejectedFormula(raw, reason, f"cannot read {rest!r} as Element[amount]")
-    formula = "".join(f"{s}{rules.format_amount(a)}" for s, a in amounts.items())
-    return CleanFormula(formula=formula, amounts=tuple(amounts.items()), flags=tuple(flags))
+    return amounts
+
+
+def _token_amount(raw: str, symbol: str, number: str, max_amount: float | None) -> float:
+    """The amount of one token, after checking its symbol is an element and its amount is allowed."""
+    if symbol not in _ALLOWED:
+        reason = "variable" if len(symbol) == 2 and symbol[1] in _VARIABLE_LETTERS else "placeholder"
+        raise RejectedFormula(raw, reason, f"{symbol!r} is not an element (Z <= {MAX_Z})")
+    amount = float(number) if number else 1.0
+    if amount == 0:
+        raise RejectedFormula(raw, "zero_amount", f"amount of {symbol} is 0")
+    if max_amount is not None and amount > max_amount:
+        raise RejectedFormula(raw, "amount_over_150", f"amount {number} of {symbol} exceeds {max_amount:g}")
+    return amount
 
 
 def key_elements(key: str) -> frozenset[str]:

@@ -211,70 +211,88 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
     else:
         need = (JARVIS_SPLIT_FILE,) + ((COD_FILE,) if config.include_cod else ())
         data_dir = find_data_dir(need) if config.split == "jarvis" else find_data_dir()
-    cod_path = data_dir / COD_FILE
     part, key_sc, checksums = _supercon_part(config, data_dir)
     file_test = part["file_test"]
-    parts_x = [part["x"]]
-    parts_tc = [part["tc"]]
-    parts_formula = [part["formula"]]
-    parts_year = [part["year"]]
-    parts_sc = [np.ones(len(part["tc"]), bool)]
+    parts = [{**part, "sc": np.ones(len(part["tc"]), bool)}]
+    known_keys = set(key_sc)
     if config.include_cod:
-        cod, x_cod = load_table(cod_path)
-        checksums[COD_FILE] = sha256_file(cod_path)
-        key_cod = cod["comp_key"].astype(str).to_numpy()
-        keep = ~pd.Series(key_cod).isin(set(key_sc)).to_numpy()  # drop COD rows matching SuperCon
-        first = ~pd.Series(key_cod).duplicated().to_numpy()
-        keep &= first
-        parts_x.append(x_cod[keep])
-        parts_tc.append(np.zeros(int(keep.sum()), np.float32))
-        parts_formula.append(cod["formula"].to_numpy(str)[keep])
-        parts_year.append(np.full(int(keep.sum()), np.nan))
-        parts_sc.append(np.zeros(int(keep.sum()), bool))
-    n_base = sum(len(p) for p in parts_x)
+        cod_part, key_cod = _cod_part(data_dir / COD_FILE, known_keys, checksums)
+        parts.append(cod_part)
+        known_keys |= set(key_cod)
+    n_base = sum(len(p["x"]) for p in parts)
+    neg = None
     if config.physical_negatives:
-        neg = _negatives(parts_formula[0], parts_tc[0], set(key_sc) | (set(key_cod) if config.include_cod else set()))
+        neg = _negatives(part["formula"], part["tc"], known_keys)
         if file_test.any():  # no fabricated rows next to a held-out test row
             keep = (neg.parent < 0) | ~file_test[np.maximum(neg.parent, 0)]
             neg = Negatives(x=neg.x[keep], formula=neg.formula[keep], reason=neg.reason[keep], parent=neg.parent[keep])
-        parts_x.append(neg.x)
-        parts_tc.append(np.zeros(len(neg), np.float32))
-        parts_formula.append(neg.formula)
-        parts_year.append(np.full(len(neg), np.nan))
-        parts_sc.append(np.zeros(len(neg), bool))
-    x = np.concatenate(parts_x)
-    tc = np.concatenate(parts_tc)
-    is_sc = np.concatenate(parts_sc)
-    year = np.concatenate(parts_year)
-    rng = np.random.default_rng(config.split_seed)
-    split = np.empty(len(tc), dtype=np.int8)
-    f_tr, f_val = config.fractions[0], config.fractions[1]
-    no_test = (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0)  # train/val shares when the test set is fixed
-    if config.split == "random":
-        split[is_sc] = assign_split(int(is_sc.sum()), config.fractions, rng)
-    else:
-        held_out = is_sc & (year >= TIME_SPLIT_YEAR) if config.split == "time" else np.zeros(len(tc), bool)
-        held_out[: len(file_test)] |= file_test
-        split[held_out] = TEST
-        split[is_sc & ~held_out] = assign_split(int((is_sc & ~held_out).sum()), no_test, rng)
-    other_fractions = no_test if config.split == "jarvis" else config.fractions
-    is_neg = np.arange(len(tc)) >= n_base
-    split[~is_sc & ~is_neg] = assign_split(int((~is_sc & ~is_neg).sum()), other_fractions, rng)
-    if config.physical_negatives:  # a negative shares its parent's split, so test parents do not leak into train
-        has_parent = neg.parent >= 0
-        split[n_base:][has_parent] = split[neg.parent[has_parent]]
-        split[n_base:][~has_parent] = assign_split(int((~has_parent).sum()), other_fractions, rng)
+        parts.append(_zero_part(neg.x, neg.formula))
+    x, tc, is_sc, year, formula = (np.concatenate([p[k] for p in parts]) for k in ("x", "tc", "sc", "year", "formula"))
+    split = _assign_splits(config, is_sc, year, file_test, n_base, neg)
     return Dataset(
         x=x,
         tc_k=tc,
         is_supercon=is_sc,
         split=split,
-        formula=np.concatenate(parts_formula),
+        formula=formula,
         first_year=year,
         is_hydride=is_sc & is_hydride(x),
         config=config,
         checksums=checksums,
     )
+
+
+def _zero_part(x: np.ndarray, formula: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows that are not superconductors: Tc 0 K, no year."""
+    n = len(x)
+    return {
+        "x": x,
+        "tc": np.zeros(n, np.float32),
+        "formula": formula,
+        "year": np.full(n, np.nan),
+        "sc": np.zeros(n, bool),
+    }
+
+
+def _cod_part(cod_path: Path, key_sc: set[str], checksums: dict[str, str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """COD rows (first of each composition, none matching SuperCon) and every COD comp_key; adds the checksum."""
+    cod, x_cod = load_table(cod_path)
+    checksums[COD_FILE] = sha256_file(cod_path)
+    key_cod = cod["comp_key"].astype(str).to_numpy()
+    keep = ~pd.Series(key_cod).isin(key_sc).to_numpy()  # drop COD rows matching SuperCon
+    keep &= ~pd.Series(key_cod).duplicated().to_numpy()
+    return _zero_part(x_cod[keep], cod["formula"].to_numpy(str)[keep]), key_cod
+
+
+def _assign_splits(
+    config: DataConfig,
+    is_sc: np.ndarray,
+    year: np.ndarray,
+    file_test: np.ndarray,
+    n_base: int,
+    neg: Negatives | None,
+) -> np.ndarray:
+    """The split of every row (TRAIN / VAL / TEST), seeded by `config.split_seed`; negatives follow their parent."""
+    n = len(is_sc)
+    rng = np.random.default_rng(config.split_seed)
+    split = np.empty(n, dtype=np.int8)
+    f_tr, f_val = config.fractions[0], config.fractions[1]
+    no_test = (f_tr / (f_tr + f_val), f_val / (f_tr + f_val), 0.0)  # train/val shares when the test set is fixed
+    if config.split == "random":
+        split[is_sc] = assign_split(int(is_sc.sum()), config.fractions, rng)
+    else:
+        held_out = is_sc & (year >= TIME_SPLIT_YEAR) if config.split == "time" else np.zeros(n, bool)
+        held_out[: len(file_test)] |= file_test
+        split[held_out] = TEST
+        split[is_sc & ~held_out] = assign_split(int((is_sc & ~held_out).sum()), no_test, rng)
+    other_fractions = no_test if config.split == "jarvis" else config.fractions
+    is_neg = np.arange(n) >= n_base
+    split[~is_sc & ~is_neg] = assign_split(int((~is_sc & ~is_neg).sum()), other_fractions, rng)
+    if neg is not None:  # a negative shares its parent's split, so test parents do not leak into train
+        has_parent = neg.parent >= 0
+        split[n_base:][has_parent] = split[neg.parent[has_parent]]
+        split[n_base:][~has_parent] = assign_split(int((~has_parent).sum()), other_fractions, rng)
+    return split
 
 
 def _repaired(
