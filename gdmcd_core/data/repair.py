@@ -1,4 +1,4 @@
-"""Data-repair rules for the SuperCon unique table (`supercon_nims_unique.csv`, issue 10).
+"""Data-repair rules for the SuperCon unique table (`supercon_nims_unique.csv`).
 
 Every rule is a small named function that looks at the rows still kept and returns findings
 (row label, action, reason, new formula). `repair_supercon` applies them in `RULES` order, so a
@@ -127,6 +127,18 @@ def family_of(amounts: Mapping[str, float]) -> str | None:
 
 # --- the rules ------------------------------------------------------------------------------------
 
+RowCheck = Callable[[object, Mapping[str, object]], str | None]
+
+
+def _drops(df: pd.DataFrame, reason_of: RowCheck) -> list[Finding]:
+    """A "drop" finding for every row whose `reason_of(label, row)` is a reason (row: column -> value)."""
+    out = []
+    for label, row in zip(df.index, df.to_dict("records"), strict=True):
+        reason = reason_of(label, row)
+        if reason:
+            out.append(Finding(label, "drop", reason))
+    return out
+
 
 def rule_oxygen_deviation_symbol(
     df: pd.DataFrame, amounts: Mapping[object, dict[str, float]], raw: Mapping[str, Sequence[str]] | None
@@ -136,8 +148,8 @@ def rule_oxygen_deviation_symbol(
     With `raw` (comp_key -> raw strings) the raw strings decide; without it only the cleaned `...O1Y1`
     ending is recognised. A key with at least one well-formed spelling is kept.
     """
-    out = []
-    for label, row in df.iterrows():
+
+    def reason_of(label: object, row: Mapping[str, object]) -> str | None:
         if raw is not None:
             spellings = raw.get(str(row.get("comp_key", "")), ())
             bad = bool(spellings) and all(_RAW_UNKNOWN_OXYGEN.search(s.strip()) for s in spellings)
@@ -145,52 +157,58 @@ def rule_oxygen_deviation_symbol(
         else:
             bad = bool(_CLEAN_OY.search(str(row["formula"])))
             shown = ""
-        if bad:
-            if not shown or re.search(r"OY(?:[+-][A-Za-z])?$", shown.strip()):
-                what = "'OY' is O_y: Y is the oxygen-deviation variable, not yttrium"
-            else:
-                what = "O written without an amount"
-            out.append(Finding(label, "drop", f"oxygen amount unknown in raw {shown!r} ({what})"))
-    return out
+        if not bad:
+            return None
+        if not shown or re.search(r"OY(?:[+-][A-Za-z])?$", shown.strip()):
+            what = "'OY' is O_y: Y is the oxygen-deviation variable, not yttrium"
+        else:
+            what = "O written without an amount"
+        return f"oxygen amount unknown in raw {shown!r} ({what})"
+
+    return _drops(df, reason_of)
 
 
 def rule_oxygen_lost(
     df: pd.DataFrame, amounts: Mapping[object, dict[str, float]], raw: Mapping[str, Sequence[str]] | None = None
 ) -> list[Finding]:
     """Cuprates with Tc > 30 K whose O+F+Cl+Br+I fraction is < 0.3: the oxygen was lost in transcription."""
-    out = []
-    for label, row in df.iterrows():
-        a = amounts[label]
-        if not is_cuprate(a) or float(row["tc_k"]) <= OXYGEN_LOST_MIN_TC_K:
-            continue
+
+    def reason_of(label: object, row: Mapping[str, object]) -> str | None:
+        a, tc = amounts[label], float(row["tc_k"])
+        if not is_cuprate(a) or tc <= OXYGEN_LOST_MIN_TC_K:
+            return None
         anion = sum(v for s, v in fractions(a).items() if s in ANIONS)
-        if anion < OXYGEN_LOST_MAX_ANION_FRACTION:
-            out.append(Finding(label, "drop", f"cuprate at {float(row['tc_k']):g} K with anion fraction {anion:.3f}"))
-    return out
+        return (
+            f"cuprate at {tc:g} K with anion fraction {anion:.3f}" if anion < OXYGEN_LOST_MAX_ANION_FRACTION else None
+        )
+
+    return _drops(df, reason_of)
 
 
 def rule_implausible_element(
     df: pd.DataFrame, amounts: Mapping[object, dict[str, float]], raw: Mapping[str, Sequence[str]] | None = None
 ) -> list[Finding]:
     """Rows with an element of Z > 95 or a noble gas: symbol typos (`No` for Nd/Ni), never real samples."""
-    out = []
-    for label in df.index:
+
+    def reason_of(label: object, row: Mapping[str, object]) -> str | None:
         bad = sorted(s for s in amounts[label] if index_of(s) + 1 > MAX_PLAUSIBLE_Z or s in NOBLE_GASES)
-        if bad:
-            out.append(Finding(label, "drop", f"implausible element(s) {', '.join(bad)} (symbol typo)"))
-    return out
+        return f"implausible element(s) {', '.join(bad)} (symbol typo)" if bad else None
+
+    return _drops(df, reason_of)
 
 
 def rule_tc_above_family(
     df: pd.DataFrame, amounts: Mapping[object, dict[str, float]], raw: Mapping[str, Sequence[str]] | None = None
 ) -> list[Finding]:
     """Tc > 35 K outside the high-Tc families (`family_of`): a non-superconducting transition or a lost element."""
-    out = []
-    for label, row in df.iterrows():
+
+    def reason_of(label: object, row: Mapping[str, object]) -> str | None:
         tc = float(row["tc_k"])
         if tc > FAMILY_FREE_MAX_TC_K and family_of(amounts[label]) is None:
-            out.append(Finding(label, "drop", f"Tc {tc:g} K > {FAMILY_FREE_MAX_TC_K:g} K outside every high-Tc family"))
-    return out
+            return f"Tc {tc:g} K > {FAMILY_FREE_MAX_TC_K:g} K outside every high-Tc family"
+        return None
+
+    return _drops(df, reason_of)
 
 
 def rule_high_pressure_hydride(
@@ -208,15 +226,17 @@ def rule_coefficient_typo(
     df: pd.DataFrame, amounts: Mapping[object, dict[str, float]], raw: Mapping[str, Sequence[str]] | None = None
 ) -> list[Finding]:
     """Cuprates with Cu fraction > 0.4 or O fraction > 0.7: a lost decimal point or scale factor."""
-    out = []
-    for label in df.index:
+
+    def reason_of(label: object, row: Mapping[str, object]) -> str | None:
         a = amounts[label]
         if not is_cuprate(a):
-            continue
+            return None
         f = fractions(a)
         if f["Cu"] > CUPRATE_MAX_CU_FRACTION or f["O"] > CUPRATE_MAX_O_FRACTION:
-            out.append(Finding(label, "drop", f"cuprate with Cu fraction {f['Cu']:.3f}, O fraction {f['O']:.3f}"))
-    return out
+            return f"cuprate with Cu fraction {f['Cu']:.3f}, O fraction {f['O']:.3f}"
+        return None
+
+    return _drops(df, reason_of)
 
 
 RULES: tuple[tuple[str, Rule], ...] = (
