@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup app test browser-deps lint bench-model screenshots
+.PHONY: setup app test browser-deps lint bench-model screenshots docs
 
 $(STAMP): requirements.txt requirements-app.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ test: setup browser-deps lint
 lint: setup
 	$(VENV)/bin/ruff check gdmcd_core gdmcd_app tests bench app.py
 	$(VENV)/bin/ruff format --check gdmcd_core gdmcd_app tests bench app.py
+
+# Render the tables of docs/benchmarks/ from the committed measurements (bench/results/*.json, the checkpoint
+# cards, the repair ledger): seconds, no benchmark is re-run. A benchmark run with --doc writes its own page.
+docs: setup
+	$(PY) -m bench.docs
 
 # Regenerate the README's screenshots (assets/screenshots/*.png) with the browser test, using the
 # committed checkpoint and the real data: one short design run, then every page.

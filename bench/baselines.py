@@ -34,12 +34,12 @@ import sklearn
 from sklearn.neighbors import KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
+from bench.common import add_doc_option, write_doc
 from gdmcd_core.chem.element_features import feature_matrix
 from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.trees import hist_gradient_boosting
-from gdmcd_core.training.metrics import classification_metrics, regression_metrics
+from gdmcd_core.training.metrics import THRESHOLDS_K, regression_metrics, threshold_metrics
 
-THRESHOLDS_K = (0.0, 1.0, 5.0)
 SPLITS = {"random": DataConfig(split="random", split_seed=0), "time": DataConfig(split="time")}
 
 
@@ -78,11 +78,7 @@ def split_metrics(ds: Dataset, pred: np.ndarray) -> dict:
     y, sc = ds.tc_k[idx], ds.is_supercon[idx]
     reg = regression_metrics(y[sc], pred[sc])
     out = {"supercon_test_mae_k": reg["mae"], "supercon_test_rmse_k": reg["rmse"], "supercon_test_r2": reg["r2"]}
-    for t in THRESHOLDS_K:
-        c = classification_metrics(y, pred, t)
-        out[f"precision_at_{t:g}k"] = c["precision"]
-        out[f"recall_at_{t:g}k"] = c["recall"]
-    return out
+    return {**out, **threshold_metrics(y, pred, THRESHOLDS_K)}
 
 
 def run_split(name: str, config: DataConfig, gbt: GbtConfig, log: Callable[[str], None]) -> tuple[list[dict], dict]:
@@ -157,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-iter", type=int, default=GbtConfig.max_iter, help="boosting rounds of the trees")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (default 1: shared CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_doc_option(p, "baselines")
     args = p.parse_args(argv)
     if args.max_iter < 1 or args.threads < 1:
         p.error(f"--max-iter and --threads must be >= 1, got {args.max_iter} and {args.threads}")
@@ -181,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.json:
         print(json.dumps({"gbt_config": asdict(gbt), "results": rows, "splits": infos, "environment": env}, indent=2))
-    else:
-        print(markdown(rows, infos))
-        print(f"\nGBT: {asdict(gbt)}; sklearn {sklearn.__version__}, {args.threads} thread(s), total {total_s:.0f} s")
+        return 0
+    tables = f"{markdown(rows, infos)}\n\nGBT: {asdict(gbt)}; sklearn {sklearn.__version__}, {args.threads} thread(s), total {total_s:.0f} s"
+    print(tables)
+    if args.doc:
+        write_doc(args.doc, tables)
     return 0
 
 

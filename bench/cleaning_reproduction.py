@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.common import add_doc_option, printed, write_doc
 from gdmcd_core.data.clean_files import build_clean_files
 from gdmcd_core.data.cleaning import CLEAN_NAMES, SHARED_2025, STRICT, Rules
 from gdmcd_core.util import sha256_file
@@ -94,36 +95,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     p.add_argument("--rules", choices=sorted(RULES), default="shared_2025", help="cleaning rules to compare")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_doc_option(p, "cleaning_reproduction")
     args = p.parse_args(argv)
     res = compare(args.data, RULES[args.rules])
     if args.json:
         print(json.dumps(res, indent=2, default=str))
         return 0
-    print(f"rules: {args.rules} {RULES[args.rules]}")
-    for line in res["cleaning"].values():
-        print(line)
-    print()
-    print(
-        "| file | byte-identical | rows ours | rows shared | shared keys reproduced | our keys in shared | identical formula |"
-    )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for k in ("nims_rows", "nims_unique", "stanev", "cod"):
-        r = res[k]
+    with printed() as tables:
+        print(f"rules: {args.rules} {RULES[args.rules]}")
+        for line in res["cleaning"].values():
+            print(line)
+        print()
         print(
-            f"| {CLEAN_NAMES[k]} | {res['byte_identical'][CLEAN_NAMES[k]]} | {r['rows_ours']} | {r['rows_shared']} "
-            f"| {r['share_of_shared_keys_reproduced']:.4f} | {r['share_of_our_keys_in_shared']:.4f} "
-            f"| {r['identical_formula']:.4f} |"
+            "| file | byte-identical | rows ours | rows shared | shared keys reproduced | our keys in shared | identical formula |"
         )
-    u = res["nims_unique"]
-    print(
-        f"\nunique file, on shared comp_keys: identical tc_k {u['identical_tc_k']:.4f}, tc_k_mean {u['identical_tc_k_mean']:.4f}, "
-        f"n_entries {u['identical_n_entries']:.4f}, first_year {u['identical_first_year']:.4f}"
-    )
-    print(f"row file, aligned on (formula_raw, journal): identical year {res['nims_rows']['identical_year']:.4f}")
-    h = CLEAN_NAMES["hydrides"]
-    print(
-        f"{h}: {res['hydrides']['rows_ours']} rows (shared {res['hydrides']['rows_shared']}), byte-identical {res['byte_identical'][h]}"
-    )
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for k in ("nims_rows", "nims_unique", "stanev", "cod"):
+            r = res[k]
+            print(
+                f"| {CLEAN_NAMES[k]} | {res['byte_identical'][CLEAN_NAMES[k]]} | {r['rows_ours']} | {r['rows_shared']} "
+                f"| {r['share_of_shared_keys_reproduced']:.4f} | {r['share_of_our_keys_in_shared']:.4f} "
+                f"| {r['identical_formula']:.4f} |"
+            )
+        u = res["nims_unique"]
+        print(
+            f"\nunique file, on shared comp_keys: identical tc_k {u['identical_tc_k']:.4f}, tc_k_mean {u['identical_tc_k_mean']:.4f}, "
+            f"n_entries {u['identical_n_entries']:.4f}, first_year {u['identical_first_year']:.4f}"
+        )
+        print(f"row file, aligned on (formula_raw, journal): identical year {res['nims_rows']['identical_year']:.4f}")
+        h = CLEAN_NAMES["hydrides"]
+        print(
+            f"{h}: {res['hydrides']['rows_ours']} rows (shared {res['hydrides']['rows_shared']}), byte-identical {res['byte_identical'][h]}"
+        )
+    if args.doc:
+        write_doc(args.doc, tables.getvalue())
     return 0
 
 

@@ -23,7 +23,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         "--member",
         type=int,
         default=None,
-        help="use only ensemble member K of the checkpoint (member 0 of tc_default.pt is the 1-member model of the README tables)",
+        help="use only ensemble member K of the checkpoint (the tables in docs/benchmarks/ say when they used member 0 of tc_default.pt)",
     )
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

@@ -23,9 +23,10 @@ import time
 import numpy as np
 import torch
 
+from bench.common import add_doc_option, printed, write_doc
 from bench.design_common import add_common_args, md_table, mean_sd, predict, predict_formulas, setup
 from gdmcd_core.chem.composition import FRACTION_EPS
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
 
 VARIANTS = {  # name -> DesignConfig changes; the first is the default
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-range", default="4-24")
     p.add_argument("--init-min-tc", type=float, default=20.0)
     p.add_argument("--json", action="store_true", help="print one JSON line with the throughput only")
+    add_doc_option(p, "design_speed")
     args = p.parse_args(argv)
     lo, hi = (int(v) for v in args.n_range.split("-"))
     model, ref, desc = setup(args)
@@ -101,49 +103,53 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         return
-    print(f"Model: {desc}")
-    print(
-        f"{len(start)} candidates (mixed SuperCon starts, Tc > {args.init_min_tc:g} K), {s2} + {args.steps - s2} steps, "
-        f"lr {args.lr:g}, alpha_max {args.alpha_max:g}, N {args.n_range}, device {args.device}, {torch.get_num_threads()} threads.\n"
-    )
-    rows = [
-        [m, f"{r[1]:,.0f}", f"{r[0].elapsed_s:.1f}", f"{100 * (bare / r[1] - 1):+.0f} %"] for m, r in results.items()
-    ]
-    rows.append(["bare forward + backward to x", f"{bare:,.0f}", "", ""])
-    print(md_table(["loop", "candidate-steps/s", "wall s", "overhead vs bare"], rows))
-    print()
-    comp = []
-    for name, (st, _) in results.items():
-        tc0, tc2 = predict(model, st.x_start), predict(model, st.x_stage2)
-        integ = st.integer  # the engine's reported integer formulas (integer_select "best")
-        tci = predict_formulas(model, integ.formulas)
-        n0 = (st.x_start > FRACTION_EPS).sum(1)
-        n2 = (st.x_stage2 > FRACTION_EPS).sum(1)
-        ni = (integ.amounts > 0).sum(1)
-        gained = ((integ.amounts > 0) & (st.x_start <= FRACTION_EPS)).any(1)
-        comp.append(
-            [
-                name,
-                mean_sd(tc2 - tc0),
-                f"{np.median(tc2 - tc0):+.1f}",
-                mean_sd(tci - tc2),
-                f"{np.mean(tci):.1f}",
-                f"{np.mean(n0):.1f} / {np.mean(n2):.1f} / {np.mean(ni):.1f}",
-                f"{gained.mean():.0%}",
-                f"{len(set(integ.formulas))}",
-            ]
+    with printed() as tables:
+        print(f"Model: {desc}")
+        print(
+            f"{len(start)} candidates (mixed SuperCon starts, Tc > {args.init_min_tc:g} K), {s2} + {args.steps - s2} steps, "
+            f"lr {args.lr:g}, alpha_max {args.alpha_max:g}, N {args.n_range}, device {args.device}, {torch.get_num_threads()} threads.\n"
         )
-    headers = [
-        "method",
-        "stage-2 gain (K)",
-        "median gain",
-        "integerization ΔTc (K)",
-        "mean integer Tc (K)",
-        "#elements start / stage 2 / integer",
-        "gained a new element",
-        "distinct formulas",
-    ]
-    print(md_table(headers, comp))
+        rows = [
+            [m, f"{r[1]:,.0f}", f"{r[0].elapsed_s:.1f}", f"{100 * (bare / r[1] - 1):+.0f} %"]
+            for m, r in results.items()
+        ]
+        rows.append(["bare forward + backward to x", f"{bare:,.0f}", "", ""])
+        print(md_table(["loop", "candidate-steps/s", "wall s", "overhead vs bare"], rows))
+        print()
+        comp = []
+        for name, (st, _) in results.items():
+            tc0, tc2 = predict(model, st.x_start), predict(model, st.x_stage2)
+            integ = st.integer  # the engine's reported integer formulas (integer_select "best")
+            tci = predict_formulas(model, integ.formulas)
+            n0 = (st.x_start > FRACTION_EPS).sum(1)
+            n2 = (st.x_stage2 > FRACTION_EPS).sum(1)
+            ni = (integ.amounts > 0).sum(1)
+            gained = ((integ.amounts > 0) & (st.x_start <= FRACTION_EPS)).any(1)
+            comp.append(
+                [
+                    name,
+                    mean_sd(tc2 - tc0),
+                    f"{np.median(tc2 - tc0):+.1f}",
+                    mean_sd(tci - tc2),
+                    f"{np.mean(tci):.1f}",
+                    f"{np.mean(n0):.1f} / {np.mean(n2):.1f} / {np.mean(ni):.1f}",
+                    f"{gained.mean():.0%}",
+                    f"{len(set(integ.formulas))}",
+                ]
+            )
+        headers = [
+            "method",
+            "stage-2 gain (K)",
+            "median gain",
+            "integerization ΔTc (K)",
+            "mean integer Tc (K)",
+            "#elements start / stage 2 / integer",
+            "gained a new element",
+            "distinct formulas",
+        ]
+        print(md_table(headers, comp))
+    if args.doc:
+        write_doc(args.doc, tables.getvalue(), checkpoints=[model])
 
 
 if __name__ == "__main__":

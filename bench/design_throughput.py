@@ -31,8 +31,9 @@ import time
 import numpy as np
 import torch
 
+from bench.common import add_doc_option, printed, write_doc
 from bench.design_common import add_common_args, md_table, setup
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.fused import fuse_members
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--json", action="store_true", help="one JSON line per B (the ensemble's fused loop as the headline)"
     )
+    add_doc_option(p, "design_throughput")
     args = p.parse_args(argv)
     model, ref, desc = setup(args)
     table = []
@@ -127,7 +129,9 @@ def main(argv: list[str] | None = None) -> None:
             table.append([b, r["row"], fmt(r["loop"], "{:,.0f}"), fmt(r["bare"], "{:,.0f}"),
                           fmt(r["loop_over_bare"], "{:.2f}"), fmt(r["cost_vs_member"], "{:.2f}×")])  # fmt: skip
         print(f"B={b} done", flush=True)
-    if not args.json:
+    if args.json:
+        return
+    with printed() as tables:
         print(f"\nModel: {desc}\n{args.steps} steps per run, median of {args.repeats} runs, device {args.device}, "
               f"{torch.get_num_threads()} threads.\n")  # fmt: skip
         heads = [
@@ -139,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
             "cost vs member",
         ]
         print(md_table(heads, table))
+    if args.doc:
+        write_doc(args.doc, tables.getvalue(), checkpoints=[model])
 
 
 if __name__ == "__main__":

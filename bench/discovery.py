@@ -1,4 +1,4 @@
-"""Discovery benchmark (issue 11, part 4): do the search methods re-find superconductors reported after the
+"""Discovery benchmark: do the search methods re-find superconductors reported after the
 model's training data?
 
     python -m bench.discovery                  # B = 256, 120 + 120 steps + 60 refinement: ~5 min on 2 CPU cores
@@ -13,7 +13,7 @@ validation rows, so nothing the methods rank by has seen a target. Every method 
 evolution, random, database) runs from the same B start compositions, drawn from the time split's
 training SuperCon entries (init mode "mixed": entries above 20 K and interpolations of two), with the
 same budget of model evaluations, B x (steps2 + steps3 + refine_steps) compositions (the gradient spends
-B x refine_steps of it on its integer refinement, design/refine.py; `--refine-steps 0` shows the gradient
+B x refine_steps of it on its integer refinement, design/loop/refine.py; `--refine-steps 0` shows the gradient
 without it). Reported per method: model
 evaluations (forward rows, rows with a backward pass, forward-pass equivalents = forward + 2 x backward,
 counted with a hook on the model while the search runs) and wall time of the whole run.
@@ -28,7 +28,7 @@ among what the methods propose?) and (b) from the database method's whole screen
 JARVIS compounds passing the constraints, not training superconductors).
 
 Credibility of each method's top 10 and top 20: mean Tc, sigma, Tc - sigma (K), % charge-neutral (SMACT
-rule of design/validity.py), cuprates (Cu and O) with a plausible formal Cu valence (chem/valence.py),
+rule of design/evidence/validity.py), cuprates (Cu and O) with a plausible formal Cu valence (chem/valence.py),
 % with a noble gas or radioactive element, mean element count; and the same for the 10 best-ranked
 candidates that pass every chemistry check.
 """
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import fmt, load_calibrated
+from bench.common import add_doc_option, fmt, load_calibrated, write_doc, write_results
 from bench.design_common import md_table
 from bench.discovery_metrics import (
     HIT_L1,
@@ -60,8 +60,8 @@ from bench.discovery_metrics import (
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL
 from gdmcd_core.data.reference import reference_from_dataset
 from gdmcd_core.design import DesignConfig, DesignEngine
-from gdmcd_core.design.config import SEARCH_METHODS
-from gdmcd_core.design.methods import composition_keys, database_pool, load_known_compositions
+from gdmcd_core.design.config.config import SEARCH_METHODS
+from gdmcd_core.design.search.methods import composition_keys, database_pool, load_known_compositions
 from gdmcd_core.training.calibration import Calibration, calibrate
 
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")
@@ -102,6 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true", help="end with one JSON line holding the numbers")
     p.add_argument("--out", default=None, help="also write the JSON numbers to this file")
+    add_doc_option(p, "discovery")
     return p.parse_args(argv)
 
 
@@ -170,45 +171,86 @@ def _draw(hit: np.ndarray, hit_high: np.ndarray) -> dict:
     }
 
 
-def print_report(desc: str, cfg: DesignConfig, runs: dict, ev: dict, cred: dict, n_targets: int) -> None:
-    budget = cfg.n_candidates * cfg.budget_steps
-    print(f"\nModel: {desc}")
-    print(
-        f"Starts: {cfg.n_candidates} ({cfg.init_mode}, seed {cfg.seed}); steps {cfg.steps2} + {cfg.steps3} "
-        f"(+ {cfg.refine_steps} evaluations per candidate: the gradient's integer refinement); "
-        f"budget {budget:,} model evaluations per method; objective {cfg.objective}; {n_targets} targets "
-        f"(SuperCon first reported >= 2010, absent before); hit = same reduced formula or L1 <= {HIT_L1}.\n"
+CREDIBILITY_KEYS = (
+    "tc_k",
+    "sigma_k",
+    "tc_minus_sigma_k",
+    "pct_charge_neutral",
+    "cuprates",
+    "pct_cuprates_cu_valence_plausible",
+    "pct_noble_or_radioactive",
+    "mean_elements",
+)
+CREDIBILITY_HEAD = [
+    "method",
+    "Tc K",
+    "σ K",
+    "Tc−σ K",
+    "% neutral",
+    "cuprates",
+    "% Cu valence ok",
+    "% noble/radioact.",
+    "elements",
+]
+
+
+def report(numbers: dict) -> str:
+    """The report of a run from its numbers (`main`'s JSON), as printed and as docs/benchmarks/ holds it."""
+    return "\n".join(
+        [_settings_text(numbers), _passes_table(numbers), "", _hits_table(numbers), *_credibility(numbers)]
     )
+
+
+def _settings_text(numbers: dict) -> str:
+    c = numbers["config"]
+    refine = c.get("refine_steps", numbers["budget_evaluations"] // c["n_candidates"] - c["steps2"] - c["steps3"])
+    return (
+        f"Model: {numbers['model']}\n"
+        f"Starts: {c['n_candidates']} ({c['init_mode']}, seed {c['seed']}); steps {c['steps2']} + {c['steps3']} "
+        f"(+ {refine} evaluations per candidate: the gradient's integer refinement); "
+        f"budget {numbers['budget_evaluations']:,} model evaluations per method; objective {c['objective']}; "
+        f"{numbers['n_targets']} targets (SuperCon first reported >= 2010, absent before); "
+        f"hit = same reduced formula or L1 <= {HIT_L1}.\n"
+    )
+
+
+def _passes_table(numbers: dict) -> str:
     rows = [
-        [m, f"{r['passes']['forward_rows']:,}", f"{r['passes']['backward_rows']:,}",
-         f"{r['passes']['forward_equivalents']:,}", f"{r['wall_s']:.0f}", ev["methods"][m]["n_candidates"]]
-        for m, r in runs.items()
-    ]  # fmt: skip
-    print(md_table(["method", "forward rows", "backward rows", "forward-pass equiv.", "wall s", "distinct"], rows))
-    print()
+        [
+            m,
+            f"{p['forward_rows']:,}",
+            f"{p['backward_rows']:,}",
+            f"{p['forward_equivalents']:,}",
+            f"{numbers['wall_s'][m]:.0f}",
+            numbers["n_candidates"][m],
+        ]
+        for m, p in numbers["passes"].items()
+    ]
+    return md_table(["method", "forward rows", "backward rows", "forward-pass equiv.", "wall s", "distinct"], rows)
+
+
+def _hits_table(numbers: dict) -> str:
     head = ["method"] + [f"hits@{k}" for k in KS] + [f"hits@{k} (Tc>=20 K)" for k in KS]
-    rows = [[m] + list(v["hits"].values()) + list(v["hits_high"].values()) for m, v in ev["methods"].items()]
-    for name, d in ev["random_draw"].items():
+    rows = [
+        [m] + [numbers[f"hits_at_{k}"][m] for k in KS] + [numbers[f"hits_tc20_at_{k}"][m] for k in KS]
+        for m in numbers["passes"]
+    ]
+    for name, d in numbers["random_draw"].items():
         label = f"random draw: {name} (P={d['pool_size']:,}, h={d['pool_hits']}, h20={d['pool_hits_high']})"
         rows.append([label] + [f"{v:.2f}" for v in d["hits"].values()] + [f"{v:.2f}" for v in d["hits_high"].values()])
-    print(md_table(head, rows))
-    for top in (*TOPS, "10_passing"):
-        print(f"\nCredibility of the top {top}:" if top in TOPS else PASSING_TITLE)
-        keys = ("tc_k", "sigma_k", "tc_minus_sigma_k", "pct_charge_neutral", "cuprates")
-        keys += ("pct_cuprates_cu_valence_plausible", "pct_noble_or_radioactive", "mean_elements")
-        head = [
-            "method",
-            "Tc K",
-            "σ K",
-            "Tc−σ K",
-            "% neutral",
-            "cuprates",
-            "% Cu valence ok",
-            "% noble/radioact.",
-            "elements",
+    return md_table(head, rows)
+
+
+def _credibility(numbers: dict) -> list[str]:
+    out = []
+    for top in (*map(str, TOPS), "10_passing"):
+        out.append(f"\nCredibility of the top {top}:" if top != "10_passing" else PASSING_TITLE)
+        rows = [
+            [m] + [c[top][k] if k == "cuprates" else fmt(c[top][k], ".1f") for k in CREDIBILITY_KEYS]
+            for m, c in numbers["credibility"].items()
         ]
-        rows = [[m] + [fmt(c[top][k], ".1f") if k != "cuprates" else c[top][k] for k in keys] for m, c in cred.items()]
-        print(md_table(head, rows))
+        out.append(md_table(CREDIBILITY_HEAD, rows))
+    return out
 
 
 def _jsonable(o):
@@ -258,7 +300,6 @@ def main(argv: list[str] | None = None) -> dict:
         m: {**{top: credibility(r["table"], top) for top in TOPS}, "10_passing": credibility(r["table"], 10, True)}
         for m, r in runs.items()
     }
-    print_report(desc, cfg, runs, ev, cred, len(targets))
     numbers = {
         **{f"hits_at_{k}": {m: v["hits"][k] for m, v in ev["methods"].items()} for k in KS},
         **{f"hits_tc20_at_{k}": {m: v["hits_high"][k] for m, v in ev["methods"].items()} for k in KS},
@@ -269,16 +310,21 @@ def main(argv: list[str] | None = None) -> dict:
         "credibility": cred,
         "budget_evaluations": cfg.n_candidates * cfg.budget_steps,
         "config": {"n_candidates": cfg.n_candidates, "steps2": cfg.steps2, "steps3": cfg.steps3, "seed": cfg.seed,
-                   "init_mode": cfg.init_mode, "objective": cfg.objective, "quick": args.quick},
+                   "init_mode": cfg.init_mode, "objective": cfg.objective, "quick": args.quick,
+                   "refine_steps": cfg.refine_steps},
         "n_targets": len(targets),
         "model": desc,
         "total_s": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     numbers = _jsonable(numbers)
+    print("\n" + report(numbers))
     if args.out:
         Path(args.out).write_text(json.dumps(numbers, indent=2))
     if args.json:
         print(json.dumps(numbers))
+    if args.doc:
+        write_results(args.doc, numbers, [model])
+        write_doc(args.doc, report(numbers), checkpoints=[model])
     return numbers
 
 

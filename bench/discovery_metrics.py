@@ -23,8 +23,8 @@ from gdmcd_core.chem.elements import radioactive_symbols
 from gdmcd_core.chem.valence import cu_valence_plausible
 from gdmcd_core.data.dataset import TEST, Dataset
 from gdmcd_core.data.repair import NOBLE_GASES
-from gdmcd_core.design.methods import composition_keys
-from gdmcd_core.design.validity import smact_flags
+from gdmcd_core.design.evidence.validity import smact_flags
+from gdmcd_core.design.search.methods import composition_keys
 
 HIT_L1 = 0.05  # L1 distance (fractions) within which a candidate matches a target
 KS = (50, 200, 1000)

@@ -20,10 +20,10 @@ import time
 import numpy as np
 import torch
 
-from bench.common import load_calibrated
+from bench.common import add_doc_option, load_calibrated, printed, write_doc
 from bench.design_common import md_table
 from gdmcd_core.data.reference import load_reference
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
 from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT
 from gdmcd_core.model.fused import fuse_members
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=100, help="steps per stage of the design runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    add_doc_option(p, "ensemble_modes")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     ens, ds, note = load_calibrated(args.checkpoint)
@@ -96,9 +97,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps({"coverage": cov, "design": des, "calibration": note}))
         return
-    print(f"Checkpoint {args.checkpoint} ({ens.n_members} members; {note}); {args.threads} threads.\n")
+    with printed() as tables:
+        print_tables(args, ens.n_members, note, cov, des)
+    if args.doc:
+        write_doc(args.doc, tables.getvalue(), checkpoints=[ens])
+
+
+def print_tables(args: argparse.Namespace, members: int, note: str, cov: list[dict], des: list[dict]) -> None:
+    """The two tables of a run: σ one by one vs fused, and the design run fused vs rotate."""
+    print(f"Checkpoint {args.checkpoint} ({members} members; {note}); {args.threads} threads.\n")
     print(md_table(
-        ["evaluation", "±1σ coverage", "±2σ coverage", "far ±1σ", "far ±2σ", "max |Δ mean| (K)", "max |Δ σ| (K)", "time (s)"],
+        ["evaluation", "±1σ coverage", "±2σ coverage", "far ±1σ", "far ±2σ", "max \\|Δ mean\\| (K)", "max \\|Δ σ\\| (K)", "time (s)"],
         [[r["evaluation"], r["coverage_1sigma"], r["coverage_2sigma"], r["far_coverage_1sigma"], r["far_coverage_2sigma"],
           f"{r.get('max_abs_diff_mean_k', 0):.1e}", f"{r.get('max_abs_diff_sigma_k', 0):.1e}", r["seconds"]] for r in cov],
     ))  # fmt: skip

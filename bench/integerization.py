@@ -24,10 +24,11 @@ import time
 
 import numpy as np
 
+from bench.common import add_doc_option, printed, write_doc
 from bench.design_common import add_common_args, md_table, mean_sd, predict, predict_formulas, setup
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
-from gdmcd_core.design.integer_loss import integerize, round_baseline
+from gdmcd_core.design.objective.integer_loss import integerize, round_baseline
 
 PAPER = {  # N: (rule-based, L_int^N, L_int,ES^N), mean ± sd in K (paper Table 2, 8,192 candidates)
     8: ("-35.5 ± 42.3", "-37.7 ± 29.6", "-13.4 ± 19.0"),
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--target-tc", type=float, default=300.0)
     p.add_argument("--init-min-tc", type=float, default=0.0, help="starts: SuperCon entries above this Tc (K)")
     p.add_argument("--method", choices=("project", "relu"), default="project")
+    add_doc_option(p, "integerization")
     args = p.parse_args(argv)
     ns = [int(v) for v in args.ns.split(",")]
     model, ref, desc = setup(args)
@@ -97,17 +99,20 @@ def main(argv: list[str] | None = None) -> None:
             + list(PAPER.get(n, ("", "", "")))
         )
         print(f"N={n} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    print()
-    print(f"Model: {desc}")
-    print(
-        f"{len(x2)} stage-2 candidates (SuperCon starts with Tc > {args.init_min_tc:g} K, {args.steps2} steps, lr {args.lr2:g}, "
-        f"{args.method}; {t_stage2:.0f} s); stage 3: {args.steps3} steps, lr {args.lr3:g}, alpha 0 -> {args.alpha_max:g}; "
-        f"total {time.perf_counter() - t0:.0f} s on {args.device}."
-    )
-    print("Tc change in K (integer formula minus stage-2 composition), mean ± sd:\n")
-    headers = ["N", "rule-based", "L_int^N", "L_int,ES^N", "L_int^N best-of", "L_int,ES^N best-of"]
-    headers += ["paper rule-based", "paper L_int^N", "paper L_int,ES^N"]
-    print(md_table(headers, rows))
+    with printed() as tables:
+        print()
+        print(f"Model: {desc}")
+        print(
+            f"{len(x2)} stage-2 candidates (SuperCon starts with Tc > {args.init_min_tc:g} K, {args.steps2} steps, lr {args.lr2:g}, "
+            f"{args.method}; {t_stage2:.0f} s); stage 3: {args.steps3} steps, lr {args.lr3:g}, alpha 0 -> {args.alpha_max:g}; "
+            f"total {time.perf_counter() - t0:.0f} s on {args.device}."
+        )
+        print("Tc change in K (integer formula minus stage-2 composition), mean ± sd:\n")
+        headers = ["N", "rule-based", "L_int^N", "L_int,ES^N", "L_int^N best-of", "L_int,ES^N best-of"]
+        headers += ["paper rule-based", "paper L_int^N", "paper L_int,ES^N"]
+        print(md_table(headers, rows))
+    if args.doc:
+        write_doc(args.doc, tables.getvalue(), checkpoints=[model])
 
 
 if __name__ == "__main__":

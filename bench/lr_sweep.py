@@ -15,8 +15,9 @@ import time
 
 import numpy as np
 
+from bench.common import add_doc_option, printed, write_doc
 from bench.design_common import add_common_args, md_table, predict, setup
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
 
 PAPER = {0.01: (-133.90, 0.36, 15.81, 35.50, 123.39), 0.0001: (-81.22, 2.57, 13.64, 30.01, 107.65)}
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--free-elements", action="store_true", help="keep_element_count=False: candidates may gain elements"
     )
+    add_doc_option(p, "lr_sweep")
     args = p.parse_args(argv)
     lrs = [float(v) for v in args.lrs.split(",")]
     model, ref, desc = setup(args)
@@ -58,24 +60,29 @@ def main(argv: list[str] | None = None) -> None:
         st = DesignEngine(model, base.replace(lr=lr), reference=ref).optimize(start)
         deltas[lr] = predict(model, st.x_stage2) - predict(model, st.x_start)
         print(f"lr={lr:g} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    print()
-    print(f"Model: {desc}")
-    print(
-        f"{len(start)} start compositions (SuperCon, Tc > {args.init_min_tc:g} K), stage 2 only, {args.steps2} steps, "
-        f"y_t {args.target_tc:g} K, {args.method}{', elements free' if args.free_elements else ''}; "
-        f"{time.perf_counter() - t0:.0f} s on {args.device}.\n"
-    )
-    headers = (
-        ["percentile"] + [f"ΔT @ lr={lr:g} (K)" for lr in lrs] + [f"paper @ lr={lr:g}" for lr in lrs if lr in PAPER]
-    )
-    rows = []
-    for i, q in enumerate(QUANTILES):
-        row: list[object] = [f"{q:.2f}"] + [float(np.quantile(deltas[lr], q)) for lr in lrs]
-        row += [PAPER[lr][i] for lr in lrs if lr in PAPER]
-        rows.append(row)
-    rows.append(["mean"] + [float(deltas[lr].mean()) for lr in lrs] + ["" for lr in lrs if lr in PAPER])
-    rows.append(["share ΔT > 0"] + [f"{(deltas[lr] > 0).mean():.0%}" for lr in lrs] + ["" for lr in lrs if lr in PAPER])
-    print(md_table(headers, rows))
+    with printed() as tables:
+        print()
+        print(f"Model: {desc}")
+        print(
+            f"{len(start)} start compositions (SuperCon, Tc > {args.init_min_tc:g} K), stage 2 only, {args.steps2} steps, "
+            f"y_t {args.target_tc:g} K, {args.method}{', elements free' if args.free_elements else ''}; "
+            f"{time.perf_counter() - t0:.0f} s on {args.device}.\n"
+        )
+        headers = (
+            ["percentile"] + [f"ΔT @ lr={lr:g} (K)" for lr in lrs] + [f"paper @ lr={lr:g}" for lr in lrs if lr in PAPER]
+        )
+        rows = []
+        for i, q in enumerate(QUANTILES):
+            row: list[object] = [f"{q:.2f}"] + [float(np.quantile(deltas[lr], q)) for lr in lrs]
+            row += [PAPER[lr][i] for lr in lrs if lr in PAPER]
+            rows.append(row)
+        rows.append(["mean"] + [float(deltas[lr].mean()) for lr in lrs] + ["" for lr in lrs if lr in PAPER])
+        rows.append(
+            ["share ΔT > 0"] + [f"{(deltas[lr] > 0).mean():.0%}" for lr in lrs] + ["" for lr in lrs if lr in PAPER]
+        )
+        print(md_table(headers, rows))
+    if args.doc:
+        write_doc(args.doc, tables.getvalue(), checkpoints=[model])
 
 
 if __name__ == "__main__":

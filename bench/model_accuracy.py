@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from bench.common import add_doc_option, printed, write_doc
 from gdmcd_core.data.dataset import build_dataset
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
@@ -66,28 +67,32 @@ def fmt(v, spec=".3f") -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
+    add_doc_option(ap, "model_accuracy")
     a = ap.parse_args()
     table = rows()
     if a.json:
         print(json.dumps(table, default=float))
         return
-    print(
-        "| model | split | K | SC test MAE (K) | SC test R² | precision @0/1/5 K | recall @0/1/5 K | ±1σ / ±2σ coverage | train (min) |"
-    )
-    print("|---|---|---:|---:|---:|---|---|---|---:|")
-    for r in table:
-        prec = "/".join(fmt(r[f"precision_at_{t}k"], ".2f") for t in (0, 1, 5))
-        rec = "/".join(fmt(r[f"recall_at_{t}k"], ".2f") for t in (0, 1, 5))
-        cov = f"{r['coverage_1sigma']:.2f} / {r['coverage_2sigma']:.2f}" if "coverage_1sigma" in r else "–"
+    with printed() as tables:
         print(
-            f"| {r['label']} | {r['split']} | {r['members']} | {r['supercon_test_mae_k']:.2f} | {r['supercon_test_r2']:.3f} "
-            f"| {prec} | {rec} | {cov} | {fmt(r['train_min'], '.1f')} |"
+            "| model | split | K | SC test MAE (K) | SC test R² | precision @0/1/5 K | recall @0/1/5 K | ±1σ / ±2σ coverage | train (min) |"
         )
-    print(
-        f"\nTest rows: {table[0]['n_test_supercon']} SuperCon + {table[0]['n_test_nonsc']} COD (random split, seed 0)."
-        if table
-        else "no checkpoints found"
-    )
+        print("|---|---|---:|---:|---:|---|---|---|---:|")
+        for r in table:
+            prec = "/".join(fmt(r[f"precision_at_{t}k"], ".2f") for t in (0, 1, 5))
+            rec = "/".join(fmt(r[f"recall_at_{t}k"], ".2f") for t in (0, 1, 5))
+            cov = f"{r['coverage_1sigma']:.2f} / {r['coverage_2sigma']:.2f}" if "coverage_1sigma" in r else "–"
+            print(
+                f"| {r['label']} | {r['split']} | {r['members']} | {r['supercon_test_mae_k']:.2f} | {r['supercon_test_r2']:.3f} "
+                f"| {prec} | {rec} | {cov} | {fmt(r['train_min'], '.1f')} |"
+            )
+        print(
+            f"\nTest rows: {table[0]['n_test_supercon']} SuperCon + {table[0]['n_test_nonsc']} COD (random split, seed 0)."
+            if table
+            else "no checkpoints found"
+        )
+    if a.doc:
+        write_doc(a.doc, tables.getvalue(), checkpoints=sorted({CHECKPOINT_DIR / r["file"] for r in table}))
 
 
 if __name__ == "__main__":

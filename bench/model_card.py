@@ -40,7 +40,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.baselines import split_metrics
-from bench.common import fmt, load_calibrated, tree_predictions
+from bench.common import add_doc_option, fmt, load_calibrated, tree_predictions, write_doc, write_results
 from gdmcd_core.data.dataset import TEST
 from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.paths import JARVIS_SPLIT_FILE, find_data_dir
@@ -68,6 +68,8 @@ JARVIS_LEADERBOARD_K = {
 }
 GRID_HIGH_K = 100.0  # "high Tc" on the binary-hydride grid
 COLUMNS = ("section", "entry", "figure", "value", "note")
+MODEL_FILES = ("tc_default.pt", "tc_jarvis.pt", "tc_timesplit.pt", "tc_hydride.pt")  # the checkpoints of the card
+DOC_TITLE = "Model card: the committed checkpoints on their test splits"
 
 
 class Card:
@@ -330,6 +332,14 @@ def section_hydrides(card: Card, ckpt_dir: Path) -> None:
         card.headline[f"hydride_sanity_max_k_{key}"] = float(worst["tc_mean"])
 
 
+def report(numbers: dict) -> str:
+    """The table of a run (`numbers`: rows, headline, quick, total_s), as printed and as docs/benchmarks/ holds it."""
+    card = Card()
+    card.rows = [tuple(r) for r in numbers["rows"]]
+    quick = "QUICK (reduced trees) " if numbers.get("quick") else ""
+    return f"{card.markdown()}\n\n{quick}run, {numbers['total_s']:.0f} s."
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Model card of the committed checkpoints (no training)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of headline numbers")
@@ -337,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint-dir", default=str(CHECKPOINT_DIR), help="folder with tc_default.pt etc.")
     p.add_argument("--data-dir", default=None, help="data folder (default: as `gdmcd train`)")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for the trees (default 1)")
+    add_doc_option(p, "model_card")
     a = p.parse_args(argv)
     ckpt_dir = Path(a.checkpoint_dir)
     card = Card()
@@ -348,10 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         section_oxygen(card, ckpt_dir)
         section_hydrides(card, ckpt_dir)
     total = time.perf_counter() - t0
+    numbers = {"rows": card.rows, "headline": card.headline, "quick": a.quick, "total_s": round(total, 1)}
     print(card.markdown())
     print(f"\n{'QUICK (reduced trees) ' if a.quick else ''}run, {total:.0f} s; checkpoints from {ckpt_dir}")
     if a.json:
         print(json.dumps({**card.headline, "quick": a.quick, "total_s": round(total, 1)}, default=float))
+    if a.doc:
+        used = [ckpt_dir / n for n in MODEL_FILES if (ckpt_dir / n).is_file()]
+        write_results(a.doc, numbers, used)
+        write_doc(a.doc, report(numbers), title=DOC_TITLE, command="python -m bench.model_card --doc", checkpoints=used)
     return 0
 
 

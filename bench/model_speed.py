@@ -14,6 +14,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.common import add_doc_option, printed, write_doc
 from gdmcd_core.model.resnet import RESNET18, ModelConfig, TcResNet, count_parameters
 
 CONFIGS = {
@@ -68,17 +69,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--device", default="cpu")
+    add_doc_option(ap, "model_speed")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    print(f"device: {device}, torch threads: {a.threads}\n")
-    print("| model | params | MFLOP/forward | train samples/s | design candidate-steps/s |")
-    print("|---|---:|---:|---:|---:|")
-    for name, cfg in CONFIGS.items():
-        tr, de = throughput(cfg, device, a.seconds)
-        print(
-            f"| {name} | {count_parameters(TcResNet(cfg)):,} | {mflop_per_forward(cfg):.1f} | {tr:,.0f} | {de:,.0f} |"
-        )
+    with printed() as tables:
+        print(f"device: {device}, torch threads: {a.threads}\n")
+        print("| model | params | MFLOP/forward | train samples/s | design candidate-steps/s |")
+        print("|---|---:|---:|---:|---:|")
+        for name, cfg in CONFIGS.items():
+            tr, de = throughput(cfg, device, a.seconds)
+            print(
+                f"| {name} | {count_parameters(TcResNet(cfg)):,} | {mflop_per_forward(cfg):.1f} | {tr:,.0f} | {de:,.0f} |"
+            )
+    if a.doc:
+        write_doc(a.doc, tables.getvalue())
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ import time
 import numpy as np
 import torch
 
+from bench.common import add_doc_option, printed, write_doc
 from bench.design_common import add_common_args, md_table, setup
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
 
 PAPER_STARTS, PAPER_STEPS = 11_640, 2_000
@@ -74,7 +75,7 @@ def on_ray(model, ref, cfg: DesignConfig, workers: int, address: str) -> float:
     `address` names a cluster)."""
     import ray
 
-    from gdmcd_core.design.executor import optimize_sharded
+    from gdmcd_core.design.distributed.executor import optimize_sharded
 
     if not address:
         ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gpu-steps", type=int, default=40, help="steps per GPU measurement (default 40)")
     p.add_argument("--peak-tflops", type=float, default=67.0, help="FP32 peak of the GPU (default 67: H100 SXM)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    add_doc_option(p, "scale")
     args = p.parse_args(argv)
     args.starts = args.starts or max(1, round(PAPER_STARTS * args.fraction))
     args.steps = args.steps or max(2, round(PAPER_STEPS * args.fraction))
@@ -191,7 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(out))
         return
-    print_tables(out, args)
+    with printed() as tables:
+        print_tables(out, args)
+    if args.doc:
+        write_doc(args.doc, tables.getvalue(), checkpoints=[cpu_model])
 
 
 def print_tables(out: dict, args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""Stability guard (issue 6, part 4): the same starts optimized with and without the
+"""Stability guard: the same starts optimized with and without the
 formation-energy penalty w * relu(E_f) (w in K per eV/atom, E_f from checkpoints/formation_energy.pt).
 
     python -m bench.stability_penalty                    # reduced size, CPU (a few minutes)
@@ -19,9 +19,63 @@ import time
 
 import numpy as np
 
+from bench.common import add_doc_option, write_doc, write_results
 from bench.design_common import add_common_args, md_table, setup
-from bench.trust_common import add_size_args, base_config, run_variant, shared_starts, size_from_args, summarize
+from bench.trust_common import (
+    add_size_args,
+    base_config,
+    run_variant,
+    shared_starts,
+    size_from_args,
+    size_line,
+    summarize,
+)
 from gdmcd_core.training.formation_energy import FORMATION_ENERGY_CHECKPOINT, load_formation_energy_model
+
+HEADERS = [
+    "penalty weight (K per eV/atom)",
+    "distinct",
+    "share E_f < 0",
+    "mean E_f (eV/atom)",
+    "mean final Tc (K)",
+    "Tc cost, distinct means (K)",
+    "Tc cost, paired per start (K)",
+    "per start: share E_f < 0",
+    "share charge-neutral",
+]
+FOOTNOTE = (
+    "Distinct: over the distinct final integer formulas. Paired: the final (near-integer) composition of each start, "
+    "Tc without minus with the penalty, averaged over starts."
+)
+
+
+def report(numbers: dict) -> str:
+    """The report of a run from its numbers (`main`'s JSON), as printed and as docs/benchmarks/ holds it. Results
+    files written before the run's settings were recorded hold the model, size and results only."""
+    lines = [
+        f"Model: {numbers['model']}"
+        + (f"; formation energy: {numbers['formation_energy']}" if "formation_energy" in numbers else "")
+    ]
+    if "exclude" in numbers:
+        lines.append(f"Excluded elements: {', '.join(numbers['exclude']) or 'none'}.")
+    lines.append(size_line(numbers) + "\n")
+    results = numbers["results"]
+    ref_tc = next(iter(results.values()))["mean_integer_tc_k"]
+    rows = [
+        [
+            name.removeprefix("w="),
+            f"{r['n_distinct']:.0f}",
+            f"{r['share_ef_negative']:.1%}",
+            f"{r['mean_ef_ev_atom']:+.3f}",
+            f"{r['mean_integer_tc_k']:.1f}",
+            f"{ref_tc - r['mean_integer_tc_k']:+.1f}",
+            f"{r['paired_tc_cost_k']:+.1f}",
+            f"{r['per_start_share_ef_negative']:.1%}",
+            f"{r['share_charge_neutral']:.1%}",
+        ]
+        for name, r in results.items()
+    ]
+    return "\n".join([*lines, md_table(HEADERS, rows), "", FOOTNOTE])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,12 +90,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="elements the search may not use, e.g. O,F,Cl,Br,I,S,Se,Te,N for an intermetallic search",
     )
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    add_doc_option(p, "stability_penalty")
     args = p.parse_args(argv)
     model, ref, desc = setup(args)
     fe = load_formation_energy_model(args.fe_checkpoint, device=next(model.parameters()).device)
     if fe is None:
         raise SystemExit(
-            f"no formation-energy model at {args.fe_checkpoint}: train it with python -m gdmcd_core.training.formation_energy"
+            f"no formation-energy model at {args.fe_checkpoint}: train it with gdmcd train --task formation_energy --out {args.fe_checkpoint}"
         )
     size = size_from_args(args)
     base = base_config(size, args.seed, args.device)
@@ -59,48 +114,24 @@ def main(argv: list[str] | None = None) -> dict:
         r["per_start_share_ef_negative"] = float(np.mean(v.final_ef_ev_atom < 0))
         results[f"w={w:g}"] = r
         print(f"w={w:g}: {len(v.table)} distinct candidates in {v.seconds:.0f} s", flush=True)
-    ref_tc = next(iter(results.values()))["mean_integer_tc_k"]
-    print()
-    print(
-        f"Model: {desc}; formation energy: {args.fe_checkpoint} (test MAE {fe.card['metrics']['test_mae_ev_atom']:.3f} eV/atom)"
-    )
-    print(f"Excluded elements: {', '.join(base.exclude) or 'none'}.")
-    print(
-        f"Size: {size.label}; {len(start)} shared starts (seed {args.seed}); total {time.perf_counter() - t0:.0f} s on {args.device}.\n"
-    )
-    headers = [
-        "penalty weight (K per eV/atom)",
-        "distinct",
-        "share E_f < 0",
-        "mean E_f (eV/atom)",
-        "mean final Tc (K)",
-        "Tc cost, distinct means (K)",
-        "Tc cost, paired per start (K)",
-        "per start: share E_f < 0",
-        "share charge-neutral",
-    ]
-    rows = [
-        [
-            name.removeprefix("w="),
-            f"{r['n_distinct']:.0f}",
-            f"{r['share_ef_negative']:.1%}",
-            f"{r['mean_ef_ev_atom']:+.3f}",
-            f"{r['mean_integer_tc_k']:.1f}",
-            f"{ref_tc - r['mean_integer_tc_k']:+.1f}",
-            f"{r['paired_tc_cost_k']:+.1f}",
-            f"{r['per_start_share_ef_negative']:.1%}",
-            f"{r['share_charge_neutral']:.1%}",
-        ]
-        for name, r in results.items()
-    ]
-    print(md_table(headers, rows))
-    print(
-        "\nDistinct: over the distinct final integer formulas. Paired: the final (near-integer) composition of each start, "
-        "Tc without minus with the penalty, averaged over starts."
-    )
+    numbers = {
+        "model": desc,
+        "formation_energy": f"{args.fe_checkpoint} (test MAE {fe.card['metrics']['test_mae_ev_atom']:.3f} eV/atom)",
+        "exclude": list(base.exclude),
+        "size": size.label,
+        "starts": len(start),
+        "seed": args.seed,
+        "device": args.device,
+        "total_s": round(time.perf_counter() - t0, 1),
+        "results": results,
+    }
+    print("\n" + report(numbers))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"model": desc, "size": size.label, "results": results}, fh, indent=2)
+            json.dump(numbers, fh, indent=2)
+    if args.doc:
+        write_results(args.doc, numbers, [model, args.fe_checkpoint])
+        write_doc(args.doc, report(numbers), checkpoints=[model, args.fe_checkpoint])
     return results
 
 

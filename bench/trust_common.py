@@ -1,4 +1,4 @@
-"""Shared pieces of the trust benchmarks (issue 6): run the design engine on fixed starts and
+"""Shared pieces of the trust benchmarks: run the design engine on fixed starts and
 summarize the final integer candidates (Tc, ensemble spread, formation energy, validity)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import torch
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.data.reference import ReferenceData
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
-from gdmcd_core.design.initialization import StartPoints
+from gdmcd_core.design.loop.starts import StartPoints
 
 # pymatgen warns once per noble gas when formatting formulas; the warning says nothing about results.
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")
@@ -141,3 +141,11 @@ def summarize(table: pd.DataFrame, top: int = 10) -> dict[str, float]:
         out["share_ef_negative"] = float((t["formation_energy_ev_atom"] < 0).mean())
         out["mean_ef_ev_atom"] = float(t["formation_energy_ev_atom"].mean())
     return out
+
+
+def size_line(numbers: dict) -> str:
+    """'Size: …' of a run's numbers (its JSON): the size, and the starts, seed and time where they were recorded."""
+    run = ""
+    if "starts" in numbers:
+        run = f"; {numbers['starts']} shared starts (seed {numbers['seed']}); total {numbers['total_s']:.0f} s on {numbers['device']}"
+    return f"Size: {numbers['size']}{run}."

@@ -1,4 +1,4 @@
-"""Uncertainty-aware design (issue 6, part 2): the same starts optimized for the ensemble-mean Tc
+"""Uncertainty-aware design: the same starts optimized for the ensemble-mean Tc
 and for its lower confidence bound mean - kappa * sd.
 
     python -m bench.uncertainty_design                 # reduced size, CPU (a few minutes)
@@ -16,8 +16,17 @@ import argparse
 import json
 import time
 
+from bench.common import add_doc_option, write_doc, write_results
 from bench.design_common import add_common_args, md_table, setup
-from bench.trust_common import add_size_args, base_config, run_variant, shared_starts, size_from_args, summarize
+from bench.trust_common import (
+    add_size_args,
+    base_config,
+    run_variant,
+    shared_starts,
+    size_from_args,
+    size_line,
+    summarize,
+)
 
 ROWS = (
     ("n_distinct", "distinct final candidates", "{:.0f}"),
@@ -35,12 +44,21 @@ ROWS = (
 )
 
 
+def report(numbers: dict) -> str:
+    """The report of a run from its numbers (`main`'s JSON), as printed and as docs/benchmarks/ holds it. Results
+    files written before the run's settings were recorded hold the model, size and results only."""
+    results = numbers["results"]
+    rows = [[label, *(fmt.format(r[key]) if key in r else "" for r in results.values())] for key, label, fmt in ROWS]
+    return f"Model: {numbers['model']}\n{size_line(numbers)}\n\n{md_table(['', *results], rows)}"
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p)
     add_size_args(p)
     p.add_argument("--kappas", default="1,2", help="LCB weights to compare with the mean objective")
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    add_doc_option(p, "uncertainty_design")
     args = p.parse_args(argv)
     model, ref, desc = setup(args)
     if getattr(model, "n_members", 1) < 2:
@@ -60,17 +78,22 @@ def main(argv: list[str] | None = None) -> dict:
             "paired_sigma_k": float(v.final_sd_k.mean()),
         }
         print(f"{name}: {len(v.table)} distinct candidates in {v.seconds:.0f} s", flush=True)
-    print()
-    print(f"Model: {desc}")
-    print(
-        f"Size: {size.label}; {len(start)} shared starts (seed {args.seed}); total {time.perf_counter() - t0:.0f} s on {args.device}.\n"
-    )
-    headers = ["", *results]
-    rows = [[label, *(fmt.format(r[key]) if key in r else "" for r in results.values())] for key, label, fmt in ROWS]
-    print(md_table(headers, rows))
+    numbers = {
+        "model": desc,
+        "size": size.label,
+        "starts": len(start),
+        "seed": args.seed,
+        "device": args.device,
+        "total_s": round(time.perf_counter() - t0, 1),
+        "results": results,
+    }
+    print("\n" + report(numbers))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"model": desc, "size": size.label, "results": results}, fh, indent=2)
+            json.dump(numbers, fh, indent=2)
+    if args.doc:
+        write_results(args.doc, numbers, [model])
+        write_doc(args.doc, report(numbers), checkpoints=[model])
     return results
 
 

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gdmcd_app import form, models
-from gdmcd_app import series as app_data
-from gdmcd_app import state as ui_state
+from gdmcd_app import data, form, inputs, models
 from gdmcd_app.shared import get_registry
 from gdmcd_core.chem.elements import symbols
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 
 ss = st.session_state
 
@@ -32,27 +30,27 @@ def on_table_click(key: str) -> None:
     if isinstance(symbol, list):
         symbol = symbol[0] if symbol else None
     if symbol in symbols():
-        set_pins(*ui_state.cycle_element(ss.pins, ss.excluded, symbol))
+        set_pins(*inputs.cycle_element(ss.pins, ss.excluded, symbol))
     else:
         ss.ptable_ver += 1
 
 
 def on_pinned_typed() -> None:
-    set_pins(*ui_state.set_pinned(ss.pins, ss.excluded, ss.ms_pinned))
+    set_pins(*inputs.set_pinned(ss.pins, ss.excluded, ss.ms_pinned))
 
 
 def on_excluded_typed() -> None:
-    set_pins(*ui_state.set_excluded(ss.pins, ss.excluded, ss.ms_excluded))
+    set_pins(*inputs.set_excluded(ss.pins, ss.excluded, ss.ms_excluded))
 
 
 def on_preset(name: str) -> None:
-    pins, excluded, note = ui_state.apply_preset(name, ss.pins, ss.excluded)
+    pins, excluded, note = inputs.apply_preset(name, ss.pins, ss.excluded)
     set_pins(pins, excluded)
     if name == "hydride":
         ss.init_mode = "hydride"
         ss.n_range = (4, 24)
         ss.target_tc = 300.0
-        path, model_note = models.hydride_checkpoint(app_data.available_checkpoints())
+        path, model_note = models.hydride_checkpoint(data.available_checkpoints())
         if path is not None:
             ss.checkpoint = path  # the sidebar's "Tc model" choice
         note = f"{note}. {model_note}"

@@ -1,6 +1,6 @@
 """Plotly figure builders for the web app. Each takes plain data and returns a `go.Figure`.
 
-No Streamlit, no model, no file access: the pages compute the data (see app_data) and lay the
+No Streamlit, no model, no file access: the pages compute the data (gdmcd_app.data) and lay the
 figures out. Axis labels and colours have one source of truth here.
 
 The clickable periodic table lives in ptable.py.
@@ -57,11 +57,16 @@ def _stage3_line(fig: go.Figure, stage3_step: int | None, x: Sequence[float] | n
     )
 
 
-# -- periodic table ------------------------------------------------------------------------------
+# -- traces over the steps -----------------------------------------------------------------------
 
 
 def _arr(series: Mapping[str, Sequence[float]], key: str) -> np.ndarray:
     return np.asarray(series.get(key, ()), dtype=float)
+
+
+def _line(x: Any, y: Any, name: str, **style: Any) -> go.Scatter:
+    """A trace drawn as lines; `style`: line, fill, yaxis, ... (plotly's Scatter arguments)."""
+    return go.Scatter(x=x, y=y, mode="lines", name=name, **style)
 
 
 def tc_trace(
@@ -73,40 +78,16 @@ def tc_trace(
 ) -> go.Figure:
     """Tc over the steps: best (max), median, and the q10–q90 band across candidates.
 
-    series: step, tc_best_k, tc_median_k, tc_q10_k, tc_q90_k — (T,) each (app_data.series_*).
+    series: step, tc_best_k, tc_median_k, tc_q10_k, tc_q90_k — (T,) each (data.series_*).
     """
     step = _arr(series, "step")
     fig = go.Figure()
+    fig.add_trace(_line(step, _arr(series, "tc_q10_k"), "q10", line=dict(width=0), showlegend=False, hoverinfo="skip"))
     fig.add_trace(
-        go.Scatter(
-            x=step,
-            y=_arr(series, "tc_q10_k"),
-            mode="lines",
-            line=dict(width=0),
-            name="q10",
-            showlegend=False,
-            hoverinfo="skip",
-        )
+        _line(step, _arr(series, "tc_q90_k"), "q10–q90", line=dict(width=0), fill="tonexty", fillcolor=BAND_COLOR)
     )
-    fig.add_trace(
-        go.Scatter(
-            x=step,
-            y=_arr(series, "tc_q90_k"),
-            mode="lines",
-            line=dict(width=0),
-            fill="tonexty",
-            fillcolor=BAND_COLOR,
-            name="q10–q90",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=step, y=_arr(series, "tc_median_k"), mode="lines", line=dict(color=MEDIAN_COLOR, width=2), name="median"
-        )
-    )
-    fig.add_trace(
-        go.Scatter(x=step, y=_arr(series, "tc_best_k"), mode="lines", line=dict(color=BEST_COLOR, width=2), name="best")
-    )
+    fig.add_trace(_line(step, _arr(series, "tc_median_k"), "median", line=dict(color=MEDIAN_COLOR, width=2)))
+    fig.add_trace(_line(step, _arr(series, "tc_best_k"), "best", line=dict(color=BEST_COLOR, width=2)))
     if target_tc is not None:
         fig.add_hline(
             y=target_tc,
@@ -130,24 +111,9 @@ def loss_alpha_trace(
     step = _arr(series, "step")
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(
-            x=step,
-            y=_arr(series, "int_loss_median"),
-            mode="lines",
-            line=dict(color="#5f3dc4", width=2),
-            name="L_integer (median)",
-        )
+        _line(step, _arr(series, "int_loss_median"), "L_integer (median)", line=dict(color="#5f3dc4", width=2))
     )
-    fig.add_trace(
-        go.Scatter(
-            x=step,
-            y=_arr(series, "alpha"),
-            mode="lines",
-            line=dict(color="#e67700", width=2, dash="dot"),
-            name="α",
-            yaxis="y2",
-        )
-    )
+    fig.add_trace(_line(step, _arr(series, "alpha"), "α", line=dict(color="#e67700", width=2, dash="dot"), yaxis="y2"))
     _stage3_line(fig, stage3_step, step)
     fig.update_layout(
         xaxis=dict(title=dict(text=STEP_LABEL)),
@@ -159,7 +125,7 @@ def loss_alpha_trace(
             rangemode="tozero",
             showgrid=False,
             **_round_axis(_arr(series, "alpha")),
-        ),  # fmt: skip
+        ),
     )
     return _base_layout(fig, height, title, legend=LEGEND_BELOW)
 
@@ -187,7 +153,7 @@ def _round_axis(values: np.ndarray, n: int = 3) -> dict:
 def alpha_ramp(
     step: Sequence[float], alpha: Sequence[float], stage3_step: int | None = None, height: int = 220
 ) -> go.Figure:
-    """The α schedule (app_data.alpha_schedule) as a preview plot: round ticks, the stage-3 start marked."""
+    """The α schedule (data.alpha_schedule) as a preview plot: round ticks, the stage-3 start marked."""
     x, y = np.asarray(step, dtype=float), np.asarray(alpha, dtype=float)
     fig = go.Figure(
         go.Scatter(
@@ -203,9 +169,16 @@ def alpha_ramp(
     if stage3_step is not None and len(x) and x.max() >= stage3_step:
         fig.add_vline(x=stage3_step, line=dict(color=STAGE3_COLOR, dash="dash", width=1))
         fig.add_annotation(  # inside the plot, left of the line's top: clear of the axes and their titles
-            x=stage3_step, y=1, xref="x", yref="paper", text="stage 3 →", showarrow=False, xanchor="right",
-            yanchor="top", font=dict(size=10, color=STAGE3_COLOR),
-        )  # fmt: skip
+            x=stage3_step,
+            y=1,
+            xref="x",
+            yref="paper",
+            text="stage 3 →",
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+            font=dict(size=10, color=STAGE3_COLOR),
+        )
     x_hi = float(x.max()) if len(x) else 1.0
     y_hi = float(np.nanmax(y)) if len(y) and np.nanmax(y) > 0 else 1.0
     xt, yt = round_ticks(x_hi), round_ticks(y_hi, 3)
@@ -223,7 +196,7 @@ def composition_area(
     title: str | None = None,
     height: int = 320,
 ) -> go.Figure:
-    """Stacked area of one candidate's element fractions over the steps (app_data.candidate_composition)."""
+    """Stacked area of one candidate's element fractions over the steps (data.candidate_composition)."""
     fig = go.Figure()
     palette = qualitative.Plotly + qualitative.Set2
     for k, (sym, y) in enumerate(fractions.items()):
@@ -359,7 +332,7 @@ def parity_plot(
 
 
 def error_by_range(rows: Sequence[Mapping[str, float]], height: int = 300) -> go.Figure:
-    """MAE per true-Tc range: rows [{tc_from_k, tc_to_k, n, mae_k}] (evaluate / app_data.mae_by_tc_range)."""
+    """MAE per true-Tc range: rows [{tc_from_k, tc_to_k, n, mae_k}] (training/metrics.mae_by_range)."""
     labels = [f"{r['tc_from_k']:g}–{r['tc_to_k']:g} K" for r in rows]
     fig = go.Figure(
         go.Bar(

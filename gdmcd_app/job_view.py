@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gdmcd_core.design import runs
-from gdmcd_core.design.config import DesignConfig, config_fields, field_label
+from gdmcd_app.form import canonical_config
+from gdmcd_core.design.config.config import DesignConfig, config_fields, field_label
 from gdmcd_core.design.run import PHASES
-from gdmcd_core.design.run_meta import read_meta
+from gdmcd_core.design.runs import folder as runs
+from gdmcd_core.design.runs.meta import read_meta
 
 ACTIVE = ("starting", "running")
 # The ETA needs this many steps measured after the first report (the warm-up step is never counted).
@@ -218,10 +219,15 @@ def settings_diff(configs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, st
 
 def form_vs_run(form_config: DesignConfig | None, run_design: Mapping[str, Any]) -> list[dict[str, str]]:
     """The settings where the form differs from the run on screen (rows as in `settings_diff`, with
-    columns "form" and "run"); one row "form" when the form does not make a valid config."""
+    columns "form" and "run"); one row "form" when the form does not make a valid config. The run is
+    compared as the form would write it (form.canonical_config): the same run spelt otherwise is no diff."""
     if form_config is None:
         return [{"setting": "form", "form": "has errors (see above)", "run": "valid"}]
-    return settings_diff({"form": form_config.to_dict(), "run": run_design})
+    try:
+        run = canonical_config(DesignConfig.from_dict(dict(run_design))).to_dict()
+    except (ValueError, TypeError):  # a run from another version: compared as it is
+        run = dict(run_design)
+    return settings_diff({"form": form_config.to_dict(), "run": run})
 
 
 def describe_diff(rows: Sequence[Mapping[str, str]], limit: int = 4) -> str:
@@ -240,7 +246,7 @@ def folder_meta_name(run_id: str, root: str | Path | None = None) -> str:
 
 
 def ranking_text(config: dict) -> str:
-    """How the run's table is ranked, in words (mirrors design.run.candidate_context)."""
+    """How the run's table is ranked, in words (mirrors design.evidence.candidates.candidate_context)."""
     score = "Tc − κσ" if config.get("objective") == "lcb" else "predicted Tc"
     text = f"ranked by {score} of the integer formula"
     if config.get("valence_weight", 0) or config.get("cu_valence_weight", 0):

@@ -6,7 +6,7 @@ progress callback writes the latest `Progress` and a row of its numbers into the
 lock); the page polls `Job.snapshot()` about once a second. `Job.stop()` sets a
 `threading.Event` the engine checks between steps; a stopped run still builds its candidates
 from the compositions reached. With $GDMCD_RAY_ADDRESS set, runs go to that Ray cluster in shards
-(design/executor.py); without it everything stays in this process.
+(design/distributed/executor.py); without it everything stays in this process.
 
 Every job writes its run folder as it goes (runs.RunWriter via DesignEngine.run), and its id is
 the run id, so a page whose job is gone from the registry (server restarted) reads the same run
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gdmcd_app.series import SERIES_KEYS
-from gdmcd_core.design import runs
-from gdmcd_core.design.executor import config_from_env
-from gdmcd_core.design.resources import check_design_request, count_n_values, parse_max_jobs
+from gdmcd_app.data import SERIES_KEYS
+from gdmcd_core.design.config.resources import check_design_request, count_n_values, parse_max_jobs
+from gdmcd_core.design.distributed.executor import config_from_env
+from gdmcd_core.design.runs import folder as runs
 
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
 DEFAULT_MAX_ACTIVE = 2
@@ -243,8 +243,8 @@ class JobRegistry:
         return self._launch(job, lambda j: _run_engine(engine, j, run_dir, start))
 
     def _engine_for_run(self, run_id: str, model: Any, fe_model: Any) -> tuple[Path, Any, Any]:
-        from gdmcd_core.design.resume import config_from_run
-        from gdmcd_core.design.run_lock import RunLockedError, is_alive, read_lock
+        from gdmcd_core.design.runs.lock import RunLockedError, is_alive, read_lock
+        from gdmcd_core.design.runs.resume import config_from_run
 
         run_dir = runs.run_path(run_id, self.runs_root)
         lock = read_lock(run_dir)
@@ -257,7 +257,7 @@ class JobRegistry:
 
     def resume(self, run_id: str, model: Any, fe_model: Any = None) -> Job:
         """Continue a stopped or interrupted run from its state.npz in a worker thread (job id = run id)."""
-        from gdmcd_core.design.resume import resume_run
+        from gdmcd_core.design.runs.resume import resume_run
 
         self._reserve()
         try:
@@ -270,7 +270,7 @@ class JobRegistry:
 
     def finalize(self, run_id: str, model: Any, fe_model: Any = None) -> int:
         """Write the candidate table of an interrupted run from its state.npz; returns its rows."""
-        from gdmcd_core.design.resume import finalize_run
+        from gdmcd_core.design.runs.resume import finalize_run
 
         run_dir, _, engine = self._engine_for_run(run_id, model, fe_model)
         return len(finalize_run(engine, run_dir))

@@ -54,8 +54,9 @@ def is_hydride_card(card: Mapping[str, Any] | None) -> bool:
 def model_ref(path: str | Path, sha256: str = "", card: Mapping[str, Any] | None = None) -> ModelRef:
     """ModelRef of a checkpoint; its card is read (JSON only) when not given."""
     card = card if card is not None else _read_card(path)
-    return ModelRef(Path(str(path)).stem or "?", str(sha256 or card.get("sha256", "")),
-                    str(card.get("kind", "tc_regressor")))  # fmt: skip
+    return ModelRef(
+        Path(str(path)).stem or "?", str(sha256 or card.get("sha256", "")), str(card.get("kind", "tc_regressor"))
+    )
 
 
 def model_ref_of(model: Any) -> ModelRef:
@@ -109,7 +110,7 @@ def hydride_checkpoint(options: Iterable[str | Path]) -> tuple[str | None, str]:
     return None, (
         f"The hydride model (checkpoints/{HYDRIDE_STEM}.pt) is not present, so the general model stays in use: "
         "it saw few hydrides, and its Tc for H-rich compositions is a rough extrapolation. Train it with "
-        "`python -m gdmcd_core.training.hydrides train --out checkpoints/tc_hydride.pt`."
+        "`gdmcd train --task hydride --out checkpoints/tc_hydride.pt`."
     )
 
 

@@ -1,7 +1,7 @@
 """The ranked candidate table as a chemist reads it: named columns with units and tooltips, the reduced
 formula, links to the chemical system in Materials Project and OQMD, a mark on speculative candidates,
-notes, and an export of exactly the rows and columns on screen. No Streamlit here (shared.py turns
-`column_specs` into st.column_config).
+notes, and an export of exactly the rows and columns on screen. No Streamlit here
+(components/results.py turns `column_specs` into st.column_config).
 
 Three steps, all on plain DataFrames:
 
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gdmcd_app.state import pretty_formula
+from gdmcd_app.inputs import pretty_formula
 from gdmcd_core.chem.composition import FormulaError, parse_formula, reduced_formula
-from gdmcd_core.design import filters
+from gdmcd_core.design.evidence import filters
 from gdmcd_core.model.trees import DISAGREEMENT_RATIO, TC_FLOOR_K, disagrees
 
 # A candidate is "speculative" when its σ is large against its Tc, or its composition lies far from every
@@ -33,22 +33,23 @@ from gdmcd_core.model.trees import DISAGREEMENT_RATIO, TC_FLOOR_K, disagrees
 SPECULATIVE_SIGMA_RATIO = 0.5  # σ / Tc above this (Tc floored at TC_FLOOR_K)
 SPECULATIVE_DISTANCE_L1 = 0.2  # L1 distance in atomic fractions to the nearest SuperCon entry (evaluate.FAR_L1)
 SPECULATIVE_TREES_RATIO = DISAGREEMENT_RATIO  # |Tc - Tc_trees| / Tc above this: the second opinion disagrees
-TOP_RANKS_CHECKED = 5
-SPECULATIVE_MARK = "⚠ yes"  # the warning looks at this many top-ranked rows
+TOP_RANKS_CHECKED = 5  # the warning looks at this many top-ranked rows
+SPECULATIVE_MARK = "⚠ yes"
 MP_URL = "https://next-gen.materialsproject.org/materials?chemsys={}"
 OQMD_URL = "https://oqmd.org/materials/composition/{}"
 DERIVED_COLUMNS = ("speculative", "reduced_formula", "notes", "materials_project", "oqmd")
-FORMULA_COLUMNS = ("integer_formula", "reduced_formula", "initial_formula", "optimized_formula", "rounded_formula",
-                   "nearest_supercon_formula")  # fmt: skip
+FORMULA_COLUMNS = tuple(
+    "integer_formula reduced_formula initial_formula optimized_formula rounded_formula nearest_supercon_formula".split()
+)
 
-DEFAULT_COLUMNS = (
-    "rank", "speculative", "integer_formula", "reduced_formula", "n_atoms", "integer_tc_k", "integer_tc_std_k",
-    "integer_tc_trees_k", "integer_tc_consensus_k", "nearest_supercon_formula", "nearest_supercon_tc_k",
-    "nearest_supercon_distance", "charge_neutral", "electronegativity_ok", "cu_valence_plausible", "flagged_elements",
-    "e_hull_ev_atom", "formation_energy_ev_atom", "notes", "materials_project", "oqmd", "delta_tc_k", "initial_formula",
-    "initial_tc_k", "optimized_tc_k", "rounded_formula", "rounded_tc_k", "in_supercon", "elements_seen_in_training",
-    "n_duplicates", "source",
-)  # fmt: skip
+DEFAULT_COLUMNS = tuple(
+    "rank speculative integer_formula reduced_formula n_atoms integer_tc_k integer_tc_std_k "
+    "integer_tc_trees_k integer_tc_consensus_k nearest_supercon_formula nearest_supercon_tc_k "
+    "nearest_supercon_distance charge_neutral electronegativity_ok cu_valence_plausible flagged_elements "
+    "e_hull_ev_atom formation_energy_ev_atom notes materials_project oqmd delta_tc_k initial_formula "
+    "initial_tc_k optimized_tc_k rounded_formula rounded_tc_k in_supercon elements_seen_in_training "
+    "n_duplicates source".split()
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "optimized_tc_k": ColumnSpec("Tc stage 2 (K)", "predicted Tc of the stage-2 composition", "number", "%.1f"),
     "final_tc_k": ColumnSpec(
         "Tc stage 3 (K)", "predicted Tc of the continuous composition after stage 3", "number", "%.1f"
-    ),  # fmt: skip
+    ),
     "rounded_formula": ColumnSpec("rounded (baseline)", "rule-based baseline: the stage-2 composition rounded"),
     "rounded_n_atoms": ColumnSpec("N rounded", "cell size of the rounded baseline", "number"),
     "rounded_tc_k": ColumnSpec("Tc rounded (K)", "predicted Tc of the rounded baseline", "number", "%.1f"),
@@ -126,7 +127,7 @@ _COLUMNS: dict[str, ColumnSpec] = {
         "charge-neutral",
         "some choice of one common oxidation state per element makes the formula neutral. " + _SMACT,
         "flag",
-    ),  # fmt: skip
+    ),
     "electronegativity_ok": ColumnSpec(
         "electronegativity ok",
         "a neutral assignment exists in which every cation is less electronegative (Pauling) than every anion; "
@@ -143,13 +144,13 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "new_element_set": ColumnSpec("new element set", "no training composition has exactly these elements", "flag"),
     "cu_valence": ColumnSpec(
         "Cu valence", "formal Cu oxidation state, other elements at their usual valence", "number", "%.2f"
-    ),  # fmt: skip
+    ),
     "cu_valence_plausible": ColumnSpec(
         "Cu valence ok", "Cu valence within 1.8–2.6 (superconducting cuprates); empty without Cu", "flag"
     ),
     "passes_chemistry_checks": ColumnSpec(
         "passes checks", "neither charge neutrality nor the Cu valence failed", "flag"
-    ),  # fmt: skip
+    ),
     "formation_energy_ev_atom": ColumnSpec(
         "E_f (eV/atom)", "formation energy from the surrogate model (trained on JARVIS-DFT)", "number", "%.2f"
     ),
@@ -161,17 +162,17 @@ _COLUMNS: dict[str, ColumnSpec] = {
     ),
     "e_hull_sigma_ev_atom": ColumnSpec(
         "± E hull (eV/atom)", "uncertainty from the surrogate's error", "number", "%.3f"
-    ),  # fmt: skip
+    ),
     "notes": ColumnSpec("notes", "why a row is speculative; elements the rounding added"),
     "materials_project": ColumnSpec(
         "Materials Project",
         "this chemical system in Materials Project (opens in your browser)",
         "link",
         link_text=r"chemsys=(.*)",
-    ),  # fmt: skip
+    ),
     "oqmd": ColumnSpec(
         "OQMD", "this chemical system in OQMD (opens in your browser)", "link", link_text=r"composition/(.*)"
-    ),  # fmt: skip
+    ),
     "n_duplicates": ColumnSpec("copies", "candidates that ended at this formula", "number"),
     "source": ColumnSpec("start from", "where the start composition came from"),
     "score_k": ColumnSpec("score (K)", "the ranking score: Tc, or Tc − κσ", "number", "%.1f"),

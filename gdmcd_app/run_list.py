@@ -1,15 +1,18 @@
-"""The Runs page's table as plain functions (no Streamlit): rows with readable numbers, tag filter.
+"""The Runs page's table and comparison as plain functions (no Streamlit): rows with readable numbers,
+tag filter, what the compared runs share and where they differ.
 
 TC_FORMAT is the number format of every Tc the page shows ("154.0 K")."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from gdmcd_app.data import series_from_trajectory
 from gdmcd_app.job_view import finite, fmt_k
-from gdmcd_core.design import runs
+from gdmcd_core.design.runs import folder as runs
 
 TC_FORMAT = "%.1f K"
 
@@ -56,3 +59,34 @@ def run_label(info: runs.RunInfo) -> str:
 def short_label(info: runs.RunInfo) -> str:
     """A column header for a run: its name with the id's last six characters, else its id."""
     return f"{info.name} ({info.run_id[-6:]})" if info.name else info.run_id
+
+
+@dataclass
+class Comparison:
+    """What the Runs page compares: best-Tc curves {run id: (steps, best Tc)}, the top-ranked candidate
+    of each run (rows), and each run's design settings {short label: design dict}."""
+
+    best_lines: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    tops: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, dict] = field(default_factory=dict)
+
+
+def compare_runs(loaded: Mapping[str, runs.LoadedRun]) -> Comparison:
+    """The comparison of the runs {run id: loaded run}."""
+    out = Comparison()
+    for rid, run in loaded.items():
+        out.settings[short_label(run.info)] = run.config.get("design") or {}
+        if run.trajectory is not None and len(run.trajectory.step):
+            s = series_from_trajectory(run.trajectory)
+            out.best_lines[rid] = (s["step"], s["tc_best_k"])
+        if run.candidates is not None and len(run.candidates):
+            top = run.candidates.iloc[0]
+            out.tops.append(
+                {
+                    "run": rid,
+                    "top-ranked formula": top["integer_formula"],
+                    "Tc": float(top["integer_tc_k"]),
+                    "candidates": len(run.candidates),
+                }
+            )
+    return out

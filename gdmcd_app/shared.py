@@ -1,6 +1,8 @@
-"""Streamlit glue shared by the pages: the cached model, the job registry, cached run folders.
+"""Streamlit glue shared by the pages: the cached model, the job registry, cached run folders, the Design
+form's session values.
 
-Only caching and small widget groups live here; what is computed comes from gdmcd_core.
+Only caching and session state live here (no widgets: those are in components/ and views/); what is
+computed comes from gdmcd_core.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from gdmcd_app import series as app_data
+from gdmcd_app import data
 from gdmcd_app.form import form_defaults
 from gdmcd_app.jobs import JobRegistry, warm_up
-from gdmcd_core.design import runs
-from gdmcd_core.design.run_meta import META_FILE
+from gdmcd_core.design.runs import folder as runs
+from gdmcd_core.design.runs.meta import META_FILE
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
 
 # Design-page widget values and their defaults: the form's (DesignConfig fields, sized for a CPU) plus the page's own.
@@ -42,14 +44,14 @@ def cuda_available() -> bool:
 def _load_model(path: str, device: str):
     # load_checkpoint returns the model in eval mode with requires_grad_(False): concurrent design
     # runs backpropagate into their own compositions only, never into these shared weights.
-    app_data.configure_torch_threads()
+    data.configure_torch_threads()
     return load_checkpoint(path, device)
 
 
 def checkpoint_path() -> Path:
     """The checkpoint this session uses (sidebar choice, else $GDMCD_CHECKPOINT / the default)."""
     chosen = st.session_state.get("checkpoint")
-    options = [str(p) for p in app_data.available_checkpoints()]
+    options = [str(p) for p in data.available_checkpoints()]
     return Path(chosen) if chosen in options else Path(options[0])
 
 
@@ -160,43 +162,3 @@ def run_options() -> dict[str, str]:
         why = f" · {r.problem[:80]}" if r.status == runs.UNREADABLE else ""
         out[r.run_id] = f"{r.run_id} · {r.status}{best}{why}"
     return out
-
-
-def candidate_columns(card: dict | None = None, high_pressure: bool = False, columns=None) -> dict:
-    """st.column_config for candidate tables (Design results, Runs): label with units, tooltip, format.
-
-    card: the model card (σ's tooltip says how σ was calibrated); columns: also configure these
-    (frac_<El> and other columns outside the default set)."""
-    from gdmcd_app.results_table import column_specs, spec_for
-
-    specs = column_specs(card, high_pressure)
-    out = {}
-    for key in list(specs) + [c for c in (columns or ()) if c not in specs]:
-        s = spec_for(key, specs)
-        if s.kind == "number":
-            out[key] = st.column_config.NumberColumn(s.label, help=s.help or None, format=s.fmt)
-        elif s.kind == "flag":
-            out[key] = st.column_config.CheckboxColumn(s.label, help=s.help or None)
-        elif s.kind == "link":
-            out[key] = st.column_config.LinkColumn(s.label, help=s.help or None, display_text=s.link_text)
-        else:
-            out[key] = st.column_config.TextColumn(s.label, help=s.help or None)
-    return out
-
-
-def model_sidebar() -> None:
-    """The sidebar block saying which model is in use (and a choice when several exist)."""
-    with st.sidebar:
-        options = [str(p) for p in app_data.available_checkpoints()]
-        if len(options) > 1:
-            st.selectbox("Tc model", options, key="checkpoint", format_func=lambda p: Path(p).stem)
-        model, err = get_model()
-        if err:
-            st.error(f"No Tc model: {err}")
-            return
-        info = app_data.describe_model(model)
-        st.caption("**Model in use**")
-        st.markdown(f"`{info.name}` — {info.label}")
-        st.caption(f"{info.n_parameters:,} parameters per member · SHA-256 {info.sha256[:12]}…")
-        if not cuda_available():
-            st.caption("CUDA: not available, running on CPU")

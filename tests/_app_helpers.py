@@ -1,5 +1,5 @@
-"""Helpers for the web-app tests: a tiny untrained checkpoint (made in a second, not trained) and
-the environment the app reads (tiny data folder, checkpoint, runs folder)."""
+"""Helpers for the web-app tests: a tiny untrained checkpoint (made in a second, not trained), the
+environment the app reads (tiny data folder, checkpoint, runs folder), and AppTests of the app's pages."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import write_tiny_data
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from gdmcd_core.data.dataset import DataConfig
 from gdmcd_core.model.checkpoint import save_checkpoint
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 
+REPO = Path(__file__).resolve().parent.parent
 TINY_MODEL = ModelConfig(width=4, layers=(1,))
 TINY_DATA = DataConfig(fractions=(0.6, 0.2, 0.2))
 
@@ -64,3 +67,22 @@ def tiny_app_env(folder: Path) -> Iterator[dict[str, str]]:
             yield env
         finally:
             load_reference.cache_clear()
+
+
+def app_test(name: str, timeout: float = 90) -> AppTest:
+    """An AppTest of the whole app (name "app": app.py, the navigation and sidebar) or of one page alone
+    (its url path, e.g. "design": the `render()` of gdmcd_app/views/design.py)."""
+    if name == "app":
+        return AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    script = f"from gdmcd_app.views import {name}\n\n{name}.render()\n"
+    return AppTest.from_string(script, default_timeout=timeout)
+
+
+def switch_page(at: AppTest, url_path: str) -> AppTest:
+    """Open another page of the app in `at` (call `run()` next), as the sidebar's link does.
+
+    The app's pages are functions registered by url path; AppTest.switch_page finds pages by file only,
+    so the page is named by its hash, which Streamlit derives from the url path (st.Page._script_hash).
+    """
+    at._page_hash = calc_hash(url_path)
+    return at

@@ -99,7 +99,8 @@ def tiny_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> Path:
     from gdmcd_core.data.dataset import DataConfig
     from gdmcd_core.model.resnet import ModelConfig
     from gdmcd_core.training.loop import TrainConfig
-    from gdmcd_core.training.run import RunSpec, run_training
+    from gdmcd_core.training.run import RunSpec
+    from gdmcd_core.training.tasks import TC, train
 
     spec = RunSpec(
         model=ModelConfig(width=4, layers=(1,)),
@@ -109,5 +110,5 @@ def tiny_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> Path:
     )
     out = tmp_path / "ckpt" / "tiny.pt"
     out.parent.mkdir()
-    run_training(spec, out, data_dir=str(tiny_data_dir), progress=False, log=lambda s: None)
+    train(TC, spec, out, data_dir=str(tiny_data_dir), progress=False, log=lambda s: None)
     return out

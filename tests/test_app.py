@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from _app_helpers import tiny_app_env
+from _app_helpers import app_test, tiny_app_env
 from streamlit.testing.v1 import AppTest
 
 from gdmcd_app.jobs import JobRegistry
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.design import runs
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.model.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,18 +37,22 @@ def finished_run(env: dict[str, str]) -> str:
     """A small finished run in the app's runs folder (H >= 0.5 pinned, O excluded)."""
     model = load_checkpoint(env["GDMCD_CHECKPOINT"])
     cfg = DesignConfig(
-        n_candidates=4, init_mode="formulas", init_formulas=("MgB2", "Nb3Sn"), pins=("H>=0.5",), exclude=("O",),
-        n_min=4, n_max=8, steps2=10, steps3=10, record_every=2, max_elements=3,
-    )  # fmt: skip
+        n_candidates=4,
+        init_mode="formulas",
+        init_formulas=("MgB2", "Nb3Sn"),
+        pins=("H>=0.5",),
+        exclude=("O",),
+        n_min=4,
+        n_max=8,
+        steps2=10,
+        steps3=10,
+        record_every=2,
+        max_elements=3,
+    )
     job = JobRegistry(env["GDMCD_RUNS_DIR"]).start(model, cfg)
     job.join(120)
     assert job.snapshot().status == "finished", job.snapshot().error
     return job.job_id
-
-
-def page(name: str) -> AppTest:
-    path = REPO / ("app.py" if name == "app" else f"gdmcd_app/views/{name}.py")
-    return AppTest.from_file(str(path), default_timeout=90)
 
 
 def _errors(at: AppTest) -> list[str]:
@@ -69,14 +73,14 @@ def _no_exceptions(at: AppTest) -> None:
 
 
 def test_entry_point_shows_the_model_in_use(env) -> None:
-    at = page("app").run()
+    at = app_test("app").run()
     _no_exceptions(at)
     side = " ".join(m.value for m in at.sidebar.markdown)
     assert "tiny" in side and "ensemble of 2" in side and "CPU" in side
 
 
 def test_predict_bad_rows_get_their_own_message(env) -> None:
-    at = page("predict").run()
+    at = app_test("predict").run()
     _no_exceptions(at)
     at.text_area(key="predict_text").set_value("MgB2\nXq2\n\nH3S").run()
     _no_exceptions(at)
@@ -89,13 +93,13 @@ def test_predict_bad_rows_get_their_own_message(env) -> None:
 
 def test_predict_no_model_is_an_error_not_a_traceback(env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GDMCD_CHECKPOINT", str(tmp_path / "missing.pt"))
-    at = page("predict").run()
+    at = app_test("predict").run()
     _no_exceptions(at)
     assert any("No Tc model" in e for e in _errors(at))
 
 
 def test_design_typed_pins_and_exclusions_share_the_table_state(env) -> None:
-    at = page("design").run()
+    at = app_test("design").run()
     _no_exceptions(at)
     at.multiselect(key="ms_pinned").set_value(["H"]).run()
     assert at.session_state["pins"] == [{"symbol": "H", "fraction": 0.5, "mode": "at-least"}]
@@ -116,7 +120,7 @@ def test_design_typed_pins_and_exclusions_share_the_table_state(env) -> None:
 
 
 def test_design_bad_input_is_shown_next_to_the_widget(env) -> None:
-    at = page("design").run()
+    at = app_test("design").run()
     at.session_state["pins"] = [
         {"symbol": "H", "fraction": 0.7, "mode": "at-least"},
         {"symbol": "Li", "fraction": 0.6, "mode": "exact"},
@@ -134,12 +138,12 @@ def test_design_bad_input_is_shown_next_to_the_widget(env) -> None:
 
 
 def test_design_rejects_a_bad_run_id_in_the_url(env) -> None:
-    at = page("design")
+    at = app_test("design")
     at.query_params["job"] = "../../etc/passwd"
     at.run()
     _no_exceptions(at)
     assert any("not valid" in e for e in _errors(at))
-    at = page("design")
+    at = app_test("design")
     at.query_params["job"] = "20990101-000000-abcdef"  # well-formed, but no such run
     at.run()
     _no_exceptions(at)
@@ -147,7 +151,7 @@ def test_design_rejects_a_bad_run_id_in_the_url(env) -> None:
 
 
 def test_design_run_from_the_form_to_the_results(env) -> None:
-    at = page("design").run()
+    at = app_test("design").run()
     at.multiselect(key="ms_pinned").set_value(["H"]).run()
     at.multiselect(key="ms_excluded").set_value(["O"]).run()
     at.radio(key="init_mode").set_value("formulas").run()
@@ -190,7 +194,7 @@ def test_design_run_from_the_form_to_the_results(env) -> None:
 
 
 def test_design_opened_on_a_run_shows_its_results_and_settings(env, finished_run: str) -> None:
-    at = page("design")
+    at = app_test("design")
     at.query_params["job"] = finished_run  # a reload or a second tab: a fresh session
     at.run()
     _no_exceptions(at)
@@ -202,7 +206,7 @@ def test_design_opened_on_a_run_shows_its_results_and_settings(env, finished_run
 
 
 def test_trajectories_page(env, finished_run: str) -> None:
-    at = page("trajectories")
+    at = app_test("trajectories")
     at.query_params["run"] = finished_run
     at.run()
     _no_exceptions(at)
@@ -210,7 +214,7 @@ def test_trajectories_page(env, finished_run: str) -> None:
     charts = at.get("plotly_chart")
     assert len(charts) >= 7  # composition, Tc, L_int, run Tc, run loss, Fig. 4a, Fig. 4b
     assert at.multiselect(key=f"traj_pick-{finished_run}").value
-    at = page("trajectories")
+    at = app_test("trajectories")
     at.query_params["run"] = "../outside"
     at.run()
     _no_exceptions(at)
@@ -218,7 +222,7 @@ def test_trajectories_page(env, finished_run: str) -> None:
 
 
 def test_runs_page_lists_compares_and_deletes(env, finished_run: str) -> None:
-    at = page("runs").run()
+    at = app_test("runs").run()
     _no_exceptions(at)
     listed = _frame_with(at, "run")
     assert finished_run in list(listed["run"])
@@ -238,7 +242,7 @@ def test_runs_page_lists_compares_and_deletes(env, finished_run: str) -> None:
     )
     victim = JobRegistry(env["GDMCD_RUNS_DIR"]).start(model, cfg)
     victim.join(60)
-    at = page("runs").run()
+    at = app_test("runs").run()
     at.selectbox(key="runs_pick").set_value(victim.job_id).run()
     at.button(key="runs_delete").click().run()
     _no_exceptions(at)
@@ -247,7 +251,7 @@ def test_runs_page_lists_compares_and_deletes(env, finished_run: str) -> None:
 
 
 def test_model_page_card_parity_and_error_by_range(env) -> None:
-    at = page("model").run()
+    at = app_test("model").run()
     _no_exceptions(at)
     metrics = _frame_with(at, "metric")
     assert "MAE on SuperCon test (K)" in list(metrics["metric"])
@@ -258,7 +262,7 @@ def test_model_page_card_parity_and_error_by_range(env) -> None:
 def test_every_page_waits_for_runs_gracefully(tmp_path: Path) -> None:
     with tiny_app_env(tmp_path):
         for name in ("trajectories", "runs"):
-            at = page(name).run()
+            at = app_test(name).run()
             _no_exceptions(at)
             assert any("No runs yet" in i.value for i in at.info)
     time.sleep(0)  # nothing left running

@@ -17,13 +17,14 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from _app_helpers import tiny_app_env
+from _app_helpers import app_test, switch_page, tiny_app_env
 from streamlit.testing.v1 import AppTest
 
 from gdmcd_app import form, job_view, run_list
-from gdmcd_core.design import run_meta, runs
-from gdmcd_core.design.config import DesignConfig
-from gdmcd_core.design.run_lock import LOCK_NAME, LockInfo, is_alive
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.runs import folder as runs
+from gdmcd_core.design.runs import meta as run_meta
+from gdmcd_core.design.runs.lock import LOCK_NAME, LockInfo, is_alive
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -225,11 +226,6 @@ def env(tmp_path_factory: pytest.TempPathFactory):
         yield e
 
 
-def page(name: str) -> AppTest:
-    path = REPO / ("app.py" if name == "app" else f"gdmcd_app/views/{name}.py")
-    return AppTest.from_file(str(path), default_timeout=90)
-
-
 def _texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
     parts += [w.value for w in at.warning] + [e.value for e in at.error]
@@ -257,7 +253,7 @@ def held_job(env):
 
 
 def test_a_fresh_tab_at_the_root_shows_the_running_job(env, held_job) -> None:
-    at = page("app").run()
+    at = app_test("app").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["job"] in (held_job.job_id, [held_job.job_id])
     assert at.session_state["n_candidates"] == 16 and at.session_state["steps2"] == 60
@@ -274,33 +270,80 @@ def test_a_fresh_tab_at_the_root_shows_the_running_job(env, held_job) -> None:
 
 
 def test_form_keeps_the_run_settings_across_pages(env, held_job) -> None:
-    at = page("app")
+    at = app_test("app")
     at.query_params["job"] = held_job.job_id
     at.run()
     assert at.session_state["steps2"] == 60
     for name in ("predict", "runs", "design"):  # Design -> Predict -> Runs -> Design during the run
-        at.switch_page(f"gdmcd_app/views/{name}.py").run()
+        switch_page(at, name).run()
         assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["steps2"] == 60 and at.session_state["n_candidates"] == 16
     assert at.session_state["init_mode"] == "formulas" and at.number_input(key="steps2").value == 60
     assert "Editing a new run" not in _texts(at)
 
 
+def test_a_cli_run_reopened_in_the_app_is_the_same_run(env) -> None:
+    """Settings only the CLI or a config file make (an explicit N set, values beyond the widgets' ranges, pins
+    that take the run's pin mode, exclusion words) come back into the form as the same run."""
+    cfg = DesignConfig(
+        n_candidates=8192,
+        steps2=30_000,
+        steps3=10,
+        lr=0.005,
+        n_max=100,
+        n_values=(6, 12, 90),
+        pins=("H=0.5",),
+        pin_mode="exact",
+        exclude=("toxic",),
+        keep_element_count=False,
+    )
+    rid = "20240301-000000-c1c1c1"
+    write_interrupted_run(Path(env["GDMCD_RUNS_DIR"]), rid, cfg.to_dict())
+    at = app_test("design")
+    at.query_params["job"] = rid
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    ss = at.session_state
+    assert (ss["n_values"], ss["n_range"], ss["lr"], ss["n_candidates"]) == ("6, 12, 90", (4, 100), 0.005, 8192)
+    assert at.text_input(key="n_values").value == "6, 12, 90" and at.number_input(key="steps2").value == 30_000
+    assert "Editing a new run" not in _texts(at)
+    values = {k: ss[k] for k in form.form_defaults()}
+    assert form.build_design_config(values) == (form.canonical_config(cfg), {})
+
+
 def test_an_interrupted_run_says_so_on_every_page(env) -> None:
     cfg = DesignConfig(n_candidates=8, steps2=50, steps3=50)
     rid = "20240101-000000-dead00"
     write_interrupted_run(Path(env["GDMCD_RUNS_DIR"]), rid, cfg.to_dict())
-    at = page("design")
+    at = app_test("design")
     at.query_params["job"] = rid
     at.run()
     assert not at.exception
     text = _texts(at)
     assert "interrupted" in text and "another server process" not in text and "running in another" not in text
-    at = page("runs").run()
+    at = app_test("runs").run()
     at.selectbox(key="runs_pick").set_value(rid).run()
     rows = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert rows.set_index("run").loc[rid, "status"] == "interrupted"
     assert "interrupted" in _texts(at)
+
+
+def test_runs_page_opens_a_run_on_the_design_and_trajectories_pages(env) -> None:
+    """The pages are functions registered by url path; st.switch_page reaches them with the run in the address."""
+    rid = "20240401-000000-0e0e0e"
+    write_interrupted_run(Path(env["GDMCD_RUNS_DIR"]), rid, DesignConfig(n_candidates=8, steps2=50).to_dict())
+    at = app_test("app")
+    switch_page(at, "runs").run()
+    at.selectbox(key="runs_pick").set_value(rid).run()
+    at.button(key="open_design").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Design superconductor compositions"
+    assert at.query_params["job"] in (rid, [rid]) and at.session_state["n_candidates"] == 8
+    switch_page(at, "runs").run()
+    at.selectbox(key="runs_pick").set_value(rid).run()
+    at.button(key="open_traj").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Trajectories" and at.selectbox(key="traj_run").value == rid
 
 
 def test_runs_page_names_tags_filters_and_diffs(env) -> None:
@@ -308,7 +351,7 @@ def test_runs_page_names_tags_filters_and_diffs(env) -> None:
     a = write_interrupted_run(root, "20240201-000000-aaaaaa", DesignConfig(n_candidates=8, steps2=50).to_dict())
     b = write_interrupted_run(root, "20240202-000000-bbbbbb", DesignConfig(n_candidates=32, steps2=50).to_dict())
     run_meta.write_meta(b, "bigger", "sweep")
-    at = page("runs").run()
+    at = app_test("runs").run()
     at.selectbox(key="runs_pick").set_value(a.name).run()
     at.text_input(key=f"runs_name-{a.name}").set_value("smaller")
     at.text_input(key=f"runs_tagtext-{a.name}").set_value("sweep, small")
@@ -341,8 +384,8 @@ def test_a_bad_server_setting_does_not_stop_pages_that_only_show_status(tmp_path
     with tiny_app_env(tmp_path), pytest.MonkeyPatch.context() as mp:
         mp.setenv("GDMCD_MAX_JOBS", "lots")
         write_interrupted_run(tmp_path / "runs", "20250101-000000-aaaaaa", DesignConfig().to_dict())
-        at = page("app")
-        at.switch_page("gdmcd_app/views/predict.py").run()
+        at = app_test("app")
+        switch_page(at, "predict").run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert at.text_area(key="predict_text") is not None
 

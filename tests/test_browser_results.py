@@ -17,8 +17,9 @@ import pytest
 from _app_helpers import tiny_app_env
 from test_browser import _browser, _serve, _wait_idle
 
-from gdmcd_app import results_table as rt
-from gdmcd_core.design import filters, runs
+from gdmcd_app import results_table
+from gdmcd_core.design.evidence import filters
+from gdmcd_core.design.runs import folder as runs
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.browser
 def served_run(tmp_path: Path):
     """(server URL, id of a finished run in its runs folder)."""
     from gdmcd_app.jobs import JobRegistry
-    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.config.config import DesignConfig
     from gdmcd_core.model.checkpoint import load_checkpoint
 
     with tiny_app_env(tmp_path) as e:
@@ -51,7 +52,7 @@ def test_exported_csv_equals_the_filtered_table(served_run, tmp_path: Path) -> N
     table = runs.load_run(run_id).candidates
     key = "charge_neutral"
     label = filters.CANDIDATE_FILTERS[key][0]
-    expected = rt.results_view(table, [key])
+    expected = results_table.results_view(table, [key])
     with sync_playwright() as p:
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
@@ -79,7 +80,7 @@ def test_exported_csv_equals_the_filtered_table(served_run, tmp_path: Path) -> N
         browser.close()
 
     got = pd.read_csv(path, keep_default_na=False, dtype=str)
-    want = pd.read_csv(io.BytesIO(rt.export_csv(expected)), keep_default_na=False, dtype=str)
+    want = pd.read_csv(io.BytesIO(results_table.export_csv(expected)), keep_default_na=False, dtype=str)
     assert list(got.columns) == list(want.columns)  # the screen's labels, in the screen's order
     pd.testing.assert_frame_equal(got, want)
     passing = filters.filter_candidates(table, [key])

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from gdmcd_core.cli.main import main
@@ -203,3 +204,34 @@ def test_design_summary_prints_the_trees_opinion_when_there_is_one(capsys):
     print_table(table.assign(integer_tc_trees_k=[6.4]), 5)
     out = capsys.readouterr().out
     assert "integer_tc_trees_k" in out and "6.4" in out
+
+
+def test_train_formation_energy_task_saves_its_card_and_prints_its_metrics(tmp_path, capsys):
+    from test_formation_energy import write_tiny_jarvis
+
+    from gdmcd_core.model.formation_energy import load_formation_energy_model
+
+    data, out = write_tiny_jarvis(tmp_path / "data"), tmp_path / "fe.pt"
+    args = ["train", "--task", "formation_energy", "--out", str(out), "--width", "4", "--epochs", "2"]
+    assert main([*args, "--batch-size", "16", "--device", "cpu", "--data-dir", str(data)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert printed == card["metrics"] and "test_mae_ev_atom" in printed
+    assert card["train_config"]["huber_delta"] == 0.1 and card["train_config"]["lr"] == 0.005  # the task's defaults
+    assert load_formation_energy_model(out).config.output_relu is False
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--task", "formation_energy", "--split", "time"], "split-seed"),
+        (["--task", "formation_energy", "--no-repair"], "split-seed"),
+        (["--hydride-mode", "hsc1"], "--task hydride"),
+        (["--task", "hydride", "--hydride-replicas", "5"], "--hydride-mode"),
+        (["--epochs", "0"], "--epochs"),
+    ],
+)
+def test_train_refuses_options_its_task_does_not_take(tmp_path, capsys, extra, message):
+    assert main(["train", "--out", str(tmp_path / "x.pt"), "--data-dir", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

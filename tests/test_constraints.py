@@ -9,9 +9,9 @@ from design_helpers import one_thread, tiny_reference  # noqa: F401  (autouse fi
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.design.config import DesignConfig
-from gdmcd_core.design.constraint_tensors import apply_projection, apply_relu, compose
-from gdmcd_core.design.constraints import Constraints, Pin
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.objective.constraint_tensors import apply_projection, apply_relu, compose
+from gdmcd_core.design.objective.constraints import Constraints, Pin
 
 TOL = 1e-6
 H, OX, CU, HG = (index_of(s) for s in ("H", "O", "Cu", "Hg"))

@@ -122,7 +122,8 @@ def test_missing_card_is_refused(tiny_checkpoint):
 
 def test_sigma_scale_calibrates_validation_coverage():
     from gdmcd_core.data.dataset import Dataset
-    from gdmcd_core.training.evaluate import SIGMA_TARGET_COVERAGE, fit_sigma_scale
+    from gdmcd_core.training.calibration import ONE_SIGMA_COVERAGE
+    from gdmcd_core.training.evaluate import fit_sigma_scale
 
     rng = np.random.default_rng(0)
     n = 200
@@ -147,7 +148,7 @@ def test_sigma_scale_calibrates_validation_coverage():
     mean, std = ens.predict(ds.x)
     inside = np.mean(np.abs(mean - ds.tc_k) <= std * (1 + 1e-5))
     assert ens.sigma_scale > 0
-    assert abs(inside - SIGMA_TARGET_COVERAGE) <= 1.5 / n
+    assert abs(inside - ONE_SIGMA_COVERAGE) <= 1.5 / n
 
 
 def test_negative_margin_pushes_non_superconductors_below_zero():

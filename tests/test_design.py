@@ -14,11 +14,12 @@ from torch import nn
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.design.config import DesignConfig
-from gdmcd_core.design.constraints import Pin
-from gdmcd_core.design.engine import DesignEngine, Progress
-from gdmcd_core.design.presets import PAPER_SETTINGS
-from gdmcd_core.design.runs import load_run
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.config.presets import PAPER_SETTINGS
+from gdmcd_core.design.engine import DesignEngine
+from gdmcd_core.design.loop.step_log import Progress
+from gdmcd_core.design.objective.constraints import Pin
+from gdmcd_core.design.runs.folder import load_run
 
 TOL = 1e-6
 H, NB, SN, CU, OX = (index_of(s) for s in ("H", "Nb", "Sn", "Cu", "O"))
@@ -236,9 +237,9 @@ def test_config_round_trips() -> None:
 def test_best_integer_selection_never_worse_than_final_or_rounding() -> None:
     eng = _engine(tiny_ensemble(), seed=2, n_min=4, n_max=12)
     st = eng.optimize(eng.start_points())
-    best = eng._integer_scores(st.integer, st.x_start)  # scores with the objective's penalties
-    assert (best >= eng._integer_scores(eng.integerize(st.x_final), st.x_start) - 1e-9).all()
-    assert (best >= eng._integer_scores(eng.integerize(st.x_stage2), st.x_start) - 1e-9).all()  # the rounding
+    best = eng.integer_scores(st.integer, st.x_start)  # scores with the objective's penalties
+    assert (best >= eng.integer_scores(eng.integerize(st.x_final), st.x_start) - 1e-9).all()
+    assert (best >= eng.integer_scores(eng.integerize(st.x_stage2), st.x_start) - 1e-9).all()  # the rounding
     assert ((st.integer_step >= FAST["steps2"]) & (st.integer_step <= FAST["steps2"] + FAST["steps3"])).all()
     final = _engine(tiny_ensemble(), seed=2, n_min=4, n_max=12, integer_select="final")
     sf = final.optimize(final.start_points())
@@ -264,10 +265,9 @@ def test_formulas_of_pinned_elements_alone_rank_last():
     import numpy as np
 
     from gdmcd_core.chem.composition import to_vector
-    from gdmcd_core.design.candidates import build_candidates
-    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.config.config import DesignConfig
     from gdmcd_core.design.engine import DesignEngine
-    from gdmcd_core.design.run import candidate_context
+    from gdmcd_core.design.evidence.candidates import build_candidates, candidate_context
     from tests.design_helpers import tiny_ensemble, tiny_reference
 
     cfg = DesignConfig(pins=("H>=0.5",), n_candidates=2, steps2=1, steps3=1)
@@ -281,7 +281,7 @@ def test_formulas_of_pinned_elements_alone_rank_last():
 
 def test_loop_adam_equals_torch_adam() -> None:
     """design.adam.Adam (the loop's in-place Adam) follows torch.optim.Adam step for step, to float32 rounding."""
-    from gdmcd_core.design.adam import Adam
+    from gdmcd_core.design.objective.adam import Adam
 
     g = torch.Generator().manual_seed(0)
     p_ref = torch.rand(8, 118, generator=g).requires_grad_(True)
@@ -300,8 +300,8 @@ def test_loop_adam_equals_torch_adam() -> None:
 def test_best_integer_batches_and_rescoring_only_changed_formulas_keep_the_best() -> None:
     """BestInteger queues checks, scores them in batches and rescores only formulas that changed since the same
     candidate's previous check; the kept formula, score and step equal a check-by-check evaluation."""
-    from gdmcd_core.design.best_integer import BestInteger
-    from gdmcd_core.design.integer_loss import integerize
+    from gdmcd_core.design.loop.best_integer import BestInteger
+    from gdmcd_core.design.objective.integer_loss import integerize
 
     rng = np.random.default_rng(0)
     B, ns = 6, list(range(4, 13))
@@ -334,8 +334,8 @@ def test_best_integer_batches_and_rescoring_only_changed_formulas_keep_the_best(
 
 def test_step_log_rows_equal_per_step_statistics() -> None:
     """StepLog's batched rows equal the per-step statistics computed one step at a time, across forced flushes."""
-    from gdmcd_core.design.step_log import StepLog
-    from gdmcd_core.design.trajectory import STEP_FIELDS, TrajectoryRecorder
+    from gdmcd_core.design.loop.step_log import StepLog
+    from gdmcd_core.design.loop.trajectory import STEP_FIELDS, TrajectoryRecorder
 
     g = torch.Generator().manual_seed(0)
     rec = TrajectoryRecorder(9)

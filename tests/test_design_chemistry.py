@@ -17,14 +17,14 @@ from gdmcd_core.chem.valence import (
     typical_valences,
     valence_bounds,
 )
-from gdmcd_core.design import initialization as init
-from gdmcd_core.design import objective as obj
-from gdmcd_core.design import stability
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.config.presets import PAPER_SETTINGS
 from gdmcd_core.design.engine import DesignEngine
-from gdmcd_core.design.filters import filter_candidates
-from gdmcd_core.design.hull import HullReference, ReferenceEntry
-from gdmcd_core.design.presets import PAPER_SETTINGS
+from gdmcd_core.design.evidence.filters import filter_candidates
+from gdmcd_core.design.loop import starts as init
+from gdmcd_core.design.objective import loss as obj
+from gdmcd_core.design.stability import energy as stability
+from gdmcd_core.design.stability.hull import HullReference, ReferenceEntry
 
 FAST = {"steps2": 15, "steps3": 15, "n_candidates": 6, "record_every": 5, "hull_columns": False}
 TOL = 1e-6
@@ -180,7 +180,7 @@ def test_paper_settings_switch_the_chemistry_off() -> None:
 def test_candidates_failing_a_chemistry_check_rank_after_those_that_pass():
     import pandas as pd
 
-    from gdmcd_core.design.candidates import _passes_checks, _rank_credible_first
+    from gdmcd_core.design.evidence.candidates import _passes_checks, _rank_credible_first
 
     table = pd.DataFrame(
         {
@@ -238,12 +238,12 @@ def test_chemistry_penalty_value_and_gradient_by_hand_equal_autograd() -> None:
 def test_candidates_get_the_trees_second_opinion_when_the_checkpoint_has_trees(monkeypatch) -> None:
     from types import SimpleNamespace
 
-    import gdmcd_core.design.run as run_module
+    import gdmcd_core.design.evidence.candidates as candidates_module
 
     res = _engine(tiny_ensemble()).run()
     assert "integer_tc_trees_k" not in res.candidates.columns  # no trees beside the model
     trees = SimpleNamespace(predict=lambda x: np.full(len(x), 10.0))
-    monkeypatch.setattr(run_module, "second_opinion", lambda model: (trees, ""))
+    monkeypatch.setattr(candidates_module, "second_opinion", lambda model: (trees, ""))
     t = _engine(tiny_ensemble()).run().candidates
     assert (t["integer_tc_trees_k"] == 10.0).all()
     expected = np.where(t["integer_tc_k"] > 0, (t["integer_tc_k"] + 10.0) / 2, 0.0)

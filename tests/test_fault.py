@@ -23,8 +23,8 @@ import pytest
 from _app_helpers import make_tiny_checkpoint
 from conftest import write_tiny_data
 
-from gdmcd_core.design import runs
-from gdmcd_core.design.run_state import RunState
+from gdmcd_core.design.runs import folder as runs
+from gdmcd_core.design.runs.state import RunState
 
 pytestmark = pytest.mark.fault
 REPO = Path(__file__).resolve().parent.parent

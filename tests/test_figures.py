@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gdmcd_app import figures, ptable
-from gdmcd_app import series as app_data
+from gdmcd_app import data, figures, ptable
 from gdmcd_core.chem.elements import N_ELEMENTS, element_table, symbols
+from gdmcd_core.training.metrics import mae_by_range
 
 
 def _tiles(fig: go.Figure) -> go.Scatter:
@@ -107,7 +107,7 @@ def test_loss_alpha_trace_uses_two_axes() -> None:
 
 
 def test_alpha_ramp_preview_matches_the_schedule() -> None:
-    step, alpha = app_data.alpha_schedule(5, 5, 100.0)
+    step, alpha = data.alpha_schedule(5, 5, 100.0)
     fig = figures.alpha_ramp(step, alpha, stage3_step=5)
     assert list(fig.data[0].y) == [0, 0, 0, 0, 0, 0, 25, 50, 75, 100]
     assert len(_vlines(fig)) == 1
@@ -148,7 +148,7 @@ def test_parity_and_error_by_range() -> None:
     fig = figures.parity_plot([1, 50, 100], [2, 45, 90], [1, 2, 3])
     assert fig.data[1].error_y.array is not None
     assert fig.layout.yaxis.scaleanchor == "x"
-    rows = app_data.mae_by_tc_range(np.array([5.0, 20.0, 50.0, 100.0]), np.array([6.0, 25.0, 50.0, 80.0]))
+    rows = mae_by_range(np.array([5.0, 20.0, 50.0, 100.0]), np.array([6.0, 25.0, 50.0, 80.0]))
     fig = figures.error_by_range(rows)
     assert list(fig.data[0].x) == ["0–10 K", "10–30 K", "30–77 K", "77–300 K"]
     assert list(fig.data[0].y) == [1.0, 5.0, 0.0, 20.0]

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.engine import DesignEngine
-from gdmcd_core.design.scoring import Scorer
+from gdmcd_core.design.loop.scoring import Scorer
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.fused import fuse_members
 from gdmcd_core.model.resnet import ModelConfig, TcResNet

@@ -1,4 +1,4 @@
-"""Convex-hull stability (gdmcd_core.design.hull) on tiny in-test references; no data file needed."""
+"""Convex-hull stability (gdmcd_core.design.stability.hull) on tiny in-test references; no data file needed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from gdmcd_core.design.hull import HullReference, ReferenceEntry, formula_key, hull_accuracy, load_jarvis_entries
+from gdmcd_core.design.stability.hull import (
+    HullReference,
+    ReferenceEntry,
+    formula_key,
+    hull_accuracy,
+    load_jarvis_entries,
+)
 
 
 def _ab_reference() -> HullReference:

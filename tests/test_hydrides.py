@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.chem.composition import to_vectors
+from gdmcd_core.chem.composition import is_hydride, to_vectors
 from gdmcd_core.chem.elements import index_of
 from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig
-from gdmcd_core.training.hydrides import (
-    HydrideConfig,
-    build_hydride_dataset,
-    hydride_share,
-    is_hydride_superconductor,
-)
+from gdmcd_core.training.hydrides import HydrideConfig, build_hydride_dataset, default_configs, hydride_share
 
 CFG = DataConfig(fractions=(0.5, 0.1, 0.4), split_seed=1)
 
@@ -35,7 +31,7 @@ def hydride_data(tiny_data_dir: Path) -> Path:
 
 def test_hydride_rule() -> None:
     x = to_vectors(["LaH10", "H3S", "PdH0.8", "BaReH9", "NbH0.05", "H", "LaBeH8", "YBa2Cu3O7", "H2O"])
-    np.testing.assert_array_equal(is_hydride_superconductor(x), [1, 1, 1, 1, 0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(is_hydride(x), [1, 1, 1, 1, 0, 1, 1, 0, 1])
 
 
 def test_modes_share_the_non_hydride_split(hydride_data: Path) -> None:
@@ -83,9 +79,38 @@ def test_h_rich_non_superconductors_are_balanced_like_the_hydrides(hydride_data:
     assert not (plain.is_hydride & ~plain.is_supercon).any()
 
 
+def test_hydride_task_trains_and_its_card_rebuilds_its_split(hydride_data: Path, tmp_path: Path) -> None:
+    from gdmcd_core.model.checkpoint import load_checkpoint
+    from gdmcd_core.model.resnet import ModelConfig
+    from gdmcd_core.training.evaluate import dataset_for
+    from gdmcd_core.training.loop import TrainConfig
+    from gdmcd_core.training.run import RunSpec
+    from gdmcd_core.training.tasks import hydride_task, train
+
+    spec = RunSpec(ModelConfig(width=4, layers=(1,)), TrainConfig(epochs=1, batch_size=64, device="cpu"), CFG)
+    out = tmp_path / "hyd.pt"
+    card = train(hydride_task(HydrideConfig(mode="hsc1")), spec, out, str(hydride_data), False, lambda s: None)
+    assert card["kind"] == "tc_regressor_hydride" and card["hydride_config"]["mode"] == "hsc1"
+    assert card["hydride_config"]["min_h_fraction"] == 0.4 and "Ca1H6" in card["hydrides_in_train"]
+    assert card["metrics_test"]["n_test_supercon_nonhydride"] > 0 and "supercon_test_mae_k" in card["metrics_test"]
+    ens = load_checkpoint(out)
+    ds = dataset_for(ens, str(hydride_data))
+    assert not (ds.split[ds.is_hydride] == TEST).any() and "Ca1H6" in set(ds.formula)
+
+
+def test_default_configs_leave_the_device_to_the_caller(tmp_path: Path) -> None:
+    """The default card's device and threads describe the machine it trained on, not the hydride model."""
+    train_config = {"device": "cpu", "threads": 1, "huber_delta_k": 3.0}
+    card = {"sha256": "0" * 64, "model_config": {"width": 8}, "train_config": train_config}
+    (tmp_path / "d.json").write_text(json.dumps(card))
+    model, train, _, source = default_configs(tmp_path / "d.pt")
+    assert model.width == 8 and (train.device, train.threads, train.huber_delta) == ("auto", 0, 3.0)
+    assert source == "card d.json"
+
+
 def test_search_preset_builds_a_design_config() -> None:
-    design = pytest.importorskip("gdmcd_core.design.engine")
-    from gdmcd_core.design.presets import hydride_search_config
+    design = pytest.importorskip("gdmcd_core.design.config.config")
+    from gdmcd_core.design.config.presets import hydride_search_config
 
     cfg = hydride_search_config()
     assert isinstance(cfg, design.DesignConfig)

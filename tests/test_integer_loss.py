@@ -8,7 +8,7 @@ import torch
 
 from gdmcd_core.chem.composition import parse_formula, to_vector
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.design.integer_loss import (
+from gdmcd_core.design.objective.integer_loss import (
     int_es_loss,
     int_loss,
     integer_loss,

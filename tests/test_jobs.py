@@ -14,17 +14,27 @@ from _app_helpers import tiny_app_env
 from gdmcd_app.jobs import JobLimitError, JobRegistry
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.design import runs
-from gdmcd_core.design.config import DesignConfig
-from gdmcd_core.design.engine import Progress
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.loop.step_log import Progress
+from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.model.checkpoint import load_checkpoint
 
 
 def _progress(step: int, total: int, tc: float) -> Progress:
     return Progress(
-        step=step, total_steps=total, stage=2, alpha=0.0, tc_best_k=tc, tc_median_k=tc / 2, tc_q10_k=tc / 4,
-        tc_q90_k=tc * 0.9, int_loss_median=0.1, elapsed_s=step * 0.01, eta_s=(total - step) * 0.01, n_candidates=4,
-    )  # fmt: skip
+        step=step,
+        total_steps=total,
+        stage=2,
+        alpha=0.0,
+        tc_best_k=tc,
+        tc_median_k=tc / 2,
+        tc_q10_k=tc / 4,
+        tc_q90_k=tc * 0.9,
+        int_loss_median=0.1,
+        elapsed_s=step * 0.01,
+        eta_s=(total - step) * 0.01,
+        n_candidates=4,
+    )
 
 
 @dataclass
@@ -165,7 +175,7 @@ def test_bad_ids_never_resolve(tmp_path: Path, bad) -> None:
 
 
 def test_history_is_thinned_not_unbounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gdmcd_app.jobs as jobs
+    from gdmcd_app import jobs
 
     monkeypatch.setattr(jobs, "MAX_HISTORY_ROWS", 10)
     reg = _registry(tmp_path, steps=50)
@@ -188,9 +198,18 @@ def test_real_engine_writes_its_run_folder_and_honours_pins(tiny_env: dict[str, 
     model = load_checkpoint(tiny_env["GDMCD_CHECKPOINT"])
     reg = JobRegistry(tiny_env["GDMCD_RUNS_DIR"], max_active=2)
     cfg = DesignConfig(
-        n_candidates=4, init_mode="formulas", init_formulas=("MgB2", "Nb3Sn"), pins=("H>=0.5",), exclude=("O",),
-        n_min=4, n_max=8, steps2=15, steps3=15, record_every=5, max_elements=3,
-    )  # fmt: skip
+        n_candidates=4,
+        init_mode="formulas",
+        init_formulas=("MgB2", "Nb3Sn"),
+        pins=("H>=0.5",),
+        exclude=("O",),
+        n_min=4,
+        n_max=8,
+        steps2=15,
+        steps3=15,
+        record_every=5,
+        max_elements=3,
+    )
     job = reg.start(model, cfg)
     job.join(120)
     snap = job.snapshot()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gdmcd_app.jobs import JobLimitError, JobRegistry
-from gdmcd_core.design import runs
+from gdmcd_core.design.runs import folder as runs
 
 N_CALLERS = 10
 LIMIT = 2

@@ -1,4 +1,4 @@
-"""Search methods behind DesignConfig.method (gdmcd_core.design.methods) with tiny models and data."""
+"""Search methods behind DesignConfig.method (gdmcd_core.design.search.methods) with tiny models and data."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from design_helpers import ISSUE_CANDIDATE_COLUMNS, one_thread, tiny_ensemble, t
 from gdmcd_core.chem.composition import parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of
 from gdmcd_core.design import DesignConfig, DesignEngine
-from gdmcd_core.design import methods as M
-from gdmcd_core.design.constraints import PIN_TOL
-from gdmcd_core.design.mutation import SearchSpace, mutate
-from gdmcd_core.design.presets import PAPER_SETTINGS
+from gdmcd_core.design.config.presets import PAPER_SETTINGS
+from gdmcd_core.design.objective.constraints import PIN_TOL
+from gdmcd_core.design.search import methods as M
+from gdmcd_core.design.search.mutation import SearchSpace, mutate
 
 NON_GRADIENT = ("evolution", "random", "database")
 LOAD_KNOWN = M.load_known_compositions  # the real loader (the autouse fixture patches the module attribute)

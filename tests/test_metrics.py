@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, precision_score, r2_score, recall_score
 
+from gdmcd_core.training import metrics
 from gdmcd_core.training.metrics import classification_metrics, confusion_counts, regression_metrics, threshold_metrics
 
 
@@ -86,3 +87,36 @@ def test_bad_inputs_raise(y_true: list[float], y_pred: list[float], match: str) 
         regression_metrics(np.array(y_true), np.array(y_pred))
     with pytest.raises(ValueError, match=match):
         confusion_counts(np.array(y_true), np.array(y_pred))
+
+
+def test_mae_by_range_bins_the_true_value_and_skips_empty_bins() -> None:
+    rows = metrics.mae_by_range(np.array([5.0, 20.0, 25.0, 100.0, 300.0]), np.array([6.0, 25.0, 25.0, 80.0, 0.0]))
+    assert [(r["tc_from_k"], r["tc_to_k"], r["n"], r["mae_k"]) for r in rows] == [
+        (0.0, 10.0, 1, 1.0),
+        (10.0, 30.0, 2, 2.5),
+        (77.0, 300.0, 1, 20.0),  # 30-77 K is empty; 300 K is past the last edge
+    ]
+
+
+def test_mean_absolute_error_keeps_the_inputs_precision() -> None:
+    rng = np.random.default_rng(0)
+    y, p = rng.uniform(0, 100, (2, 1001)).astype(np.float32)
+    assert metrics.mean_absolute_error(y, p) == float(np.abs(p - y).mean())  # a float32 sum, as training takes it
+    assert metrics.mean_absolute_error(y, p) == pytest.approx(mean_absolute_error(y, p), rel=1e-6)
+    assert metrics.mean_absolute_error(y.astype(float), p.astype(float)) == pytest.approx(
+        regression_metrics(y, p)["mae"], abs=1e-12
+    )
+
+
+def test_evaluation_figures_come_from_the_metrics_module(tiny_data_dir) -> None:
+    """evaluate_predictions reports exactly what threshold_metrics and mae_by_range compute."""
+    from gdmcd_core.data.dataset import TEST, DataConfig, build_dataset
+    from gdmcd_core.training.evaluate import evaluate_predictions
+
+    ds = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2)))
+    y = ds.tc_k[ds.indices(TEST)]
+    sc = ds.is_supercon[ds.indices(TEST)]
+    pred = (y * 0.9 + np.linspace(-3, 3, len(y))).astype(np.float32)
+    out = evaluate_predictions(ds, pred, None)
+    assert {k: out[k] for k in threshold_metrics(y, pred)} == threshold_metrics(y, pred)
+    assert out["mae_by_tc_range"] == metrics.mae_by_range(y[sc], pred[sc])

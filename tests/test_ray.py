@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 from design_helpers import one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
 
-from gdmcd_core.design import runs
-from gdmcd_core.design.config import DesignConfig
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.distributed.shards import merge_states, split_indices
 from gdmcd_core.design.engine import DesignEngine
-from gdmcd_core.design.shards import merge_states, split_indices
+from gdmcd_core.design.runs import folder as runs
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parent.parent
@@ -149,8 +149,7 @@ LONG = {"steps2": 250, "steps3": 250}  # a shard runs for over a second: long en
 @pytest.fixture(scope="module")
 def long_ref(module_one_thread) -> tuple[pd.DataFrame, Any]:
     """The in-process run with LONG steps: (its candidate table, its OptimizeState)."""
-    from gdmcd_core.design.candidates import build_candidates
-    from gdmcd_core.design.run import candidate_context
+    from gdmcd_core.design.evidence.candidates import build_candidates, candidate_context
 
     engine = _engine(**LONG)
     sp = engine.start_points()
@@ -227,7 +226,8 @@ def test_ensemble_members_train_as_ray_tasks(cluster: str, tmp_path: Path, monke
     from gdmcd_core.model.checkpoint import load_checkpoint
     from gdmcd_core.model.resnet import ModelConfig
     from gdmcd_core.training.loop import TrainConfig
-    from gdmcd_core.training.run import RunSpec, run_training
+    from gdmcd_core.training.run import RunSpec
+    from gdmcd_core.training.tasks import TC, train
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     data = str(write_tiny_data(tmp_path / "data"))
@@ -238,10 +238,10 @@ def test_ensemble_members_train_as_ray_tasks(cluster: str, tmp_path: Path, monke
         members=2,
     )
     logs: list[str] = []
-    run_training(
-        spec, tmp_path / "ray.pt", data_dir=data, progress=False, log=logs.append, executor="ray", address=cluster
+    train(
+        TC, spec, tmp_path / "ray.pt", data_dir=data, progress=False, log=logs.append, executor="ray", address=cluster
     )
-    run_training(spec, tmp_path / "local.pt", data_dir=data, progress=False, log=lambda s: None)
+    train(TC, spec, tmp_path / "local.pt", data_dir=data, progress=False, log=lambda s: None)
     assert any("trained on Ray" in line for line in logs)
     a, b = load_checkpoint(tmp_path / "ray.pt"), load_checkpoint(tmp_path / "local.pt")
     assert a.n_members == b.n_members == 2
@@ -251,7 +251,7 @@ def test_ensemble_members_train_as_ray_tasks(cluster: str, tmp_path: Path, monke
 
 
 def test_app_jobs_go_to_the_cluster_named_by_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from gdmcd_core.design.executor import RAY_ADDRESS_ENV, config_from_env
+    from gdmcd_core.design.distributed.executor import RAY_ADDRESS_ENV, config_from_env
 
     cfg = DesignConfig(**BASE)
     monkeypatch.delenv(RAY_ADDRESS_ENV, raising=False)
@@ -304,8 +304,7 @@ def test_split_indices_cover_every_start_in_order() -> None:
 
 
 def test_merging_in_process_shards_gives_the_unsplit_candidates(local_table: pd.DataFrame) -> None:
-    from gdmcd_core.design.candidates import build_candidates
-    from gdmcd_core.design.run import candidate_context
+    from gdmcd_core.design.evidence.candidates import build_candidates, candidate_context
 
     engine = _engine()
     sp = engine.start_points()

@@ -1,4 +1,4 @@
-"""Integer refinement (design/refine.py): moves honour the run's conditions; repeated rows get new formulas."""
+"""Integer refinement (design/loop/refine.py): moves honour the run's conditions; repeated rows get new formulas."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of
 from gdmcd_core.chem.valence import cu_valence
-from gdmcd_core.design.integer_loss import Integerized
-from gdmcd_core.design.refine import KEEP_SHARE, Conditions, fill_duplicates, neighbours, refine_candidates
+from gdmcd_core.design.loop.refine import KEEP_SHARE, Conditions, fill_duplicates, neighbours, refine_candidates
+from gdmcd_core.design.objective.integer_loss import Integerized
 
 Z = N_ELEMENTS
 

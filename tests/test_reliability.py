@@ -17,11 +17,12 @@ import pytest
 from _app_helpers import make_tiny_checkpoint
 from conftest import write_tiny_data
 
-from gdmcd_core.cli.main import _data_mismatch, main
+from gdmcd_core.cli.main import main
+from gdmcd_core.cli.train import data_mismatch
 from gdmcd_core.data.reference import load_reference
-from gdmcd_core.design import runs
-from gdmcd_core.design.config import DesignConfig
-from gdmcd_core.design.resources import InsufficientMemoryError
+from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.config.resources import InsufficientMemoryError
+from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.fault
@@ -69,8 +70,8 @@ def test_bad_data_dir_is_an_error_naming_it(tmp_path, ckpt, capsys, monkeypatch,
 
 def test_data_checksum_differing_from_the_card_is_named() -> None:
     card = {"data_checksums": {"supercon_nims_unique.csv": "aa", "cod.csv": "bb"}}
-    assert _data_mismatch(card, {"supercon_nims_unique.csv": "aa", "cod.csv": "bb"}) == ""
-    msg = _data_mismatch(card, {"supercon_nims_unique.csv": "zz", "cod.csv": "bb"})
+    assert data_mismatch(card, {"supercon_nims_unique.csv": "aa", "cod.csv": "bb"}) == ""
+    msg = data_mismatch(card, {"supercon_nims_unique.csv": "zz", "cod.csv": "bb"})
     assert "supercon_nims_unique.csv" in msg and "cod.csv" not in msg and "\n" not in msg
 
 
@@ -195,13 +196,11 @@ def test_damaged_run_folders_never_break_the_listing(tmp_path) -> None:
 
 
 def test_runs_page_shows_a_damaged_run_and_the_others(tmp_path) -> None:
-    from _app_helpers import tiny_app_env
-    from streamlit.testing.v1 import AppTest
+    from _app_helpers import app_test, tiny_app_env
 
     with tiny_app_env(tmp_path) as env:
         _damaged_runs(Path(env["GDMCD_RUNS_DIR"]))
-        repo = Path(__file__).resolve().parent.parent
-        at = AppTest.from_file(str(repo / "gdmcd_app/views/runs.py"), default_timeout=60).run()
+        at = app_test("runs", timeout=60).run()
         assert not at.exception, [e.value for e in at.exception]
         for name in ("listcfg", "link", "good"):
             at.selectbox(key="runs_pick").set_value(name).run()
@@ -211,13 +210,11 @@ def test_runs_page_shows_a_damaged_run_and_the_others(tmp_path) -> None:
 
 
 def test_bad_max_jobs_stops_the_design_page_with_one_message(tmp_path) -> None:
-    from _app_helpers import tiny_app_env
-    from streamlit.testing.v1 import AppTest
+    from _app_helpers import app_test, tiny_app_env
 
     with tiny_app_env(tmp_path), pytest.MonkeyPatch.context() as mp:
         mp.setenv("GDMCD_MAX_JOBS", "lots")
-        repo = Path(__file__).resolve().parent.parent
-        at = AppTest.from_file(str(repo / "gdmcd_app/views/runs.py"), default_timeout=60)
+        at = app_test("runs", timeout=60)
         runs.create_run_dir(Path(os.environ["GDMCD_RUNS_DIR"]), "x")
         (Path(os.environ["GDMCD_RUNS_DIR"]) / "x" / runs.STATUS_FILE).write_text('{"status": "finished"}')
         at.run()
@@ -260,7 +257,7 @@ def test_download_bytes_neutralize_formulas() -> None:
 
 
 def test_filtered_candidates_are_sanitized(tmp_path, ckpt, capsys, monkeypatch) -> None:
-    import gdmcd_core.design.filters as filters
+    import gdmcd_core.design.evidence.filters as filters
 
     monkeypatch.setattr(filters, "filter_candidates", lambda t, keys: t.assign(note="=cmd|' /C calc'!A0"))
     argv = design(tmp_path, ckpt, "--init", "MgB2", "--n-candidates", "2", "--steps2", "2", "--steps3", "2")

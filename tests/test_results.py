@@ -12,16 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _app_helpers import make_tiny_checkpoint, tiny_app_env
-from streamlit.testing.v1 import AppTest
+from _app_helpers import app_test, make_tiny_checkpoint, tiny_app_env
 
-from gdmcd_app import models
+from gdmcd_app import inputs, models
 from gdmcd_app import results_table as rt
-from gdmcd_app import state as ui_state
 from gdmcd_app.figures import alpha_ramp, round_ticks
 from gdmcd_app.ptable import label_color, periodic_table
 from gdmcd_core.chem.composition import format_amounts, reduced_formula
-from gdmcd_core.design import filters, speed
+from gdmcd_core.design.config import speed
+from gdmcd_core.design.evidence import filters
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint, update_card
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,13 +117,13 @@ def test_export_equals_the_filtered_table_shown() -> None:
 
 
 def test_predict_csv_rule() -> None:
-    assert ui_state.read_formula_csv(b"name,formula\nybco,YBa2Cu3O7\n") == ["YBa2Cu3O7"]
-    assert ui_state.read_formula_csv(b"MgB2\nNb3Sn\n") == ["MgB2", "Nb3Sn"]  # one column, first cell a formula
+    assert inputs.read_formula_csv(b"name,formula\nybco,YBa2Cu3O7\n") == ["YBa2Cu3O7"]
+    assert inputs.read_formula_csv(b"MgB2\nNb3Sn\n") == ["MgB2", "Nb3Sn"]  # one column, first cell a formula
     with pytest.raises(ValueError, match="no column named 'formula'") as exc:
-        ui_state.read_formula_csv(b"compound\nMgB2\n")  # a header that is not 'formula' is never read as data
+        inputs.read_formula_csv(b"compound\nMgB2\n")  # a header that is not 'formula' is never read as data
     assert "\n" not in str(exc.value) and "'compound'" in str(exc.value)
     with pytest.raises(ValueError, match="no column named 'formula'"):
-        ui_state.read_formula_csv(b"MgB2,30\nNb3Sn,18\n")  # several columns and no header
+        inputs.read_formula_csv(b"MgB2,30\nNb3Sn,18\n")  # several columns and no header
 
 
 # -- model choice and the card ---------------------------------------------------------------------
@@ -198,7 +197,7 @@ def test_alpha_preview_has_round_ticks() -> None:
     assert round_ticks(1389) == [0.0, 500.0, 1000.0]
     assert round_ticks(2000) == [0.0, 500.0, 1000.0, 1500.0, 2000.0]
     assert round_ticks(0) == [0.0]
-    from gdmcd_app.series import alpha_schedule
+    from gdmcd_app.data import alpha_schedule
 
     step, alpha = alpha_schedule(695, 694, 1000.0)
     fig = alpha_ramp(step, alpha, 695)
@@ -253,7 +252,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
 
 def _finished_run(env: dict[str, str]) -> str:
     from gdmcd_app.jobs import JobRegistry
-    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.config.config import DesignConfig
 
     model = load_checkpoint(env["GDMCD_CHECKPOINT"])
     cfg = DesignConfig(
@@ -268,7 +267,7 @@ def _finished_run(env: dict[str, str]) -> str:
 
 def test_results_panel_names_the_model_and_offers_the_exports(env) -> None:
     run_id = _finished_run(env)
-    at = AppTest.from_file(str(REPO / "gdmcd_app" / "views" / "design.py"), default_timeout=90)
+    at = app_test("design")
     at.query_params["job"] = run_id
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -285,7 +284,7 @@ def test_model_page_for_the_hydride_model(env, monkeypatch) -> None:
     if not path.is_file():
         pytest.skip("no hydride checkpoint")
     monkeypatch.setenv("GDMCD_CHECKPOINT", str(path))
-    at = AppTest.from_file(str(REPO / "gdmcd_app" / "views" / "model.py"), default_timeout=120).run()
+    at = app_test("model", timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("high-pressure" in i.value for i in at.info)
     assert any("not recorded" in c.value.lower() and "hardware" in c.value for c in at.caption)
@@ -295,7 +294,7 @@ def test_model_page_for_the_hydride_model(env, monkeypatch) -> None:
 def test_hydride_preset_selects_the_hydride_model(env) -> None:
     if not (REPO / "checkpoints" / "tc_hydride.pt").is_file():
         pytest.skip("no hydride checkpoint")
-    at = AppTest.from_file(str(REPO / "gdmcd_app" / "views" / "design.py"), default_timeout=90).run()
+    at = app_test("design").run()
     at.button(key="preset_hydride").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert Path(at.session_state["checkpoint"]).stem == "tc_hydride"

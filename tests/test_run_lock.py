@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gdmcd_core.design import run_lock
-from gdmcd_core.design.run_lock import (
+from gdmcd_core.design.runs import lock as run_lock
+from gdmcd_core.design.runs.lock import (
     HEARTBEAT_STALE_S,
     LOCK_NAME,
     LockInfo,

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.design import runs
-from gdmcd_core.design.runs import (
+from gdmcd_core.design.runs import folder as runs
+from gdmcd_core.design.runs.folder import (
     RunWriter,
     Trajectory,
     TrajectoryRecorder,

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdmcd_core.design import resources
-from gdmcd_core.design.resources import (
+from gdmcd_core.design.config import resources
+from gdmcd_core.design.config.resources import (
     InsufficientMemoryError,
     available_memory_bytes,
     check_memory,

@@ -1,4 +1,4 @@
-"""Non-gradient search baselines (gdmcd_core.design.search) with a cheap synthetic score."""
+"""Non-gradient search baselines (gdmcd_core.design.search.baselines) with a cheap synthetic score."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of
-from gdmcd_core.design.search import (
+from gdmcd_core.design.search.baselines import (
     SearchSpace,
     database_search,
     evolution_search,

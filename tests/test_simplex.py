@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gdmcd_core.design.simplex import (
+from gdmcd_core.design.objective.simplex import (
     TopKProjection,
     project_capped_simplex,
     project_simplex,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gdmcd_core.chem.composition import FormulaError, to_vectors
-from gdmcd_core.design.validity import COLUMNS, candidate_flags, integer_counts
+from gdmcd_core.design.evidence.validity import COLUMNS, candidate_flags, integer_counts
 
 TRAIN = ["NaCl", "MgB2", "YBa2Cu3O7", "La1.8Sr0.2CuO4", "Nb3Sn"]
 
@@ -107,7 +107,7 @@ def test_dynamic_programme_agrees_with_smact() -> None:
     from smact.screening import smact_validity
 
     from gdmcd_core.chem.composition import parse_formula
-    from gdmcd_core.design.validity import _flags_by_dp, _smact_data
+    from gdmcd_core.design.evidence.validity import _flags_by_dp, _smact_data
 
     ox, metals = _smact_data()
     checked = 0

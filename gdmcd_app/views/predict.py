@@ -1,86 +1,83 @@
 """Predict: Tc of typed or uploaded formulas; a bad row gets its own message, the others still run."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-from gdmcd_app import models
-from gdmcd_app import series as app_data
-from gdmcd_app import state as ui_state
+from gdmcd_app import data, inputs, models
 from gdmcd_app.results_table import sigma_help
 from gdmcd_app.shared import csv_download_bytes, get_model, get_trees
 
-st.title("Predict Tc")
-st.caption(
-    "One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column "
-    "(a single column of formulas without a header works too)."
-)
+BAD_ROW_STYLE = "background-color: #fff0f0"
 
-model, model_error = get_model()
 
-left, right = st.columns([1, 1])
-with left:
-    text = st.text_area("Formulas", value="YBa2Cu3O7\nMgB2\nH3S", height=180, key="predict_text")
-with right:
-    upload = st.file_uploader(
-        f"…or upload a CSV (up to {ui_state.MAX_UPLOAD_BYTES // 1_000_000} MB, {ui_state.MAX_PREDICT_ROWS:,} rows)",
-        type=["csv", "txt"],
-        key="predict_upload",
-    )
-    upload_error = st.empty()
-
-formulas: list[str] = []
-if upload is not None:
-    try:
-        formulas = ui_state.read_formula_csv(upload.getvalue())
-    except ValueError as exc:
-        upload_error.error(f"{upload.name}: {exc}")
-else:
-    formulas = [line for line in text.splitlines() if line.strip()]
-    if len(formulas) > ui_state.MAX_PREDICT_ROWS:
-        st.error(
-            f"{len(formulas):,} lines; the limit is {ui_state.MAX_PREDICT_ROWS:,} — only the first ones are predicted"
+def _formulas() -> list[str]:
+    """The formulas typed, or those of the uploaded CSV (its problems said in one line)."""
+    left, right = st.columns([1, 1])
+    with left:
+        text = st.text_area("Formulas", value="YBa2Cu3O7\nMgB2\nH3S", height=180, key="predict_text")
+    with right:
+        upload = st.file_uploader(
+            f"…or upload a CSV (up to {inputs.MAX_UPLOAD_BYTES // 1_000_000} MB, {inputs.MAX_PREDICT_ROWS:,} rows)",
+            type=["csv", "txt"],
+            key="predict_upload",
         )
-        formulas = formulas[: ui_state.MAX_PREDICT_ROWS]
+        upload_error = st.empty()
+    if upload is not None:
+        try:
+            return inputs.read_formula_csv(upload.getvalue())
+        except ValueError as exc:
+            upload_error.error(f"{upload.name}: {exc}")
+            return []
+    formulas = [line for line in text.splitlines() if line.strip()]
+    if len(formulas) > inputs.MAX_PREDICT_ROWS:
+        st.error(
+            f"{len(formulas):,} lines; the limit is {inputs.MAX_PREDICT_ROWS:,} — only the first ones are predicted"
+        )
+    return formulas[: inputs.MAX_PREDICT_ROWS]
 
-if model_error:
-    st.error(f"No Tc model available: {model_error}")
-elif formulas:
-    trees, trees_error = get_trees()
-    if trees_error:
-        st.warning(f"No second opinion from trees: {trees_error}")
-    table = app_data.predict_formulas(model, formulas, trees)
+
+def _columns(model, ref: models.ModelRef) -> dict:
+    return {
+        "row": st.column_config.NumberColumn("row", width="small"),
+        "formula": st.column_config.TextColumn("formula"),
+        "tc_k": st.column_config.NumberColumn(
+            "Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", format="%.2f", help=models.model_caption(ref)
+        ),
+        "tc_std_k": st.column_config.NumberColumn("σ (K)", format="%.2f", help=sigma_help(model.card)),
+        "tc_trees_k": st.column_config.NumberColumn(
+            "Tc trees (K)", format="%.2f", help="second opinion: gradient-boosted trees on element statistics"
+        ),
+        "tc_consensus_k": st.column_config.NumberColumn(
+            "Tc consensus (K)",
+            format="%.2f",
+            help="mean of the network and the trees where the network says Tc > 0",
+        ),
+        "problem": st.column_config.TextColumn("problem", width="large"),
+    }
+
+
+def _predictions(model, table: pd.DataFrame) -> None:
+    """The predictions table (bad rows marked, with their problem), its message and its download."""
     n_bad = int((table["error"] != "").sum())
-    show = table.assign(formula=table["formula"].map(ui_state.pretty_formula)).rename(columns={"error": "problem"})
+    show = table.assign(formula=table["formula"].map(inputs.pretty_formula)).rename(columns={"error": "problem"})
     if not model.has_uncertainty:
         show = show.drop(columns=["tc_std_k"])
     ref = models.model_ref_of(model)
     st.caption(models.model_caption(ref))
     st.dataframe(
-        show.style.apply(lambda r: ["background-color: #fff0f0" if r["problem"] else "" for _ in r], axis=1),
+        show.style.apply(lambda r: [BAD_ROW_STYLE if r["problem"] else "" for _ in r], axis=1),
         hide_index=True,
         width="stretch",
-        column_config={
-            "row": st.column_config.NumberColumn("row", width="small"),
-            "formula": st.column_config.TextColumn("formula"),
-            "tc_k": st.column_config.NumberColumn(
-                "Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", format="%.2f", help=models.model_caption(ref)
-            ),
-            "tc_std_k": st.column_config.NumberColumn("σ (K)", format="%.2f", help=sigma_help(model.card)),
-            "tc_trees_k": st.column_config.NumberColumn(
-                "Tc trees (K)", format="%.2f", help="second opinion: gradient-boosted trees on element statistics"
-            ),
-            "tc_consensus_k": st.column_config.NumberColumn(
-                "Tc consensus (K)",
-                format="%.2f",
-                help="mean of the network and the trees where the network says Tc > 0",
-            ),
-            "problem": st.column_config.TextColumn("problem", width="large"),
-        },
+        column_config=_columns(model, ref),
         key="predict_table",
         placeholder="",
     )
     if n_bad:
         st.error(
-            f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; the others were predicted."
+            f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; "
+            "the others were predicted."
         )
     st.download_button(
         "Download predictions (CSV)",
@@ -89,5 +86,22 @@ elif formulas:
         mime="text/csv",
         on_click="ignore",
     )
-else:
-    st.info("Type at least one formula.")
+
+
+def render() -> None:
+    st.title("Predict Tc")
+    st.caption(
+        "One formula per line (e.g. `YBa2Cu3O7`, `La1.85Sr0.15CuO4`, `H3S`), or a CSV with a `formula` column "
+        "(a single column of formulas without a header works too)."
+    )
+    model, model_error = get_model()
+    formulas = _formulas()
+    if model_error:
+        st.error(f"No Tc model available: {model_error}")
+    elif formulas:
+        trees, trees_error = get_trees()
+        if trees_error:
+            st.warning(f"No second opinion from trees: {trees_error}")
+        _predictions(model, data.predict_formulas(model, formulas, trees))
+    else:
+        st.info("Type at least one formula.")

@@ -1,6 +1,6 @@
 """`gdmcd design --out DIR [options]`: a design run from the terminal.
 
-`add_design_parser(subparsers)` registers the sub-command (gdmcd_core/cli.py calls it);
+`add_design_parser(p)` adds the sub-command's options to its parser (cli/main.py calls it);
 `handle_design(args) -> int` runs it. Options override the values of `--config FILE` (a TOML or
 JSON DesignConfig), which override the defaults. Every bad option (unknown element, pins summing
 over 1, an element both pinned and excluded, an empty N range, a formula that does not parse, a
@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gdmcd_core.cli.runs import check_out_dir, install_stop_signals
-from gdmcd_core.design.config import config_fields
-from gdmcd_core.design.constraints import PIN_MODES, Pin
+from gdmcd_core.design.config.config import config_fields
+from gdmcd_core.design.objective.constraints import PIN_MODES, Pin
 from gdmcd_core.util_ray import RayUnavailableError, ray_target
 
 if TYPE_CHECKING:
-    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.config.config import DesignConfig
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "gdmcd design"
@@ -67,7 +67,7 @@ def _help_with_estimate(parser: argparse.ArgumentParser):
     plain = parser.format_help
 
     def format_help() -> str:  # computed only when help is shown, never when the parser is built
-        from gdmcd_core.design.speed import time_estimate
+        from gdmcd_core.design.config.speed import time_estimate
 
         parser.epilog = time_estimate()
         return plain()
@@ -95,14 +95,9 @@ def parse_n_range(text: str) -> dict[str, Any]:
     return {"n_min": lo, "n_max": hi, "n_values": ()}
 
 
-def add_design_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the `design` sub-command to an argparse subparsers object; returns its parser."""
-    p = subparsers.add_parser(
-        "design",
-        help="design compositions with high predicted Tc (gradient descent on the frozen model)",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_design_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the `design` sub-command's description and options to its parser p; returns p."""
+    p.description, p.formatter_class = DESCRIPTION, argparse.RawDescriptionHelpFormatter
     p.error = _one_line_error(p)  # type: ignore[method-assign]
     p.format_help = _help_with_estimate(p)  # type: ignore[method-assign]
     g = p.add_argument_group("run")
@@ -173,7 +168,7 @@ def add_field_option(group: Any, f: Field) -> None:
 
 def config_from_args(args: argparse.Namespace) -> DesignConfig:
     """DesignConfig from --config plus the options given. Raises UsageError / ValueError."""
-    from gdmcd_core.design.config import DesignConfig
+    from gdmcd_core.design.config.config import DesignConfig
 
     base: dict[str, Any] = {}
     if args.config:
@@ -216,8 +211,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _check_request_size(d: dict[str, Any]) -> None:
     """Refuse a run too big for this machine's memory before DesignConfig builds its N range."""
-    from gdmcd_core.design.config import DesignConfig
-    from gdmcd_core.design.resources import check_design_request, count_n_values
+    from gdmcd_core.design.config.config import DesignConfig
+    from gdmcd_core.design.config.resources import check_design_request, count_n_values
 
     dflt = DesignConfig.__dataclass_fields__
     get = lambda k: d.get(k, dflt[k].default)  # noqa: E731
@@ -247,7 +242,7 @@ def handle_design(args: argparse.Namespace) -> int:
         return _fail(why)
     if args.top < 0:
         return _fail(f"--top must be >= 0, got {args.top}")
-    from gdmcd_core.design.filters import CANDIDATE_FILTERS
+    from gdmcd_core.design.evidence.filters import CANDIDATE_FILTERS
 
     unknown = [k for k in args.filter if k not in CANDIDATE_FILTERS]
     if unknown:
@@ -272,7 +267,7 @@ def handle_design(args: argparse.Namespace) -> int:
         model = load_checkpoint(ckpt, device=device)
     except CheckpointError as exc:
         return _fail(str(exc))
-    from gdmcd_core.design.resources import check_design_request, count_n_values
+    from gdmcd_core.design.config.resources import check_design_request, count_n_values
 
     try:  # now with the model's activations and members
         check_design_request(
@@ -334,7 +329,7 @@ def handle_design(args: argparse.Namespace) -> int:
         )
         bar.update(p.step - bar.n)
 
-    from gdmcd_core.design.run_lock import RunLockedError
+    from gdmcd_core.design.runs.lock import RunLockedError
 
     try:
         result = engine.run(out, callback=on_progress, stop_event=stop, start=start)
@@ -346,7 +341,7 @@ def handle_design(args: argparse.Namespace) -> int:
         restore()
     shown = result.candidates
     if args.filter:
-        from gdmcd_core.design.filters import filter_candidates
+        from gdmcd_core.design.evidence.filters import filter_candidates
         from gdmcd_core.util import atomic_write_text
         from gdmcd_core.util_io import sanitize_table
 
@@ -379,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry: `python -m gdmcd_core.cli.design --out DIR ...` (same options)."""
     parser = argparse.ArgumentParser(prog="gdmcd")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_design_parser(sub)
+    add_design_parser(sub.add_parser("design"))
     args = parser.parse_args(["design", *(sys.argv[1:] if argv is None else argv)])
     return args.handler(args)
 

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def add_merge_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "merge", help="merge ensembles of the same model and split (e.g. other seeds) into one checkpoint"
-    )
+def add_merge_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("checkpoints", nargs="+", metavar="PT", help="two or more checkpoints to merge")
     p.add_argument("--out", required=True, help="merged checkpoint path, e.g. checkpoints/tc_jarvis.pt")
     p.add_argument("--data-dir", default=None, help="folder with the data files (to calibrate and evaluate)")

@@ -60,7 +60,7 @@ def install_stop_signals(stop: threading.Event, prog: str) -> Callable[[], None]
 def check_out_dir(out: Path, force: bool) -> str | None:
     """Why `gdmcd design` may not write into `out`, or None. A folder whose run lock a live process
     holds is refused even with --force; an unwritable place is refused before any work."""
-    from gdmcd_core.design.run_lock import is_alive, read_lock
+    from gdmcd_core.design.runs.lock import is_alive, read_lock
 
     if out.exists() and not out.is_dir():
         return f"--out {out} exists and is not a folder"
@@ -79,8 +79,7 @@ def check_out_dir(out: Path, force: bool) -> str | None:
 # -- the sub-commands --------------------------------------------------------------------------
 
 
-def add_runs_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("runs", help="list run folders; finalize or resume a stopped or interrupted run")
+def add_runs_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="runs_command", required=True)
     ls = sub.add_parser("list", help="every run folder under the runs root, newest first")
     ls.add_argument("--root", default=None, help="runs root (default $GDMCD_RUNS_DIR or ./runs)")
@@ -99,7 +98,7 @@ def add_runs_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cmd_list(a: argparse.Namespace) -> int:
-    from gdmcd_core.design import runs
+    from gdmcd_core.design.runs import folder as runs
 
     for r in runs.list_runs(a.root):
         best = f"{r.best_integer_formula} {r.best_integer_tc_k:.1f} K" if r.best_integer_formula else "-"
@@ -113,9 +112,9 @@ def _cmd_list(a: argparse.Namespace) -> int:
 def _engine_for(run_dir: Path, a: argparse.Namespace):
     """A DesignEngine for the run's config and model. Raises ValueError (one line) for bad input."""
     from gdmcd_core.data.reference import load_reference
-    from gdmcd_core.design import runs
     from gdmcd_core.design.engine import DesignEngine
-    from gdmcd_core.design.resume import config_from_run
+    from gdmcd_core.design.runs import folder as runs
+    from gdmcd_core.design.runs.resume import config_from_run
     from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
     from gdmcd_core.util import resolve_device
 
@@ -142,9 +141,9 @@ def _engine_for(run_dir: Path, a: argparse.Namespace):
 
 
 def _cmd_finish(a: argparse.Namespace) -> int:
-    from gdmcd_core.design import runs
-    from gdmcd_core.design.resume import finalize_run, resume_run
-    from gdmcd_core.design.run_lock import RunLockedError, is_alive, read_lock
+    from gdmcd_core.design.runs import folder as runs
+    from gdmcd_core.design.runs.lock import RunLockedError, is_alive, read_lock
+    from gdmcd_core.design.runs.resume import finalize_run, resume_run
 
     run_dir = Path(a.dir)
     if not ((run_dir / runs.CONFIG_FILE).is_file() or (run_dir / runs.STATUS_FILE).is_file()):

@@ -12,17 +12,13 @@ import json
 import sys
 import time
 from dataclasses import fields
-from typing import Any
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def add_trees_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_trees_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from gdmcd_core.model.trees import TreeConfig
 
-    p = subparsers.add_parser(
-        "trees", help="fit gradient-boosted trees on element statistics beside a checkpoint (a second opinion on Tc)"
-    )
     p.add_argument("--checkpoint", default=None, help="checkpoint whose data and split to use (default: tc_default.pt)")
     for f in fields(TreeConfig):
         flag = f"--{f.name.replace('_', '-')}"

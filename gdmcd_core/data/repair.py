@@ -29,7 +29,7 @@ import pandas as pd
 
 from gdmcd_core.chem.composition import parse_formula
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.data.cleaning import HYDRIDE_MAX_ELEMENTS, HYDRIDE_MIN_H_FRACTION  # the data README's flag
+from gdmcd_core.data.cleaning import HIGH_PRESSURE_HYDRIDE_MAX_ELEMENTS, HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION
 from gdmcd_core.util import atomic_write_csv
 
 # --- element groups -------------------------------------------------------------------------------
@@ -96,7 +96,8 @@ def is_cuprate(amounts: Mapping[str, float]) -> bool:
 
 def is_high_pressure_hydride(amounts: Mapping[str, float]) -> bool:
     """The data README's rule: H atomic fraction >= 0.5 and at most 3 elements."""
-    return fractions(amounts).get("H", 0.0) >= HYDRIDE_MIN_H_FRACTION - 1e-9 and len(amounts) <= HYDRIDE_MAX_ELEMENTS
+    h = fractions(amounts).get("H", 0.0)
+    return h >= HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION - 1e-9 and len(amounts) <= HIGH_PRESSURE_HYDRIDE_MAX_ELEMENTS
 
 
 def family_of(amounts: Mapping[str, float]) -> str | None:
@@ -120,7 +121,7 @@ def family_of(amounts: Mapping[str, float]) -> str | None:
         return "bismuthate"
     if "Ni" in els and "O" in els:
         return "nickelate"
-    if f.get("H", 0.0) >= HYDRIDE_MIN_H_FRACTION - 1e-9:
+    if f.get("H", 0.0) >= HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION - 1e-9:
         return "hydride"
     return None
 

@@ -1,8 +1,8 @@
 """Loading the formation-energy surrogate (composition -> E_f in eV/atom) for inference.
 
-The surrogate is trained by `gdmcd_core.training.formation_energy` and committed as
-``checkpoints/formation_energy.pt``; this module only loads it, so that the design layer (which must
-not import training) can use it. Its error, the held-out test MAE recorded in the card, is the
+The surrogate is trained by `gdmcd train --task formation_energy` (training/formation_energy.py) and
+committed as ``checkpoints/formation_energy.pt``; this module only loads and runs it, so that the design
+layer (which must not import training) can use it. Its error, the held-out test MAE recorded in the card, is the
 uncertainty the design layer carries into the energy above the hull.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,6 +19,7 @@ from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, CheckpointError, load_ch
 from gdmcd_core.model.ensemble import TcEnsemble
 
 FORMATION_ENERGY_CHECKPOINT = CHECKPOINT_DIR / "formation_energy.pt"
+FORMATION_ENERGY_KIND = "formation_energy"  # its card's "kind"
 # Card keys holding the surrogate's error in eV/atom, most preferred first.
 SIGMA_CARD_KEYS = ("test_mae_ev_atom", "best_val_mae_ev_atom")
 
@@ -31,10 +33,21 @@ def load_formation_energy_model(
     """
     if not Path(path).is_file():
         return None
-    ens: TcEnsemble = load_checkpoint(path, device=device, kind="formation_energy")
+    ens: TcEnsemble = load_checkpoint(path, device=device, kind=FORMATION_ENERGY_KIND)
     if ens.config.output_relu:
         raise CheckpointError(f"{path} has a ReLU output; a formation-energy model needs a signed output")
     return ens
+
+
+@torch.no_grad()
+def predict_formation_energy(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """x: (B, 118) fractions -> (B,) predicted formation energy in eV/atom (float32)."""
+    device = next(model.parameters()).device
+    out = [
+        model(torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=device)).cpu().numpy()
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def formation_energy_sigma(model: nn.Module | None) -> float | None:
@@ -47,4 +60,10 @@ def formation_energy_sigma(model: nn.Module | None) -> float | None:
     return None
 
 
-__all__ = ["FORMATION_ENERGY_CHECKPOINT", "formation_energy_sigma", "load_formation_energy_model"]
+__all__ = [
+    "FORMATION_ENERGY_CHECKPOINT",
+    "FORMATION_ENERGY_KIND",
+    "formation_energy_sigma",
+    "load_formation_energy_model",
+    "predict_formation_energy",
+]

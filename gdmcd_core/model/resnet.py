@@ -2,7 +2,7 @@
 
 The model takes fractions x (B, 118) directly (the image is built inside, so gradients reach x)
 and returns Tc in K. `forward` applies ReLU (Tc >= 0, as in the paper); training uses
-`forward_raw`, the pre-activation, so that no sample sits at 0 with no gradient (see train.py).
+`forward_raw`, the pre-activation, so that no sample sits at 0 with no gradient (see training/loop.py).
 """
 
 from __future__ import annotations

@@ -258,8 +258,13 @@ def fit_inputs(
 ) -> dict[str, np.ndarray]:
     """What a fit needs from predictions already made for ds rows `rows`: mean (K) and raw spread (K), and the
     nearest training superconductor's distance and Tc (K) -> rows, residual, spread, distance, gap."""
-    return {"rows": rows, "residual": ds.tc_k[rows] - mean, "spread": spread, "distance": distance,
-            "gap": np.abs(mean - tc_nn)}  # fmt: skip
+    return {
+        "rows": rows,
+        "residual": ds.tc_k[rows] - mean,
+        "spread": spread,
+        "distance": distance,
+        "gap": np.abs(mean - tc_nn),
+    }
 
 
 def calibrate(ens: TcEnsemble, ds: Dataset, part: int = VAL) -> Calibration:

@@ -25,16 +25,21 @@ from gdmcd_core.model.trees import TreeModel, consensus, disagrees, relative_dis
 from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
     DISTANCE_BINS_L1,
+    ONE_SIGMA_COVERAGE,
     Calibration,
     cross_fit,
     fit_inputs,
     raw_mean_spread,
     training_neighbors,
 )
-from gdmcd_core.training.metrics import classification_metrics, regression_metrics
+from gdmcd_core.training.metrics import (
+    THRESHOLDS_K,
+    mae_by_range,
+    mean_absolute_error,
+    regression_metrics,
+    threshold_metrics,
+)
 
-THRESHOLDS_K = (0.0, 1.0, 5.0)
-TC_BINS_K = (0.0, 10.0, 30.0, 77.0, 300.0)  # error-by-range bins (77 K: liquid nitrogen)
 # "Far from training": L1 >= 0.2 means at least 10 % of the atoms differ from the nearest training composition
 # (e.g. a new dopant at 10 %); ~9 % of random-split test superconductors, many more on the time split.
 FAR_L1 = 0.2
@@ -114,21 +119,11 @@ def evaluate_predictions(
     out["n_test_supercon_hydrides"] = int(hyd.sum())
     if (sc & ~hyd).sum() >= 2:
         out["supercon_test_r2_without_hydrides"] = regression_metrics(y[sc & ~hyd], mean[sc & ~hyd])["r2"]
-    for t in THRESHOLDS_K:
-        c = classification_metrics(y, mean, t)
-        out[f"precision_at_{t:g}k"] = c["precision"]
-        out[f"recall_at_{t:g}k"] = c["recall"]
+    out.update(threshold_metrics(y, mean, THRESHOLDS_K))
     out["test_precision"] = out["precision_at_0k"]
     out["test_precision_threshold_k"] = 0.0
     out["supercon_predicted_zero_fraction"] = float((mean[sc & (y > 0)] == 0).mean()) if (sc & (y > 0)).any() else 0.0
-    by_range = []
-    for lo, hi in zip(TC_BINS_K[:-1], TC_BINS_K[1:], strict=True):
-        m = sc & (y >= lo) & (y < hi)
-        if m.any():
-            by_range.append(
-                {"tc_from_k": lo, "tc_to_k": hi, "n": int(m.sum()), "mae_k": float(np.abs(mean[m] - y[m]).mean())}
-            )
-    out["mae_by_tc_range"] = by_range
+    out["mae_by_tc_range"] = mae_by_range(y[sc], mean[sc])
     err = np.abs(mean[sc] - y[sc])
     if distance is not None:
         d = distance[sc]
@@ -153,16 +148,15 @@ def _by_distance(err: np.ndarray, d: np.ndarray, std: np.ndarray | None) -> list
         m = (d >= lo) & (d < hi)
         if m.any():
             sigma = None if std is None else float(std[m].mean())
-            rows.append({"l1_from": lo, "l1_to": hi, "n": int(m.sum()), "mae_k": float(err[m].mean()),
-                         "mean_sigma_k": sigma})  # fmt: skip
+            rows.append(
+                {"l1_from": lo, "l1_to": hi, "n": int(m.sum()), "mae_k": float(err[m].mean()), "mean_sigma_k": sigma}
+            )
     return rows
 
 
-SIGMA_TARGET_COVERAGE = 0.683  # share of a normal distribution inside ±1σ
-
-
 def fit_sigma_scale(ens: TcEnsemble, ds: Dataset) -> float:
-    """Factor on the members' spread so that 68.3 % of validation superconductors fall inside ±1σ.
+    """Factor on the members' spread so that 68.27 % of validation superconductors fall inside ±1σ (a spread-only
+    calibration; `calibration.calibrate` is the one training and `gdmcd evaluate` use).
 
     Returns 1.0 for a single model or without validation superconductors.
     """
@@ -176,7 +170,7 @@ def fit_sigma_scale(ens: TcEnsemble, ds: Dataset) -> float:
     finally:
         ens.sigma_scale = saved
     ratio = np.abs(mean - ds.tc_k[idx]) / np.maximum(raw_std, 1e-6)
-    return float(np.quantile(ratio, SIGMA_TARGET_COVERAGE))
+    return float(np.quantile(ratio, ONE_SIGMA_COVERAGE))
 
 
 def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str, np.ndarray]:
@@ -201,8 +195,14 @@ def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str
         else:  # the ensemble's own σ formula on the spread already computed: no second forward pass
             terms = (torch.as_tensor(c[k]) for k in ("spread", "distance", "gap"))
             std[sc] = ens.calibrated_std(*terms).cpu().numpy()
-    return {"idx": idx, "mean": mean, "std": std, "std_spread_only": spread_only, "distance": distance,
-            "cross_fitted": bool(cross_fitted)}  # fmt: skip
+    return {
+        "idx": idx,
+        "mean": mean,
+        "std": std,
+        "std_spread_only": spread_only,
+        "distance": distance,
+        "cross_fitted": bool(cross_fitted),
+    }
 
 
 def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = TEST) -> dict:
@@ -230,7 +230,7 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
         with torch.no_grad():
             per = ens.member_predictions(torch.as_tensor(ds.x[idx], device=ens.device)).cpu().numpy()
         sc = ds.is_supercon[idx]
-        out["member_supercon_test_mae_k"] = [float(np.abs(p[sc] - ds.tc_k[idx][sc]).mean()) for p in per]
+        out["member_supercon_test_mae_k"] = [mean_absolute_error(ds.tc_k[idx][sc], p[sc]) for p in per]
     trees, why = second_opinion(ens)  # stale or damaged trees must not fail an evaluation (or a training's save)
     if why:
         out["trees_error"] = why

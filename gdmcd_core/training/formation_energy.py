@@ -1,60 +1,79 @@
-"""Stability guard: a composition -> formation energy (eV/atom) surrogate (issue 6, part 4).
+"""Stability guard: a composition -> formation energy (eV/atom) surrogate, the `formation_energy` task.
 
 Same featurization and network as the Tc model (`TcResNet` over the 4x7x32 composition image),
 with a signed linear output (`output_relu=False`), trained on JARVIS-DFT 3D formation energies
 (`raw/jarvis_dft_3d_subset.csv` in the data folder; Choudhary et al., npj Comput. Mater. 6, 173
 (2020)). Compositions with several polymorphs keep the lowest-e_hull one, the polymorph a
 synthesis would most likely reach. Split: random 0.80/0.05/0.15 over unique compositions with a
-recorded seed. `train_model` early-stops on its "SuperCon val MAE"; every row here is marked
-`is_supercon`, so that metric is the validation formation-energy MAE in eV/atom.
+recorded seed; early stopping scores the formation-energy MAE of every validation row.
 
 A composition-only surrogate sees no structure: it estimates the formation energy of the most
 stable known polymorph of similar compositions. E_f < 0 means stable against the elements, a
 necessary, not sufficient, condition for synthesizability (competing phases are not checked).
 
-Train: ``python -m gdmcd_core.training.formation_energy --out checkpoints/formation_energy.pt``.
+Train: ``gdmcd train --task formation_energy --out checkpoints/formation_energy.pt``; the design layer loads
+it through `model/formation_energy.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from gdmcd_core.chem.composition import FormulaError, to_vector
-from gdmcd_core.data.dataset import TEST, TRAIN, DataConfig, Dataset, assign_split
+from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, TRAIN, VAL, DataConfig, assign_split
 from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import save_checkpoint
-from gdmcd_core.model.formation_energy import (  # noqa: F401  (re-exported: CLI, app and tests import them here)
+from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.formation_energy import (  # noqa: F401  (re-exported: the CLI, app and bench load it from here)
     FORMATION_ENERGY_CHECKPOINT,
+    FORMATION_ENERGY_KIND,
     load_formation_energy_model,
 )
-from gdmcd_core.model.resnet import ModelConfig, count_parameters
-from gdmcd_core.training.loop import TrainConfig, predict_array, resolve_device, train_model
-from gdmcd_core.util import provenance, sha256_file
+from gdmcd_core.model.resnet import ModelConfig, TcResNet, count_parameters
+from gdmcd_core.training.loop import TrainConfig, TrainRows
+from gdmcd_core.training.metrics import regression_metrics
+from gdmcd_core.training.run import TrainedRun
+from gdmcd_core.util import predict_array, provenance, sha256_file
 
 TARGET = "formation_energy_per_atom"  # JARVIS column, eV/atom (OptB88vdW)
+UNIT = "eV/atom"
 SPLIT_SEED = 0
 # Compact: width 16, one block per stage (~0.2 M parameters, ~0.4 MB in float16).
 MODEL_CONFIG = ModelConfig(width=16, layers=(1, 1, 1, 1), stem="keep", head_bias=0.0, output_relu=False)
-TRAIN_CONFIG = TrainConfig(
-    epochs=20,
-    batch_size=256,
-    lr=0.005,
-    lr_min=1e-4,
-    huber_delta_k=0.1,  # eV/atom here (the field keeps its Tc name): near-L1 loss, robust to DFT outliers
-    patience=4,
-    seed=0,
-    device="cpu",
-    threads=1,
-)
+# huber_delta 0.1 eV/atom: a near-L1 loss, robust to DFT outliers
+TRAIN_CONFIG = TrainConfig(epochs=20, batch_size=256, lr=0.005, lr_min=1e-4, huber_delta=0.1, patience=4, seed=0)
+# Only the split fields of a DataConfig apply (recorded in the card); the rest describe the Tc data.
+DATA_CONFIG = DataConfig(split="random", split_seed=SPLIT_SEED, include_cod=False, supercon_replicas=1)
+
+
+@dataclass(frozen=True)
+class FormationEnergyData:
+    """JARVIS rows, one per composition, with their split.
+
+    x: (N, 118) float32 fractions; energy: (N,) float32 E_f in eV/atom; split: (N,) in {0, 1, 2}.
+    """
+
+    x: np.ndarray
+    energy: np.ndarray
+    split: np.ndarray
+    config: DataConfig  # the split's seed and fractions
+    checksums: dict[str, str]  # of the JARVIS file
+
+    def indices(self, part: int) -> np.ndarray:
+        return np.flatnonzero(self.split == part)
+
+    def counts(self) -> dict[str, int]:
+        return {name: int((self.split == p).sum()) for p, name in enumerate(SPLIT_NAMES)}
+
+    def rows(self) -> TrainRows:
+        """Every training row once; early stopping on every validation row."""
+        return TrainRows(self.x, self.energy, self.indices(TRAIN), self.indices(VAL))
 
 
 def load_jarvis(data_dir: str | Path | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
@@ -82,111 +101,83 @@ def load_jarvis(data_dir: str | Path | None = None) -> tuple[pd.DataFrame, np.nd
     return df.loc[keep].drop(columns="key").reset_index(drop=True), x[keep], sha256_file(path)
 
 
-def build_formation_dataset(split_seed: int = SPLIT_SEED, data_dir: str | Path | None = None) -> Dataset:
-    """A `Dataset` whose `tc_k` holds E_f in eV/atom; all rows marked `is_supercon` (see module docstring)."""
+def build_formation_dataset(
+    config: DataConfig = DATA_CONFIG, data_dir: str | Path | None = None
+) -> FormationEnergyData:
+    """The JARVIS rows (`load_jarvis`) with a random split of `config.fractions`, seeded by `config.split_seed`.
+
+    Raises ValueError for a config that differs from DATA_CONFIG in more than the split seed and fractions."""
+    if replace(config, split_seed=DATA_CONFIG.split_seed, fractions=DATA_CONFIG.fractions) != DATA_CONFIG:
+        raise ValueError(
+            "the formation_energy task takes a random split of the JARVIS rows; of the data options only "
+            f"--split-seed applies (got {config})"
+        )
     df, x, digest = load_jarvis(data_dir)
-    n = len(df)
-    config = DataConfig(split="random", split_seed=split_seed, include_cod=False, supercon_replicas=1)
-    split = assign_split(n, config.fractions, np.random.default_rng(split_seed))
-    return Dataset(
+    split = assign_split(len(df), config.fractions, np.random.default_rng(config.split_seed))
+    return FormationEnergyData(
         x=x,
-        tc_k=df[TARGET].to_numpy(np.float32),
-        is_supercon=np.ones(n, dtype=bool),
+        energy=df[TARGET].to_numpy(np.float32),
         split=split,
-        formula=df["formula"].to_numpy(str),
-        first_year=np.full(n, np.nan),
-        is_hydride=np.zeros(n, dtype=bool),
         config=config,
         checksums={JARVIS_FILE: digest},
     )
 
 
-def mae(pred: np.ndarray, target: np.ndarray) -> float:
-    return float(np.abs(np.asarray(pred, np.float64) - target).mean())
+def _per_member(values: list) -> float | int | list:
+    """A member's figure for a single model (as cards have always had it), the list for an ensemble."""
+    return values[0] if len(values) == 1 else values
 
 
-def train_formation_energy(
-    out: str | Path = FORMATION_ENERGY_CHECKPOINT,
-    model_config: ModelConfig = MODEL_CONFIG,
-    train_config: TrainConfig = TRAIN_CONFIG,
-    split_seed: int = SPLIT_SEED,
-    data_dir: str | Path | None = None,
-    progress: bool = True,
+def formation_energy_metrics(members: list[TcResNet], data: FormationEnergyData, record: TrainedRun) -> dict:
+    """Test MAE, RMSE and R² (eV/atom) of the members' mean, the train mean and median baselines' test MAE, and
+    the training record (best validation MAE, best epoch, epochs run)."""
+    test = data.indices(TEST)
+    y_test = data.energy[test].astype(np.float64)
+    y_train = data.energy[data.indices(TRAIN)].astype(np.float64)
+    reg = regression_metrics(y_test, predict_array(TcEnsemble(members).eval(), data.x[test]))
+    baseline = {
+        name: regression_metrics(y_test, np.full_like(y_test, value))["mae"]
+        for name, value in (("mean", y_train.mean()), ("median", np.median(y_train)))
+    }
+    hist = record.histories
+    return {
+        "test_mae_ev_atom": reg["mae"],
+        "test_rmse_ev_atom": reg["rmse"],
+        "test_r2": reg["r2"],
+        "baseline_train_mean_test_mae_ev_atom": baseline["mean"],
+        "baseline_train_median_test_mae_ev_atom": baseline["median"],
+        "best_val_mae_ev_atom": _per_member([h["best_val_mae"] for h in hist]),
+        "best_epoch": _per_member([h["best_epoch"] for h in hist]),
+        "epochs_run": _per_member([len(h["epochs"]) for h in hist]),
+    }
+
+
+def save_formation_energy_model(
+    out: Path, members: list[TcResNet], data: FormationEnergyData, record: TrainedRun
 ) -> dict:
-    """Train the surrogate, save it (float16) with its card, and return the card.
+    """Save the surrogate (float16) with its card and return the card as written.
 
-    The card records the data checksum, split seed and sizes, the held-out test MAE (eV/atom),
-    the train-mean baseline's test MAE, and the training time in seconds.
+    The card records the data checksum, split seed and sizes, the held-out test metrics (eV/atom) beside the
+    train-mean and -median baselines, the training config and time, and the provenance.
     """
-    t0 = time.time()
-    ds = build_formation_dataset(split_seed, data_dir)
-    model, history = train_model(ds, model_config, train_config, progress=progress)
-    device = resolve_device(train_config.device)
-    test = ds.indices(TEST)
-    y_test = ds.tc_k[test].astype(np.float64)
-    pred = predict_array(model.to(device), ds.x[test])
-    y_train = ds.tc_k[ds.indices(TRAIN)].astype(np.float64)
-    test_mae = mae(pred, y_test)
     card = {
-        "kind": "formation_energy",
-        "target": f"{TARGET} (eV/atom, JARVIS-DFT 3D OptB88vdW)",
-        "units": "eV/atom",
+        "kind": FORMATION_ENERGY_KIND,
+        "target": f"{TARGET} ({UNIT}, JARVIS-DFT 3D OptB88vdW)",
+        "units": UNIT,
         "dedupe": "one row per composition (fractions rounded to 4 decimals), lowest ehull kept",
-        "data_checksums": ds.checksums,
-        "data_config": ds.config.to_dict(),
-        "split_seed": split_seed,
-        "n_rows": {"train": int((ds.split == TRAIN).sum()), "val": int((ds.split == 1).sum()), "test": int(len(test))},
-        "train_config": train_config.to_dict(),
-        "n_parameters": count_parameters(model),
-        "metrics": {
-            "test_mae_ev_atom": test_mae,
-            "test_rmse_ev_atom": float(np.sqrt(np.mean((pred - y_test) ** 2))),
-            "test_r2": float(1 - np.sum((pred - y_test) ** 2) / np.sum((y_test - y_test.mean()) ** 2)),
-            "baseline_train_mean_test_mae_ev_atom": mae(np.full_like(y_test, y_train.mean()), y_test),
-            "baseline_train_median_test_mae_ev_atom": mae(np.full_like(y_test, np.median(y_train)), y_test),
-            "best_val_mae_ev_atom": history["best_val_mae_supercon"],
-            "best_epoch": history["best_epoch"],
-            "epochs_run": len(history["epochs"]),
-        },
-        "train_seconds": history["train_seconds"],
-        "total_seconds": time.time() - t0,
+        "data_checksums": data.checksums,
+        "data_config": data.config.to_dict(),
+        "split_seed": data.config.split_seed,
+        "n_rows": data.counts(),
+        "train_config": record.spec.train.to_dict(),
+        "n_parameters": count_parameters(members[0]),
+        "metrics": formation_energy_metrics(members, data, record),
+        "complete": record.complete,
+        "members_planned": record.spec.members,
+        "hardware": record.hardware,
+        "train_seconds": record.seconds,
+        "total_seconds": time.time() - record.started,
         **provenance(),
     }
-    save_checkpoint(out, [model.cpu()], card, half=True)
+    save_checkpoint(out, members, card)
     return json.loads(Path(out).with_suffix(".json").read_text())
-
-
-@torch.no_grad()
-def predict_formation_energy(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """x: (B, 118) fractions -> (B,) predicted formation energy in eV/atom (float32)."""
-    device = next(model.parameters()).device
-    out = [
-        model(torch.as_tensor(np.asarray(x[i : i + batch_size]), dtype=torch.float32, device=device)).cpu().numpy()
-        for i in range(0, len(x), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Train the formation-energy surrogate on JARVIS-DFT 3D.")
-    p.add_argument(
-        "--out", default=str(FORMATION_ENERGY_CHECKPOINT), help="checkpoint path (.pt); the card goes next to it"
-    )
-    p.add_argument("--epochs", type=int, default=TRAIN_CONFIG.epochs)
-    p.add_argument("--threads", type=int, default=TRAIN_CONFIG.threads, help="torch CPU threads")
-    p.add_argument("--device", default=TRAIN_CONFIG.device, help="'cpu', 'cuda' or 'auto'")
-    p.add_argument("--split-seed", type=int, default=SPLIT_SEED)
-    p.add_argument("--seed", type=int, default=TRAIN_CONFIG.seed, help="model initialization / batch order seed")
-    args = p.parse_args(argv)
-    tc = replace(TRAIN_CONFIG, epochs=args.epochs, threads=args.threads, device=args.device, seed=args.seed)
-    card = train_formation_energy(args.out, train_config=tc, split_seed=args.split_seed)
-    m = card["metrics"]
-    print(
-        f"saved {args.out}: test MAE {m['test_mae_ev_atom']:.4f} eV/atom "
-        f"(train-mean baseline {m['baseline_train_mean_test_mae_ev_atom']:.4f}), R2 {m['test_r2']:.3f}, "
-        f"{card['n_rows']['test']} test compositions, {card['train_seconds']:.0f} s"
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
 """Ensemble members trained as Ray tasks, one member per task (`gdmcd train --executor ray`).
 
-    train_members_on_ray(spec, ds, members, work, warm=None, address="", log=print)
+    train_members_on_ray(spec, rows, members, work, warm=None, address="", log=print)
 
 Each task trains one member exactly as the in-process loop of run.py does (seed train.seed + k, the same
-warm start), on a GPU of its own where the cluster has GPUs, else on one CPU; the dataset is shipped once
+warm start), on a GPU of its own where the cluster has GPUs, else on one CPU; the training rows are shipped once
 through Ray's object store (the workers read no data files). As each member finishes, the driver writes its
 `member{k}.done.pt` into the run's work folder, so run.py assembles, calibrates and saves the checkpoint
 exactly as for an in-process run, and a stopped run resumes with the members that finished. A task also
@@ -21,15 +21,14 @@ from typing import Any
 
 import torch
 
-from gdmcd_core.data.dataset import Dataset
 from gdmcd_core.model.resnet import ModelConfig
-from gdmcd_core.training.loop import TrainConfig, train_model
+from gdmcd_core.training.loop import TrainConfig, TrainRows, train_model
 from gdmcd_core.util_ray import connect
 
 TASK_RETRIES = 3
 
 
-def _train_member(ds: Dataset, model_cfg: ModelConfig, tcfg: TrainConfig, init: dict | None, state_file: str):
+def _train_member(rows: TrainRows, model_cfg: ModelConfig, tcfg: TrainConfig, init: dict | None, state_file: str):
     """One Ray task: (the trained member's CPU state dict, its history)."""
     path = Path(state_file)
     try:
@@ -46,14 +45,14 @@ def _train_member(ds: Dataset, model_cfg: ModelConfig, tcfg: TrainConfig, init: 
             pass
 
     model, hist = train_model(
-        ds, model_cfg, tcfg, progress=False, on_epoch=save_state, resume_state=resume, init_weights=init
+        rows, model_cfg, tcfg, progress=False, on_epoch=save_state, resume_state=resume, init_weights=init
     )
     return model.cpu().state_dict(), hist
 
 
 def train_members_on_ray(
     spec: Any,
-    ds: Dataset,
+    rows: TrainRows,
     members: list[int],
     work: Path,
     warm: list[dict] | None = None,
@@ -67,12 +66,12 @@ def train_members_on_ray(
     gpus = int(ray.cluster_resources().get("GPU", 0))
     use_gpu = gpus > 0 and spec.train.device != "cpu"
     task = ray.remote(_train_member).options(num_cpus=1, num_gpus=int(use_gpu), max_retries=TASK_RETRIES)
-    ds_ref = ray.put(ds)
+    rows_ref = ray.put(rows)
     pending = {}
     for k in members:
         tcfg = replace(spec.train, seed=spec.train.seed + k)
         init = warm[k % len(warm)] if warm else None
-        pending[task.remote(ds_ref, spec.model, tcfg, init, str(work / f"member{k}.state.pt"))] = k
+        pending[task.remote(rows_ref, spec.model, tcfg, init, str(work / f"member{k}.state.pt"))] = k
     log(f"training {len(members)} member(s) as Ray tasks ({'a GPU' if use_gpu else 'a CPU'} each)")
     try:
         while pending:

@@ -1,8 +1,9 @@
-"""Pure numpy metrics for Tc regression and the "is it a superconductor?" decision.
+"""Pure numpy metrics for regression (Tc in K, or any target) and the "is it a superconductor?" decision.
 
-No I/O, no globals. Every function takes two aligned 1-D arrays `y_true`, `y_pred` of Tc in K
-and returns plain Python floats/ints (JSON-ready). Undefined ratios follow scikit-learn's
-conventions (`zero_division=0`, `force_finite=True`) so results never contain NaN.
+The one place where evaluation figures are computed: training, `gdmcd evaluate`, the app and the bench scripts
+call these. No I/O. Every function takes two aligned 1-D arrays `y_true`, `y_pred` and returns plain Python
+floats/ints (JSON-ready). Undefined ratios follow scikit-learn's conventions (`zero_division=0`,
+`force_finite=True`) so results never contain NaN.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import numpy as np
 
 # |SS_tot| below this counts as a constant target (R² is then undefined; see regression_metrics).
 CONSTANT_TARGET_TOL = 1e-12
+THRESHOLDS_K = (0.0, 1.0, 5.0)  # "superconductor" := Tc > t; 0 K is the paper's (Table 6)
+TC_BINS_K = (0.0, 10.0, 30.0, 77.0, 300.0)  # error-by-range bins (77 K: liquid nitrogen)
 
 
 def _aligned(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,9 +101,13 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, threshold: fl
 
 
 def threshold_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, thresholds: tuple[float, ...] = (0.0, 1.0, 5.0)
+    y_true: np.ndarray, y_pred: np.ndarray, thresholds: tuple[float, ...] = THRESHOLDS_K
 ) -> dict[str, float]:
-    """Flat {"precision_at_{t}k": ..., "recall_at_{t}k": ...} for each threshold t in K."""
+    """Flat {"precision_at_{t}k": ..., "recall_at_{t}k": ...} for each threshold t in K, in that order.
+
+    >>> threshold_metrics(np.array([0.0, 10.0]), np.array([2.0, 10.0]), (0.0, 5.0))
+    {'precision_at_0k': 0.5, 'recall_at_0k': 1.0, 'precision_at_5k': 1.0, 'recall_at_5k': 1.0}
+    """
     out: dict[str, float] = {}
     for t in thresholds:
         c = classification_metrics(y_true, y_pred, t)
@@ -109,4 +116,53 @@ def threshold_metrics(
     return out
 
 
-__all__ = ["classification_metrics", "confusion_counts", "regression_metrics", "threshold_metrics"]
+def mean_absolute_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean |y_pred - y_true| in the inputs' precision (float32 in: a float32 sum, as the training loop's
+    validation score has always been taken); `regression_metrics` computes in float64 instead.
+
+    Args:
+        y_true: (N,) targets, N >= 1.
+        y_pred: (N,) predictions, same unit.
+    """
+    return float(np.abs(np.asarray(y_pred) - np.asarray(y_true)).mean())
+
+
+def mae_by_range(
+    y_true: np.ndarray, y_pred: np.ndarray, edges: tuple[float, ...] = TC_BINS_K
+) -> list[dict[str, float | int]]:
+    """MAE per bin of the true value: [{tc_from_k, tc_to_k, n, mae_k}] for the non-empty bins lo <= y_true < hi.
+
+    Args:
+        y_true: (N,) true Tc in K.
+        y_pred: (N,) predicted Tc in K (`mean_absolute_error`'s precision: that of the inputs).
+        edges: increasing bin edges in K.
+
+    >>> mae_by_range(np.array([5.0, 20.0, 25.0]), np.array([6.0, 25.0, 25.0]), (0.0, 10.0, 30.0, 77.0))
+    [{'tc_from_k': 0.0, 'tc_to_k': 10.0, 'n': 1, 'mae_k': 1.0}, {'tc_from_k': 10.0, 'tc_to_k': 30.0, 'n': 2, 'mae_k': 2.5}]
+    """
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    out: list[dict[str, float | int]] = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (t >= lo) & (t < hi)
+        if m.any():
+            out.append(
+                {
+                    "tc_from_k": float(lo),
+                    "tc_to_k": float(hi),
+                    "n": int(m.sum()),
+                    "mae_k": mean_absolute_error(t[m], p[m]),
+                }
+            )
+    return out
+
+
+__all__ = [
+    "TC_BINS_K",
+    "THRESHOLDS_K",
+    "classification_metrics",
+    "confusion_counts",
+    "mae_by_range",
+    "mean_absolute_error",
+    "regression_metrics",
+    "threshold_metrics",
+]

@@ -1,4 +1,4 @@
-"""Chemistry sanity checks of a Tc model (issue 10): pure functions over a `predict` callable.
+"""Chemistry sanity checks of a Tc model: pure functions over a `predict` callable.
 
 `predict(x)` takes (B, 118) atomic fractions and returns (mean (B,), std (B,)) in K, e.g.
 `TcEnsemble.predict`. Nothing here reads files or trains.

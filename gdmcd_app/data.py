@@ -1,0 +1,346 @@
+"""The data the web app's pages show, computed here so that the pages hold widgets and layout only.
+
+Nothing here imports Streamlit. Three groups:
+
+* model: which checkpoint the app uses (`$GDMCD_CHECKPOINT`, else checkpoints/tc_default.pt),
+  a one-line description of it, predictions for typed/uploaded formulas, test-split predictions
+  for the parity plot;
+* runs: the series the figure builders draw, taken from a live job's progress rows or from a run
+  folder's trajectory (Tc statistics per step, one candidate's composition over the steps, the
+  Tc before/after stage 2 and the change in the number of elements, paper Fig. 4);
+* tables: the candidate table for the screen (results_table.py holds its columns and export).
+
+Arrays: x (B, 118) fractions; Tc in K.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gdmcd_app.inputs import pretty_formula
+from gdmcd_core.chem.composition import FRACTION_EPS, FormulaError, to_vector
+from gdmcd_core.chem.elements import symbols
+from gdmcd_core.design.loop.step_log import Progress
+from gdmcd_core.design.loop.trajectory import STEP_FIELDS
+from gdmcd_core.design.objective.loss import alpha_ramp
+from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT
+from gdmcd_core.model.trees import consensus
+
+CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
+THREADS_ENV = "GDMCD_TORCH_THREADS"
+# torch CPU threads for the app process. Design runs use small batches; on this shared 2-core
+# CPU under load one thread ran an 8-candidate run ~10x faster than two (OpenMP threads waiting
+# on each other) and a 256-candidate run as fast. Override with $GDMCD_TORCH_THREADS.
+DEFAULT_CPU_THREADS = 1
+# Composition traces group elements whose fraction never reaches this into "other".
+MIN_SHOWN_FRACTION = 0.02
+# Progress/trajectory series keys (the names Progress and runs.Trajectory use).
+# Trace columns shared by live progress and recorded trajectories: the step statistics a Progress report carries.
+SERIES_KEYS = tuple(k for k in STEP_FIELDS if k in {f.name for f in fields(Progress)})
+
+# -- model -------------------------------------------------------------------------------------
+
+
+def default_checkpoint() -> Path:
+    """$GDMCD_CHECKPOINT if set, else checkpoints/tc_default.pt."""
+    env = os.environ.get(CHECKPOINT_ENV)
+    return Path(env).expanduser().resolve() if env else DEFAULT_CHECKPOINT
+
+
+def configure_torch_threads() -> int:
+    """Set torch's CPU thread count for this process ($GDMCD_TORCH_THREADS, else DEFAULT_CPU_THREADS
+    when no GPU is present; unchanged with a GPU). Returns the count in effect."""
+    import torch
+
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env.isdigit() and int(env) > 0:
+        torch.set_num_threads(int(env))
+    elif not env and not torch.cuda.is_available():
+        torch.set_num_threads(DEFAULT_CPU_THREADS)
+    return torch.get_num_threads()
+
+
+def available_checkpoints() -> list[Path]:
+    """The Tc checkpoints the app may offer: the default first, then other Tc models in checkpoints/."""
+    out = [default_checkpoint()]
+    if CHECKPOINT_DIR.is_dir():
+        for p in sorted(CHECKPOINT_DIR.glob("*.pt")):
+            card = p.with_suffix(".json")
+            try:
+                kind = json.loads(card.read_text()).get("kind", "tc_regressor") if card.is_file() else None
+            except (OSError, ValueError):
+                kind = None
+            if str(kind).startswith("tc_regressor") and p.resolve() not in out:  # also the hydride model
+                out.append(p.resolve())
+    return out
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the sidebar says about the model in use."""
+
+    name: str  # checkpoint file stem
+    architecture: str  # "compact ResNet (width 32, blocks 1-1-1-1)" or "ResNet18"
+    members: int
+    device: str  # "CPU" or "CUDA (device name)"
+    n_parameters: int
+    sha256: str
+
+    @property
+    def label(self) -> str:
+        ens = f"ensemble of {self.members}" if self.members > 1 else "single model (no uncertainty)"
+        return f"{self.architecture} · {ens} · {self.device}"
+
+
+def describe_model(model: Any) -> ModelInfo:
+    """A loaded TcEnsemble -> ModelInfo."""
+    from gdmcd_core.model.resnet import RESNET18
+
+    cfg = model.config
+    if cfg == RESNET18:
+        arch = "ResNet18"
+    else:
+        arch = f"compact ResNet (width {cfg.width}, blocks {'-'.join(map(str, cfg.layers))})"
+    dev = model.device
+    if dev.type == "cuda":
+        import torch
+
+        dname = f"CUDA ({torch.cuda.get_device_name(dev)})"
+    else:
+        dname = "CPU"
+    n_params = sum(p.numel() for p in model.members[0].parameters())
+    return ModelInfo(
+        name=Path(getattr(model, "path", "") or "model").stem,
+        architecture=arch,
+        members=int(model.n_members),
+        device=dname,
+        n_parameters=int(n_params),
+        sha256=str(getattr(model, "sha256", "")),
+    )
+
+
+def predict_formulas(model: Any, formulas: Sequence[str], trees: Any = None) -> pd.DataFrame:
+    """Tc of each formula; a formula that does not parse gets its message in `error` (others still run).
+
+    Columns: row (1-based), formula, tc_k, tc_std_k (NaN where the row failed), error ("" if fine); with
+    `trees` (model/trees.py) also tc_trees_k and tc_consensus_k after tc_std_k.
+    """
+    rows: list[dict[str, Any]] = []
+    good_idx, vecs = [], []
+    for i, f in enumerate(formulas):
+        text = str(f).strip()
+        row = {"row": i + 1, "formula": text, "tc_k": np.nan, "tc_std_k": np.nan, "error": ""}
+        try:
+            vecs.append(to_vector(text))
+            good_idx.append(i)
+        except FormulaError as exc:
+            row["error"] = str(exc)
+        rows.append(row)
+    if vecs:
+        mean, std = model.predict(np.stack(vecs).astype(np.float32))
+        for i, m, s in zip(good_idx, mean, std, strict=True):
+            rows[i]["tc_k"] = float(m)
+            rows[i]["tc_std_k"] = float(s)
+    table = pd.DataFrame(rows, columns=["row", "formula", "tc_k", "tc_std_k", "error"])
+    if trees is None:
+        return table
+    tc_trees = np.full(len(rows), np.nan)
+    if vecs:
+        tc_trees[good_idx] = trees.predict(np.stack(vecs).astype(np.float32))
+    table.insert(4, "tc_trees_k", tc_trees)
+    table.insert(5, "tc_consensus_k", np.where(np.isnan(tc_trees), np.nan, consensus(table["tc_k"], tc_trees)))
+    return table
+
+
+def test_split_predictions(model: Any) -> dict[str, np.ndarray]:
+    """Per-row predictions on the checkpoint's own test split (see evaluate.test_predictions).
+
+    Raises FileNotFoundError (data files missing) or ValueError (card without a data config).
+    """
+    from gdmcd_core.training.evaluate import test_predictions
+
+    return test_predictions(model)
+
+
+METRIC_LABELS = {
+    "supercon_test_mae_k": ("MAE on SuperCon test (K)", "{:.2f}"),
+    "supercon_test_rmse_k": ("RMSE on SuperCon test (K)", "{:.2f}"),
+    "supercon_test_r2": ("R² on SuperCon test", "{:.3f}"),
+    "supercon_nonhydride_test_mae_k": ("MAE on SuperCon non-hydride test (K)", "{:.2f}"),
+    "test_precision": ("Precision (Tc > 0 K)", "{:.3f}"),
+    "recall_at_0k": ("Recall (Tc > 0 K)", "{:.3f}"),
+    "trees_supercon_test_mae_k": ("MAE of the trees on element statistics (K)", "{:.2f}"),
+    "consensus_supercon_test_mae_k": ("MAE of the consensus, ensemble + trees (K)", "{:.2f}"),
+    "consensus_supercon_test_r2": ("R² of the consensus", "{:.3f}"),
+    "coverage_1sigma": ("Share of test points within ±1σ", "{:.2f}"),
+    "coverage_2sigma": ("Share of test points within ±2σ", "{:.2f}"),
+    "spearman_sigma_abs_error": ("Spearman(σ, |error|)", "{:.2f}"),
+    "n_test_supercon": ("SuperCon test compositions", "{:,}"),
+    "n_test_nonsc": ("Non-superconductor test compositions", "{:,}"),
+    # how the speculative mark (the trees' Tc far from the network's) splits the compositions the ensemble calls
+    # superconductors (evaluate.consensus_metrics)
+    "disagreement_flags_false_positive_share": ("False positives (Tc > 0 K) the trees mark speculative", "{:.2f}"),
+    "disagreement_flags_true_positive_share": ("True positives (Tc > 0 K) the trees mark speculative", "{:.2f}"),
+}
+
+
+def metrics_table(card: Mapping[str, Any], trees_card: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The card's headline test metrics as a two-column table (metric, value), with the trees' and the
+    consensus' figures from the card of the trees beside the checkpoint (`gdmcd trees` writes them there)."""
+    metrics = {
+        **(card.get("metrics_test") or card.get("metrics") or {}),
+        **((trees_card or {}).get("metrics_test") or {}),
+    }
+    rows = []
+    for key, (label, fmt) in METRIC_LABELS.items():
+        v = metrics.get(key)
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            rows.append({"metric": label, "value": fmt.format(v)})
+    return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+# -- element statistics ------------------------------------------------------------------------
+
+
+def element_counts(x: np.ndarray) -> dict[str, int]:
+    """How many compositions (rows of x (N, 118)) contain each element (elements with 0 left out)."""
+    counts = (np.asarray(x) > 0).sum(0)
+    syms = symbols()
+    return {syms[i]: int(c) for i, c in enumerate(counts) if c > 0}
+
+
+@lru_cache(maxsize=4)
+def _supercon_counts(data_dir: str) -> dict[str, int]:
+    from gdmcd_core.data.dataset import load_table
+    from gdmcd_core.data.paths import SUPERCON_FILE
+
+    _, x = load_table(Path(data_dir) / SUPERCON_FILE)
+    return element_counts(x)
+
+
+def supercon_element_counts() -> dict[str, int]:
+    """Element frequencies in SuperCon ({} if the data files are not available)."""
+    from gdmcd_core.data.paths import SUPERCON_FILE, find_data_dir
+
+    try:
+        return dict(_supercon_counts(str(find_data_dir((SUPERCON_FILE,), download=False))))
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+# -- series for live and recorded runs ---------------------------------------------------------
+
+
+def alpha_schedule(steps2: int, steps3: int, alpha_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """(step (T,), alpha (T,)) over steps 1..steps2+steps3: 0 in stage 2, then linear 0 -> alpha_max
+    over stage 3 (objective.alpha_ramp, the rule the engine uses)."""
+    s2, s3 = max(int(steps2), 0), max(int(steps3), 0)
+    step = np.arange(1, s2 + s3 + 1)
+    ramp = [alpha_ramp(k, s3, float(alpha_max)) for k in range(s3)]
+    return step, np.concatenate([np.zeros(s2), np.asarray(ramp, dtype=float)])
+
+
+def series_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Progress rows (dicts with SERIES_KEYS) -> {key: (T,) array}; missing values are NaN."""
+    rows = list(rows)
+    return {k: np.array([float(r.get(k, np.nan)) for r in rows], dtype=float) for k in SERIES_KEYS}
+
+
+def series_from_trajectory(traj: Any) -> dict[str, np.ndarray]:
+    """A runs.Trajectory -> the same {key: (T,) array} as series_from_rows."""
+    return {k: np.asarray(getattr(traj, k), dtype=float) for k in SERIES_KEYS}
+
+
+def stage3_start(config: Mapping[str, Any] | Any) -> int | None:
+    """Steps done when stage 3 began (steps2), or None if the run has no stage 3."""
+    get = config.get if isinstance(config, Mapping) else lambda k, d=None: getattr(config, k, d)
+    s2, s3 = int(get("steps2", 0) or 0), int(get("steps3", 0) or 0)
+    return s2 if s3 > 0 else None
+
+
+def _snapshot_at(traj: Any, step: int) -> int:
+    """Index of the last snapshot taken at or before `step` steps done."""
+    idx = np.flatnonzero(np.asarray(traj.snap_step) <= step)
+    return int(idx[-1]) if len(idx) else 0
+
+
+def candidate_composition(
+    traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRACTION
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Candidate i's fractions over the snapshots: (steps (S,), {symbol: (S,)}), ordered by the
+    final fraction, largest first (then by peak), so the stack's bottom is what the run ended on.
+
+    Elements never above `min_fraction` are summed into "other" (so every column sums to 1).
+    """
+    x = np.asarray(traj.snap_x[:, i], dtype=np.float64)  # (S, 118)
+    syms = symbols()
+    if len(x) == 0:
+        return np.asarray(traj.snap_step), {}
+    peak = x.max(0)
+    order = np.lexsort((-peak, -x[-1]))  # primary key: final fraction, then peak
+    shown = [j for j in order if peak[j] >= min_fraction]
+    out = {syms[j]: x[:, j] for j in shown}
+    rest = np.setdiff1d(np.flatnonzero(peak > FRACTION_EPS), shown)
+    if len(rest):
+        out["other"] = x[:, rest].sum(1)
+    return np.asarray(traj.snap_step), out
+
+
+def candidate_series(
+    traj: Any, candidates: Sequence[int], field: str = "tc_k"
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{candidate: (steps (S,), values (S,))} of snapshot Tc ("tc_k") or integer loss ("int_loss")."""
+    arr = traj.snap_tc_k if field == "tc_k" else traj.snap_int_loss
+    steps = np.asarray(traj.snap_step)
+    return {int(i): (steps, np.asarray(arr[:, int(i)], dtype=float)) for i in candidates}
+
+
+def stage2_change(traj: Any, steps2: int) -> dict[str, np.ndarray]:
+    """Per candidate, start vs end of stage 2 (paper Fig. 4): tc_before_k, tc_after_k (B,), and
+    n_elements_before, n_elements_after, element_decrease (before - after; positive = fewer elements)."""
+    if len(traj.snap_step) == 0:
+        z = np.zeros(0)
+        return {"tc_before_k": z, "tc_after_k": z, "n_elements_before": z, "n_elements_after": z, "element_decrease": z}
+    j = _snapshot_at(traj, steps2)
+    n0 = (np.asarray(traj.snap_x[0], np.float32) > FRACTION_EPS).sum(1)
+    n1 = (np.asarray(traj.snap_x[j], np.float32) > FRACTION_EPS).sum(1)
+    return {
+        "tc_before_k": np.asarray(traj.snap_tc_k[0], float),
+        "tc_after_k": np.asarray(traj.snap_tc_k[j], float),
+        "n_elements_before": n0,
+        "n_elements_after": n1,
+        "element_decrease": n0 - n1,
+    }
+
+
+# -- candidate tables --------------------------------------------------------------------------
+
+
+def display_candidates(table: pd.DataFrame, all_columns: bool = False) -> pd.DataFrame:
+    """The candidate table for the screen: derived columns added, default columns first, formulas with
+    subscripts (results_table.results_view + for_screen, no filters)."""
+    from gdmcd_app.results_table import for_screen, results_view
+
+    return for_screen(results_view(table, (), all_columns))
+
+
+def candidate_label(row: Mapping[str, Any]) -> str:
+    """'#1 Nb₃Sn (23.1 K)' for a candidate-table row."""
+    return f"#{int(row['rank'])} {pretty_formula(str(row['integer_formula']))} ({float(row['integer_tc_k']):.1f} K)"
+
+
+def candidate_labels(table: pd.DataFrame | None, n_batch: int) -> dict[int, str]:
+    """{candidate index: label} of a run's candidates in the table's (ranked) order; "candidate i" for
+    each of the `n_batch` candidates when the run has no table yet."""
+    if table is not None and len(table) and "candidate" in table.columns:
+        return {int(r["candidate"]): candidate_label(r) for _, r in table.iterrows() if int(r["candidate"]) < n_batch}
+    return {i: f"candidate {i}" for i in range(n_batch)}

@@ -1,0 +1,196 @@
+"""Design runs on a Ray cluster (DesignConfig.executor "ray"): the starts in shards, one Ray task each.
+
+    optimize_sharded(engine, start, callback=None, stop_event=None, recorder=None) -> ShardedState
+        what `engine.optimize` returns, computed by shards on the cluster (run.py calls it for executor "ray")
+    connect(address="")               ray, initialized; RayUnavailableError / ConnectionError in one line (util_ray)
+    config_from_env(config)           executor "ray" at $GDMCD_RAY_ADDRESS when it is set (the web app)
+
+The driver (this process) draws every start with the run's seed (run.py), splits them by index
+(shards.split_indices) and submits one task per shard: a fresh DesignLoop from the same model, config and
+reference data optimizes the shard's starts (one GPU per task when the cluster has GPUs, else one CPU).
+Candidates are independent and the loop draws no random numbers, so the merged result holds the same
+candidates, in the same order, as an in-process run; shards.py says what merging does to the per-step
+statistics. The tasks report their Progress to a small actor (util_ray.Board) that the driver reads about twice a
+second and merges into one Progress for the callback (run.py turns it into status.json).
+
+Stop (stop_event, i.e. Ctrl-C / SIGTERM / the app's Stop): running shards stop between steps and return what
+they reached; shards not started yet are cancelled; the run keeps the shards that returned (a shard that has
+not returned STOP_GRACE_S later is cancelled too). A worker that dies mid-shard (killed, node lost) is
+retried by Ray (TASK_RETRIES times; the shard starts over and gives the same result). Ray is imported
+lazily: the core imports and runs in-process without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gdmcd_core.design.distributed.shards import ShardedState, merge_progress, merge_states, split_indices
+from gdmcd_core.design.loop.starts import StartPoints
+from gdmcd_core.design.loop.trajectory import TrajectoryRecorder
+from gdmcd_core.util_ray import RAY_ADDRESS_ENV, Board, connect
+
+if TYPE_CHECKING:
+    from gdmcd_core.design.config.config import DesignConfig
+    from gdmcd_core.design.loop.optimize import DesignLoop
+
+POLL_S = 0.5  # the driver reads the tasks' progress this often
+STOP_GRACE_S = 30.0  # after a stop, shards still running this much later are cancelled
+TASK_RETRIES = 3  # Ray retries of a shard whose worker died
+
+
+def config_from_env(config: DesignConfig) -> DesignConfig:
+    """`config` with executor "ray" at $GDMCD_RAY_ADDRESS when that is set (gradient runs only); else as is."""
+    addr = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    if not addr or getattr(config, "executor", None) != "local" or getattr(config, "method", None) != "gradient":
+        return config
+    return config.replace(executor="ray", address=config.address or addr)
+
+
+def _run_shard(payload: tuple, index: int, x: np.ndarray, board: Any) -> Any:
+    """One Ray task: optimize the starts x of shard `index`; None when the run was stopped before it began."""
+    import ray
+
+    engine_cls, model, config, fe_model, reference = payload
+    if ray.get(board.started.remote(index, os.getpid())):
+        return None
+    engine = engine_cls(model, config, fe_model, reference=reference)
+    stop = threading.Event()
+
+    def report(p: Any) -> None:
+        if ray.get(board.report.remote(index, pickle.dumps(p))):
+            stop.set()
+
+    rec = TrajectoryRecorder(len(x), stage2_step=config.steps2)
+    return engine.optimize(x, callback=report, stop_event=stop, recorder=rec)
+
+
+def _reports(ray: Any, board: Any) -> list[Any]:
+    """Each shard's latest Progress (None: none yet)."""
+    return [None if b is None else pickle.loads(b) for b in ray.get(board.state.remote())[0]]
+
+
+def _on_cpu(m: Any) -> Any:
+    """A module with its weights on the CPU (to ship to workers): itself if it already is."""
+    if m is None or all(p.device.type == "cpu" for p in m.parameters()):
+        return m
+    return copy.deepcopy(m).cpu()
+
+
+def _plan(ray: Any, cfg: DesignConfig, n: int) -> tuple[list[np.ndarray], int, str]:
+    """(index blocks of the shards, GPUs per task, the tasks' device: a task sees its own GPU as "cuda")."""
+    res = ray.cluster_resources()
+    gpus = int(res.get("GPU", 0))
+    use_gpu = gpus > 0 and cfg.device != "cpu"
+    k = cfg.shards or max(1, gpus if use_gpu else int(res.get("CPU", 1)))
+    return split_indices(n, k), int(use_gpu), "cuda" if use_gpu else "cpu"
+
+
+def _task_error(ray: Any, exc: BaseException) -> BaseException:
+    """The shard's own exception where Ray wrapped one (RayTaskError), else exc."""
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        try:
+            return exc.as_instanceof_cause()
+        except Exception:  # an exception type Ray cannot rebuild
+            return exc
+    return exc
+
+
+def optimize_sharded(
+    engine: DesignLoop,
+    start: StartPoints | np.ndarray,
+    callback: Callable[[Any], None] | None = None,
+    stop_event: threading.Event | None = None,
+    recorder: TrajectoryRecorder | None = None,
+) -> ShardedState:
+    """What `engine.optimize(start, ...)` returns, computed in shards on the Ray cluster of engine.config.address.
+
+    recorder (the run's own) receives the merged trajectory; the callback gets merged Progress reports."""
+    cfg = engine.config
+    ray = connect(cfg.address)
+    x = start.x if isinstance(start, StartPoints) else np.asarray(start, np.float64)
+    labels = list(start.label) if isinstance(start, StartPoints) else [""] * len(x)
+    blocks, gpus, device = _plan(ray, cfg, len(x))
+    # shards stop before the integer refinement: it compares candidates across shards (refine.py), so it runs here
+    local_cfg = replace(cfg, executor="local", device=device, refine_steps=0)
+    fe = _on_cpu(engine.fe_model)
+    payload = ray.put((type(engine), _on_cpu(engine.source_model), local_cfg, fe, engine.reference))
+    board = ray.remote(num_cpus=0)(Board).remote(len(blocks))
+    task = ray.remote(_run_shard).options(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)
+    pending = {task.remote(payload, i, x[b], board): i for i, b in enumerate(blocks)}
+    results: dict[int, Any] = {}
+    t0, last_cb, stop_at = time.perf_counter(), -math.inf, None
+    sizes = [len(b) for b in blocks]
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+            for ref in ready:
+                i = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    if stop_at is None:
+                        raise _task_error(ray, exc) from None
+                    continue  # cancelled after a stop: dropped
+                if out is not None:
+                    results[i] = out
+            now = time.perf_counter()
+            if stop_event is not None and stop_event.is_set() and stop_at is None:
+                stop_at = now
+                ray.get(board.request_stop.remote())
+                _, pids, _ = ray.get(board.state.remote())
+                for ref, i in pending.items():
+                    if i not in pids:  # not started: nothing to keep
+                        ray.cancel(ref, force=False)
+            if stop_at is not None and now - stop_at > STOP_GRACE_S:
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+            if callback is not None and pending and now - last_cb >= POLL_S:
+                last_cb = now
+                p = merge_progress(_reports(ray, board), sizes, now - t0)
+                if p is not None:
+                    callback(p)
+        final_reports = _reports(ray, board)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.kill(board)
+    return _finish(engine, x, labels, blocks, results, final_reports, recorder, callback, t0)
+
+
+def _finish(engine, x, labels, blocks, results, reports, recorder, callback, t0) -> ShardedState:
+    """Merge the shards that returned (in start order) and send the final Progress."""
+    keep = sorted(results)
+    elapsed = time.perf_counter() - t0
+    if not keep:  # stopped before any shard began: the starts themselves, as an in-process run stopped at step 0
+        stopped = threading.Event()
+        stopped.set()
+        state = engine.optimize(x, callback=callback, stop_event=stopped, recorder=recorder)
+        return merge_states([state], [labels], recorder=recorder, elapsed_s=elapsed, shards_total=len(blocks) + 1)
+    merged = merge_states(
+        [results[i] for i in keep],
+        [[labels[j] for j in blocks[i]] for i in keep],
+        recorder=recorder,
+        elapsed_s=elapsed,
+        shards_total=len(blocks),
+    )
+    merged = engine.refine(merged)
+    if callback is not None:
+        p = merge_progress([reports[i] for i in keep], [len(blocks[i]) for i in keep], elapsed, done=True)
+        if p is not None:
+            callback(replace(p, step=merged.steps_done, eta_s=0.0))
+    return merged
+
+
+__all__ = ["RAY_ADDRESS_ENV", "config_from_env", "connect", "optimize_sharded"]
