@@ -91,7 +91,7 @@ def clean_nims_primary(raw: pd.DataFrame, rules: Rules = STRICT) -> tuple[pd.Dat
     df.insert(6, "year", [journal_year(j) for j in sub["journal"]])
     df.insert(7, "journal", sub["journal"])
     df["suspect"] = [SUSPECT_ENTRIES.get((r, t), "") for r, t in zip(df["formula_raw"], df["tc_k"], strict=True)]
-    df["high_pressure_hydride"] = [is_high_pressure_hydride(c) for c in kept]
+    df["high_pressure_hydride"] = [is_high_pressure_hydride(dict(c.amounts)) for c in kept]
     report.notes["suspect"] = int((df["suspect"] != "").sum())
     report.notes["delta_stripped"] = int(df["parse_flags"].str.contains("delta_stripped").sum())
     report.notes["D_as_H"] = int(df["parse_flags"].str.contains("D_as_H").sum())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -213,12 +214,13 @@ def key_elements(key: str) -> frozenset[str]:
     return frozenset(part.rstrip("0123456789.") for part in key.split())
 
 
-def is_high_pressure_hydride(c: CleanFormula) -> bool:
-    """README rule: H atomic fraction >= 0.5 and at most 3 elements (e.g. La1H10, H2S1)."""
-    return (
-        c.n_elements <= HIGH_PRESSURE_HYDRIDE_MAX_ELEMENTS
-        and c.fraction("H") >= HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION - 1e-12
-    )
+def is_high_pressure_hydride(amounts: Mapping[str, float]) -> bool:
+    """The data README's rule: H atomic fraction >= 0.5 and at most 3 elements (e.g. La1H10, H2S1).
+
+    `amounts`: {symbol: amount} (a `CleanFormula`'s `dict(c.amounts)` or a parsed formula).
+    """
+    h = amounts.get("H", 0.0) / sum(amounts.values())
+    return len(amounts) <= HIGH_PRESSURE_HYDRIDE_MAX_ELEMENTS and h >= HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION - 1e-9
 
 
 def journal_year(journal: str) -> float:

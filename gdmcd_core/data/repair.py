@@ -29,7 +29,7 @@ import pandas as pd
 
 from gdmcd_core.chem.composition import parse_formula
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.data.cleaning import HIGH_PRESSURE_HYDRIDE_MAX_ELEMENTS, HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION
+from gdmcd_core.data.cleaning import HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION, is_high_pressure_hydride
 from gdmcd_core.util import atomic_write_csv
 
 # --- element groups -------------------------------------------------------------------------------
@@ -92,12 +92,6 @@ def fractions(amounts: Mapping[str, float]) -> dict[str, float]:
 def is_cuprate(amounts: Mapping[str, float]) -> bool:
     """Cu and O with an alkaline earth, rare earth (incl. Y, La, Sc) or Bi/Tl/Hg/Pb spacer cation."""
     return "Cu" in amounts and "O" in amounts and bool(set(amounts) & (ALKALINE_EARTH | RARE_EARTH | CUPRATE_SPACER))
-
-
-def is_high_pressure_hydride(amounts: Mapping[str, float]) -> bool:
-    """The data README's rule: H atomic fraction >= 0.5 and at most 3 elements."""
-    h = fractions(amounts).get("H", 0.0)
-    return h >= HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION - 1e-9 and len(amounts) <= HIGH_PRESSURE_HYDRIDE_MAX_ELEMENTS
 
 
 def family_of(amounts: Mapping[str, float]) -> str | None:

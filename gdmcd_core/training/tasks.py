@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from gdmcd_core.data.dataset import VAL, DataConfig, Dataset, build_dataset
-from gdmcd_core.model.checkpoint import TC_KIND
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import TcResNet
 from gdmcd_core.training import formation_energy, hydrides
@@ -36,7 +35,6 @@ class Task:
     name: str  # as `gdmcd train --task` takes it
     target: str  # what the model predicts, e.g. "Tc"
     unit: str  # of the target, its loss scale and its errors, e.g. "K"
-    kind: str  # the card's "kind"
     defaults: Callable[[], RunSpec]  # the default model, training and data configs (one member)
     dataset: Callable[[DataConfig, str | None], Any]  # (data config, data folder) -> the rows with their split
     rows: Callable[[Any], TrainRows]  # that dataset -> what the training loop sees
@@ -85,7 +83,6 @@ def hydride_task(config: hydrides.HydrideConfig = hydrides.HydrideConfig()) -> T
         name="hydride",
         target="Tc",
         unit="K",
-        kind=hydrides.HYDRIDE_KIND,
         defaults=_hydride_defaults,
         dataset=lambda data, data_dir: hydrides.build_hydride_dataset(data, config, data_dir),
         rows=tc_rows,
@@ -98,7 +95,6 @@ TC = Task(
     name="tc",
     target="Tc",
     unit="K",
-    kind=TC_KIND,
     defaults=RunSpec,
     dataset=build_dataset,
     rows=tc_rows,
@@ -108,7 +104,6 @@ FORMATION_ENERGY = Task(
     name="formation_energy",
     target="formation energy",
     unit=formation_energy.UNIT,
-    kind=formation_energy.FORMATION_ENERGY_KIND,
     defaults=lambda: RunSpec(
         model=formation_energy.MODEL_CONFIG, train=formation_energy.TRAIN_CONFIG, data=formation_energy.DATA_CONFIG
     ),
@@ -138,6 +133,7 @@ def train(
     started = time.time()
     out = Path(out)
     ds = task.dataset(spec.data, data_dir)
+    log(f"task {task.name}: {task.target} in {task.unit}, {spec.members} member(s)")
     log(f"dataset: {ds.counts()}")
     identity = run_identity(spec, {"name": task.name, **task.settings})
     return train_members(
