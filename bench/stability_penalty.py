@@ -30,7 +30,7 @@ from bench.trust_common import (
     size_line,
     summarize,
 )
-from gdmcd_core.training.formation_energy import FORMATION_ENERGY_CHECKPOINT, load_formation_energy_model
+from gdmcd_core.model.formation_energy import FORMATION_ENERGY_CHECKPOINT, load_formation_energy_model
 
 HEADERS = [
     "penalty weight (K per eV/atom)",

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-HYDRIDE_KIND = "tc_regressor_hydride"
+from gdmcd_core.model.kinds import HYDRIDE_KIND
+
 HYDRIDE_STEM = "tc_hydride"
 SHORT_HASH = 8
 HIGH_PRESSURE_NOTE = (

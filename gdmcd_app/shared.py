@@ -83,7 +83,7 @@ def get_trees():
 
 @st.cache_resource(show_spinner=False)
 def _formation_energy_model(device: str):
-    from gdmcd_core.training.formation_energy import load_formation_energy_model
+    from gdmcd_core.model.formation_energy import load_formation_energy_model
 
     try:
         return load_formation_energy_model(device=device)

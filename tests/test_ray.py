@@ -208,7 +208,7 @@ def test_cli_runs_on_the_cluster(cluster: str, tmp_path: Path, monkeypatch: pyte
     ckpt = tmp_path / "tiny.pt"
     save_checkpoint(ckpt, list(tiny_ensemble().members), {"note": "test"})
     monkeypatch.setattr("gdmcd_core.data.reference.load_reference", lambda *a, **k: tiny_reference())
-    monkeypatch.setattr("gdmcd_core.training.formation_energy.load_formation_energy_model", lambda *a, **k: None)
+    monkeypatch.setattr("gdmcd_core.model.formation_energy.load_formation_energy_model", lambda *a, **k: None)
     argv = ["--out", str(tmp_path / "run"), "--checkpoint", str(ckpt), "--init-mode", "dataset", "--no-progress"]
     argv += ["--n-candidates", "4", "--steps2", "10", "--steps3", "10", "--no-hull-columns", "--device", "cpu"]
     assert cli_design.main([*argv, "--executor", "ray", "--address", cluster, "--shards", "2"]) == 0

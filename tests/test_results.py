@@ -22,6 +22,7 @@ from gdmcd_core.chem.composition import format_amounts, reduced_formula
 from gdmcd_core.design.config import speed
 from gdmcd_core.design.evidence import filters
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint, update_card
+from gdmcd_core.model.kinds import HYDRIDE_KIND
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -133,13 +134,13 @@ def test_model_refs_captions_and_the_hydride_preset(tmp_path: Path) -> None:
     ref = models.ModelRef("tc_default", "61bc315d8837d78b", "tc_regressor")
     assert ref.label == "tc_default · 61bc315d" and not ref.high_pressure
     assert "`tc_default`" in models.model_caption(ref) and "61bc315d" in models.model_caption(ref)
-    hyd = models.ModelRef("tc_hydride", "5db5a168", models.HYDRIDE_KIND)
+    hyd = models.ModelRef("tc_hydride", "5db5a168", HYDRIDE_KIND)
     assert hyd.high_pressure and "high-pressure" in models.model_caption(hyd)
     plain = make_tiny_checkpoint(tmp_path / "a" / "tiny.pt")
     assert models.hydride_checkpoint([plain])[0] is None
     assert "not present" in models.hydride_checkpoint([plain])[1]
     h = make_tiny_checkpoint(tmp_path / "b" / "tiny_h.pt")
-    update_card(h, {"kind": models.HYDRIDE_KIND})
+    update_card(h, {"kind": HYDRIDE_KIND})
     path, note = models.hydride_checkpoint([plain, h])
     assert path == str(h) and "high-pressure" in note
     run_ref = models.run_model_ref({"checkpoint_path": str(h), "checkpoint_sha256": "abcdef0123"})

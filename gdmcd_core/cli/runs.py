@@ -131,7 +131,7 @@ def _engine_for(run_dir: Path, a: argparse.Namespace):
         raise ValueError(f"{ckpt} (SHA-256 {model.sha256[:12]}…) is not the model this run used ({str(used)[:12]}…)")
     fe = None
     if cfg.formation_energy_weight > 0:
-        from gdmcd_core.training.formation_energy import load_formation_energy_model
+        from gdmcd_core.model.formation_energy import load_formation_energy_model
 
         try:
             fe = load_formation_energy_model(device=device)

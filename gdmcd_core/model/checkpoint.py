@@ -14,13 +14,13 @@ from typing import Any
 import torch
 
 from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.kinds import TC_KIND
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.util import REPO_ROOT, atomic_torch_save, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "tc_default.pt"
-TC_KIND = "tc_regressor"  # card "kind" of a Tc model (a card without "kind" is taken as one)
 MAX_WIDTH, MAX_BLOCKS = 4096, 64  # beyond these a "model config" is damage, not a model: refused before allocating
 
 

@@ -17,9 +17,9 @@ from torch import nn
 
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, CheckpointError, load_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.kinds import FORMATION_ENERGY_KIND
 
 FORMATION_ENERGY_CHECKPOINT = CHECKPOINT_DIR / "formation_energy.pt"
-FORMATION_ENERGY_KIND = "formation_energy"  # its card's "kind"
 # Card keys holding the surrogate's error in eV/atom, most preferred first.
 SIGMA_CARD_KEYS = ("test_mae_ev_atom", "best_val_mae_ev_atom")
 
@@ -62,7 +62,6 @@ def formation_energy_sigma(model: nn.Module | None) -> float | None:
 
 __all__ = [
     "FORMATION_ENERGY_CHECKPOINT",
-    "FORMATION_ENERGY_KIND",
     "formation_energy_sigma",
     "load_formation_energy_model",
     "predict_formation_energy",

@@ -37,6 +37,7 @@ import torch
 
 from gdmcd_core.chem.element_features import feature_matrix, feature_names
 from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
+from gdmcd_core.model.kinds import TREES_KIND
 from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sha256_file
 
 # The trees disagree with the ResNet when |Tc - Tc_trees| > DISAGREEMENT_RATIO * max(Tc, TC_FLOOR_K): the app marks
@@ -44,7 +45,6 @@ from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sh
 # positives (disagreement_flags_*)
 DISAGREEMENT_RATIO = 0.5
 TC_FLOOR_K = 1.0
-TREES_KIND = "tc_trees"
 TREES_SUFFIX = ".trees.pt"  # tc_default.pt -> tc_default.trees.pt (card tc_default.trees.json)
 PREDICT_ROWS = 2048  # rows per traversal batch (bounds the (rows, trees) index arrays)
 
@@ -310,7 +310,6 @@ def tree_card(config: TreeConfig, ens_card: dict[str, Any], fit_s: float, n_rows
 
 
 __all__ = [
-    "TREES_KIND",
     "TreeConfig",
     "TreeModel",
     "companion_trees",

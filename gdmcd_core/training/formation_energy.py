@@ -30,11 +30,7 @@ from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, TRAIN, VAL, DataConfig, a
 from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import save_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.model.formation_energy import (  # noqa: F401  (re-exported: the CLI, app and bench load it from here)
-    FORMATION_ENERGY_CHECKPOINT,
-    FORMATION_ENERGY_KIND,
-    load_formation_energy_model,
-)
+from gdmcd_core.model.kinds import FORMATION_ENERGY_KIND
 from gdmcd_core.model.resnet import ModelConfig, TcResNet, count_parameters
 from gdmcd_core.training.loop import TrainConfig, TrainRows
 from gdmcd_core.training.metrics import regression_metrics

@@ -45,7 +45,6 @@ from gdmcd_core.training.loop import TrainConfig
 from gdmcd_core.training.metrics import mean_absolute_error
 from gdmcd_core.util import predict_array, sha256_file
 
-HYDRIDE_KIND = "tc_regressor_hydride"  # the card "kind" of a hydride model
 HYDRIDE_CHECKPOINT = CHECKPOINT_DIR / "tc_hydride.pt"
 # Not committed: the D_HSC1 model of Table 8 (git-ignored folder).
 WORK_DIR = CHECKPOINT_DIR.parent / ".checkpoint_work"

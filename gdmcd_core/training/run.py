@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from gdmcd_core.data.dataset import DataConfig, Dataset
-from gdmcd_core.model.checkpoint import TC_KIND, load_checkpoint, save_checkpoint
+from gdmcd_core.model.checkpoint import load_checkpoint, save_checkpoint
 from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.kinds import TC_KIND
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.training.calibration import calibrate
 from gdmcd_core.training.evaluate import evaluate_checkpoint

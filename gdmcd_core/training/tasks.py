@@ -22,6 +22,7 @@ from typing import Any
 
 from gdmcd_core.data.dataset import VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
+from gdmcd_core.model.kinds import HYDRIDE_KIND
 from gdmcd_core.model.resnet import TcResNet
 from gdmcd_core.training import formation_energy, hydrides
 from gdmcd_core.training.loop import TrainRows
@@ -63,7 +64,7 @@ def _save_hydride(
     fields = {
         **tc_card_fields(record, ds.config),  # ds.config: with the hydride_replicas the set was built with
         **hydrides.hydride_card_fields(ds, config),
-        "kind": hydrides.HYDRIDE_KIND,
+        "kind": HYDRIDE_KIND,
         "configs_from": source if record.spec.model == default_model else f"command line over {source}",
         "init_from": record.spec.init_from,
         "total_seconds": time.time() - record.started,
