@@ -60,9 +60,14 @@ def _loop_run(model, ref, b: int, steps: int, device: str, seed: int, mode: str)
     """(a callable timing one DesignEngine.optimize run, returning candidate-steps/s; the start compositions)."""
     cfg = DesignConfig(
         refine_steps=0,  # the loop alone: no integer refinement after it
-        n_candidates=b, steps2=steps // 2, steps3=steps - steps // 2, seed=seed, device=device,
-        ensemble_mode=mode, hull_columns=False,
-    )  # fmt: skip
+        n_candidates=b,
+        steps2=steps // 2,
+        steps3=steps - steps // 2,
+        seed=seed,
+        device=device,
+        ensemble_mode=mode,
+        hull_columns=False,
+    )
     eng = DesignEngine(model, cfg, reference=ref)
     start = eng.start_points()
     eng.optimize(start)  # warm-up: allocator, lazy imports, oneDNN kernels for this B
@@ -89,12 +94,23 @@ def measure(model: TcEnsemble, ref, b: int, args) -> list[dict]:
     if model.n_members > 1:
         k = model.n_members
         loop_f, _ = _loop_run(model, ref, b, *a, args.seed, "fused")
-        rows.append({"row": f"ensemble of {k}, fused", **paired(loop_f, _bare_run(fuse_members(list(model.members)), x, *a), args.repeats)})  # fmt: skip
+        rows.append(
+            {
+                "row": f"ensemble of {k}, fused",
+                **paired(loop_f, _bare_run(fuse_members(list(model.members)), x, *a), args.repeats),
+            }
+        )
         loop_r, _ = _loop_run(model, ref, b, *a, args.seed, "rotate")
         rows.append({"row": f"ensemble of {k}, rotate (full every 4)", **paired(loop_r, None, args.repeats)})
         one_by_one = _bare_run(model.member_raw_predictions, x, *a)
-        rows.append({"row": f"ensemble of {k}, one by one", "loop": None, "loop_over_bare": None,
-                     "bare": statistics.median(one_by_one() for _ in range(args.repeats))})  # fmt: skip
+        rows.append(
+            {
+                "row": f"ensemble of {k}, one by one",
+                "loop": None,
+                "loop_over_bare": None,
+                "bare": statistics.median(one_by_one() for _ in range(args.repeats)),
+            }
+        )
     for r in rows:
         r.update(n_candidates=b, cost_vs_member=rows[0]["loop"] / r["loop"] if r["loop"] else None)
     return rows
@@ -105,9 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     add_common_args(p)
     p.add_argument("--batches", default="64,256,1024", help="comma-separated batch sizes B")
     p.add_argument(
-        "--steps", type=int, default=120, help="steps per timed run (half stage 2, half stage 3; enough that the per-run "
+        "--steps",
+        type=int,
+        default=120,
+        help="steps per timed run (half stage 2, half stage 3; enough that the per-run "
         "costs, start-up and the final integer checks, weigh as they do in a run, not as in a 20-step one)",
-    )  # fmt: skip
+    )
     p.add_argument("--repeats", type=int, default=3, help="timed runs per figure; the median is reported")
     p.add_argument(
         "--json", action="store_true", help="one JSON line per B (the ensemble's fused loop as the headline)"
@@ -120,20 +139,36 @@ def main(argv: list[str] | None = None) -> None:
         rows = measure(model, ref, b, args)
         if args.json:
             head = rows[1] if len(rows) > 1 else rows[0]
-            out = {"n_candidates": b, "candidate_steps_per_s": head["loop"], "bare_fwd_bwd_per_s": head["bare"],
-                   "loop_over_bare": head["loop_over_bare"], "threads": torch.get_num_threads(), "rows": rows}  # fmt: skip
+            out = {
+                "n_candidates": b,
+                "candidate_steps_per_s": head["loop"],
+                "bare_fwd_bwd_per_s": head["bare"],
+                "loop_over_bare": head["loop_over_bare"],
+                "threads": torch.get_num_threads(),
+                "rows": rows,
+            }
             print(json.dumps(out), flush=True)
             continue
         for r in rows:
             fmt = lambda v, f: "—" if v is None else f.format(v)  # noqa: E731
-            table.append([b, r["row"], fmt(r["loop"], "{:,.0f}"), fmt(r["bare"], "{:,.0f}"),
-                          fmt(r["loop_over_bare"], "{:.2f}"), fmt(r["cost_vs_member"], "{:.2f}×")])  # fmt: skip
+            table.append(
+                [
+                    b,
+                    r["row"],
+                    fmt(r["loop"], "{:,.0f}"),
+                    fmt(r["bare"], "{:,.0f}"),
+                    fmt(r["loop_over_bare"], "{:.2f}"),
+                    fmt(r["cost_vs_member"], "{:.2f}×"),
+                ]
+            )
         print(f"B={b} done", flush=True)
     if args.json:
         return
     with printed() as tables:
-        print(f"\nModel: {desc}\n{args.steps} steps per run, median of {args.repeats} runs, device {args.device}, "
-              f"{torch.get_num_threads()} threads.\n")  # fmt: skip
+        print(
+            f"\nModel: {desc}\n{args.steps} steps per run, median of {args.repeats} runs, device {args.device}, "
+            f"{torch.get_num_threads()} threads.\n"
+        )
         heads = [
             "B",
             "model in the loop",

@@ -309,13 +309,20 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_s": {m: round(r["wall_s"], 1) for m, r in runs.items()},
         "credibility": cred,
         "budget_evaluations": cfg.n_candidates * cfg.budget_steps,
-        "config": {"n_candidates": cfg.n_candidates, "steps2": cfg.steps2, "steps3": cfg.steps3, "seed": cfg.seed,
-                   "init_mode": cfg.init_mode, "objective": cfg.objective, "quick": args.quick,
-                   "refine_steps": cfg.refine_steps},
+        "config": {
+            "n_candidates": cfg.n_candidates,
+            "steps2": cfg.steps2,
+            "steps3": cfg.steps3,
+            "seed": cfg.seed,
+            "init_mode": cfg.init_mode,
+            "objective": cfg.objective,
+            "quick": args.quick,
+            "refine_steps": cfg.refine_steps,
+        },
         "n_targets": len(targets),
         "model": desc,
         "total_s": round(time.perf_counter() - t0, 1),
-    }  # fmt: skip
+    }
     numbers = _jsonable(numbers)
     print("\n" + report(numbers))
     if args.out:

@@ -75,8 +75,15 @@ def design_rows(ens, b: int, steps: int, seed: int) -> list[dict]:
         st = eng.optimize(start)
         tc, sd = eng.predict(st.integer.fractions)
         top = np.argsort(-(tc - sd))[:10]
-        rows.append({"mode": mode, "seconds": st.elapsed_s, "top10_tc_k": float(tc[top].mean()),
-                     "top10_sigma_k": float(sd[top].mean()), "top10_lcb_k": float((tc - sd)[top].mean())})  # fmt: skip
+        rows.append(
+            {
+                "mode": mode,
+                "seconds": st.elapsed_s,
+                "top10_tc_k": float(tc[top].mean()),
+                "top10_sigma_k": float(sd[top].mean()),
+                "top10_lcb_k": float((tc - sd)[top].mean()),
+            }
+        )
     return rows
 
 
@@ -106,17 +113,43 @@ def main(argv: list[str] | None = None) -> None:
 def print_tables(args: argparse.Namespace, members: int, note: str, cov: list[dict], des: list[dict]) -> None:
     """The two tables of a run: σ one by one vs fused, and the design run fused vs rotate."""
     print(f"Checkpoint {args.checkpoint} ({members} members; {note}); {args.threads} threads.\n")
-    print(md_table(
-        ["evaluation", "±1σ coverage", "±2σ coverage", "far ±1σ", "far ±2σ", "max \\|Δ mean\\| (K)", "max \\|Δ σ\\| (K)", "time (s)"],
-        [[r["evaluation"], r["coverage_1sigma"], r["coverage_2sigma"], r["far_coverage_1sigma"], r["far_coverage_2sigma"],
-          f"{r.get('max_abs_diff_mean_k', 0):.1e}", f"{r.get('max_abs_diff_sigma_k', 0):.1e}", r["seconds"]] for r in cov],
-    ))  # fmt: skip
-    print(f"\nDesign: {args.n_candidates} candidates × {args.steps}+{args.steps} steps, seed {args.seed}; "
-          "integer formulas scored by the full ensemble.\n")  # fmt: skip
-    print(md_table(
-        ["ensemble_mode", "loop time (s)", "top-10 Tc (K)", "top-10 σ (K)", "top-10 Tc − σ (K)"],
-        [[r["mode"], r["seconds"], r["top10_tc_k"], r["top10_sigma_k"], r["top10_lcb_k"]] for r in des],
-    ))  # fmt: skip
+    print(
+        md_table(
+            [
+                "evaluation",
+                "±1σ coverage",
+                "±2σ coverage",
+                "far ±1σ",
+                "far ±2σ",
+                "max \\|Δ mean\\| (K)",
+                "max \\|Δ σ\\| (K)",
+                "time (s)",
+            ],
+            [
+                [
+                    r["evaluation"],
+                    r["coverage_1sigma"],
+                    r["coverage_2sigma"],
+                    r["far_coverage_1sigma"],
+                    r["far_coverage_2sigma"],
+                    f"{r.get('max_abs_diff_mean_k', 0):.1e}",
+                    f"{r.get('max_abs_diff_sigma_k', 0):.1e}",
+                    r["seconds"],
+                ]
+                for r in cov
+            ],
+        )
+    )
+    print(
+        f"\nDesign: {args.n_candidates} candidates × {args.steps}+{args.steps} steps, seed {args.seed}; "
+        "integer formulas scored by the full ensemble.\n"
+    )
+    print(
+        md_table(
+            ["ensemble_mode", "loop time (s)", "top-10 Tc (K)", "top-10 σ (K)", "top-10 Tc − σ (K)"],
+            [[r["mode"], r["seconds"], r["top10_tc_k"], r["top10_sigma_k"], r["top10_lcb_k"]] for r in des],
+        )
+    )
 
 
 if __name__ == "__main__":

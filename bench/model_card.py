@@ -152,17 +152,21 @@ def _consensus_rows(card: Card, section: str, m: dict) -> None:
             section, "ours vs trees", "Spearman(|Tc − Tc_trees|, |error|)", m.get("disagreement_spearman_abs_error")
         )
         card.add(
-            section, "ours vs trees", f"MAE where they disagree most ({share}) / elsewhere (K)",
+            section,
+            "ours vs trees",
+            f"MAE where they disagree most ({share}) / elsewhere (K)",
             f"{m['disagreement_top_mae_k']:.2f} / {fmt(m.get('disagreement_rest_mae_k'), '.2f')}",
             "the ensemble's error on the superconductors",
-        )  # fmt: skip
+        )
         card.headline[f"{section}_disagreement_spearman"] = m.get("disagreement_spearman_abs_error")
     if m.get("disagreement_false_positive_auc") is not None:
         card.add(
-            section, "ours vs trees", f"share marked (|Tc − Tc_trees| > {DISAGREEMENT_RATIO:g} Tc): ensemble's false / true positives",
+            section,
+            "ours vs trees",
+            f"share marked (|Tc − Tc_trees| > {DISAGREEMENT_RATIO:g} Tc): ensemble's false / true positives",
             _pair(m, "disagreement_flags_false_positive_share", "disagreement_flags_true_positive_share"),
             f"the app's speculative mark; AUC of the relative disagreement {m['disagreement_false_positive_auc']:.2f}",
-        )  # fmt: skip
+        )
         card.headline[f"{section}_flags_false_positive_share"] = m["disagreement_flags_false_positive_share"]
         card.headline[f"{section}_flags_true_positive_share"] = m["disagreement_flags_true_positive_share"]
 
@@ -205,8 +209,11 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
         se = _se_note(jarvis_abs_errors(tc, rows, fallback))
         trees = companion_trees(ens)
         data = ens.card.get("data_config", {})
-        extra = [name for key, name in (("include_cod", "COD"), ("physical_negatives", "physical negatives"))
-                 if data.get(key)]  # fmt: skip
+        extra = [
+            name
+            for key, name in (("include_cod", "COD"), ("physical_negatives", "physical negatives"))
+            if data.get(key)
+        ]
         trained_on = "; trained on its train rows" + "".join(f" + {name}" for name in extra)
         card.add(
             "jarvis", f"ours ({ens.n_members} member(s))", "test MAE (K)", ours, f"{n_note}{trained_on}; {se}", ".2f"

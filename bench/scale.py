@@ -151,9 +151,14 @@ def gpu_rows(args, model, ref) -> tuple[list[dict], list[dict], dict]:
             tc32 = tc if mode == "fp32" else tc32
             out[mode] = (rate, float(np.max(np.abs(tc - tc32))) if tc32 is not None and len(tc) else float("nan"))
         rates[b] = max(r for r, _ in out.values())
-        rows.append({"B": b, **{f"{m}_cand_steps_per_s": r for m, (r, _) in out.items()}} | {
-            "tf32_max_dtc_k": out["tf32"][1], "amp_max_dtc_k": out["amp"][1], "limit_cand_steps_per_s": limit,
-        })  # fmt: skip
+        rows.append(
+            {"B": b, **{f"{m}_cand_steps_per_s": r for m, (r, _) in out.items()}}
+            | {
+                "tf32_max_dtc_k": out["tf32"][1],
+                "amp_max_dtc_k": out["amp"][1],
+                "limit_cand_steps_per_s": limit,
+            }
+        )
         print(f"B={b}: " + ", ".join(f"{m} {r:,.0f}" for m, (r, _) in out.items()), flush=True)
     full = []
     for n in GPU_COUNTS:
@@ -205,26 +210,50 @@ def print_tables(out: dict, args: argparse.Namespace) -> None:
     print(
         f"\nModel: {out['model']}\n{out['starts']} starts x {out['steps']} steps ({100 * share:.3g} % of the paper's candidate-steps).\n"
     )
-    print(md_table(["executor", "workers", "cand-steps/s", "scaling efficiency"], [
-        [r["executor"], r["workers"], f"{r['cand_steps_per_s']:,.0f}",
-         f"{r['efficiency']:.0%}" if "efficiency" in r else ""]
-        for r in out["cpu"]
-    ]))  # fmt: skip
+    print(
+        md_table(
+            ["executor", "workers", "cand-steps/s", "scaling efficiency"],
+            [
+                [
+                    r["executor"],
+                    r["workers"],
+                    f"{r['cand_steps_per_s']:,.0f}",
+                    f"{r['efficiency']:.0%}" if "efficiency" in r else "",
+                ]
+                for r in out["cpu"]
+            ],
+        )
+    )
     if "gpu" in out:
         a = out["analytic"]
-        print(f"\nGPU: {a['forward_mflop_per_member']:.2f} MFLOP forward per member-candidate, {a['members']} member(s); "
-              f"limit at {args.peak_tflops:g} TFLOP/s: {a['limit']:,.0f} cand-steps/s. {args.gpu_steps} steps per row.\n")  # fmt: skip
-        print(md_table(["B", "FP32", "TF32", "AMP (bf16)", "max abs ΔTc TF32 / AMP (K)", "within 0.5 K", "FP32 / limit"], [
-            [r["B"], f"{r['fp32_cand_steps_per_s']:,.0f}", f"{r['tf32_cand_steps_per_s']:,.0f}",
-             f"{r['amp_cand_steps_per_s']:,.0f}", f"{r['tf32_max_dtc_k']:.3f} / {r['amp_max_dtc_k']:.3f}",
-             "yes" if max(r["tf32_max_dtc_k"], r["amp_max_dtc_k"]) <= TOLERANCE_K else "no",
-             f"{r['fp32_cand_steps_per_s'] / a['limit']:.0%}"]
-            for r in out["gpu"]
-        ]))  # fmt: skip
+        print(
+            f"\nGPU: {a['forward_mflop_per_member']:.2f} MFLOP forward per member-candidate, {a['members']} member(s); "
+            f"limit at {args.peak_tflops:g} TFLOP/s: {a['limit']:,.0f} cand-steps/s. {args.gpu_steps} steps per row.\n"
+        )
+        print(
+            md_table(
+                ["B", "FP32", "TF32", "AMP (bf16)", "max abs ΔTc TF32 / AMP (K)", "within 0.5 K", "FP32 / limit"],
+                [
+                    [
+                        r["B"],
+                        f"{r['fp32_cand_steps_per_s']:,.0f}",
+                        f"{r['tf32_cand_steps_per_s']:,.0f}",
+                        f"{r['amp_cand_steps_per_s']:,.0f}",
+                        f"{r['tf32_max_dtc_k']:.3f} / {r['amp_max_dtc_k']:.3f}",
+                        "yes" if max(r["tf32_max_dtc_k"], r["amp_max_dtc_k"]) <= TOLERANCE_K else "no",
+                        f"{r['fp32_cand_steps_per_s'] / a['limit']:.0%}",
+                    ]
+                    for r in out["gpu"]
+                ],
+            )
+        )
         print(f"\nThe paper's search ({PAPER_STARTS:,} starts x {PAPER_STEPS:,} steps), FP32, one shard per GPU:\n")
-        print(md_table(["GPUs", "starts per GPU", "time"], [
-            [r["gpus"], r["starts_per_gpu"], f"{r['fp32_hours'] * 60:.1f} min"] for r in out["full_search"]
-        ]))  # fmt: skip
+        print(
+            md_table(
+                ["GPUs", "starts per GPU", "time"],
+                [[r["gpus"], r["starts_per_gpu"], f"{r['fp32_hours'] * 60:.1f} min"] for r in out["full_search"]],
+            )
+        )
 
 
 if __name__ == "__main__":

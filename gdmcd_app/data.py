@@ -161,6 +161,27 @@ def predict_formulas(model: Any, formulas: Sequence[str], trees: Any = None) -> 
     return table
 
 
+def with_training_checks(table: pd.DataFrame, ref: Any, why: str = "") -> pd.DataFrame:
+    """A `predict_formulas` table with `parsed_formula` (the composition scored, as `gdmcd predict` prints it)
+    after `formula`, and `warning` (the CLI's warning text, evaluate.prediction_warnings; "" where none) before
+    `error`, for the rows that parsed. ref, why: evaluate.training_reference_for of the model's card."""
+    from gdmcd_core.chem.composition import format_amounts, parse_formula
+    from gdmcd_core.training.evaluate import prediction_warnings
+
+    ok = (table["error"] == "").to_numpy()
+    formulas = table["formula"].astype(str).tolist()
+    parsed, warnings = [""] * len(table), [""] * len(table)
+    rows = np.flatnonzero(ok)
+    if len(rows):
+        x = np.stack([to_vector(formulas[i]) for i in rows]).astype(np.float32)
+        for i, w in zip(rows, prediction_warnings(x, ref, why), strict=True):
+            parsed[i], warnings[i] = format_amounts(parse_formula(formulas[i])), w or ""
+    out = table.copy()
+    out.insert(out.columns.get_loc("formula") + 1, "parsed_formula", parsed)
+    out.insert(out.columns.get_loc("error"), "warning", warnings)
+    return out
+
+
 def test_split_predictions(model: Any) -> dict[str, np.ndarray]:
     """Per-row predictions on the checkpoint's own test split (see evaluate.test_predictions).
 

@@ -40,19 +40,6 @@ SPECIAL_DEFAULTS: dict[str, Any] = {
 }
 N_SLIDER_MIN, N_SLIDER_MAX = 1, 60  # allowed cell sizes N offered by the N-range slider
 LR_OPTIONS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)  # the learning-rate slider's stops
-# How radios and select boxes word a field's choices ({value: label}, in the order offered); a field's own
-# metadata "choice_labels" comes first.
-CHOICE_LABELS: dict[str, dict[str, str]] = {
-    "init_mode": {
-        "mixed": "SuperCon + interpolations (paper)",
-        "dataset": "From SuperCon above T",
-        "interpolate": "Interpolations",
-        "hydride": "Hydride grid",
-        "formulas": "Typed formulas",
-    },
-    "integer_loss": {"int": "L_int (all atoms whole)", "es": "L_int,ES (two elements may stay fractional)"},
-    "objective": {"mean": "ensemble mean Tc", "lcb": "lower confidence bound (mean − κσ)"},
-}
 
 
 def generic_fields() -> list[Field]:
@@ -95,7 +82,7 @@ def n_slider_max(n_range: tuple[int, int]) -> int:
 
 def choice_labels(f: Field) -> dict[Any, str]:
     """{value: label} of a field's choices, in the order a radio or select box offers them."""
-    labels = f.metadata.get("choice_labels") or CHOICE_LABELS.get(f.name)
+    labels = f.metadata.get("choice_labels")
     return dict(labels) if labels else {c: str(c) for c in f.metadata.get("choices") or ()}
 
 

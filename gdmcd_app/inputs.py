@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -48,6 +49,14 @@ MAX_UPLOAD_BYTES = 1_000_000
 MAX_PREDICT_ROWS = 10_000
 
 _SUBSCRIPT = str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉.")
+# How pretty_formula reads a formula as the grammar does (chem/formula_syntax): an amount follows an element or a
+# bracket; a hydrate multiplier follows a separator ("·", "*", ...). An ASCII "." is a separator before "<n>H2O"
+# (at the end or before another separator) after an element, a bracket or a nonzero whole amount, and before an
+# element or a bracket; elsewhere it is a decimal point.
+_AMOUNT = re.compile(r"(?<=[A-Za-z)\]])\d+(?:\.\d+)?")
+_WATER_DOT = re.compile(r"(?<=[A-Za-z)\]])(\d*)\.(?=\d+H2O(?:$|[·•∙⋅*.]))")
+_ADDUCT_DOT = re.compile(r"\.(?=[A-Z(\[])")
+_AS_MIDDLE_DOT = str.maketrans(dict.fromkeys("•∙⋅*", "·"))
 
 
 # -- element states ----------------------------------------------------------------------------
@@ -69,7 +78,18 @@ def element_label(symbol: str) -> str:
 
 def pin_notes(pins: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """{symbol: "≥ 0.5" or "= 0.25"}: what the periodic table writes on a pinned tile."""
-    return {p["symbol"]: f"{'≥' if p['mode'] == 'at-least' else '='} {p['fraction']:g}" for p in pins}
+    return {
+        p["symbol"]: f"{'≥' if p.get('mode') == 'at-least' else '='} {_shown_fraction(p.get('fraction'))}" for p in pins
+    }
+
+
+def _shown_fraction(value: Any) -> str:
+    """A pin's fraction for a tile: '0.5', or '?' while its cell is empty or not a number."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return "?"
+    return f"{f:g}" if math.isfinite(f) else "?"
 
 
 def pin_row(symbol: str, fraction: float | None = None, mode: str = DEFAULT_PIN_MODE) -> dict[str, Any]:
@@ -175,13 +195,9 @@ def validate_pins(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Pin], list[st
             errors.append(f"{where}: {sym} is pinned twice; keep one row per element")
             continue
         seen.add(sym)
-        try:
-            f = float(raw_f)
-        except (TypeError, ValueError):
-            errors.append(f"{where}: fraction {raw_f!r} is not a number; give a value in (0, 1]")
-            continue
-        if not math.isfinite(f) or not 0.0 < f <= 1.0:
-            errors.append(f"{where}: fraction {f:g} must be in (0, 1] (atoms per atom)")
+        f, problem = _pin_fraction(sym, raw_f)
+        if problem:
+            errors.append(f"{where}: {problem}")
             continue
         if mode not in PIN_MODES:
             errors.append(f"{where}: mode {mode!r} must be one of {', '.join(PIN_MODES)}")
@@ -193,6 +209,20 @@ def validate_pins(rows: Iterable[Mapping[str, Any]]) -> tuple[list[Pin], list[st
             f"pinned fractions sum to {total:g} > 1 ({', '.join(str(p) for p in pins)}); they must sum to at most 1"
         )
     return pins, errors
+
+
+def _pin_fraction(symbol: str, raw: Any) -> tuple[float, str | None]:
+    """(the pin's fraction, None), or (NaN, what is wrong with it): an empty cell (cleared in the pin table),
+    text that is not a number, or a number outside (0, 1]."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()) or (isinstance(raw, float) and math.isnan(raw)):
+        return math.nan, f"the fraction of {symbol} is empty; give a value in (0, 1]"
+    try:
+        f = float(raw)
+    except (TypeError, ValueError):
+        return math.nan, f"fraction {raw!r} is not a number; give a value in (0, 1]"
+    if not math.isfinite(f) or not 0.0 < f <= 1.0:
+        return math.nan, f"fraction {f:g} must be in (0, 1] (atoms per atom)"
+    return f, None
 
 
 def check_constraints(pins: list[Pin], excluded: Iterable[str], max_elements: int = 0) -> str | None:
@@ -246,19 +276,12 @@ def parse_formula_lines(text: str) -> tuple[list[str], list[str]]:
 
 
 def pretty_formula(formula: str) -> str:
-    """Chemical formula with Unicode subscripts: 'YBa2Cu3O7' -> 'YBa₂Cu₃O₇', 'La1.85' -> 'La₁.₈₅'."""
-    out, digits = [], []
-    for ch in str(formula):
-        if ch.isdigit() or (ch == "." and digits):
-            digits.append(ch)
-            continue
-        if digits:
-            out.append("".join(digits).translate(_SUBSCRIPT))
-            digits = []
-        out.append(ch)
-    if digits:
-        out.append("".join(digits).translate(_SUBSCRIPT))
-    return "".join(out)
+    """Chemical formula with Unicode subscripts on its amounts, hydrates with '·': 'YBa2Cu3O7' -> 'YBa₂Cu₃O₇',
+    'La1.85' -> 'La₁.₈₅', 'CuSO4.5H2O' and 'CuSO4*5H2O' -> 'CuSO₄·5H₂O' (a multiplier is no subscript)."""
+    text = str(formula).translate(_AS_MIDDLE_DOT)
+    text = _WATER_DOT.sub(lambda m: m.group(1) + ("." if m.group(1) and int(m.group(1)) == 0 else "·"), text)
+    text = _ADDUCT_DOT.sub("·", text)
+    return _AMOUNT.sub(lambda m: m.group().translate(_SUBSCRIPT), text)
 
 
 def read_formula_csv(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_rows: int = MAX_PREDICT_ROWS) -> list[str]:

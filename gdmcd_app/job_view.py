@@ -245,10 +245,18 @@ def folder_meta_name(run_id: str, root: str | Path | None = None) -> str:
         return ""
 
 
-def ranking_text(config: dict) -> str:
-    """How the run's table is ranked, in words (mirrors design.evidence.candidates.candidate_context)."""
-    score = "Tc − κσ" if config.get("objective") == "lcb" else "predicted Tc"
-    text = f"ranked by {score} of the integer formula"
-    if config.get("valence_weight", 0) or config.get("cu_valence_weight", 0):
+def ranking_text(design: Mapping[str, Any]) -> str:
+    """How the run's table is ranked, in words, from its design settings (config.json's "design", not the
+    whole config): Tc − κσ under the lcb objective, else predicted Tc (as design.evidence.candidates
+    .candidate_context ranks)."""
+    d = normalized(design) if isinstance(design, Mapping) else {}
+    k = d.get("kappa", 1.0)
+    kappa = (float(k) if finite(k) else 1.0) if d.get("objective", "lcb") == "lcb" else 0.0
+    if kappa > 0:
+        score = f"Tc − {'' if kappa == 1 else f'{kappa:g}'}σ"
+        text = f"ranked by {score} of the integer formula (objective lcb, κ = {kappa:g})"
+    else:
+        text = f"ranked by predicted Tc of the integer formula (objective {d.get('objective', 'lcb')})"
+    if d.get("valence_weight", 0) or d.get("cu_valence_weight", 0):
         text += "; formulas that fail a chemistry check (charge neutrality, Cu valence) come after those that pass"
     return text

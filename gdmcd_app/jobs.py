@@ -18,13 +18,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gdmcd_app.data import SERIES_KEYS
-from gdmcd_core.design.config.resources import check_design_request, count_n_values, parse_max_jobs
+from gdmcd_core.design.config.resources import parse_max_jobs
 from gdmcd_core.design.distributed.executor import config_from_env
 from gdmcd_core.design.runs import folder as runs
 
@@ -45,6 +46,10 @@ EngineFactory = Callable[..., Any]
 
 class JobLimitError(RuntimeError):
     """Too many design jobs are running on this server."""
+
+
+class RunBusyError(RuntimeError):
+    """A finalize or resume of this run is already under way on this server."""
 
 
 @dataclass(frozen=True)
@@ -155,19 +160,14 @@ class Job:
             self.thread.join(timeout)
 
 
-def _default_engine_factory(model: Any, config: Any, fe_model: Any = None) -> Any:
-    from gdmcd_core.design.engine import DesignEngine
-
-    return DesignEngine(model, config, fe_model)
-
-
 class JobRegistry:
     """All design jobs of this process, keyed by job id (= run id). Thread-safe.
 
     runs_root: where run folders go (default runs.runs_root(): $GDMCD_RUNS_DIR or ./runs);
-    max_active: jobs running at once (default $GDMCD_MAX_JOBS or 2); engine_factory(model,
-    config, fe_model) -> an object with `start_points()` and `run(run_dir, callback, stop_event,
-    start=...)` (DesignEngine; tests pass a fake).
+    max_active: jobs running at once (default $GDMCD_MAX_JOBS or 2). A run's engine comes from
+    `design.session.open_design` with the page's models (the same checks as the CLI's), or from
+    engine_factory(model, config, fe_model) -> an object with `start_points()` and `run(run_dir,
+    callback, stop_event, start=...)` (tests pass a fake).
     """
 
     def __init__(
@@ -182,10 +182,11 @@ class JobRegistry:
             if max_active is not None
             else parse_max_jobs(os.environ.get(MAX_JOBS_ENV), DEFAULT_MAX_ACTIVE)
         )
-        self._factory = engine_factory or _default_engine_factory
+        self._factory = engine_factory
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._reserved = 0  # slots taken by start() calls still validating (counted with the active jobs)
+        self._busy: dict[str, str] = {}  # run id -> "finalize" | "resume" while one is being set up or runs
 
     def _reserve(self) -> None:
         with self._lock:  # check and take a slot under one lock: concurrent starts cannot overshoot
@@ -232,15 +233,24 @@ class JobRegistry:
         self._reserve()
         try:
             config = config_from_env(config)  # executor "ray" when $GDMCD_RAY_ADDRESS names a cluster
-            check_request(config, model)
-            engine = self._factory(model, config, fe_model)
-            start = engine.start_points()  # ValueError for impossible starts, shown before anything runs
+            engine, start = self._open(model, config, fe_model)
             run_dir = runs.create_run_dir(self.runs_root)
         except BaseException:
             self._unreserve()
             raise
         job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
         return self._launch(job, lambda j: _run_engine(engine, j, run_dir, start))
+
+    def _open(self, model: Any, config: Any, fe_model: Any, new_run: bool = True) -> tuple[Any, Any]:
+        """(engine, its start points; None unless new_run). ValueError (one line) for what the user can fix: a
+        run too big for this machine's memory, constraints that contradict the data, no start compositions."""
+        if self._factory is not None:
+            engine = self._factory(model, config, fe_model)
+            return engine, engine.start_points() if new_run else None
+        from gdmcd_core.design.session import open_design
+
+        opened = open_design(config, model=model, fe_model=fe_model, new_run=new_run)
+        return opened.engine, opened.start
 
     def _engine_for_run(self, run_id: str, model: Any, fe_model: Any) -> tuple[Path, Any, Any]:
         from gdmcd_core.design.runs.lock import RunLockedError, is_alive, read_lock
@@ -253,27 +263,50 @@ class JobRegistry:
         if not (run_dir / runs.STATE_FILE).is_file():
             raise ValueError(f"run {run_id} saved no state ({runs.STATE_FILE}) to continue from")
         config = config_from_run(run_dir)
-        return run_dir, config, self._factory(model, config, fe_model)
+        return run_dir, config, self._open(model, config, fe_model, new_run=False)[0]
 
     def resume(self, run_id: str, model: Any, fe_model: Any = None) -> Job:
         """Continue a stopped or interrupted run from its state.npz in a worker thread (job id = run id)."""
         from gdmcd_core.design.runs.resume import resume_run
 
-        self._reserve()
-        try:
-            run_dir, config, engine = self._engine_for_run(run_id, model, fe_model)
-        except BaseException:
-            self._unreserve()
-            raise
-        job = Job(job_id=run_id, run_dir=run_dir, config=config)
-        return self._launch(job, lambda j: resume_run(engine, run_dir, callback=j.on_progress, stop_event=j.stop_event))
+        with self._claim(run_id, "resume"):  # until the job is registered (then it is active)
+            self._reserve()
+            try:
+                run_dir, config, engine = self._engine_for_run(run_id, model, fe_model)
+            except BaseException:
+                self._unreserve()
+                raise
+            job = Job(job_id=run_id, run_dir=run_dir, config=config)
+            return self._launch(
+                job, lambda j: resume_run(engine, run_dir, callback=j.on_progress, stop_event=j.stop_event)
+            )
 
     def finalize(self, run_id: str, model: Any, fe_model: Any = None) -> int:
         """Write the candidate table of an interrupted run from its state.npz; returns its rows."""
         from gdmcd_core.design.runs.resume import finalize_run
 
-        run_dir, _, engine = self._engine_for_run(run_id, model, fe_model)
-        return len(finalize_run(engine, run_dir))
+        with self._claim(run_id, "finalize"):
+            run_dir, _, engine = self._engine_for_run(run_id, model, fe_model)
+            return len(finalize_run(engine, run_dir))
+
+    @contextmanager
+    def _claim(self, run_id: str, action: str) -> Iterator[None]:
+        """Mark the run busy with `action` for the block: a finalize or resume of it meanwhile raises
+        RunBusyError (one line) instead of racing this one over the same run folder."""
+        with self._lock:
+            if run_id in self._busy:
+                raise RunBusyError(f"a {self._busy[run_id]} is running for this run ({run_id}); wait for it to end")
+            self._busy[run_id] = action
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.pop(run_id, None)
+
+    def busy_with(self, run_id: str) -> str | None:
+        """The finalize or resume of this run under way on this server (before a resumed job runs), else None."""
+        with self._lock:
+            return self._busy.get(run_id)
 
     def get(self, job_id: str | None) -> Job | None:
         """The job with this id, or None (also for malformed ids: they never reach the file system)."""
@@ -332,12 +365,3 @@ def _run_engine(engine: Any, job: Job, run_dir: Path, start: Any) -> Any:
     if isinstance(engine, DesignEngine):
         return run_design(engine, run_dir, job.on_progress, job.stop_event, start=start, phase=job.on_phase)
     return engine.run(run_dir=run_dir, callback=job.on_progress, stop_event=job.stop_event, start=start)
-
-
-def check_request(config: Any, model: Any = None) -> None:
-    """InsufficientMemoryError (a ValueError, one line) for a config too big for this machine."""
-    if not hasattr(config, "n_candidates"):
-        return  # a test double
-    m = count_n_values(getattr(config, "n_values", ()), getattr(config, "n_min", 4), getattr(config, "n_max", 24))
-    steps = getattr(config, "total_steps", 2000)
-    check_design_request(config.n_candidates, m, steps, getattr(config, "record_every", 10), model)

@@ -93,7 +93,7 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "integer_tc_consensus_k": ColumnSpec(
         "Tc consensus (K)",
         "mean of the network and the trees where the network says Tc > 0 (the more accurate "
-        "estimate on every test split; README model card)",
+        "estimate on every test split; docs/model-card.md)",
         "number",
         "%.1f",
     ),
@@ -272,7 +272,7 @@ def _num(v: Any) -> float:
 
 def speculative_reasons(tc_k: Any, sigma_k: Any, distance_l1: Any, tc_trees_k: Any = None) -> list[str]:
     """Why a candidate is speculative ([] if it is not): σ large against Tc, far from known superconductors,
-    or the trees' Tc far from the network's (where the error is largest: README model card)."""
+    or the trees' Tc far from the network's (where the error is largest: docs/model-card.md)."""
     out = []
     tc, sd, d, tr = _num(tc_k), _num(sigma_k), _num(distance_l1), _num(tc_trees_k)
     if np.isfinite(sd) and sd > 0 and np.isfinite(tc) and sd > SPECULATIVE_SIGMA_RATIO * max(tc, TC_FLOOR_K):
@@ -362,10 +362,10 @@ def export_frame(view: pd.DataFrame, specs: Mapping[str, ColumnSpec] | None = No
 
 
 def export_csv(view: pd.DataFrame, specs: Mapping[str, ColumnSpec] | None = None) -> bytes:
-    """CSV bytes of `export_frame`, with spreadsheet formulas neutralized."""
-    from gdmcd_core.util_io import sanitize_table
+    """CSV bytes of `export_frame`, with spreadsheet formulas neutralized (util_io.csv_bytes)."""
+    from gdmcd_core.util_io import csv_bytes
 
-    return sanitize_table(export_frame(view, specs)).to_csv(index=False).encode()
+    return csv_bytes(export_frame(view, specs))
 
 
 def export_json(view: pd.DataFrame, specs: Mapping[str, ColumnSpec] | None = None) -> str:
@@ -385,6 +385,20 @@ def _plain(v: Any) -> Any:
     if isinstance(v, (np.floating, float)):
         return float(v) if np.isfinite(v) else None
     return v if v is None or isinstance(v, (str, int)) else str(v)
+
+
+def speculative_warning(view: pd.DataFrame, top: int = TOP_RANKS_CHECKED) -> str | None:
+    """The results page's warning when speculative rows are among the first `top` of a view (None when none
+    are), naming every reason a row is marked (speculative_reasons): σ, distance, and the trees' disagreement."""
+    found = speculative_in_top(view, top)
+    if not found:
+        return None
+    return (
+        f"{len(found)} of the top {min(top, len(view))} shown are speculative ({', '.join(found)}): σ above "
+        f"{SPECULATIVE_SIGMA_RATIO:g} × Tc, more than L1 = {SPECULATIVE_DISTANCE_L1:g} from every known "
+        f"superconductor, or the trees' Tc more than {SPECULATIVE_TREES_RATIO:g} × Tc away from the network's "
+        "(the notes column says which), so their Tc is an extrapolation or disputed."
+    )
 
 
 def speculative_in_top(view: pd.DataFrame, top: int = TOP_RANKS_CHECKED) -> list[str]:

@@ -7,14 +7,18 @@ computed comes from gdmcd_core.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from gdmcd_app import data
 from gdmcd_app.form import form_defaults
 from gdmcd_app.jobs import JobRegistry, warm_up
+from gdmcd_core.data import paths
 from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.design.runs.meta import META_FILE
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint
@@ -40,6 +44,13 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _device() -> str:
+    """Where this server's models live: CUDA when present (a run's config.device may move its copy)."""
+    from gdmcd_core.util import resolve_device
+
+    return str(resolve_device("auto"))
+
+
 @st.cache_resource(show_spinner="Loading the Tc model…", max_entries=4)
 def _load_model(path: str, device: str):
     # load_checkpoint returns the model in eval mode with requires_grad_(False): concurrent design
@@ -57,10 +68,8 @@ def checkpoint_path() -> Path:
 
 def get_model():
     """(model, None) or (None, error message). One copy per process and device, shared."""
-    path = checkpoint_path()
-    device = "cuda" if cuda_available() else "cpu"
     try:
-        return _load_model(str(path), device), None
+        return _load_model(str(checkpoint_path()), _device()), None
     except CheckpointError as exc:
         return None, str(exc)
 
@@ -81,6 +90,23 @@ def get_trees():
         return None, str(exc)
 
 
+@st.cache_resource(show_spinner="Reading the model's training set…", max_entries=4)
+def _training_set(path: str, data_dir: str):
+    from gdmcd_core.model.checkpoint import read_card
+    from gdmcd_core.training.evaluate import training_reference_for
+
+    return training_reference_for(read_card(path), data_dir or None)
+
+
+def get_training_set():
+    """(the active checkpoint's training compositions or None, why not): what Predict checks formulas against,
+    as `gdmcd predict` does; loaded once per checkpoint and data folder."""
+    try:
+        return _training_set(str(checkpoint_path()), os.environ.get(paths.ENV_VAR, ""))
+    except CheckpointError as exc:
+        return None, str(exc)
+
+
 @st.cache_resource(show_spinner=False)
 def _formation_energy_model(device: str):
     from gdmcd_core.model.formation_energy import load_formation_energy_model
@@ -92,7 +118,8 @@ def _formation_energy_model(device: str):
 
 
 def get_formation_energy_model():
-    return _formation_energy_model("cuda" if cuda_available() else "cpu")
+    """The formation-energy surrogate (checkpoints/formation_energy.pt), or None when absent or unreadable."""
+    return _formation_energy_model(_device())
 
 
 @st.cache_resource(show_spinner=False)
@@ -122,10 +149,10 @@ def registry_or_none() -> JobRegistry | None:
 
 
 def csv_download_bytes(table) -> bytes:
-    """A table as CSV bytes for a download button, with spreadsheet formulas neutralized."""
-    from gdmcd_core.util_io import sanitize_table
+    """A table as CSV bytes for a download button, with spreadsheet formulas neutralized (util_io.csv_bytes)."""
+    from gdmcd_core.util_io import csv_bytes
 
-    return sanitize_table(table).to_csv(index=False).encode()
+    return csv_bytes(table)
 
 
 def _stamp(path: Path) -> tuple[float, ...]:
@@ -135,9 +162,33 @@ def _stamp(path: Path) -> tuple[float, ...]:
     return (*stamp, float(lock.is_file() and runs.is_alive(runs.read_lock(path))))
 
 
+# The candidates.csv columns every page reads: a table without one is left out and named among the run's problems.
+CANDIDATE_KEY_COLUMNS = ("integer_formula", "integer_tc_k")
+
+
+def with_usable_candidates(run: runs.LoadedRun) -> runs.LoadedRun:
+    """The run, or, when its candidates.csv lacks a column of CANDIDATE_KEY_COLUMNS (or holds text in
+    integer_tc_k), the run without that table and with a problem naming the file and the column (in place of
+    the bare KeyError line the run list gives)."""
+    table = run.candidates
+    if table is None:
+        return run
+    missing = [c for c in CANDIDATE_KEY_COLUMNS if c not in table.columns]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        why = f"has no column{'s' if len(missing) > 1 else ''} {names}"
+    elif not pd.api.types.is_numeric_dtype(table["integer_tc_k"]):
+        why = "has text in its column 'integer_tc_k' (Tc in K)"
+    else:
+        return run
+    problem = f"{run.info.path / runs.CANDIDATES_FILE} {why}: its candidates cannot be shown"
+    kept = tuple(p for p in run.problems if not p.startswith(f"{runs.CANDIDATES_FILE}: "))
+    return dataclasses.replace(run, candidates=None, problems=(*kept, problem))
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _load_run(root: str, run_id: str, stamp: tuple[float, ...]) -> runs.LoadedRun:
-    return runs.load_run(run_id, root)
+    return with_usable_candidates(runs.load_run(run_id, root))
 
 
 def load_run(run_id: str) -> tuple[runs.LoadedRun | None, str | None]:

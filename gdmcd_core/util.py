@@ -1,5 +1,5 @@
 """Infrastructure used by every layer, written once: atomic writes, SHA-256, code version, device
-choice and batched prediction.
+choice, batched prediction and terminal-safe text.
 
 Nothing here knows about chemistry or models beyond "a module that maps (B, 118) to (B,)".
 """
@@ -13,6 +13,7 @@ import os
 import subprocess
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,30 @@ REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout (or site-pack
 FILE_MODE = 0o644  # written files are world-readable data (mkstemp alone would leave them 0600)
 PREDICT_BATCH = 4096  # rows per forward pass in batched prediction: ~20 MB of activations for the compact model
 HASH_CHUNK = 1 << 20  # bytes read per step when hashing
+# Characters that reorder the text shown around them (bidirectional marks, embeddings, overrides, isolates).
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: object) -> str:
+    """`text` safe to print on a terminal, on one line: control characters (C0 such as ESC and line breaks,
+    DEL, C1), line/paragraph separators and bidirectional controls are shown as escapes (\\x1b, \\u202e), so a
+    name read from a file can neither run terminal escape sequences nor break or reorder the line.
+
+    >>> printable("run\\x1b]0;owned\\x07")
+    'run\\\\x1b]0;owned\\\\x07'
+    """
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(_escaped(c) if _is_control(c) else c for c in s)
+
+
+def _is_control(c: str) -> bool:
+    return c in BIDI_CONTROLS or unicodedata.category(c) in ("Cc", "Zl", "Zp")
+
+
+def _escaped(c: str) -> str:
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

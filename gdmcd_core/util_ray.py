@@ -17,6 +17,7 @@ from typing import Any
 
 RAY_ADDRESS_ENV = "GDMCD_RAY_ADDRESS"
 CONNECT_TIMEOUT_S = 5.0
+TASK_RETRIES = 3  # Ray retries of a task whose worker died (a shard or an ensemble member starts over)
 
 
 class RayUnavailableError(RuntimeError):

@@ -1,7 +1,10 @@
-"""Shared fixtures: seeded torch, a tiny synthetic data folder, and a tiny trained checkpoint."""
+"""Shared fixtures: seeded torch, a tiny synthetic data folder, a tiny trained checkpoint, and the Chromium the
+browser tests drive (Playwright's own when installed, else Debian's; without one they are skipped, or fail under CI)."""
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +62,50 @@ TINY_COD = [
     "GaN",
     "AlN",
 ]
+
+
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ENV = "GDMCD_CHROMIUM"  # a Chromium binary to use instead
+BROWSER_HOWTO = (
+    "no Chromium for the browser tests: install Playwright's (.venv/bin/python -m playwright install chromium) "
+    f"or Debian's (sudo apt-get install chromium), or set ${CHROMIUM_ENV} to a Chromium binary"
+)
+
+
+def _playwright_chromium() -> str | None:
+    """Playwright's own Chromium when it is installed (`playwright install chromium`), else None."""
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            path = p.chromium.executable_path
+    except Exception:  # playwright missing, or its driver does not start: no browser of its own
+        return None
+    return path if Path(path).is_file() else None
+
+
+@functools.cache
+def chromium_executable() -> str | None:
+    """The Chromium the browser tests launch: $GDMCD_CHROMIUM when set, else Playwright's own when installed,
+    else Debian's /usr/bin/chromium; None when there is none."""
+    chosen = os.environ.get(CHROMIUM_ENV, "").strip()
+    if chosen:
+        return chosen if Path(chosen).is_file() else None
+    return _playwright_chromium() or (DEBIAN_CHROMIUM if Path(DEBIAN_CHROMIUM).is_file() else None)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _chromium_for_browser_tests(request: pytest.FixtureRequest) -> None:
+    """A browser test without a Chromium is skipped with one line saying how to get one; under CI it fails."""
+    if request.node.get_closest_marker("browser") is None or chromium_executable() is not None:
+        return
+    if in_ci():
+        pytest.fail(f"{BROWSER_HOWTO} (CI=true: the browser tests must run)", pytrace=False)
+    pytest.skip(BROWSER_HOWTO)
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,8 @@ LAYERS = {
     "cli": 5,
 }
 # The sub-layers of design/, bottom first. A module may import design modules of an earlier entry or of its own
-# subpackage; the subpackages of one entry are independent of each other. run.py and engine.py are modules.
+# subpackage; the subpackages of one entry are independent of each other. run.py, engine.py and session.py are
+# modules.
 DESIGN_LAYERS = (
     ("objective",),
     ("stability",),
@@ -40,6 +41,7 @@ DESIGN_LAYERS = (
     ("runs",),
     ("run",),
     ("engine",),
+    ("session",),
 )
 DESIGN_RANK = {name: rank for rank, names in enumerate(DESIGN_LAYERS) for name in names}
 UI_PACKAGES = ("streamlit", "plotly", "gdmcd_app")

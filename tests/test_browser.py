@@ -1,11 +1,11 @@
-"""End to end in a real browser: Playwright drives Debian's Chromium against `streamlit run app.py`.
+"""End to end in a real browser: Playwright drives Chromium (its own, else Debian's) against `streamlit run app.py`.
 
 Pins H and excludes O by clicking the periodic table, starts a tiny design run on a tiny model,
 watches the live Tc chart grow, stops the run, downloads the candidate CSV and checks that every
 row honours the pin and the exclusion. With GDMCD_SCREENSHOTS=1 it also saves a screenshot of
 every page to assets/screenshots/ (the README's pictures).
 
-Run: `.venv/bin/python -m pytest -m browser tests/test_browser.py` (needs /usr/bin/chromium).
+Run: `.venv/bin/python -m pytest -m browser tests/test_browser.py` (a Chromium: see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _app_helpers import tiny_app_env
+from conftest import chromium_executable
 
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
+from gdmcd_core.design.objective.constraints import PIN_TOL
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("GDMCD_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT_DIR = REPO / "assets" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -38,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-PIN_TOL = 1e-6
 
 
 def _free_port() -> int:
@@ -78,11 +78,14 @@ def app_url(tmp_path: Path):
 
 def streamlit_cmd(port: int) -> list[str]:
     """`streamlit run app.py`, headless on 127.0.0.1:port (the browser tests' server)."""
-    return [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+    options = {
+        "server.headless": "true",
+        "server.port": str(port),
+        "server.address": "127.0.0.1",
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": "false",
+    }
+    return [sys.executable, "-m", "streamlit", "run", "app.py", *(a for k, v in options.items() for a in (f"--{k}", v))]
 
 
 def _serve(env: dict[str, str], tmp_path: Path):
@@ -108,9 +111,9 @@ def _serve(env: dict[str, str], tmp_path: Path):
 
 
 def _browser(p):
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    return p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    """Chromium through Playwright: its own when installed, else Debian's (conftest.chromium_executable; a test
+    without one was skipped, or failed under CI, before it got here)."""
+    return p.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
 
 
 def _wait_idle(page, timeout: float = 30_000) -> None:
@@ -178,74 +181,105 @@ def _shoot(page, name: str) -> None:
 
 
 def test_pin_exclude_run_stop_download(app_url: str, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(30_000)
-        # a deep link as the fresh server's first request still gets the app's navigation
-        page.goto(f"{app_url}/predict")
-        page.get_by_role("heading", name="Predict Tc").wait_for(timeout=60_000)
-        expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Trajectories")
-        expect(page.get_by_test_id("stSidebarNav")).not_to_contain_text("shared")
-
-        page.goto(app_url)
-        page.get_by_text("1 · Elements").wait_for()
-        _wait_idle(page, 60_000)
-
-        # click H once (pinned), O twice (excluded)
-        _click_tile(page, "H")
-        _click_tile(page, "O")
-        _click_tile(page, "O")
-        expect(page.locator(".st-key-ms_pinned")).to_contain_text("H")
-        expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
-
-        # a tiny run that would take a while: it is stopped part-way
-        _set_number(page, "Candidates", 8)
-        _set_number(page, "Max. distinct elements (0 = no cap)", 4)
-        _set_number(page, "Stage-2 steps (Tc only)", 20000)
-        _set_number(page, "Stage-3 steps (Tc + α·L_integer)", 20000)
-        page.get_by_role("button", name="Run design", exact=True).click()
-
-        # the live chart appears and grows
-        page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.wait_for(timeout=60_000)
-        page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() >= 2", timeout=60_000)
-        n1 = _points_in_live_chart(page)
-        page.wait_for_timeout(2500)
-        n2 = _points_in_live_chart(page)
-        assert n2 > n1 >= 2, f"live chart did not update ({n1} -> {n2} points)"
-        _shoot(page, "design_running")
-
-        # the run lives in the server's job registry, not in the page: a reload finds it again
-        page.reload()
-        page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() > {n2}", timeout=60_000)
-        expect(page.locator(".st-key-ms_pinned")).to_contain_text("H")  # the form shows the run's settings
-        expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
-
-        page.get_by_role("button", name="Stop this run", exact=True).click()
-        download_button = page.get_by_role("button", name="Download full table (CSV)", exact=True)
-        download_button.wait_for(timeout=60_000)
-        expect(page.get_by_text("stopped", exact=False).first).to_be_visible()
-        with page.expect_download() as dl:
-            download_button.click()
-        csv_path = tmp_path / "candidates.csv"
-        dl.value.save_as(csv_path)
-        _shoot(page, "design_stopped")
-
-        table = pd.read_csv(csv_path)
-        assert len(table) >= 1
-        h, o = index_of("H"), index_of("O")
-        for formula in table["integer_formula"]:
-            x = to_vector(formula)
-            assert x[h] >= 0.5 - PIN_TOL, f"{formula} breaks the pin H >= 0.5"
-            assert x[o] == 0, f"{formula} holds the excluded O"
-        assert (table["frac_H"] >= 0.5 - PIN_TOL).all()
-        assert "frac_O" not in table.columns or (table["frac_O"] == 0).all()
-
+        _check_deep_link(page, app_url)
+        _pin_h_exclude_o(page, app_url)
+        _start_long_run(page)
+        n_points = _check_live_chart(page)
+        _check_reload_finds_the_run(page, n_points)
+        _check_table(_stop_and_download(page, tmp_path))
         if os.environ.get("GDMCD_SCREENSHOTS") == "1":
             _finished_run_screenshots(page, app_url)
         browser.close()
+
+
+def _check_deep_link(page, app_url: str) -> None:
+    """A deep link as the fresh server's first request still gets the app's navigation."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/predict")
+    page.get_by_role("heading", name="Predict Tc").wait_for(timeout=60_000)
+    expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Trajectories")
+    expect(page.get_by_test_id("stSidebarNav")).not_to_contain_text("shared")
+
+
+def _pin_h_exclude_o(page, app_url: str) -> None:
+    """Click H once (pinned), O twice (excluded) in the design page's periodic table."""
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_text("1 · Elements").wait_for()
+    _wait_idle(page, 60_000)
+    _click_tile(page, "H")
+    _click_tile(page, "O")
+    _click_tile(page, "O")
+    expect(page.locator(".st-key-ms_pinned")).to_contain_text("H")
+    expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
+
+
+def _start_long_run(page) -> None:
+    """A tiny run that would take a while: it is stopped part-way."""
+    _set_number(page, "Candidates", 8)
+    _set_number(page, "Max. distinct elements (0 = no cap)", 4)
+    _set_number(page, "Stage-2 steps (Tc only)", 20000)
+    _set_number(page, "Stage-3 steps (Tc + α·L_integer)", 20000)
+    page.get_by_role("button", name="Run design", exact=True).click()
+
+
+def _check_live_chart(page) -> int:
+    """The live chart appears and grows; returns its latest number of points."""
+    page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() >= 2", timeout=60_000)
+    n1 = _points_in_live_chart(page)
+    page.wait_for_timeout(2500)
+    n2 = _points_in_live_chart(page)
+    assert n2 > n1 >= 2, f"live chart did not update ({n1} -> {n2} points)"
+    _shoot(page, "design_running")
+    return n2
+
+
+def _check_reload_finds_the_run(page, n_points: int) -> None:
+    """The run lives in the server's job registry, not in the page: a reload finds it again."""
+    from playwright.sync_api import expect
+
+    page.reload()
+    page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() > {n_points}", timeout=60_000)
+    expect(page.locator(".st-key-ms_pinned")).to_contain_text("H")  # the form shows the run's settings
+    expect(page.locator(".st-key-ms_excluded")).to_contain_text("O")
+
+
+def _stop_and_download(page, tmp_path: Path) -> Path:
+    """Stop the run, then download its candidate table; returns the saved CSV."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Stop this run", exact=True).click()
+    download_button = page.get_by_role("button", name="Download full table (CSV)", exact=True)
+    download_button.wait_for(timeout=60_000)
+    expect(page.get_by_text("stopped", exact=False).first).to_be_visible()
+    with page.expect_download() as dl:
+        download_button.click()
+    csv_path = tmp_path / "candidates.csv"
+    dl.value.save_as(csv_path)
+    _shoot(page, "design_stopped")
+    return csv_path
+
+
+def _check_table(csv_path: Path) -> None:
+    """Every candidate honours the pin H >= 0.5 and the exclusion of O."""
+    table = pd.read_csv(csv_path)
+    assert len(table) >= 1
+    h, o = index_of("H"), index_of("O")
+    for formula in table["integer_formula"]:
+        x = to_vector(formula)
+        assert x[h] >= 0.5 - PIN_TOL, f"{formula} breaks the pin H >= 0.5"
+        assert x[o] == 0, f"{formula} holds the excluded O"
+    assert (table["frac_H"] >= 0.5 - PIN_TOL).all()
+    assert "frac_O" not in table.columns or (table["frac_O"] == 0).all()
 
 
 def _finished_run_screenshots(page, app_url: str) -> None:

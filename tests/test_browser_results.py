@@ -1,5 +1,5 @@
 """In a real browser: the results table's "Download shown (CSV)" holds exactly the rows and columns on
-screen with the active filter (Playwright + Debian's Chromium against `streamlit run app.py`).
+screen with the active filter (Playwright + Chromium against `streamlit run app.py`).
 
 A tiny finished run is written into the server's runs folder first, so the page opens on its results
 at once. Run: `.venv/bin/python -m pytest -m browser tests/test_browser_results.py`.
@@ -33,9 +33,16 @@ def served_run(tmp_path: Path):
 
     with tiny_app_env(tmp_path) as e:
         cfg = DesignConfig(
-            n_candidates=16, init_mode="formulas", init_formulas=("MgB2", "Nb3Sn", "YBa2Cu3O7", "NaCl"), n_min=2,
-            n_max=8, steps2=5, steps3=5, record_every=5, max_elements=4,
-        )  # fmt: skip
+            n_candidates=16,
+            init_mode="formulas",
+            init_formulas=("MgB2", "Nb3Sn", "YBa2Cu3O7", "NaCl"),
+            n_min=2,
+            n_max=8,
+            steps2=5,
+            steps3=5,
+            record_every=5,
+            max_elements=4,
+        )
         job = JobRegistry(e["GDMCD_RUNS_DIR"]).start(load_checkpoint(e["GDMCD_CHECKPOINT"]), cfg)
         job.join(120)
         assert job.snapshot().status == "finished", job.snapshot().error

@@ -1,8 +1,8 @@
-"""App state in a real browser (Playwright on Debian's Chromium, tiny model): the form stays equal to the
+"""App state in a real browser (Playwright on Chromium, tiny model): the form stays equal to the
 running job across pages, a second tab at the root URL sees the running job, and after a server
 restart mid-run every page says "interrupted".
 
-Run: `.venv/bin/python -m pytest -m browser tests/test_browser_state.py` (needs /usr/bin/chromium).
+Run: `.venv/bin/python -m pytest -m browser tests/test_browser_state.py` (needs a Chromium: tests/conftest.py).
 """
 
 from __future__ import annotations

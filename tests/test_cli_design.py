@@ -18,7 +18,7 @@ def tiny_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "tiny.pt"
     save_checkpoint(path, list(tiny_ensemble().members), {"note": "test"})
     monkeypatch.setattr("gdmcd_core.data.reference.load_reference", lambda *a, **k: tiny_reference())
-    monkeypatch.setattr("gdmcd_core.training.formation_energy.load_formation_energy_model", lambda *a, **k: None)
+    monkeypatch.setattr("gdmcd_core.model.formation_energy.load_formation_energy_model", lambda *a, **k: None)
     return path
 
 

@@ -349,6 +349,7 @@ def test_step_log_rows_equal_per_step_statistics() -> None:
         want.append([step, 2 if step <= 5 else 3, 0.1 * step, tc.max(), q[0], q[1], q[2], hinge, il.median()])
     assert len(rec.rows["step"]) == 8  # flushed at capacity, twice
     log.flush()
-    got = np.array([rec.rows[k] for k in ("step", "stage", "alpha", "tc_best_k", "tc_q10_k", "tc_median_k", "tc_q90_k", "hinge_mean_k", "int_loss_median")]).T  # fmt: skip
+    fields = "step stage alpha tc_best_k tc_q10_k tc_median_k tc_q90_k hinge_mean_k int_loss_median".split()
+    got = np.array([rec.rows[k] for k in fields]).T
     assert set(rec.rows) == set(STEP_FIELDS)
     assert np.allclose(got, np.array([[float(v) for v in row] for row in want]), atol=1e-4)

@@ -116,12 +116,13 @@ def test_trust_region_keeps_candidates_near_their_start() -> None:
 def test_family_interpolation_stays_within_one_element() -> None:
     ref = tiny_reference()
     rng = np.random.default_rng(0)
-    sp = init.interpolate(ref.sc_x, ref.sc_tc_k, ref.sc_formula, 64, 1.0, rng, partners="family", max_elements=6)
+    pool = init.StartPool.of(ref, 1.0)
+    sp = init.interpolate(pool, 64, rng, partners="family", max_elements=6)
     for lab in sp.label:
         a, b = (parse_formula(t.split("*", 1)[1]) for t in lab.split(" + "))
         union = set(a) | set(b)
         assert len(union) <= max(len(a), len(b)) + 1 and len(union) <= 6, lab
-    n_any = (init.interpolate(ref.sc_x, ref.sc_tc_k, ref.sc_formula, 64, 1.0, rng, partners="any").x > 0).sum(1)
+    n_any = (init.interpolate(pool, 64, rng, partners="any").x > 0).sum(1)
     assert (sp.x > 0).sum(1).mean() < n_any.mean()
 
 
@@ -219,12 +220,8 @@ def test_chemistry_penalty_in_one_pass_equals_the_separate_terms() -> None:
 def test_chemistry_penalty_value_and_gradient_by_hand_equal_autograd() -> None:
     """The loop's fast path (ChemistryPenalty.gradient) equals the autograd gradient of the penalty,
     on cuprates inside and outside the Cu window (both sides), valence-starved and over-oxidized formulas."""
-    x = _x(
-        "YBa2Cu3O7", "YBa2Cu3O4", "HgBa2Ca2Cu3O12", "MgB2", "LaFeAsO", "Nb3Sn", "RbBa4Cu3HO13", "La2CuO2", "Cu2O"
-    )  # fmt: skip
-    x0 = _x(
-        "YBa2Cu3O7", "YBa2Cu3O7", "HgBa2Ca2Cu3O8", "MgB2", "LaFeAsO", "Nb3Sn", "YBa2Cu3O7", "La2CuO4", "CuO"
-    )  # fmt: skip
+    x = _x(*"YBa2Cu3O7 YBa2Cu3O4 HgBa2Ca2Cu3O12 MgB2 LaFeAsO Nb3Sn RbBa4Cu3HO13 La2CuO2 Cu2O".split())
+    x0 = _x(*"YBa2Cu3O7 YBa2Cu3O7 HgBa2Ca2Cu3O8 MgB2 LaFeAsO Nb3Sn YBa2Cu3O7 La2CuO4 CuO".split())
     for weights in [(3000.0, 1000.0, 100.0), (3000.0, 0.0, 0.0), (0.0, 1000.0, 0.0), (0.0, 0.0, 100.0)]:
         pen = obj.ChemistryPenalty("cpu", torch.float32, *weights, 0.3)
         xg = x.clone().requires_grad_(True)

@@ -61,8 +61,13 @@ def test_estimated_reading_of_rows_the_cleaning_rejects(raw: str, reading: str |
 
 
 def test_estimated_rows_are_predicted_but_never_trained_on(tiny_data_dir: Path):
-    rows = [("MgB2", 39.0, "train"), ("Nb3Sn", 18.0, "train"), ("Bi2Sr2Ca1Cu2OY", 85.0, "test"),
-            ("Bi2Sr2Ca1Cu2OY", 80.0, "train"), ("NbN", 16.0, "test")]  # fmt: skip
+    rows = [
+        ("MgB2", 39.0, "train"),
+        ("Nb3Sn", 18.0, "train"),
+        ("Bi2Sr2Ca1Cu2OY", 85.0, "test"),
+        ("Bi2Sr2Ca1Cu2OY", 80.0, "train"),
+        ("NbN", 16.0, "test"),
+    ]
     df = pd.DataFrame(rows, columns=["formula_raw", "tc_k", "split"])
     df.insert(0, "jarvis_id", np.arange(len(df)))
     df.to_csv(tiny_data_dir / "jarvis_supercon_chem_split.csv", index=False)

@@ -19,10 +19,10 @@ from gdmcd_core.design.search.mutation import SearchSpace, mutate
 
 NON_GRADIENT = ("evolution", "random", "database")
 LOAD_KNOWN = M.load_known_compositions  # the real loader (the autouse fixture patches the module attribute)
-KNOWN = [
-    "CuO", "BaCuO2", "Ba2CuO3", "CaCuO2", "SrCuO2", "NaCl", "SiO2", "YBa2Cu3O7", "MgO", "Al2O3", "Nb2O5", "BaO",
-    "CaO", "SrO", "LaAlO3", "SrTiO3", "BaTiO3", "Fe2O3", "HgO", "Y2O3", "CuAl2O4", "La2O3", "PbO", "NbC",
-]  # fmt: skip
+KNOWN = """
+    CuO BaCuO2 Ba2CuO3 CaCuO2 SrCuO2 NaCl SiO2 YBa2Cu3O7 MgO Al2O3 Nb2O5 BaO
+    CaO SrO LaAlO3 SrTiO3 BaTiO3 Fe2O3 HgO Y2O3 CuAl2O4 La2O3 PbO NbC
+""".split()
 
 
 def known() -> M.KnownCompositions:

@@ -155,9 +155,14 @@ def long_ref(module_one_thread) -> tuple[pd.DataFrame, Any]:
     sp = engine.start_points()
     st = engine.optimize(sp)
     table = build_candidates(
-        candidate_context(engine), x_start=st.x_start, start_labels=list(sp.label), x_stage2=st.x_stage2,
-        x_final=st.x_final, integer=st.integer, integer_step=st.integer_step,
-    )  # fmt: skip
+        candidate_context(engine),
+        x_start=st.x_start,
+        start_labels=list(sp.label),
+        x_stage2=st.x_stage2,
+        x_final=st.x_final,
+        integer=st.integer,
+        integer_step=st.integer_step,
+    )
     return table, st
 
 

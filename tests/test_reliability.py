@@ -18,7 +18,7 @@ from _app_helpers import make_tiny_checkpoint
 from conftest import write_tiny_data
 
 from gdmcd_core.cli.main import main
-from gdmcd_core.cli.train import data_mismatch
+from gdmcd_core.data.dataset import data_mismatch
 from gdmcd_core.data.reference import load_reference
 from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.config.resources import InsufficientMemoryError

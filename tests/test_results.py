@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 from _app_helpers import app_test, make_tiny_checkpoint, tiny_app_env
 
-from gdmcd_app import inputs, models
-from gdmcd_app import results_table as rt
+from gdmcd_app import inputs, models, results_table
 from gdmcd_app.figures import alpha_ramp, round_ticks
 from gdmcd_app.ptable import label_color, periodic_table
 from gdmcd_core.chem.composition import format_amounts, reduced_formula
@@ -53,66 +52,72 @@ def _table() -> pd.DataFrame:
 
 def test_every_column_has_a_label_and_every_flag_a_tooltip() -> None:
     card = {"n_members": 4, "calibration": {"sigma_scale": 3.66, "fitted_on": "val superconductors", "n": 740}}
-    specs = rt.column_specs(card)
+    specs = results_table.column_specs(card)
     assert specs["integer_tc_k"].label == "Tc (K)" and specs["integer_tc_std_k"].label == "σ (K)"
     assert specs["e_hull_ev_atom"].label == "E above hull (eV/atom)"
     assert all(s.help for s in specs.values() if s.kind == "flag"), "a flag without a tooltip"
     assert "SMACT" in specs["charge_neutral"].help and "electronegative" in specs["electronegativity_ok"].help
     sigma = specs["integer_tc_std_k"].help
     assert "3.66" in sigma and "val superconductors" in sigma and "68 %" in sigma and "n = 740" in sigma
-    assert "no uncertainty" in rt.sigma_help({"n_members": 1})
-    assert "high-P" in rt.column_specs(card, high_pressure=True)["integer_tc_k"].label
-    assert rt.spec_for("frac_Mg", specs).label == "x(Mg) stage 2"
+    assert "no uncertainty" in results_table.sigma_help({"n_members": 1})
+    assert "high-P" in results_table.column_specs(card, high_pressure=True)["integer_tc_k"].label
+    assert results_table.spec_for("frac_Mg", specs).label == "x(Mg) stage 2"
 
 
 def test_reduced_formula_links_and_notes() -> None:
     assert reduced_formula("Mg2B4") == "MgB2" and reduced_formula("Mg2B2") == "MgB"
     assert reduced_formula("Ba4Y2Cu6O14") == reduced_formula("YBa2Cu3O7")
     assert reduced_formula("H6Ca1") == "CaH6" and reduced_formula("La1.5Sr0.5Cu1O4") == "SrLa3Cu2O8"
-    mp, oqmd = rt.database_links("YBa2Cu3O7")
+    mp, oqmd = results_table.database_links("YBa2Cu3O7")
     assert mp == "https://next-gen.materialsproject.org/materials?chemsys=Ba-Cu-O-Y"
     assert oqmd == "https://oqmd.org/materials/composition/Ba-Cu-O-Y"
-    assert rt.database_links("Qq3") == ("", "")
-    assert rt.added_elements("Ba4Y2Cu6O14", "Ba0.3Y0.2O0.5") == ["Cu"]
-    view = rt.results_view(_table())
+    assert results_table.database_links("Qq3") == ("", "")
+    assert results_table.added_elements("Ba4Y2Cu6O14", "Ba0.3Y0.2O0.5") == ["Cu"]
+    view = results_table.results_view(_table())
     row = view.set_index("integer_formula").loc["Ba4Y2Cu6O14"]
     assert row["reduced_formula"] == "Ba2YCu3O7" and "Cu not in the stage-2" in row["notes"]
 
 
 def test_speculative_flag_and_top_rank_warning() -> None:
-    assert rt.speculative_reasons(30.0, 2.0, 0.0) == []
-    assert rt.speculative_reasons(10.0, 6.0, 0.0)  # σ > 0.5 Tc
-    assert rt.speculative_reasons(0.0, 0.6, 0.0)  # Tc floored at 1 K: 0.6 > 0.5
-    assert rt.speculative_reasons(90.0, 1.0, rt.SPECULATIVE_DISTANCE_L1 + 0.01)  # far from known superconductors
-    assert rt.speculative_reasons(90.0, 0.0, np.nan) == []  # single model, unknown distance: no evidence either way
-    assert rt.speculative_reasons(131.0, 4.0, 0.05, 6.4) == ["the trees give 6 K"]  # the second opinion disagrees
-    assert rt.speculative_reasons(136.0, 4.0, 0.05, 108.0) == []  # within half of Tc: no mark
-    assert rt.speculative_reasons(136.0, 4.0, 0.05, None) == []  # no trees: no evidence either way
-    view = rt.results_view(_table())
+    assert results_table.speculative_reasons(30.0, 2.0, 0.0) == []
+    assert results_table.speculative_reasons(10.0, 6.0, 0.0)  # σ > 0.5 Tc
+    assert results_table.speculative_reasons(0.0, 0.6, 0.0)  # Tc floored at 1 K: 0.6 > 0.5
+    assert results_table.speculative_reasons(
+        90.0, 1.0, results_table.SPECULATIVE_DISTANCE_L1 + 0.01
+    )  # far from known superconductors
+    assert (
+        results_table.speculative_reasons(90.0, 0.0, np.nan) == []
+    )  # single model, unknown distance: no evidence either way
+    assert results_table.speculative_reasons(131.0, 4.0, 0.05, 6.4) == [
+        "the trees give 6 K"
+    ]  # the second opinion disagrees
+    assert results_table.speculative_reasons(136.0, 4.0, 0.05, 108.0) == []  # within half of Tc: no mark
+    assert results_table.speculative_reasons(136.0, 4.0, 0.05, None) == []  # no trees: no evidence either way
+    view = results_table.results_view(_table())
     assert list(view["speculative"]) == [False, True, True, False]
-    assert rt.speculative_in_top(view, top=2) == ["Ba4Y2Cu6O14"]
-    assert rt.speculative_in_top(view.iloc[[0, 3]]) == []
+    assert results_table.speculative_in_top(view, top=2) == ["Ba4Y2Cu6O14"]
+    assert results_table.speculative_in_top(view.iloc[[0, 3]]) == []
 
 
 def test_export_equals_the_filtered_table_shown() -> None:
     t = _table()
     chosen = ["charge_neutral", "not_radioactive"]
-    view = rt.results_view(t, chosen)
+    view = results_table.results_view(t, chosen)
     expected = filters.filter_candidates(t, chosen)
     assert list(view["integer_formula"]) == list(expected["integer_formula"]) == ["Mg2B4", "Ba4Y2Cu6O14"]
-    specs = rt.column_specs()
-    csv = pd.read_csv(io.BytesIO(rt.export_csv(view, specs)), keep_default_na=False)
-    assert list(csv.columns) == [rt.spec_for(c, specs).label for c in view.columns]
+    specs = results_table.column_specs()
+    csv = pd.read_csv(io.BytesIO(results_table.export_csv(view, specs)), keep_default_na=False)
+    assert list(csv.columns) == [results_table.spec_for(c, specs).label for c in view.columns]
     assert list(csv["formula (N atoms)"]) == list(view["integer_formula"])
     assert list(csv["rank"]) == list(view["rank"])
-    js = json.loads(rt.export_json(view, specs))
+    js = json.loads(results_table.export_json(view, specs))
     assert [r["formula (N atoms)"] for r in js] == list(view["integer_formula"]) and js[0]["Tc (K)"] == 30.0
     assert js[1]["nearest SC Tc (K)"] == 92.0
     # all columns: the same rows, every column, frac_ included
-    wide = rt.results_view(t, chosen, all_columns=True)
+    wide = results_table.results_view(t, chosen, all_columns=True)
     assert "frac_Mg" in wide.columns and len(wide) == len(view)
     # the screen: subscripts, and empty cells blank (never "None")
-    screen = rt.for_screen(rt.results_view(t))
+    screen = results_table.for_screen(results_table.results_view(t))
     assert screen["integer_formula"][0] == "Mg₂B₄"
     assert screen["nearest_supercon_formula"][2] == "" and "None" not in screen.to_string()
 
@@ -149,8 +154,13 @@ def test_model_refs_captions_and_the_hydride_preset(tmp_path: Path) -> None:
 
 
 def test_card_tables_and_missing_fields() -> None:
-    counts = {"train_supercon": 10, "train_nonsc": 20, "test_supercon": 3, "test_nonsc": 4,
-              "train_rows_after_replication": 50}  # fmt: skip
+    counts = {
+        "train_supercon": 10,
+        "train_nonsc": 20,
+        "test_supercon": 3,
+        "test_nonsc": 4,
+        "train_rows_after_replication": 50,
+    }
     table = models.dataset_counts_table(counts)
     assert list(table["split"]) == ["train", "test", "train rows after replication"]
     assert list(table["total"]) == [30, 7, 50]
@@ -257,9 +267,16 @@ def _finished_run(env: dict[str, str]) -> str:
 
     model = load_checkpoint(env["GDMCD_CHECKPOINT"])
     cfg = DesignConfig(
-        n_candidates=4, init_mode="formulas", init_formulas=("MgB2", "Nb3Sn"), n_min=4, n_max=8, steps2=5, steps3=5,
-        record_every=2, max_elements=3,
-    )  # fmt: skip
+        n_candidates=4,
+        init_mode="formulas",
+        init_formulas=("MgB2", "Nb3Sn"),
+        n_min=4,
+        n_max=8,
+        steps2=5,
+        steps3=5,
+        record_every=2,
+        max_elements=3,
+    )
     job = JobRegistry(env["GDMCD_RUNS_DIR"]).start(model, cfg)
     job.join(120)
     assert job.snapshot().status == "finished", job.snapshot().error

@@ -15,8 +15,8 @@ import pytest
 
 from gdmcd_core.design.runs import lock as run_lock
 from gdmcd_core.design.runs.lock import (
-    HEARTBEAT_STALE_S,
     LOCK_NAME,
+    LOCK_STALE_S,
     LockInfo,
     RunLock,
     RunLockedError,
@@ -128,7 +128,7 @@ def test_lock_of_a_dead_pid_is_taken_over(run_dir: Path) -> None:
 def test_other_host_lock_is_alive_until_its_heartbeat_is_stale(run_dir: Path) -> None:
     now = time.time()
     fresh = LockInfo(pid=123, host="elsewhere.invalid", started=now - 10, heartbeat=now - 10)
-    stale = LockInfo(pid=123, host="elsewhere.invalid", started=now, heartbeat=now - HEARTBEAT_STALE_S - 1)
+    stale = LockInfo(pid=123, host="elsewhere.invalid", started=now, heartbeat=now - LOCK_STALE_S - 1)
     future = LockInfo(pid=123, host="elsewhere.invalid", started=now, heartbeat=now + 60)
     assert is_alive(fresh) and not is_alive(stale) and is_alive(future)
     assert not is_alive(None)

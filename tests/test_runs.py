@@ -93,7 +93,7 @@ def test_create_list_load_delete(tmp_path) -> None:
     a = create_run_dir(tmp_path)
     _write_run(a)
     b = create_run_dir(tmp_path, "my-run_2")
-    _write_run(b, status="running", heartbeat=time.time() - 10 * runs.HEARTBEAT_STALE_S)
+    _write_run(b, status="running", heartbeat=time.time() - 10 * runs.STATUS_STALE_S)
     (tmp_path / "not-a-run").mkdir()
     with pytest.raises(FileExistsError):
         create_run_dir(tmp_path, "my-run_2")

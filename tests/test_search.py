@@ -8,6 +8,7 @@ import pytest
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of
 from gdmcd_core.design.search.baselines import (
+    Scoring,
     SearchSpace,
     database_search,
     evolution_search,
@@ -72,8 +73,8 @@ def test_pins_exclusions_and_cap(method: str) -> None:
     allowed = np.ones(N_ELEMENTS, bool)
     allowed[[HG, OX]] = False
     pins = {BA: 0.2}
-    res, _ = _run(method, 400, allowed=allowed, pins=pins, max_elements=3)
     space = SearchSpace(allowed, pins, 3)
+    res, _ = _run(method, 400, space=space)
     assert space.violation(res.x).max() < 1e-9
     assert np.all(res.x[:, BA] == pytest.approx(0.2, abs=1e-12))
     assert np.all(res.x[:, [HG, OX]] == 0)
@@ -82,8 +83,8 @@ def test_pins_exclusions_and_cap(method: str) -> None:
 
 
 def test_objective_changes_ranking() -> None:
-    mean, _ = _run("evolution", 600, objective="mean")
-    lcb, _ = _run("evolution", 600, objective="lcb", kappa=1.0)
+    mean, _ = _run("evolution", 600, scoring=Scoring(objective="mean"))
+    lcb, _ = _run("evolution", 600, scoring=Scoring(objective="lcb", kappa=1.0))
     assert mean.x[0, HG] > 0.5 > lcb.x[0, HG]  # Hg is rewarded by the mean, penalized by its uncertainty
     assert lcb.x[0, CU] > 0.5
 
@@ -95,7 +96,7 @@ def test_small_budget_and_many_starts() -> None:
     with pytest.raises(ValueError):
         random_search(STARTS, score, 0, np.random.default_rng(0))
     with pytest.raises(ValueError):
-        random_search(STARTS, score, 10, np.random.default_rng(0), objective="best")
+        random_search(STARTS, score, 10, np.random.default_rng(0), scoring=Scoring(objective="best"))
 
 
 def test_mutate_stays_in_space() -> None:
@@ -125,7 +126,7 @@ def test_database_search() -> None:
     allowed = np.ones(N_ELEMENTS, bool)
     allowed[HG] = False
     score = CountingScore()
-    res = database_search(x, score, 100, allowed=allowed, pins={BA: 0.25}, max_elements=3)
+    res = database_search(x, score, 100, space=SearchSpace(allowed, {BA: 0.25}, max_elements=3))
     # HgO excluded; "Ba" has nothing besides the pin; YBa2Cu3O7 + nothing new has 4 elements; Cu2O twice.
     assert res.info["n_excluded"] == 1 and res.info["n_pin_mismatch"] == 1
     assert res.info["n_over_cap"] == 1 and res.info["n_duplicates"] == 1
@@ -135,10 +136,10 @@ def test_database_search() -> None:
     nacl = res.x[res.x[:, index_of("Na")] > 0][0]  # pins set, the rest keeps its ratio
     assert nacl[index_of("Na")] == pytest.approx(0.375) and nacl[index_of("Cl")] == pytest.approx(0.375)
     # 'filter': only BaCuO2 already has Ba at 0.25 (Ba2Cu4O6: 0.17, YBa2Cu3O7: 0.15, Ba: 1)
-    res_f = database_search(x, CountingScore(), 100, allowed=allowed, pins={BA: 0.25}, pin_policy="filter")
+    res_f = database_search(x, CountingScore(), 100, space=SearchSpace(allowed, {BA: 0.25}), pin_policy="filter")
     assert len(res_f.x) == 1 and res_f.info["n_pin_mismatch"] == 7
     np.testing.assert_allclose(res_f.x[0], to_vector("BaCuO2"))
     # budget: only 2 of the kept rows are scored
     score2 = CountingScore()
-    res2 = database_search(x, score2, 2, allowed=allowed)
+    res2 = database_search(x, score2, 2, space=SearchSpace(allowed))
     assert score2.rows == 2 == res2.n_evaluated and res2.info["n_not_scored"] > 0

@@ -66,15 +66,9 @@ def _filters(table: pd.DataFrame) -> tuple[list[str], bool]:
 
 
 def _speculative_warning(view: pd.DataFrame) -> None:
-    top = results_table.speculative_in_top(view)
-    if top:
-        st.warning(
-            f"{len(top)} of the top {min(results_table.TOP_RANKS_CHECKED, len(view))} shown are speculative "
-            f"({', '.join(top)}): σ above {results_table.SPECULATIVE_SIGMA_RATIO:g} × Tc or more than L1 = "
-            f"{results_table.SPECULATIVE_DISTANCE_L1:g} from every known superconductor, so their Tc is an "
-            "extrapolation.",
-            icon=":material/warning:",
-        )
+    text = results_table.speculative_warning(view)
+    if text:
+        st.warning(text, icon=":material/warning:")
 
 
 def _downloads(view: pd.DataFrame, table: pd.DataFrame, specs: dict, run_id: str) -> None:
@@ -109,7 +103,7 @@ def candidates_section(run, run_id: str) -> None:
     ref = models.run_model_ref(run.config)
     card = models.read_card(run.config.get("checkpoint_path", "")) if ref else {}
     high_pressure = ref is not None and ref.high_pressure
-    st.markdown(f"**{len(table)} distinct candidates**, {job_view.ranking_text(run.config)}")
+    st.markdown(f"**{len(table)} distinct candidates**, {job_view.ranking_text(run.config.get('design') or {})}")
     st.caption(models.model_caption(ref))
     chosen, all_cols = _filters(table)
     view = results_table.results_view(table, chosen, all_cols)

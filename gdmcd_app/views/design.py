@@ -206,8 +206,7 @@ def _start_run(registry, model, config, meta) -> str | None:
     """Start the run in the registry and show it; returns the message when it cannot start."""
     try:
         with st.spinner("Building the start compositions (the first run also loads the reference data)…"):
-            fe_model = get_formation_energy_model() if config.formation_energy_weight > 0 else None
-            job = registry.start(model, config, fe_model)
+            job = registry.start(model, config, get_formation_energy_model())
         if meta is not None and (meta.name or meta.tags):
             run_meta.write_meta(job.run_dir, meta.name, meta.tags)
     except (ValueError, MemoryError, JobLimitError) as exc:  # InsufficientMemoryError says how much it needs

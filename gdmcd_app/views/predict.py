@@ -7,7 +7,7 @@ import streamlit as st
 
 from gdmcd_app import data, inputs, models
 from gdmcd_app.results_table import sigma_help
-from gdmcd_app.shared import csv_download_bytes, get_model, get_trees
+from gdmcd_app.shared import csv_download_bytes, get_model, get_training_set, get_trees
 
 BAD_ROW_STYLE = "background-color: #fff0f0"
 
@@ -42,6 +42,9 @@ def _columns(model, ref: models.ModelRef) -> dict:
     return {
         "row": st.column_config.NumberColumn("row", width="small"),
         "formula": st.column_config.TextColumn("formula"),
+        "parsed_formula": st.column_config.TextColumn(
+            "scored as", help="the composition the model scored (hydrates summed), as `gdmcd predict` prints it"
+        ),
         "tc_k": st.column_config.NumberColumn(
             "Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", format="%.2f", help=models.model_caption(ref)
         ),
@@ -54,6 +57,9 @@ def _columns(model, ref: models.ModelRef) -> dict:
             format="%.2f",
             help="mean of the network and the trees where the network says Tc > 0",
         ),
+        "warning": st.column_config.TextColumn(
+            "warning", width="large", help="the training-set checks of `gdmcd predict`: unseen elements, distance"
+        ),
         "problem": st.column_config.TextColumn("problem", width="large"),
     }
 
@@ -61,7 +67,8 @@ def _columns(model, ref: models.ModelRef) -> dict:
 def _predictions(model, table: pd.DataFrame) -> None:
     """The predictions table (bad rows marked, with their problem), its message and its download."""
     n_bad = int((table["error"] != "").sum())
-    show = table.assign(formula=table["formula"].map(inputs.pretty_formula)).rename(columns={"error": "problem"})
+    pretty = {c: table[c].map(inputs.pretty_formula) for c in ("formula", "parsed_formula")}
+    show = table.assign(**pretty).rename(columns={"error": "problem"})
     if not model.has_uncertainty:
         show = show.drop(columns=["tc_std_k"])
     ref = models.model_ref_of(model)
@@ -74,6 +81,7 @@ def _predictions(model, table: pd.DataFrame) -> None:
         key="predict_table",
         placeholder="",
     )
+    _warnings(table)
     if n_bad:
         st.error(
             f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; "
@@ -86,6 +94,18 @@ def _predictions(model, table: pd.DataFrame) -> None:
         mime="text/csv",
         on_click="ignore",
     )
+
+
+def _warnings(table: pd.DataFrame, limit: int = 10) -> None:
+    """The rows with a training-set warning, each with the text `gdmcd predict` prints under it."""
+    flagged = table[table["warning"] != ""]
+    if not len(flagged):
+        return
+    lines = [
+        f"**{inputs.pretty_formula(f)}**: {w}" for f, w in zip(flagged["formula"], flagged["warning"], strict=True)
+    ]
+    more = f"\n\n…and {len(lines) - limit} more (see the warning column)" if len(lines) > limit else ""
+    st.warning("\n\n".join(lines[:limit]) + more, icon=":material/warning:")
 
 
 def render() -> None:
@@ -102,6 +122,7 @@ def render() -> None:
         trees, trees_error = get_trees()
         if trees_error:
             st.warning(f"No second opinion from trees: {trees_error}")
-        _predictions(model, data.predict_formulas(model, formulas, trees))
+        training, why = get_training_set()
+        _predictions(model, data.with_training_checks(data.predict_formulas(model, formulas, trees), training, why))
     else:
         st.info("Type at least one formula.")

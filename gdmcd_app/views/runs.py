@@ -9,6 +9,7 @@ import streamlit as st
 
 from gdmcd_app import data, figures, job_view, run_list
 from gdmcd_app.components.results import candidate_columns
+from gdmcd_app.jobs import RunBusyError
 from gdmcd_app.navigation import page
 from gdmcd_app.shared import (
     csv_download_bytes,
@@ -71,7 +72,7 @@ def _finish(run, run_id: str, action: str) -> None:
     if model is None:
         st.error(f"No Tc model: {model_err}")
         return
-    fe = get_formation_energy_model() if run.config.get("design", {}).get("formation_energy_weight", 0) else None
+    fe = get_formation_energy_model()
     try:
         if action == "finalize":
             n = get_registry().finalize(run_id, model, fe)
@@ -79,6 +80,8 @@ def _finish(run, run_id: str, action: str) -> None:
         else:
             get_registry().resume(run_id, model, fe)
             st.switch_page(page("design"), query_params={"job": run_id})
+    except RunBusyError as exc:  # a finalize or resume of this run from another tab is under way
+        st.warning(f"Cannot {action} run {run_id} now: {exc}.")
     except Exception as exc:  # RunLockedError, StateError, JobLimitError, a changed model: one line
         st.error(f"Could not {action} run {run_id}: {exc}")
 
@@ -86,6 +89,11 @@ def _finish(run, run_id: str, action: str) -> None:
 def _saved_state(run, run_id: str, status: str) -> None:
     """What an unfinished run left behind, and Finalize / Resume when it saved its state."""
     info = run.info
+    registry = registry_or_none()
+    busy = registry.busy_with(run_id) if registry is not None else None
+    if busy:
+        st.info(f"A {busy} is running for this run; Finalize and Resume come back when it ends.")
+        return
     at_step = f" at step {info.steps_done:,}/{info.total_steps:,}" if info.total_steps else ""
     if status == "interrupted" and not info.has_state:
         st.warning(
@@ -200,8 +208,8 @@ def render() -> None:
     if err:
         st.error(err)
         st.stop()
-    for problem in run.problems:
-        st.warning(f"Part of this run folder cannot be read: {problem}")
+    for problem in run.problems:  # e.g. a candidates.csv without its formula column (shared.with_usable_candidates)
+        st.error(f"Part of this run folder cannot be read: {problem}")
     _name_and_tags(run, run_id)
     status = status_of(run.info)
     _saved_state(run, run_id, status)

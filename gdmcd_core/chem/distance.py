@@ -3,7 +3,7 @@
 Both vectors are (118,) atomic fractions summing to 1, so the L1 distance runs from 0 (same
 composition) to 2 (no element in common). It is the "how far from anything the model was trained
 on" measure of the uncertainty calibration (training/calibration.py) and of the design candidate
-table (design/evidence/candidates.py `nearest_rows`).
+table (design/evidence/candidates.py `novelty_columns`).
 """
 
 from __future__ import annotations

@@ -31,10 +31,28 @@ from pymatgen.core import Element
 from gdmcd_core.chem.elements import N_ELEMENTS, element_table, symbols
 
 PROPERTIES = ("z", "atomic_mass", "electronegativity", "period", "group", "atomic_radius", "valence_electrons")
-PROPERTY_UNITS = {"z": "", "atomic_mass": "u", "electronegativity": "Pauling", "period": "", "group": "",
-                  "atomic_radius": "Å", "valence_electrons": "e"}  # fmt: skip
-EXTRA_PROPERTIES = ("mendeleev_number", "melting_point", "molar_volume", "ionization_energy", "electron_affinity",
-                    "ionic_radius", "s_valence", "p_valence", "d_valence", "f_valence", "unfilled")  # fmt: skip
+PROPERTY_UNITS = {
+    "z": "",
+    "atomic_mass": "u",
+    "electronegativity": "Pauling",
+    "period": "",
+    "group": "",
+    "atomic_radius": "Å",
+    "valence_electrons": "e",
+}
+EXTRA_PROPERTIES = (
+    "mendeleev_number",
+    "melting_point",
+    "molar_volume",
+    "ionization_energy",
+    "electron_affinity",
+    "ionic_radius",
+    "s_valence",
+    "p_valence",
+    "d_valence",
+    "f_valence",
+    "unfilled",
+)
 STATISTICS = ("mean", "std", "min", "max")
 PRESENT_EPS = 1e-9  # fractions at or below this count as absent for min/max
 

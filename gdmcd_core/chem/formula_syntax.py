@@ -29,6 +29,9 @@ Decisions (each refusal is a `FormulaError` quoting the formula, on one line):
   fraction vector and formatted formula, silently.
 * Unicode subscript digits ("YBa₂Cu₃O₇", as the app prints formulas) read as digits. Charges,
   "x"/"δ" variables and lowercase-initial symbols are refused.
+* Brackets nest at most MAX_BRACKET_DEPTH deep (real formulas use two or three levels).
+* Error messages quote at most QUOTE_LIMIT characters of the formula (then "…" and its length),
+  so a megabyte of input never becomes a megabyte of error message.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ from gdmcd_core.chem.elements import index_of
 # Not 1e4: the shared COD file holds a real formula sum 'Al12827.6Cu1244.05Ta9063' (largest amount
 # in the shared data), which the data loader must still read.
 MAX_AMOUNT = 1e5
+# Deepest bracket nesting accepted: real formulas use two or three levels ("[Cu(NH3)4](NO3)2"); the
+# parser recurses once per level, so this bound keeps "((((…Fe…))))" a FormulaError, not a RecursionError.
+MAX_BRACKET_DEPTH = 16
+# Characters of a formula (or of any piece of one) quoted in an error message.
+QUOTE_LIMIT = 80
 # Explicit hydrate/adduct separators: middle dot, bullet, bullet operator, dot operator, asterisk.
 EXPLICIT_SEPARATORS = frozenset("·•∙⋅*")
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -60,6 +68,24 @@ class FormulaError(ValueError):
     """A formula that cannot be used: does not parse, unknown element, or a bad amount."""
 
 
+def quoted(text: object, limit: int = QUOTE_LIMIT) -> str:
+    """`repr` of `text` for an error message, cut to its first `limit` characters (then "…" and the length).
+
+    >>> quoted("MgB2")
+    "'MgB2'"
+    >>> quoted("Fe" * 100, limit=4)
+    "'FeFe'… (200 characters)"
+    """
+    if not isinstance(text, str) or len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
+
+
+def _clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` cut to `limit` characters, with "…" when cut (for pieces of a formula quoted unquoted)."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def parse_amounts(formula: object, min_fraction: float = 0.0, max_amount: float = MAX_AMOUNT) -> dict[str, float]:
     """Parse one formula into {symbol: amount} (amounts > 0, in order of first appearance).
 
@@ -72,7 +98,7 @@ def parse_amounts(formula: object, min_fraction: float = 0.0, max_amount: float 
     {'Cu': 1.0, 'S': 1.0, 'O': 9.0, 'H': 10.0}
     """
     if not isinstance(formula, str) or not formula.strip():
-        raise FormulaError(f"empty formula {formula!r}: write elements with amounts, e.g. 'MgB2'")
+        raise FormulaError(f"empty formula {quoted(formula)}: write elements with amounts, e.g. 'MgB2'")
     text = formula.strip().translate(_SUBSCRIPTS)
     _check_text(formula, text)
     amounts = _Parser(formula, text).parse()
@@ -80,13 +106,13 @@ def parse_amounts(formula: object, min_fraction: float = 0.0, max_amount: float 
     for sym, amt in amounts.items():
         if not math.isfinite(amt) or amt > max_amount:
             raise FormulaError(
-                f"formula {formula!r}: amount of {sym} is {amt:g}, above the limit {max_amount:g}; "
+                f"formula {quoted(formula)}: amount of {sym} is {amt:g}, above the limit {max_amount:g}; "
                 "write amounts per formula unit (e.g. 'Nb3Sn')"
             )
     for sym, amt in amounts.items():
         if amt / total < min_fraction:
             raise FormulaError(
-                f"formula {formula!r}: {sym} is only {amt / total:.3g} of the atoms, below {min_fraction:g} "
+                f"formula {quoted(formula)}: {sym} is only {amt / total:.3g} of the atoms, below {min_fraction:g} "
                 f"(treated as absent everywhere); leave {sym} out or raise its amount"
             )
     return amounts
@@ -96,17 +122,17 @@ def _check_text(formula: str, text: str) -> None:
     """Whole-string refusals with a better message than a syntax error would give."""
     if _SPLIT.search(text):
         pieces = [p for p in _SPLIT.split(text) if p]
-        what = f"{len(pieces)} parts {pieces}" if len(pieces) > 1 else "a separator"
+        what = f"{len(pieces)} parts {_clip(repr(pieces))}" if len(pieces) > 1 else "a separator"
         raise FormulaError(
-            f"formula {formula!r} holds {what}: write one formula per line/cell, "
+            f"formula {quoted(formula)} holds {what}: write one formula per line/cell, "
             "with no spaces, commas or line breaks inside it (e.g. 'MgB2')"
         )
     if _EXPONENT.search(text):
         raise FormulaError(
-            f"formula {formula!r} uses exponent notation; amounts must be plain decimals such as 0.001 (no 'e')"
+            f"formula {quoted(formula)} uses exponent notation; amounts must be plain decimals such as 0.001 (no 'e')"
         )
     if _NEGATIVE.search(text):
-        raise FormulaError(f"formula {formula!r} has a negative amount; amounts must be > 0")
+        raise FormulaError(f"formula {quoted(formula)} has a negative amount; amounts must be > 0")
 
 
 class _Parser:
@@ -118,10 +144,10 @@ class _Parser:
     # -- errors ----------------------------------------------------------------------------------
 
     def fail(self, what: str) -> FormulaError:
-        return FormulaError(f"formula {self.formula!r} does not parse: {what}; write {_EXAMPLES}")
+        return FormulaError(f"formula {quoted(self.formula)} does not parse: {what}; write {_EXAMPLES}")
 
     def ambiguous(self, what: str, fix: str) -> FormulaError:
-        return FormulaError(f"formula {self.formula!r} is ambiguous: {what}; {fix}")
+        return FormulaError(f"formula {quoted(self.formula)} is ambiguous: {what}; {fix}")
 
     def digits_at(self, i: int) -> str:
         """The run of digits starting at index i ('' if none)."""
@@ -167,7 +193,7 @@ class _Parser:
         if nxt.isdigit():
             digits = self.digits_at(self.pos + 1)
             raise self.ambiguous(
-                f"'.{digits}' after a symbol or bracket could be a decimal or a hydrate multiplier",
+                f"'.{_clip(digits)}' after a symbol or bracket could be a decimal or a hydrate multiplier",
                 "write the leading 0 of a decimal (e.g. 'Fe0.5Se') or '·' for a hydrate (e.g. 'CuSO4·5H2O')",
             )
         raise self.fail(f"stray '.' at position {self.pos + 1}")
@@ -194,7 +220,7 @@ class _Parser:
         try:
             index_of(sym)
         except ValueError:
-            raise FormulaError(f"formula {self.formula!r}: unknown element {sym!r}") from None
+            raise FormulaError(f"formula {quoted(self.formula)}: unknown element {sym!r}") from None
         self.pos += len(sym)
         return {sym: 1.0}, self.amount()
 
@@ -202,6 +228,8 @@ class _Parser:
         """A bracketed group at the cursor and its multiplier."""
         c = self.peek()
         start = self.pos
+        if depth >= MAX_BRACKET_DEPTH:
+            raise self.fail(f"brackets nested deeper than {MAX_BRACKET_DEPTH} levels at position {start + 1}")
         self.pos += 1
         inner = self.groups(depth + 1)
         if self.peek() != _OPEN_CLOSE[c]:
@@ -235,7 +263,7 @@ class _Parser:
         if self.peek() != "." or not self.peek(1).isdigit():
             return self.amount_value(digits)
         # "<int>.<digits>": a decimal, unless it is "<nonzero int>.<n>H2O" at the end (a hydrate)
-        if int(digits) > 0 and _WATER_AFTER_DOT.match(self.text, self.pos):
+        if digits.strip("0") and _WATER_AFTER_DOT.match(self.text, self.pos):
             return self.amount_value(digits)
         frac = self.digits_at(self.pos + 1)
         self.pos += 1 + len(frac)
@@ -243,7 +271,7 @@ class _Parser:
         if self.peek() == "." and self.peek(1).isdigit():
             more = self.digits_at(self.pos + 1)
             raise self.ambiguous(
-                f"'{number}.{more}' has two dots",
+                f"'{_clip(f'{number}.{more}')}' has two dots",
                 "write hydrates with '·' (e.g. 'Na0.35CoO2·1.3H2O')",
             )
         return self.amount_value(number)
@@ -251,7 +279,7 @@ class _Parser:
     def amount_value(self, number: str) -> float:
         value = float(number)
         if value <= 0:
-            raise FormulaError(f"formula {self.formula!r} has a zero amount ({number}); amounts must be > 0")
+            raise FormulaError(f"formula {quoted(self.formula)} has a zero amount ({_clip(number)}); amounts must be > 0")
         return value
 
 

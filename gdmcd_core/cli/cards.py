@@ -23,11 +23,28 @@ def write_calibrated_card(ens, metrics: dict) -> None:
     print(f"gdmcd: card {ens.path}: calibration and test metrics rewritten", file=sys.stderr)
 
 
+def card_fields_problem(card: dict, path: object) -> str:
+    """'' or one line naming a card field that --write-metrics merges into but that has the wrong type
+    (metrics_test and filled_later objects, filled_later's "earlier" a list)."""
+    for key in ("metrics_test", "filled_later"):
+        value = card.get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"card of {path}: {key} is a {type(value).__name__}, not an object; fix or remove it by hand"
+    earlier = (card.get("filled_later") or {}).get("earlier", [])
+    if not isinstance(earlier, list):
+        return f"card of {path}: filled_later.earlier is a {type(earlier).__name__}, not a list; fix or remove it by hand"
+    return ""
+
+
 def write_missing_metrics(ens, ds, metrics: dict) -> None:
     """Add the metrics and dataset counts the card lacks (never overwriting recorded ones), saying by what.
 
     The trees' and the consensus' figures are not the checkpoint's: they live in the trees' card (`gdmcd
-    trees`), and any an earlier version wrote here are removed (listed under filled_later "removed")."""
+    trees`), and any an earlier version wrote here are removed (listed under filled_later "removed").
+    Raises ValueError (one line) for a card whose fields have the wrong type (`card_fields_problem`)."""
+    problem = card_fields_problem(ens.card, ens.path)
+    if problem:
+        raise ValueError(problem)
     recorded = dict(ens.card.get("metrics_test") or {})
     removed = sorted(second_opinion_metrics(recorded))
     recorded = {k: v for k, v in recorded.items() if k not in removed}
@@ -48,4 +65,4 @@ def write_missing_metrics(ens, ds, metrics: dict) -> None:
     print(f"gdmcd: card {ens.path}: filled {len(filled)} field(s), removed {len(removed)}", file=sys.stderr)
 
 
-__all__ = ["write_calibrated_card", "write_missing_metrics"]
+__all__ = ["card_fields_problem", "write_calibrated_card", "write_missing_metrics"]

@@ -1,10 +1,12 @@
 """`gdmcd design --out DIR [options]`: a design run from the terminal.
 
 `add_design_parser(p)` adds the sub-command's options to its parser (cli/main.py calls it);
-`handle_design(args) -> int` runs it. Options override the values of `--config FILE` (a TOML or
-JSON DesignConfig), which override the defaults. Every bad option (unknown element, pins summing
-over 1, an element both pinned and excluded, an empty N range, a formula that does not parse, a
-missing checkpoint) prints one line on stderr and exits with status 2 before any optimization.
+`handle_design(args) -> int` runs it in four steps: `parse_design` (the config), `open_for_cli`
+(design.session.open_design, as the app opens a run), `run_with_progress`, `report`. Options
+override the values of `--config FILE` (a TOML or JSON DesignConfig), which override the
+defaults. Every bad option (unknown element, pins summing over 1, an element both pinned and
+excluded, an empty N range, a formula that does not parse, a missing checkpoint) prints one line
+on stderr and exits with status 2 before any optimization.
 Ctrl-C or SIGTERM stops the run between steps and still writes the candidates found so far (a
 second Ctrl-C aborts; the folder keeps state.npz for `gdmcd runs finalize` / `gdmcd runs resume`).
 A request that cannot fit in memory (--n-candidates 1000000, --n-range 1-100000000) is refused
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import Field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +32,36 @@ from typing import TYPE_CHECKING, Any
 from gdmcd_core.cli.runs import check_out_dir, install_stop_signals
 from gdmcd_core.design.config.config import config_fields
 from gdmcd_core.design.objective.constraints import PIN_MODES, Pin
+from gdmcd_core.design.session import one_line
 from gdmcd_core.util_ray import RayUnavailableError, ray_target
 
 if TYPE_CHECKING:
     from gdmcd_core.design.config.config import DesignConfig
+    from gdmcd_core.design.loop.step_log import Progress
+    from gdmcd_core.design.runs.result import DesignResult
+    from gdmcd_core.design.session import OpenDesign
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "gdmcd design"
+# Columns of the ranked table printed on the terminal (candidates.csv has them all).
+TABLE_COLUMNS = (
+    "rank",
+    "integer_formula",
+    "n_atoms",
+    "integer_tc_k",
+    "integer_tc_std_k",
+    "integer_tc_trees_k",
+    "delta_tc_k",
+    "rounded_tc_k",
+    "in_supercon",
+    "elements_seen_in_training",
+    "nearest_supercon_formula",
+    "nearest_supercon_tc_k",
+)
+FILTER_HELP = (
+    "keep only candidates passing a check (repeatable): {keys}; writes DIR/candidates_filtered.csv "
+    "(candidates.csv keeps every row)"
+)
 
 
 DESCRIPTION = """\
@@ -63,12 +89,14 @@ def _one_line_error(parser: argparse.ArgumentParser):
     return error
 
 
-def _help_with_estimate(parser: argparse.ArgumentParser):
+def _help_with_estimate(parser: argparse.ArgumentParser, filter_option: argparse.Action):
     plain = parser.format_help
 
     def format_help() -> str:  # computed only when help is shown, never when the parser is built
         from gdmcd_core.design.config.speed import time_estimate
+        from gdmcd_core.design.evidence.filters import CANDIDATE_FILTERS
 
+        filter_option.help = FILTER_HELP.format(keys=", ".join(CANDIDATE_FILTERS))
         parser.epilog = time_estimate()
         return plain()
 
@@ -99,7 +127,6 @@ def add_design_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the `design` sub-command's description and options to its parser p; returns p."""
     p.description, p.formatter_class = DESCRIPTION, argparse.RawDescriptionHelpFormatter
     p.error = _one_line_error(p)  # type: ignore[method-assign]
-    p.format_help = _help_with_estimate(p)  # type: ignore[method-assign]
     g = p.add_argument_group("run")
     g.add_argument(
         "--out", required=True, metavar="DIR", help="run folder to write (config, candidates.csv, trajectory, log)"
@@ -112,15 +139,8 @@ def add_design_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="write into --out even if it is not empty")
     g.add_argument("--top", type=int, default=10, help="rows of the ranked table to print (default 10)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="keep only candidates passing a check (repeatable): charge_neutral, electronegativity_ok, "
-        "not_radioactive, not_toxic, known_element_set, stable; writes DIR/candidates_filtered.csv "
-        "(candidates.csv keeps every row)",
-    )
+    filter_option = g.add_argument("--filter", action="append", default=[], metavar="KEY")  # help: when shown
+    p.format_help = _help_with_estimate(p, filter_option)  # type: ignore[method-assign]
     groups = {
         "start": p.add_argument_group("start compositions"),
         "constraints": p.add_argument_group("constraints"),
@@ -170,15 +190,7 @@ def config_from_args(args: argparse.Namespace) -> DesignConfig:
     """DesignConfig from --config plus the options given. Raises UsageError / ValueError."""
     from gdmcd_core.design.config.config import DesignConfig
 
-    base: dict[str, Any] = {}
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise UsageError(f"--config {args.config}: no such file")
-        try:
-            base = DesignConfig.load(path).to_dict()
-        except (ValueError, TypeError, AttributeError, OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--config {args.config}: {_one_line(exc)}") from None
+    base = _config_file(args.config) if args.config else {}
     over: dict[str, Any] = {
         f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None
     }
@@ -201,12 +213,20 @@ def config_from_args(args: argparse.Namespace) -> DesignConfig:
     try:
         return DesignConfig.from_dict(merged)
     except TypeError as exc:  # a wrong type that slipped past the field checks
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _config_file(name: str) -> dict[str, Any]:
+    """The --config file's DesignConfig as a dict. Raises UsageError."""
+    from gdmcd_core.design.config.config import DesignConfig
+
+    path = Path(name)
+    if not path.is_file():
+        raise UsageError(f"--config {name}: no such file")
+    try:
+        return DesignConfig.load(path).to_dict()
+    except (ValueError, TypeError, AttributeError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--config {name}: {one_line(exc)}") from None
 
 
 def _check_request_size(d: dict[str, Any]) -> None:
@@ -231,87 +251,69 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> int:
 
 
 def handle_design(args: argparse.Namespace) -> int:
-    """Run `gdmcd design`; returns the exit status."""
+    """Run `gdmcd design`: parse, open, run, report; returns the exit status."""
+    from gdmcd_core.design.runs.lock import RunLockedError
+
     try:
-        cfg = config_from_args(args)
-    except ValueError as exc:  # UsageError, FormulaError and DesignConfig validation
+        cfg = parse_design(args)
+        opened, where = open_for_cli(cfg, args)
+    except ValueError as exc:  # UsageError, FormulaError, DesignConfig validation, DesignOpenError, memory
         return _fail(str(exc))
-    out = Path(args.out)
-    why = check_out_dir(out, args.force)
+    try:
+        result = run_with_progress(opened, where, args)
+    except (RunLockedError, PermissionError) as exc:  # raced with another writer / unwritable: nothing run
+        return _fail(one_line(exc))
+    report(result, Path(args.out), args)
+    return EXIT_OK
+
+
+def parse_design(args: argparse.Namespace) -> DesignConfig:
+    """The run's DesignConfig, with the options that are not config fields checked. Raises ValueError."""
+    cfg = config_from_args(args)
+    why = check_out_dir(Path(args.out), args.force)
     if why:
-        return _fail(why)
+        raise UsageError(why)
     if args.top < 0:
-        return _fail(f"--top must be >= 0, got {args.top}")
+        raise UsageError(f"--top must be >= 0, got {args.top}")
     from gdmcd_core.design.evidence.filters import CANDIDATE_FILTERS
 
     unknown = [k for k in args.filter if k not in CANDIDATE_FILTERS]
     if unknown:
-        return _fail(f"--filter {unknown[0]!r} is not one of {', '.join(CANDIDATE_FILTERS)}")
+        raise UsageError(f"--filter {unknown[0]!r} is not one of {', '.join(CANDIDATE_FILTERS)}")
     if args.threads is not None and args.threads < 1:
-        return _fail(f"--threads must be >= 1, got {args.threads}")
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    return cfg
 
-    from gdmcd_core.design.engine import DesignEngine
-    from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-    from gdmcd_core.util import resolve_device
 
-    try:
-        device = resolve_device(cfg.device)
-    except ValueError as exc:
-        return _fail(f"--device: {exc}")
+def open_for_cli(cfg: DesignConfig, args: argparse.Namespace) -> tuple[OpenDesign, str]:
+    """(the opened design, where it runs: its device or the Ray cluster). Raises ValueError (one line)."""
+    from gdmcd_core.design.session import DesignOpenError, open_design
+
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     try:
-        model = load_checkpoint(ckpt, device=device)
-    except CheckpointError as exc:
-        return _fail(str(exc))
-    from gdmcd_core.design.config.resources import check_design_request, count_n_values
-
-    try:  # now with the model's activations and members
-        check_design_request(
-            cfg.n_candidates,
-            count_n_values(cfg.n_values, cfg.n_min, cfg.n_max),
-            cfg.total_steps,
-            cfg.record_every,
-            model,
-        )
-    except ValueError as exc:
-        return _fail(str(exc))
-    fe_model = None
-    try:
-        from gdmcd_core.training.formation_energy import load_formation_energy_model
-
-        fe_model = load_formation_energy_model(device=device)
-    except (ImportError, CheckpointError) as exc:
-        if cfg.formation_energy_weight > 0:
-            return _fail(f"formation-energy model unavailable: {exc}")
-    if cfg.formation_energy_weight > 0 and fe_model is None:
-        return _fail(
-            "--formation-energy-weight needs the formation-energy checkpoint (checkpoints/formation_energy.pt)"
-        )
-    try:
-        from gdmcd_core.data.reference import load_reference
-
-        reference = load_reference()
-    except (FileNotFoundError, ValueError) as exc:  # DataNotFoundError names $GDMCD_DATA_DIR when it is bad
-        return _fail(f"training data not found: {_one_line(exc)}")
-    try:
-        engine = DesignEngine(model, cfg, fe_model, reference=reference)
-        start = engine.start_points()
-    except ValueError as exc:
-        return _fail(str(exc))
-
+        opened = open_design(cfg, args.checkpoint)
+    except DesignOpenError as exc:
+        if exc.option:
+            raise UsageError(f"--{exc.option.replace('_', '-')}: {exc}") from None
+        raise
     try:  # connect to Ray now: a missing Ray or an unreachable cluster is one line, before any folder
-        where = ray_target(cfg.address, cfg.shards) if cfg.executor == "ray" else str(engine.device)
+        where = ray_target(cfg.address, cfg.shards) if cfg.executor == "ray" else str(opened.engine.device)
     except (RayUnavailableError, ConnectionError) as exc:
-        return _fail(str(exc))
+        raise UsageError(str(exc)) from None
+    return opened, where
+
+
+def run_with_progress(opened: OpenDesign, where: str, args: argparse.Namespace) -> DesignResult:
+    """engine.run into --out with a progress bar; Ctrl-C / SIGTERM stop it between steps."""
+    engine, cfg = opened.engine, opened.config
     stop = threading.Event()
     restore = install_stop_signals(stop, PROG)
     print(
-        f"{PROG}: {len(start)} candidates on {where}, model {ckpt} "
-        f"({getattr(model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
+        f"{PROG}: {len(opened.start)} candidates on {where}, model {opened.checkpoint} "
+        f"({getattr(opened.model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
         file=sys.stderr,
     )
     bar = None
@@ -319,8 +321,18 @@ def handle_design(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.total_steps, unit="step", desc="design", file=sys.stderr, dynamic_ncols=True)
+    try:
+        return engine.run(Path(args.out), callback=_progress_callback(bar), stop_event=stop, start=opened.start)
+    finally:
+        if bar is not None:
+            bar.close()
+        restore()
 
-    def on_progress(p) -> None:
+
+def _progress_callback(bar: Any) -> Callable[[Progress], None]:
+    """The engine's callback: each step's numbers on the progress bar (nothing without one)."""
+
+    def on_progress(p: Progress) -> None:
         if bar is None:
             return
         bar.set_postfix_str(
@@ -329,16 +341,11 @@ def handle_design(args: argparse.Namespace) -> int:
         )
         bar.update(p.step - bar.n)
 
-    from gdmcd_core.design.runs.lock import RunLockedError
+    return on_progress
 
-    try:
-        result = engine.run(out, callback=on_progress, stop_event=stop, start=start)
-    except (RunLockedError, PermissionError) as exc:  # raced with another writer / unwritable: nothing run
-        return _fail(_one_line(exc))
-    finally:
-        if bar is not None:
-            bar.close()
-        restore()
+
+def report(result: DesignResult, out: Path, args: argparse.Namespace) -> None:
+    """The --filter table (written to DIR/candidates_filtered.csv), the top rows, and the one-line summary."""
     shown = result.candidates
     if args.filter:
         from gdmcd_core.design.evidence.filters import filter_candidates
@@ -357,16 +364,13 @@ def handle_design(args: argparse.Namespace) -> int:
         f"{len(result.candidates)} distinct candidates -> {out / 'candidates.csv'}",
         file=sys.stderr,
     )
-    return EXIT_OK
 
 
 def print_table(table, top: int) -> None:
+    """The first `top` rows of a candidate table, in the columns a terminal has room for."""
     if top <= 0 or table is None or not len(table):
         return
-    cols = ["rank", "integer_formula", "n_atoms", "integer_tc_k", "integer_tc_std_k", "integer_tc_trees_k",
-            "delta_tc_k", "rounded_tc_k", "in_supercon", "elements_seen_in_training", "nearest_supercon_formula",
-            "nearest_supercon_tc_k"]  # fmt: skip
-    view = table[[c for c in cols if c in table.columns]].head(top)
+    view = table[[c for c in TABLE_COLUMNS if c in table.columns]].head(top)
     print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 
 

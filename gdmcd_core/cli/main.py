@@ -43,7 +43,9 @@ SUBCOMMANDS = {
 
 
 def _fail(msg: str) -> int:
-    print(f"gdmcd: error: {msg}", file=sys.stderr)
+    from gdmcd_core.util import printable  # messages may quote files' contents
+
+    print(f"gdmcd: error: {printable(msg)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -67,17 +69,6 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="data folder for the training-set checks (default: as train)")
 
 
-def _training_reference(ens, data_dir: str | None):
-    """The checkpoint's training compositions, or (None, reason) when the data files are not here."""
-    from gdmcd_core.data.dataset import DataConfig
-    from gdmcd_core.data.reference import training_reference
-
-    try:
-        return training_reference(DataConfig.from_dict(ens.card.get("data_config", {})), data_dir), ""
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        return None, f"training data not available ({exc}); distance and unseen elements not checked"
-
-
 def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None, trees=None) -> list[dict]:
     """One JSON-ready row per parsed formula: Tc ± σ (σ with the distance and neighbour terms), the trees'
     Tc and the consensus when the checkpoint has trees (model/trees.py), and the training-set checks."""
@@ -85,23 +76,17 @@ def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None, trees=
 
     from gdmcd_core.chem.composition import format_amounts, parse_formula
     from gdmcd_core.model.trees import consensus
-    from gdmcd_core.training.evaluate import FAR_L1
+    from gdmcd_core.training.evaluate import prediction_warnings, training_reference_for
 
     x = np.stack(vecs).astype(np.float32)
-    ref, why = _training_reference(ens, data_dir)
+    ref, why = training_reference_for(ens.card, data_dir)
     dist, tc_nn = ref.supercon_neighbors(x) if ref is not None else (None, None)
     mean, std = ens.predict(x, distance=dist, neighbor_tc=tc_nn)
     tc_trees = trees.predict(x) if trees is not None else None
     both = consensus(mean, tc_trees) if trees is not None else None
+    warnings = prediction_warnings(x, ref, why, dist)
     rows = []
     for i, f in enumerate(good):
-        unseen = ref.unseen_elements(x[i]) if ref is not None else None
-        d = None if dist is None or not np.isfinite(dist[i]) else round(float(dist[i]), 4)
-        notes = [why] if why else []
-        if unseen:
-            notes.append(f"elements never seen in training: {', '.join(unseen)}; the prediction is an extrapolation")
-        if d is not None and d >= FAR_L1:
-            notes.append(f"far from every training superconductor (L1 {d:.2f} >= {FAR_L1:g})")
         rows.append(
             {
                 "formula": f,
@@ -110,9 +95,9 @@ def _predict_rows(ens, good: list[str], vecs: list, data_dir: str | None, trees=
                 "tc_std_k": round(float(std[i]), 3),
                 "tc_trees_k": None if tc_trees is None else round(float(tc_trees[i]), 3),
                 "tc_consensus_k": None if both is None else round(float(both[i]), 3),
-                "distance_to_training": d,
-                "unseen_elements": unseen,
-                "warning": "; ".join(notes) or None,
+                "distance_to_training": None if dist is None or not np.isfinite(dist[i]) else round(float(dist[i]), 4),
+                "unseen_elements": ref.unseen_elements(x[i]) if ref is not None else None,
+                "warning": warnings[i],
             }
         )
     return rows

@@ -16,6 +16,7 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,9 @@ PROG = "gdmcd runs"
 
 
 def _fail(msg: str, code: int = EXIT_USAGE, prog: str = PROG) -> int:
-    print(f"{prog}: error: {msg}", file=sys.stderr)
+    from gdmcd_core.util import printable  # messages quote run folders' files
+
+    print(f"{prog}: error: {printable(msg)}", file=sys.stderr)
     return code
 
 
@@ -73,6 +76,16 @@ def check_out_dir(out: Path, force: bool) -> str | None:
     parent = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         return f"--out {out}: cannot write there (no permission to create files in {parent})"
+    why = _cannot_create_in(parent)
+    return f"--out {out}: cannot write there ({why})" if why else None
+
+
+def _cannot_create_in(folder: Path) -> str | None:
+    """Why no folder can be created in `folder` (tried: permission bits do not tell, e.g. in /proc as root), or None."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".gdmcd-probe-", dir=folder))
+    except OSError as exc:
+        return f"cannot create a folder in {folder}: {exc.strerror or type(exc).__name__}"
     return None
 
 
@@ -99,13 +112,15 @@ def add_runs_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _cmd_list(a: argparse.Namespace) -> int:
     from gdmcd_core.design.runs import folder as runs
+    from gdmcd_core.util import printable
 
     for r in runs.list_runs(a.root):
         best = f"{r.best_integer_formula} {r.best_integer_tc_k:.1f} K" if r.best_integer_formula else "-"
         steps = f"{r.steps_done}/{r.total_steps}" if r.total_steps else "-"
         extra = f"  ({r.problem})" if r.problem else ""
-        named = "".join((f'  "{r.name}"' if r.name else "", f"  [{', '.join(r.tags)}]" if r.tags else ""))
-        print(f"{r.run_id:32s} {r.status:12s} {steps:>13s}  {best}{named}{extra}")
+        named = "".join((f'  "{r.name}"' if r.name else "", f"  [{', '.join(map(str, r.tags))}]" if r.tags else ""))
+        # every field but the step counts comes from the run's files (or its folder's name)
+        print(printable(f"{r.run_id:32s} {r.status:12s} {steps:>13s}  {best}{named}{extra}"))
     return EXIT_OK
 
 

@@ -45,7 +45,9 @@ DATA_FLAGS = {"no_cod": "include_cod", "no_repair": "repair", "no_physical_negat
 
 
 def _fail(msg: str) -> int:
-    print(f"gdmcd: error: {msg}", file=sys.stderr)
+    from gdmcd_core.util import printable  # messages may quote files' contents
+
+    print(f"gdmcd: error: {printable(msg)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -233,23 +235,10 @@ def add_evaluate_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def data_mismatch(card: dict, checksums: dict) -> str:
-    """'' or one line naming the data files whose SHA-256 differs from the card's data_checksums."""
-    recorded = card.get("data_checksums") or {}
-    if not isinstance(recorded, dict):
-        return ""
-    bad = [f for f, h in checksums.items() if f in recorded and recorded[f] != h]
-    if not bad:
-        return ""
-    return (
-        f"data file(s) {', '.join(bad)} differ from the ones this checkpoint was trained and evaluated on "
-        "(SHA-256 in its card); metrics will not match the card"
-    )
-
-
 def _checked_dataset(ens, a: argparse.Namespace):
     """The checkpoint's own dataset and split; ValueError for data that --strict-data refuses or a
     --calibrate-on the split does not allow (a mismatch without --strict-data is one warning line)."""
+    from gdmcd_core.data.dataset import data_mismatch
     from gdmcd_core.training.evaluate import dataset_for
 
     ds = dataset_for(ens, a.data_dir)
@@ -265,7 +254,7 @@ def _checked_dataset(ens, a: argparse.Namespace):
 
 def _evaluate(a: argparse.Namespace):
     """(the checkpoint, its test metrics), writing into its card what the options ask for."""
-    from gdmcd_core.cli.cards import write_calibrated_card, write_missing_metrics
+    from gdmcd_core.cli.cards import card_fields_problem, write_calibrated_card, write_missing_metrics
     from gdmcd_core.data.dataset import TEST, VAL
     from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
     from gdmcd_core.training.calibration import calibrate
@@ -273,6 +262,8 @@ def _evaluate(a: argparse.Namespace):
     from gdmcd_core.util import resolve_device
 
     ens = load_checkpoint(Path(a.checkpoint) if a.checkpoint else DEFAULT_CHECKPOINT, resolve_device(a.device))
+    if a.write_metrics and (problem := card_fields_problem(ens.card, ens.path)):  # refused before evaluating
+        raise ValueError(problem)
     ds = _checked_dataset(ens, a)
     if a.write_calibration:
         calibrate(ens, ds, TEST if a.calibrate_on == "test" else VAL).apply_to(ens)
@@ -300,4 +291,4 @@ def handle_evaluate(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-__all__ = ["add_evaluate_parser", "add_train_parser", "data_mismatch", "handle_evaluate", "handle_train"]
+__all__ = ["add_evaluate_parser", "add_train_parser", "handle_evaluate", "handle_train"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.chem.composition import composition_key, is_hydride, parse_formula, to_vector
+from gdmcd_core.chem.composition import FormulaError, composition_key, is_hydride, parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS
 from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.negatives import Negatives, physical_negatives
@@ -25,6 +25,7 @@ from gdmcd_core.data.paths import (
     JARVIS_SPLIT_FILE,
     SUPERCON_FILE,
     SUPERCON_ROWS_FILE,
+    DataFileError,
     find_data_dir,
     user_cache_dir,
 )
@@ -53,10 +54,46 @@ def _load_vectors_cached(path: str, digest: str, column: str = "formula") -> np.
     return vec
 
 
-def load_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """A cleaned CSV with a `formula` column -> (table, (N, 118) float32 fractions)."""
+def data_mismatch(card: dict, checksums: dict, consequence: str = "metrics will not match the card") -> str:
+    """'' or one line naming the data files whose SHA-256 (`checksums`, {file name: hex}) differs from the one
+    the checkpoint card's data_checksums records, ending with `consequence` (what it means for the caller)."""
+    recorded = card.get("data_checksums") or {}
+    if not isinstance(recorded, dict):
+        return ""
+    bad = [f for f, h in checksums.items() if f in recorded and recorded[f] != h]
+    if not bad:
+        return ""
+    return (
+        f"data file(s) {', '.join(bad)} differ from the ones this checkpoint was trained and evaluated on "
+        f"(SHA-256 in its card); {consequence}"
+    )
+
+
+def folder_mismatch(card: dict, folder: Path, consequence: str) -> str:
+    """`data_mismatch` of the files in `folder` that the card records (plain file names only)."""
+    recorded = card.get("data_checksums") or {}
+    if not isinstance(recorded, dict):
+        return ""
+    names = [n for n in recorded if isinstance(n, str) and n and Path(n).name == n and (folder / n).is_file()]
+    return data_mismatch(card, {n: sha256_file(folder / n) for n in names}, consequence)
+
+
+def load_table(path: str | Path, required: tuple[str, ...] = ("formula",)) -> tuple[pd.DataFrame, np.ndarray]:
+    """A cleaned CSV with a `formula` column -> (table, (N, 118) float32 fractions).
+
+    Raises DataFileError (one line naming the file) when a `required` column is missing or a formula does
+    not parse."""
     path = Path(path)
-    return pd.read_csv(path), _load_vectors_cached(str(path), sha256_file(path))
+    table = pd.read_csv(path)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        header = ", ".join(map(str, table.columns))
+        header = header if len(header) <= 200 else f"{header[:200]}…"
+        raise DataFileError(f"data file {path}: no {missing[0]!r} column (its header: {header})")
+    try:
+        return table, _load_vectors_cached(str(path), sha256_file(path))
+    except FormulaError as exc:
+        raise DataFileError(f"data file {path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -182,6 +219,8 @@ def _supercon_part(config: DataConfig, data_dir: Path) -> tuple[dict[str, np.nda
     if config.repair:
         sc, x_sc, checksums = _repaired(sc, x_sc, data_dir, checksums)
     tc_col = config.tc_column if config.tc_column in sc.columns else "tc_k"
+    if tc_col not in sc.columns:
+        raise DataFileError(f"data file {sc_path}: neither a {config.tc_column!r} nor a 'tc_k' column")
     # Dedupe identical compositions (the unique file is one row per comp_key already; scaled copies merge).
     key_sc = sc["comp_key"].astype(str).to_numpy() if "comp_key" in sc else np.array([str(v) for v in x_sc.round(4)])
     sc_df = pd.DataFrame({"key": key_sc, "tc": sc[tc_col].to_numpy(float), "row": np.arange(len(sc))})
@@ -256,7 +295,7 @@ def _zero_part(x: np.ndarray, formula: np.ndarray) -> dict[str, np.ndarray]:
 
 def _cod_part(cod_path: Path, key_sc: set[str], checksums: dict[str, str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """COD rows (first of each composition, none matching SuperCon) and every COD comp_key; adds the checksum."""
-    cod, x_cod = load_table(cod_path)
+    cod, x_cod = load_table(cod_path, required=("formula", "comp_key"))
     checksums[COD_FILE] = sha256_file(cod_path)
     key_cod = cod["comp_key"].astype(str).to_numpy()
     keep = ~pd.Series(key_cod).isin(key_sc).to_numpy()  # drop COD rows matching SuperCon

@@ -24,6 +24,11 @@ class DataNotFoundError(FileNotFoundError):
     """The data files are in none of the places looked at (the message lists them)."""
 
 
+class DataFileError(ValueError):
+    """A data file that is there but cannot be read as one: a missing column or a row that does not parse
+    (the message names the file)."""
+
+
 def user_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "gdmcd" / "data"

@@ -14,6 +14,7 @@ The subpackages, each importing only those before it (tests/test_architecture.py
     evidence/      the candidate table and its checks (validity, filters)
     runs/          run folders: format, writer, lock, meta, state, resume
     run.py         a whole run (run_design); engine.py: DesignEngine, the loop plus `.run`
+    session.py     open_design: the engine with its device, models, memory check and reference data
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.model.kinds import TC_KIND
+from gdmcd_core.model.kinds import FORMATION_ENERGY_KIND, TC_KIND
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.util import REPO_ROOT, atomic_torch_save, atomic_write_text, sha256_file
 
@@ -101,6 +101,23 @@ def _model_config(d: Any, path: Path) -> ModelConfig:
     return config
 
 
+def _check_kind(config: ModelConfig, card: dict[str, Any], path: Path, kind: str | None) -> None:
+    """CheckpointError when the card's kind (else the `kind` asked for) contradicts the weights: the .pt's own
+    (hash-checked) model config says whether the output is ReLU (a Tc model: Tc >= 0) or signed (a
+    formation-energy model, eV/atom), so a relabelled card cannot make one pass for the other."""
+    declared = str(card.get("kind", kind or TC_KIND))
+    if declared.startswith(TC_KIND) and not config.output_relu:
+        raise CheckpointError(
+            f"checkpoint {path}: its card says a {declared!r} model, but its weights have a signed output "
+            "(output_relu false in the .pt's model config), as a formation-energy model has; a Tc model's is ReLU"
+        )
+    if declared == FORMATION_ENERGY_KIND and config.output_relu:
+        raise CheckpointError(
+            f"checkpoint {path}: its card says a {declared!r} model, but its weights have a ReLU output "
+            "(Tc >= 0), as a Tc model has; a formation-energy model's output is signed"
+        )
+
+
 def verified_blob(path: Path, kind: str | None) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(contents, card, SHA-256) of a saved file whose card kind starts with `kind` (None: any; a card
     without "kind" passes) and whose bytes match the card's SHA-256; read with weights_only=True."""
@@ -135,6 +152,7 @@ def load_checkpoint(
     if "model_config" not in blob or not blob.get("members"):
         raise CheckpointError(f"checkpoint {path} lacks its model config or members")
     config = _model_config(blob["model_config"], path)
+    _check_kind(config, card, path, kind)
     members = []
     try:
         for sd in blob["members"]:

@@ -4,7 +4,7 @@ The ResNet ensemble sees a composition as an image of which elements are present
 fractions plus fraction-weighted element statistics (`chem.element_features`: Z, mass,
 electronegativity, period, group, radius, valence electrons; mean, std, min, max) see how the elements
 differ. The two families err differently, and their consensus has a lower MAE than either on the
-random, JARVIS and time splits (README model card). Trees are not differentiable: the design loop climbs the
+random, JARVIS and time splits (docs/model-card.md). Trees are not differentiable: the design loop climbs the
 ResNet alone, and the trees score what it proposes, a check a candidate that exploits the network's
 blind spots fails.
 

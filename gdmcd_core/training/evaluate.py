@@ -20,6 +20,7 @@ from scipy.stats import spearmanr
 
 from gdmcd_core.chem.composition import is_hydride
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
+from gdmcd_core.data.reference import ReferenceData, training_reference
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.trees import TreeModel, consensus, disagrees, relative_disagreement, second_opinion
 from gdmcd_core.training.calibration import (
@@ -58,6 +59,36 @@ def dataset_for(ens: TcEnsemble, data_dir: str | None = None) -> Dataset:
         fields = {k: v for k, v in hyd.items() if k in HydrideConfig.__dataclass_fields__}
         return build_hydride_dataset(replace(cfg, hydride_replicas=0), HydrideConfig(**fields), data_dir)
     return build_dataset(cfg, data_dir)
+
+
+def training_reference_for(card: dict, data_dir: str | None = None) -> tuple[ReferenceData | None, str]:
+    """(the training compositions of the checkpoint with this card, "") or (None, why) when its data files are not
+    here: what `gdmcd predict` and the app's Predict page check a formula against."""
+    try:
+        return training_reference(DataConfig.from_dict(card.get("data_config", {})), data_dir), ""
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        return None, f"training data not available ({exc}); distance and unseen elements not checked"
+
+
+def prediction_warnings(
+    x: np.ndarray, ref: ReferenceData | None, why: str = "", distance: np.ndarray | None = None
+) -> list[str | None]:
+    """The warning `gdmcd predict` prints under each row of x (B, 118), None where there is none: why the training
+    set was not checked, elements it never saw, and an L1 distance >= FAR_L1 to every training superconductor.
+    `distance`: ref.supercon_neighbors(x)[0] when the caller has it."""
+    if ref is not None and distance is None:
+        distance = ref.supercon_neighbors(x)[0]
+    out: list[str | None] = []
+    for i in range(len(x)):
+        notes = [why] if why else []
+        unseen = ref.unseen_elements(x[i]) if ref is not None else None
+        if unseen:
+            notes.append(f"elements never seen in training: {', '.join(unseen)}; the prediction is an extrapolation")
+        d = None if distance is None or not np.isfinite(distance[i]) else round(float(distance[i]), 4)
+        if d is not None and d >= FAR_L1:
+            notes.append(f"far from every training superconductor (L1 {d:.2f} >= {FAR_L1:g})")
+        out.append("; ".join(notes) or None)
+    return out
 
 
 def _coverage(err: np.ndarray, s: np.ndarray, k: float) -> float | None:

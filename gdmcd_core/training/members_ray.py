@@ -23,9 +23,7 @@ import torch
 
 from gdmcd_core.model.resnet import ModelConfig
 from gdmcd_core.training.loop import TrainConfig, TrainRows, train_model
-from gdmcd_core.util_ray import connect
-
-TASK_RETRIES = 3
+from gdmcd_core.util_ray import TASK_RETRIES, connect
 
 
 def _train_member(rows: TrainRows, model_cfg: ModelConfig, tcfg: TrainConfig, init: dict | None, state_file: str):

@@ -12,7 +12,8 @@ from dataclasses import Field, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gdmcd_core.chem.composition import to_vector
+from gdmcd_core.chem.composition import parse_formula, to_vector
+from gdmcd_core.chem.formula_syntax import quoted
 from gdmcd_core.design.config.fields import GROUPS, as_tuple, check_field_types, opt, parse_toml, toml_text
 from gdmcd_core.design.objective.constraints import PIN_MODES, Constraints, Pin
 from gdmcd_core.design.objective.integer_loss import INTEGER_LOSS_KINDS
@@ -52,6 +53,13 @@ class DesignConfig:
         "start compositions: SuperCon entries, interpolations of two, both, the hydride grid, or typed formulas",
         "start",
         choices=INIT_MODES,
+        choice_labels={
+            "mixed": "SuperCon + interpolations (paper)",
+            "dataset": "From SuperCon above T",
+            "interpolate": "Interpolations",
+            "hydride": "Hydride grid",
+            "formulas": "Typed formulas",
+        },
         label="Start from",
     )
     init_formulas: tuple[str, ...] = opt((), "start formulas for init_mode 'formulas'", "start", generic=False)
@@ -75,7 +83,12 @@ class DesignConfig:
         (), "pinned elements (x_c); 'H=0.5' or 'H>=0.5' strings are accepted", "constraints", generic=False
     )
     pin_mode: str = opt(
-        "at-least", "mode of pins that do not name one", "constraints", choices=PIN_MODES, generic=False
+        "at-least",
+        "mode of pins that do not name one",
+        "constraints",
+        choices=PIN_MODES,
+        choice_labels={"at-least": "at least", "exact": "exactly"},
+        generic=False,
     )
     exclude: tuple[str, ...] = opt(
         (), "element symbols, or the words 'radioactive', 'toxic'", "constraints", generic=False
@@ -105,6 +118,7 @@ class DesignConfig:
         "int: every count integer; es: two amounts may stay fractional",
         "optimization",
         choices=INTEGER_LOSS_KINDS,
+        choice_labels={"int": "L_int (all atoms whole)", "es": "L_int,ES (two elements may stay fractional)"},
         label="Integer loss",
     )
     alpha_max: float = opt(
@@ -180,6 +194,7 @@ class DesignConfig:
         "mean: ensemble-mean Tc; lcb: mean - kappa * sd (a single model has sd 0)",
         "optimization",
         choices=OBJECTIVES,
+        choice_labels={"mean": "ensemble mean Tc", "lcb": "lower confidence bound (mean − κσ)"},
         label="Objective",
     )
     kappa: float = opt(1.0, "LCB weight on the ensemble sd", "optimization", lo=0.0, hi=10.0, label="κ")
@@ -264,7 +279,7 @@ class DesignConfig:
     def __post_init__(self) -> None:
         # normalize container fields (TOML/JSON give lists, the CLI gives strings)
         object.__setattr__(self, "init_formulas", tuple(str(f) for f in as_tuple(self.init_formulas) if str(f).strip()))
-        object.__setattr__(self, "pins", tuple(Pin.coerce(p) for p in (self.pins or ())))
+        object.__setattr__(self, "pins", tuple(read_pin(p) for p in (self.pins or ())))
         object.__setattr__(self, "exclude", as_tuple(self.exclude))
         object.__setattr__(self, "n_values", tuple(sorted({int(n) for n in as_tuple(self.n_values)})))
         self.validate()
@@ -294,7 +309,10 @@ class DesignConfig:
         )
         need(self.lr > 0 and math.isfinite(self.lr), f"lr must be > 0, got {self.lr}")
         need(self.lr3 >= 0 and math.isfinite(self.lr3), f"lr3 must be >= 0 (0 = lr), got {self.lr3}")
-        need(math.isfinite(self.target_tc), f"target_tc must be a number, got {self.target_tc}")
+        need(
+            math.isfinite(self.target_tc) and self.target_tc > 0,
+            f"target_tc must be a Tc above 0 K (the loss is relu(target_tc - Tc)), got {self.target_tc}",
+        )
         need(self.record_every >= 1, f"record_every must be >= 1, got {self.record_every}")
         need(self.select_every >= 1, f"select_every must be >= 1, got {self.select_every}")
         need(self.kappa >= 0, f"kappa must be >= 0, got {self.kappa}")
@@ -309,11 +327,21 @@ class DesignConfig:
             v = getattr(self, name)
             need(v >= 0 and math.isfinite(v), f"{name} must be a number >= 0, got {v}")
         c = self.constraints(unseen=())
+        self._check_starts(c)
         if not c.feasible_ns(self.ns):
             raise ValueError(
                 f"no cell size N in {self.n_range_text()} can hold the pins ({', '.join(str(p) for p in c.pins)}) "
                 "as whole atoms; widen the N range or change the pinned fractions"
             )
+
+    def _check_starts(self, c: Constraints) -> None:
+        """Starts that the constraints would silently change: a hydride grid without H, a start formula
+        holding an excluded element (exclusions known without data; the run checks the unseen ones too)."""
+        if self.init_mode == "hydride" and "H" in c.excluded:
+            raise ValueError("init_mode 'hydride' starts from hydrogen-rich compositions, but H is excluded")
+        if self.init_mode == "formulas":
+            for f in self.init_formulas:
+                check_start_formula(f, c)
 
     # -- derived ---------------------------------------------------------------------------------
 
@@ -402,6 +430,45 @@ class DesignConfig:
 
     def replace(self, **changes: Any) -> DesignConfig:
         return replace(self, **changes)
+
+
+def read_pin(obj: Any) -> Pin:
+    """`Pin.coerce` with a one-line ValueError naming the pin when a field is missing or not a number
+    (a hand-written config file or run config.json)."""
+    if isinstance(obj, dict):
+        missing = [k for k in ("symbol", "fraction") if k not in obj]
+        if missing:
+            raise ValueError(
+                f"pin {_brief(obj)} has no {missing[0]!r}: write {{symbol = 'H', fraction = 0.5}} or 'H=0.5'"
+            )
+    try:
+        return Pin.coerce(obj)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read a pin from {_brief(obj)} ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(("pin ", "cannot read a pin")):
+            raise
+        raise ValueError(f"cannot read a pin from {_brief(obj)}: {exc}") from None
+
+
+def _brief(obj: Any, limit: int = 80) -> str:
+    """`repr(obj)` cut to `limit` characters for an error message."""
+    r = repr(obj)
+    return r if len(r) <= limit else f"{r[:limit]}…"
+
+
+def check_start_formula(formula: str, c: Constraints) -> None:
+    """ValueError naming the elements of a start formula that `c` excludes: the constraints would drop them
+    silently (OgH2 would start from H alone)."""
+    why = {s: "never seen in training" for s in c.unseen}
+    why.update({s: "noble gas or radioactive (exclude_implausible)" for s in c.implausible if s not in why})
+    bad = [s for s in parse_formula(formula) if s in c.excluded]
+    if bad:
+        reasons = ", ".join(f"{s}: {why.get(s, 'excluded')}" for s in bad)
+        raise ValueError(
+            f"start formula {quoted(formula)} holds excluded element(s) ({reasons}); "
+            "remove them from the formula or allow them"
+        )
 
 
 def config_fields(generic_only: bool = True) -> list[Field]:

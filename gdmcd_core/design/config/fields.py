@@ -25,6 +25,7 @@ def opt(
     group: str,
     *,
     choices: tuple | None = None,
+    choice_labels: dict[str, str] | None = None,
     lo: float | None = None,
     hi: float | None = None,
     label: str = "",
@@ -32,11 +33,24 @@ def opt(
 ) -> Any:
     """A DesignConfig field with what the CLI and the app need to offer it.
 
-    help: one line for --help and the form's tooltip; choices: allowed values; lo/hi: the range the form
-    offers (the config's own checks are in `validate`); label: the form's label (default: from the name);
-    generic=False: the CLI and the form handle the field with their own widgets (pins, N range, ...).
+    help: one line for --help and the form's tooltip; choices: allowed values; choice_labels: {value: label} of the
+    choices, in the order the form offers them (default: the values themselves, in the order of `choices`);
+    lo/hi: the range the form offers (the config's own checks are in `validate`); label: the form's label
+    (default: from the name); generic=False: the CLI and the form handle the field with their own widgets (pins,
+    N range, ...).
     """
-    meta = {"help": help, "group": group, "choices": choices, "lo": lo, "hi": hi, "label": label, "generic": generic}
+    if choice_labels is not None and set(choice_labels) != set(choices or ()):
+        raise ValueError(f"choice_labels {tuple(choice_labels)} must label exactly the choices {choices}")
+    meta = {
+        "help": help,
+        "group": group,
+        "choices": choices,
+        "choice_labels": choice_labels,
+        "lo": lo,
+        "hi": hi,
+        "label": label,
+        "generic": generic,
+    }
     return field(default=default, metadata=meta)
 
 

@@ -13,10 +13,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from gdmcd_core.chem.elements import N_ELEMENTS
+
 # Allowed cell sizes N of the default design (n_min..n_max = 4..24): 21 values.
 DEFAULT_N_VALUES = 21
-N_ELEMENTS = 118
-# The snapshot cap of design.py (MAX_SNAPSHOT_ENTRIES): float16 composition entries kept per run.
+# Keep the composition snapshots of a run under this many float16 entries (~40 MB): the design loop
+# (loop/optimize.py) widens its snapshot stride for very large runs, and merging shards thins theirs.
 MAX_SNAPSHOT_ENTRIES = 20_000_000
 # Bytes per (candidate, N, element) entry of the integer-loss tables at their peak: grid_distance
 # keeps ~5 float32 (B, M, D) tensors in the stage-3 forward plus gradients in the backward (~6 x 4),
@@ -72,6 +74,13 @@ def resnet_activation_floats(
     return floats
 
 
+def snapshot_stride(total_steps: int, n_candidates: int, record_every: int) -> int:
+    """Steps between a run's composition snapshots: record_every, widened so that the T = total_steps steps of
+    n_candidates candidates keep at most MAX_SNAPSHOT_ENTRIES entries (ceil(T * B * 118 / MAX_SNAPSHOT_ENTRIES))."""
+    entries = max(int(total_steps), 1) * int(n_candidates) * N_ELEMENTS
+    return max(int(record_every), 1, math.ceil(entries / MAX_SNAPSHOT_ENTRIES))
+
+
 def estimate_design_memory_bytes(
     n_candidates: int,
     n_values_of_N: int = DEFAULT_N_VALUES,
@@ -92,8 +101,7 @@ def estimate_design_memory_bytes(
                                                                 integerize)
         snapshots  = 2 * S * B * (2 * D + 8)                    float16 compositions + float32 Tc and
                                                                 L_int per snapshot, S = T // stride + 2,
-                                                                stride = max(record_every,
-                                                                ceil(T * B * 118 / MAX_SNAPSHOT_ENTRIES));
+                                                                stride = snapshot_stride(T, B, record_every);
                                                                 x2: the lists and the stacked copy
         state      = B * D * 8 * STATE_ROWS_PER_CANDIDATE       start/stage-2/final compositions, Adam
     """
@@ -101,9 +109,7 @@ def estimate_design_memory_bytes(
     if min(B, M, D, K) < 1:
         raise ValueError(f"counts must be >= 1, got n_candidates={B}, N values={M}, elements={D}, members={K}")
     A = resnet_activation_floats() if activation_floats is None else int(activation_floats)
-    T = max(int(total_steps), 1)
-    stride = max(int(record_every), 1, math.ceil(T * B * N_ELEMENTS / MAX_SNAPSHOT_ENTRIES))
-    snaps = T // stride + 2
+    snaps = max(int(total_steps), 1) // snapshot_stride(total_steps, B, record_every) + 2
     model = K * B * A * 4 * ACTIVATION_OVERHEAD
     int_loss = B * M * D * INT_LOSS_BYTES_PER_ENTRY
     snapshots = 2 * snaps * B * (2 * D + 8)

@@ -37,7 +37,7 @@ import numpy as np
 from gdmcd_core.design.distributed.shards import ShardedState, merge_progress, merge_states, split_indices
 from gdmcd_core.design.loop.starts import StartPoints
 from gdmcd_core.design.loop.trajectory import TrajectoryRecorder
-from gdmcd_core.util_ray import RAY_ADDRESS_ENV, Board, connect
+from gdmcd_core.util_ray import RAY_ADDRESS_ENV, TASK_RETRIES, Board, connect
 
 if TYPE_CHECKING:
     from gdmcd_core.design.config.config import DesignConfig
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 POLL_S = 0.5  # the driver reads the tasks' progress this often
 STOP_GRACE_S = 30.0  # after a stop, shards still running this much later are cancelled
-TASK_RETRIES = 3  # Ray retries of a shard whose worker died
 
 
 def config_from_env(config: DesignConfig) -> DesignConfig:
@@ -115,50 +114,15 @@ def optimize_sharded(
     """What `engine.optimize(start, ...)` returns, computed in shards on the Ray cluster of engine.config.address.
 
     recorder (the run's own) receives the merged trajectory; the callback gets merged Progress reports."""
-    cfg = engine.config
-    ray = connect(cfg.address)
+    ray = connect(engine.config.address)
     x = start.x if isinstance(start, StartPoints) else np.asarray(start, np.float64)
     labels = list(start.label) if isinstance(start, StartPoints) else [""] * len(x)
-    blocks, gpus, device = _plan(ray, cfg, len(x))
-    # shards stop before the integer refinement: it compares candidates across shards (refine.py), so it runs here
-    local_cfg = replace(cfg, executor="local", device=device, refine_steps=0)
-    fe = _on_cpu(engine.fe_model)
-    payload = ray.put((type(engine), _on_cpu(engine.source_model), local_cfg, fe, engine.reference))
+    blocks, gpus, device = _plan(ray, engine.config, len(x))
     board = ray.remote(num_cpus=0)(Board).remote(len(blocks))
-    task = ray.remote(_run_shard).options(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)
-    pending = {task.remote(payload, i, x[b], board): i for i, b in enumerate(blocks)}
-    results: dict[int, Any] = {}
-    t0, last_cb, stop_at = time.perf_counter(), -math.inf, None
-    sizes = [len(b) for b in blocks]
+    pending = _submit(ray, engine, x, blocks, board, gpus, device)
+    t0 = time.perf_counter()
     try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
-            for ref in ready:
-                i = pending.pop(ref)
-                try:
-                    out = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    if stop_at is None:
-                        raise _task_error(ray, exc) from None
-                    continue  # cancelled after a stop: dropped
-                if out is not None:
-                    results[i] = out
-            now = time.perf_counter()
-            if stop_event is not None and stop_event.is_set() and stop_at is None:
-                stop_at = now
-                ray.get(board.request_stop.remote())
-                _, pids, _ = ray.get(board.state.remote())
-                for ref, i in pending.items():
-                    if i not in pids:  # not started: nothing to keep
-                        ray.cancel(ref, force=False)
-            if stop_at is not None and now - stop_at > STOP_GRACE_S:
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-            if callback is not None and pending and now - last_cb >= POLL_S:
-                last_cb = now
-                p = merge_progress(_reports(ray, board), sizes, now - t0)
-                if p is not None:
-                    callback(p)
+        results = _wait(ray, board, pending, [len(b) for b in blocks], callback, stop_event, t0)
         final_reports = _reports(ray, board)
     except BaseException:
         for ref in pending:
@@ -167,6 +131,74 @@ def optimize_sharded(
     finally:
         ray.kill(board)
     return _finish(engine, x, labels, blocks, results, final_reports, recorder, callback, t0)
+
+
+def _submit(
+    ray: Any, engine: DesignLoop, x: np.ndarray, blocks: list[np.ndarray], board: Any, gpus: int, device: str
+) -> dict[Any, int]:
+    """One task per shard: {its object ref: the shard's index}. A task runs the loop in-process on `device`."""
+    # shards stop before the integer refinement: it compares candidates across shards (refine.py), so it runs here
+    local_cfg = replace(engine.config, executor="local", device=device, refine_steps=0)
+    fe = _on_cpu(engine.fe_model)
+    payload = ray.put((type(engine), _on_cpu(engine.source_model), local_cfg, fe, engine.reference))
+    task = ray.remote(_run_shard).options(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)
+    return {task.remote(payload, i, x[b], board): i for i, b in enumerate(blocks)}
+
+
+def _wait(
+    ray: Any,
+    board: Any,
+    pending: dict[Any, int],
+    sizes: list[int],
+    callback: Callable[[Any], None] | None,
+    stop_event: threading.Event | None,
+    t0: float,
+) -> dict[int, Any]:
+    """Poll the shards until none is pending (`pending` shrinks as they return): {shard index: its state}.
+    Passes a stop on to the shards, cancels those still running STOP_GRACE_S after it, and hands the callback
+    a merged Progress every POLL_S."""
+    results: dict[int, Any] = {}
+    last_cb, stop_at = -math.inf, None
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+        _collect(ray, ready, pending, results, stopping=stop_at is not None)
+        now = time.perf_counter()
+        if stop_event is not None and stop_event.is_set() and stop_at is None:
+            stop_at = now
+            _request_stop(ray, board, pending)
+        if stop_at is not None and now - stop_at > STOP_GRACE_S:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+        if callback is not None and pending and now - last_cb >= POLL_S:
+            last_cb = now
+            p = merge_progress(_reports(ray, board), sizes, now - t0)
+            if p is not None:
+                callback(p)
+    return results
+
+
+def _collect(ray: Any, ready: list[Any], pending: dict[Any, int], results: dict[int, Any], stopping: bool) -> None:
+    """Move the returned shards from `pending` to `results` (a shard stopped before it began returns None). A
+    shard's error is raised, unless the run is stopping (a cancelled shard is dropped)."""
+    for ref in ready:
+        i = pending.pop(ref)
+        try:
+            out = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            if not stopping:
+                raise _task_error(ray, exc) from None
+            continue
+        if out is not None:
+            results[i] = out
+
+
+def _request_stop(ray: Any, board: Any, pending: dict[Any, int]) -> None:
+    """Ask the running shards to stop between steps; cancel the shards not started yet (nothing to keep)."""
+    ray.get(board.request_stop.remote())
+    _, pids, _ = ray.get(board.state.remote())
+    for ref, i in pending.items():
+        if i not in pids:
+            ray.cancel(ref, force=False)
 
 
 def _finish(engine, x, labels, blocks, results, reports, recorder, callback, t0) -> ShardedState:

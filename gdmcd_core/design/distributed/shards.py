@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from gdmcd_core.design.config.resources import MAX_SNAPSHOT_ENTRIES
 from gdmcd_core.design.loop.results import OptimizeState
 from gdmcd_core.design.loop.trajectory import STEP_FIELDS, TrajectoryRecorder
 from gdmcd_core.design.objective.integer_loss import Integerized
 
-# Keep the merged composition snapshots under this many entries (as engine.MAX_SNAPSHOT_ENTRIES does).
-MAX_SNAPSHOT_ENTRIES = 20_000_000
 _MEAN_FIELDS = ("tc_median_k", "tc_q10_k", "tc_q90_k", "hinge_mean_k", "int_loss_median")
 
 

@@ -60,9 +60,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from gdmcd_core.chem.composition import FRACTION_EPS, format_vector, parse_formula, reduced_key, to_vector
+from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.chem.elements import symbols
 from gdmcd_core.chem.valence import CU_VALENCE_WINDOW, cu_valence
 from gdmcd_core.data.reference import ReferenceData
@@ -74,31 +74,16 @@ from gdmcd_core.model.trees import consensus, second_opinion
 if TYPE_CHECKING:
     from gdmcd_core.design.loop.optimize import DesignLoop
 
-NEAREST_CHUNK = 256  # candidates per chunk in the nearest-neighbour search
 # SMACT charge tests only up to this many elements. validity.py decides large formulas with an
 # exact dynamic programme in milliseconds; the cap only guards against pathological inputs.
 VALIDITY_MAX_ELEMENTS = 24
-
-
-def nearest_rows(x: np.ndarray, ref_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of x (B, 118), the nearest row of ref_x (N, 118) by L1 distance: (index (B,), distance (B,))."""
-    if len(ref_x) == 0 or len(x) == 0:
-        return np.full(len(x), -1), np.full(len(x), np.nan)
-    ref = torch.as_tensor(np.asarray(ref_x, np.float32))
-    idx, dist = [], []
-    for i in range(0, len(x), NEAREST_CHUNK):
-        d = torch.cdist(torch.as_tensor(np.asarray(x[i : i + NEAREST_CHUNK], np.float32)), ref, p=1)
-        v, j = d.min(1)
-        idx.append(j.numpy())
-        dist.append(v.numpy())
-    return np.concatenate(idx), np.concatenate(dist).astype(np.float64)
 
 
 def novelty_columns(x: np.ndarray, reference: ReferenceData) -> pd.DataFrame:
     """in_supercon, elements_seen_in_training and the nearest SuperCon entry for compositions x (B, 118)."""
     keys = reference.supercon_keys()
     sets = reference.element_sets()
-    j, d = nearest_rows(x, reference.sc_x)
+    j, d = nearest_l1(x, reference.sc_x)
     has = j >= 0
     return pd.DataFrame(
         {
@@ -342,4 +327,4 @@ def build_candidates(
     return pd.concat([table, fr], axis=1)
 
 
-__all__ = ["CandidateContext", "build_candidates", "nearest_rows", "novelty_columns"]
+__all__ = ["CandidateContext", "build_candidates", "novelty_columns"]

@@ -51,12 +51,13 @@ from torch import nn
 from gdmcd_core.chem.composition import FRACTION_EPS
 from gdmcd_core.data.reference import ReferenceData, load_reference
 from gdmcd_core.design.config.config import DesignConfig
+from gdmcd_core.design.config.resources import snapshot_stride
 from gdmcd_core.design.loop import starts as init
 from gdmcd_core.design.loop.best_integer import BestInteger
 from gdmcd_core.design.loop.refine import Conditions, refine_candidates
 from gdmcd_core.design.loop.results import OptimizeState
 from gdmcd_core.design.loop.scoring import Scorer
-from gdmcd_core.design.loop.step_log import Progress, StepLog, quantiles
+from gdmcd_core.design.loop.step_log import PROGRESS_EVERY_S, Progress, StepLog, quantiles
 from gdmcd_core.design.loop.trajectory import TrajectoryRecorder
 from gdmcd_core.design.objective import loss as obj
 from gdmcd_core.design.objective.adam import Adam
@@ -72,10 +73,6 @@ from gdmcd_core.design.objective.simplex import center_gradient
 from gdmcd_core.design.stability.energy import FormationEnergyFn, default_formation_energy_model
 from gdmcd_core.util import batched, module_device, resolve_device
 
-PROGRESS_EVERY_S = 0.5  # the callback is called at least this often (and at stage ends)
-# Keep the composition snapshots of a run under this many float16 entries (~40 MB) by widening
-# the snapshot stride for very large runs.
-MAX_SNAPSHOT_ENTRIES = 20_000_000
 REFINE_BATCH = 4096  # rows per model call when integer refinement scores neighbours
 
 
@@ -146,6 +143,7 @@ class DesignLoop:
             h_fraction=next((p.fraction for p in c.pins if p.symbol == "H"), 0.5),
             partners=cfg.interpolation_partners,
             max_elements=cfg.max_elements,
+            constraints=c,
         )
 
     # -- the model's view (scoring.Scorer: members fused into one call) ------------------------------
@@ -291,70 +289,24 @@ class DesignLoop:
         is set (the state then holds what was reached). The loop draws no random numbers."""
         cfg = self.config
         x_raw = start.x if isinstance(start, init.StartPoints) else np.asarray(start, np.float64)
-        B, total = len(x_raw), cfg.total_steps
-        ct, param, current_x, project = self._parameters(x_raw)
-        cap = getattr(project, "kmax", None)  # at most cap free elements + the pins in any row
-        k_int = None if cap is None else cap + int((ct.x_c != 0).sum())
-        self.scorer.reset()
-        ns_t = torch.tensor(self.allowed_ns, device=self.device, dtype=torch.float32)
-        stride = max(cfg.record_every, math.ceil(max(total, 1) * B * 118 / MAX_SNAPSHOT_ENTRIES))
-        rec = recorder if recorder is not None else TrajectoryRecorder(B)
-        log, relu = StepLog(rec, cfg.target_tc), cfg.constraint_method == "relu"
-        x0 = current_x().detach()
-        x_start = x0.double().cpu().numpy()
-
-        def scores(integ: Integerized, candidate: np.ndarray) -> np.ndarray:
-            return self._refine_scores(integ.fractions, x_start[candidate])
-
-        best = BestInteger(self.integerize, scores)
+        run = _Optimization(self, x_raw, recorder)
         t0, last_cb = time.perf_counter(), -math.inf
-        x_stage2, opt, il, tc = None, None, None, None
-        steps_done, stopped, stage, alpha = 0, False, 2, 0.0
-        for step in range(total):
+        for step in range(cfg.total_steps):
             if stop_event is not None and stop_event.is_set():
-                stopped = True
+                run.stopped = True
                 break
-            stage = 2 if step < cfg.steps2 else 3
-            if step in (0, cfg.steps2):
-                if step == cfg.steps2 and step > 0:
-                    x_stage2 = current_x().detach().double().cpu().numpy()
-                # a fresh optimizer per stage
-                opt = Adam(param, lr=cfg.lr if stage == 2 else (cfg.lr3 or cfg.lr))
-            alpha = 0.0 if stage == 2 else cfg.alpha_at(step - cfg.steps2)
-            with torch.set_grad_enabled(relu):  # relu: x(param) is chained by autograd in _step_update
-                x = current_x()
-            score, tc, il, grad = self._loss_grad(x, x0, step, alpha if stage == 3 else None, ns_t, il, k_int)
-            if step % stride == 0:
-                rec.add_snapshot(step, tc.cpu().numpy(), il.cpu().numpy(), x.detach().cpu().numpy())
-            if stage == 3 and cfg.integer_select == "best" and (step - cfg.steps2) % cfg.select_every == 0:
-                best.consider(step, x.detach().double().cpu().numpy())
-            self._step_update(opt, param, x, grad, ct, project)
-            steps_done = step + 1
-            log.add(steps_done, stage, alpha, tc, score, il)
+            run.step(step)
             now = time.perf_counter()
-            if callback is not None and (now - last_cb >= PROGRESS_EVERY_S or steps_done in (cfg.steps2, total)):
+            if callback is not None and (
+                now - last_cb >= PROGRESS_EVERY_S or run.steps_done in (cfg.steps2, cfg.total_steps)
+            ):
                 last_cb = now
-                log.flush()
-                callback(self.progress(steps_done, stage, alpha, tc, il, t0, done=False))
-        log.flush()
-        with torch.no_grad():
-            x = current_x()
-            _, tc = self.scorer.score(x)
-            il, _ = integer_loss(x, ns_t, cfg.integer_loss)
-            rec.add_snapshot(steps_done, tc.cpu().numpy(), il.cpu().numpy(), x.cpu().numpy())
-        x_final = x.double().cpu().numpy()
-        if x_stage2 is None:  # no stage 3 reached: stage 2 ended where the loop ended (or never ran)
-            x_stage2 = x_start.copy() if cfg.steps2 == 0 else x_final.copy()
-        if cfg.integer_select != "best":
-            best = BestInteger(self.integerize, scores)
-        best.consider(steps_done, x_final)  # the final composition is always a contender
-        integ, integer_step = best.result()
-        state = OptimizeState(
-            x_start, x_stage2, x_final, steps_done, stopped, rec, time.perf_counter() - t0, integ, integer_step
-        )
-        state = self.refine(state, best.score)  # integer refinement (refine.py)
+                run.log.flush()
+                callback(run.progress(t0, done=False))
+        state = run.finish(t0)
+        state = self.refine(state, run.best.score)  # integer refinement (refine.py)
         if callback is not None:
-            callback(self.progress(steps_done, stage, alpha, tc, il, t0, done=True))
+            callback(run.progress(t0, done=True))
         return state
 
     def refine(self, state: OptimizeState, score: np.ndarray | None = None) -> OptimizeState:
@@ -382,6 +334,80 @@ class DesignLoop:
             f"{cfg.init_mode} x{cfg.n_candidates}, y_t={cfg.target_tc:g} K, N={cfg.n_range_text()}, "
             f"L_{cfg.integer_loss}, steps {cfg.steps2}+{cfg.steps3}, lr {cfg.lr:g}, {cfg.constraint_method}, "
             f"{self.constraints.describe()}"
+        )
+
+
+class _Optimization:
+    """The working state of one `DesignLoop.optimize` call: the optimized parameter with its projection, the
+    current stage's Adam, the latest Tc and L_integer, the trajectory and each candidate's best integer formula."""
+
+    def __init__(self, loop: DesignLoop, x_raw: np.ndarray, recorder: TrajectoryRecorder | None) -> None:
+        cfg = loop.config
+        self.loop, self.cfg, B = loop, cfg, len(x_raw)
+        self.ct, self.param, self.current_x, self.project = loop._parameters(x_raw)
+        cap = getattr(self.project, "kmax", None)  # at most cap free elements + the pins in any row
+        self.k_int = None if cap is None else cap + int((self.ct.x_c != 0).sum())
+        loop.scorer.reset()
+        self.ns_t = torch.tensor(loop.allowed_ns, device=loop.device, dtype=torch.float32)
+        self.stride = snapshot_stride(cfg.total_steps, B, cfg.record_every)
+        self.rec = recorder if recorder is not None else TrajectoryRecorder(B)
+        self.log = StepLog(self.rec, cfg.target_tc)
+        self.x0 = self.current_x().detach()
+        self.x_start = self.x0.double().cpu().numpy()
+        self.best = BestInteger(loop.integerize, self._scores)
+        self.x_stage2: np.ndarray | None = None
+        self.opt: Adam | None = None
+        self.tc: torch.Tensor | None = None
+        self.il: torch.Tensor | None = None
+        self.steps_done, self.stopped, self.stage, self.alpha = 0, False, 2, 0.0
+
+    def _scores(self, integ: Integerized, candidate: np.ndarray) -> np.ndarray:
+        """The objective of integer formulas, each with the trust region around its candidate's start."""
+        return self.loop._refine_scores(integ.fractions, self.x_start[candidate])
+
+    def step(self, step: int) -> None:
+        """One Adam step of stage 2 or 3 (a fresh Adam at each stage's start), recorded in the step log; stage 3
+        queues the integer formulas of every select_every-th step for the best-integer check."""
+        cfg = self.cfg
+        self.stage = 2 if step < cfg.steps2 else 3
+        if step in (0, cfg.steps2):
+            if step == cfg.steps2 and step > 0:
+                self.x_stage2 = self.current_x().detach().double().cpu().numpy()
+            self.opt = Adam(self.param, lr=cfg.lr if self.stage == 2 else (cfg.lr3 or cfg.lr))
+        self.alpha = 0.0 if self.stage == 2 else cfg.alpha_at(step - cfg.steps2)
+        with torch.set_grad_enabled(cfg.constraint_method == "relu"):  # relu: x(param) is chained by autograd
+            x = self.current_x()
+        alpha = self.alpha if self.stage == 3 else None
+        score, self.tc, self.il, grad = self.loop._loss_grad(x, self.x0, step, alpha, self.ns_t, self.il, self.k_int)
+        if step % self.stride == 0:
+            self.rec.add_snapshot(step, self.tc.cpu().numpy(), self.il.cpu().numpy(), x.detach().cpu().numpy())
+        if self.stage == 3 and cfg.integer_select == "best" and (step - cfg.steps2) % cfg.select_every == 0:
+            self.best.consider(step, x.detach().double().cpu().numpy())
+        self.loop._step_update(self.opt, self.param, x, grad, self.ct, self.project)
+        self.steps_done = step + 1
+        self.log.add(self.steps_done, self.stage, self.alpha, self.tc, score, self.il)
+
+    def progress(self, t0: float, done: bool) -> Progress:
+        return self.loop.progress(self.steps_done, self.stage, self.alpha, self.tc, self.il, t0, done)
+
+    def finish(self, t0: float) -> OptimizeState:
+        """The final composition's snapshot and the run's arrays. The final composition is always a contender for
+        each candidate's integer formula (with integer_select "final" the only one)."""
+        cfg = self.cfg
+        self.log.flush()
+        with torch.no_grad():
+            x = self.current_x()
+            _, self.tc = self.loop.scorer.score(x)
+            self.il, _ = integer_loss(x, self.ns_t, cfg.integer_loss)
+            self.rec.add_snapshot(self.steps_done, self.tc.cpu().numpy(), self.il.cpu().numpy(), x.cpu().numpy())
+        x_final = x.double().cpu().numpy()
+        if self.x_stage2 is None:  # no stage 3 reached: stage 2 ended where the loop ended (or never ran)
+            self.x_stage2 = self.x_start.copy() if cfg.steps2 == 0 else x_final.copy()
+        self.best.consider(self.steps_done, x_final)
+        integ, integer_step = self.best.result()
+        elapsed = time.perf_counter() - t0
+        return OptimizeState(
+            self.x_start, self.x_stage2, x_final, self.steps_done, self.stopped, self.rec, elapsed, integ, integer_step
         )
 
 

@@ -31,8 +31,9 @@ import numpy as np
 from gdmcd_core.chem.elements import element_table
 from gdmcd_core.design.objective.integer_loss import Integerized
 
-# Fractions of pinned elements must match their pin to this tolerance.
-PIN_TOL = 1e-9
+# An integer formula's pinned fractions (amounts / N in float64) must match their pins to this tolerance: rounding
+# only (objective/constraints.PIN_TOL bounds the float32 compositions of the loop instead).
+FORMULA_PIN_TOL = 1e-9
 # At most this share of the rows gets a refined formula. The rest keep their own lineage's formula: the
 # lineages are diverse, and in bench/discovery.py the rediscovered superconductors come from them
 # (filling every repeated row pushed them out of the top 200 there).
@@ -83,9 +84,9 @@ class Conditions:
             return False
         frac = a / n
         pinned = ~np.isnan(self.exact)
-        if (np.abs(frac[pinned] - self.exact[pinned]) > PIN_TOL).any():
+        if (np.abs(frac[pinned] - self.exact[pinned]) > FORMULA_PIN_TOL).any():
             return False
-        return bool((frac >= self.lower - PIN_TOL).all())
+        return bool((frac >= self.lower - FORMULA_PIN_TOL).all())
 
 
 def neighbours(a: np.ndarray, cond: Conditions) -> list[np.ndarray]:

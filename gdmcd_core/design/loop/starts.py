@@ -1,6 +1,6 @@
 """Start compositions for a design run (paper: main text and S5).
 
-* `from_dataset`: training superconductors with Tc above a threshold, drawn at random.
+* `from_dataset`: training superconductors with Tc above a threshold (a `StartPool`), drawn at random.
 * `interpolate`: r x_a + (1 - r) x_b for two such compositions, r ~ Beta(10, 10). With partners
   "any" (the paper) x_b is any entry; two random SuperCon entries usually come from different
   families, and their union holds 8-12 elements (an "element soup" no chemist would make). With
@@ -12,7 +12,7 @@
 * `from_formulas`: compositions the user types; extra candidates are jittered copies.
 
 Each returns `StartPoints`: x (B, 118) fractions summing to 1 and a label per row saying where it
-came from. Data arrives as arrays (see reference.ReferenceData), so tests use tiny sets.
+came from. The training data arrives as a reference.ReferenceData of arrays, so tests use tiny sets.
 All randomness goes through the numpy Generator passed in (seeded by the run).
 """
 
@@ -26,11 +26,12 @@ import numpy as np
 from gdmcd_core.chem.composition import format_vector, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of, symbols
 from gdmcd_core.data.reference import ReferenceData
-from gdmcd_core.design.config.config import INIT_MODES, PARTNER_MODES
+from gdmcd_core.design.config.config import INIT_MODES, PARTNER_MODES, check_start_formula
+from gdmcd_core.design.objective.constraints import Constraints
 
 BETA_AB = (10.0, 10.0)  # interpolation ratio ~ Beta(10, 10) (paper)
 HYDRIDE_N = tuple(range(2, 11))  # eq. 16: n = 2..10
-JITTER_SIGMA = 0.15  # log-normal jitter of fractions for extra copies of user formulas
+FORMULA_JITTER_SIGMA = 0.15  # log-normal jitter of fractions for extra copies of user formulas
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,29 @@ class StartPoints:
         return len(self.label)
 
 
-def _pool(allowed_rows: np.ndarray | None, tc_k: np.ndarray, min_tc: float) -> np.ndarray:
-    ok = np.asarray(tc_k) > min_tc
-    if allowed_rows is not None:
-        ok &= allowed_rows
-    idx = np.flatnonzero(ok)
-    if len(idx) == 0:
-        raise ValueError(f"no training composition has Tc above {min_tc:g} K (after constraints); lower the threshold")
-    return idx
+@dataclass(frozen=True)
+class StartPool:
+    """The training superconductors a start may come from: x (N, 118) float64 fractions and formula (N,) of every
+    SuperCon entry, and idx, the rows with Tc above the threshold that hold an element a start may use."""
+
+    x: np.ndarray
+    formula: np.ndarray
+    idx: np.ndarray
+
+    @classmethod
+    def of(cls, reference: ReferenceData, min_tc: float, usable_mask: np.ndarray | None = None) -> StartPool:
+        """The SuperCon entries of `reference` with Tc > min_tc (K) holding an element of usable_mask (118,) bool
+        (any element when None). Raises ValueError when there is none."""
+        x = np.asarray(reference.sc_x, np.float64)
+        ok = np.asarray(reference.sc_tc_k) > min_tc
+        if usable_mask is not None:
+            ok &= (x[:, usable_mask] > 0).any(1)
+        idx = np.flatnonzero(ok)
+        if len(idx) == 0:
+            raise ValueError(
+                f"no training composition has Tc above {min_tc:g} K (after constraints); lower the threshold"
+            )
+        return cls(x, reference.sc_formula, idx)
 
 
 def _draw(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -61,18 +77,10 @@ def _draw(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([rng.permutation(pool), rng.choice(pool, size=n - len(pool), replace=True)])
 
 
-def from_dataset(
-    x: np.ndarray,
-    tc_k: np.ndarray,
-    formula: np.ndarray,
-    n: int,
-    min_tc: float,
-    rng: np.random.Generator,
-    allowed_rows: np.ndarray | None = None,
-) -> StartPoints:
-    """n training compositions with Tc > min_tc (K), at random; x (N, 118), tc_k (N,), formula (N,)."""
-    idx = _draw(_pool(allowed_rows, tc_k, min_tc), n, rng)
-    return StartPoints(np.asarray(x, np.float64)[idx], [str(formula[i]) for i in idx])
+def from_dataset(pool: StartPool, n: int, rng: np.random.Generator) -> StartPoints:
+    """n compositions of the pool, at random."""
+    idx = _draw(pool.idx, n, rng)
+    return StartPoints(pool.x[idx], [str(pool.formula[i]) for i in idx])
 
 
 def family_partners(
@@ -101,28 +109,23 @@ def family_partners(
 
 
 def interpolate(
-    x: np.ndarray,
-    tc_k: np.ndarray,
-    formula: np.ndarray,
+    pool: StartPool,
     n: int,
-    min_tc: float,
     rng: np.random.Generator,
-    allowed_rows: np.ndarray | None = None,
     beta_ab: tuple[float, float] = BETA_AB,
     partners: str = "any",
     max_elements: int = 0,
 ) -> StartPoints:
-    """n interpolations r x_a + (1 - r) x_b of two training compositions with Tc > min_tc, r ~ Beta.
+    """n interpolations r x_a + (1 - r) x_b of two compositions of the pool, r ~ Beta.
 
-    partners: "any" (x_b any such entry, the paper) or "family" (`family_partners`)."""
+    partners: "any" (x_b any entry of the pool, the paper) or "family" (`family_partners`)."""
     if partners not in PARTNER_MODES:
         raise ValueError(f"interpolation partners must be one of {PARTNER_MODES}, got {partners!r}")
-    pool = _pool(allowed_rows, tc_k, min_tc)
-    a = rng.choice(pool, size=n)
-    b = rng.choice(pool, size=n) if partners == "any" else family_partners(x, pool, a, rng, max_elements)
+    x, formula = pool.x, pool.formula
+    a = rng.choice(pool.idx, size=n)
+    b = rng.choice(pool.idx, size=n) if partners == "any" else family_partners(x, pool.idx, a, rng, max_elements)
     r = rng.beta(*beta_ab, size=n)
-    xx = np.asarray(x, np.float64)
-    out = r[:, None] * xx[a] + (1 - r[:, None]) * xx[b]
+    out = r[:, None] * x[a] + (1 - r[:, None]) * x[b]
     labels = [f"{r[i]:.2f}*{formula[a[i]]} + {1 - r[i]:.2f}*{formula[b[i]]}" for i in range(n)]
     return StartPoints(out, labels)
 
@@ -162,7 +165,7 @@ def hydride_grid(allowed: np.ndarray, h_fraction: float = 0.5, ns: tuple[int, ..
 
 def from_formulas(formulas: list[str], n: int, rng: np.random.Generator) -> StartPoints:
     """The user's formulas, each once, then jittered copies (same elements, ratios scaled by
-    exp(N(0, JITTER_SIGMA))) until there are n rows. Raises FormulaError on a bad formula."""
+    exp(N(0, FORMULA_JITTER_SIGMA))) until there are n rows. Raises FormulaError on a bad formula."""
     if not formulas:
         raise ValueError("init mode 'formulas' needs at least one formula (CLI: --init FORMULA ...)")
     base = np.stack([to_vector(f) for f in formulas])
@@ -172,7 +175,7 @@ def from_formulas(formulas: list[str], n: int, rng: np.random.Generator) -> Star
     x = base[idx].copy()
     labels = [formulas[i] for i in idx]
     if n > k:
-        noise = np.exp(rng.normal(0.0, JITTER_SIGMA, size=(n - k, N_ELEMENTS)))
+        noise = np.exp(rng.normal(0.0, FORMULA_JITTER_SIGMA, size=(n - k, N_ELEMENTS)))
         jit = x[k:] * noise
         x[k:] = jit / jit.sum(1, keepdims=True)
         labels = labels[:k] + [f"{lab} (jittered)" for lab in labels[k:]]
@@ -185,6 +188,21 @@ def subsample(sp: StartPoints, n: int, rng: np.random.Generator) -> StartPoints:
         return sp
     keep = np.sort(rng.choice(len(sp), size=n, replace=False))
     return StartPoints(sp.x[keep], [sp.label[i] for i in keep])
+
+
+def _from_pool(
+    mode: str, pool: StartPool, n: int, rng: np.random.Generator, partners: str, max_elements: int
+) -> StartPoints:
+    """n starts from the pool: entries ("dataset"), interpolations ("interpolate") or half each ("mixed")."""
+    if mode == "dataset":
+        return from_dataset(pool, n, rng)
+    if mode == "interpolate":
+        return interpolate(pool, n, rng, partners=partners, max_elements=max_elements)
+    a = from_dataset(pool, (n + 1) // 2, rng)
+    if n // 2 == 0:
+        return a
+    b = interpolate(pool, n // 2, rng, partners=partners, max_elements=max_elements)
+    return StartPoints(np.concatenate([a.x, b.x]), a.label + b.label)
 
 
 def start_points(
@@ -200,31 +218,25 @@ def start_points(
     h_fraction: float = 0.5,
     partners: str = "any",
     max_elements: int = 0,
+    constraints: Constraints | None = None,
 ) -> StartPoints:
     """n start compositions for an init mode (one of INIT_MODES).
 
     partners, max_elements: how interpolations pick their second composition (see `interpolate`).
     usable_mask (118,): elements a start may contribute after exclusions (free or at-least pinned); a
     SuperCon start must hold one of them, else it says nothing about where to go. free_mask: the
-    elements the hydride grid may combine with H at `h_fraction`.
+    elements the hydride grid may combine with H at `h_fraction`. constraints: the run's (unseen elements
+    included); a start formula holding an element they exclude is refused, never silently cut.
     """
-    x, tc, f = reference.sc_x, reference.sc_tc_k, reference.sc_formula
-    allowed_rows = (np.asarray(x)[:, usable_mask] > 0).any(1)
-    if mode == "dataset":
-        return from_dataset(x, tc, f, n, min_tc, rng, allowed_rows)
-    kw = {"partners": partners, "max_elements": max_elements}
-    if mode == "interpolate":
-        return interpolate(x, tc, f, n, min_tc, rng, allowed_rows, **kw)
-    if mode == "mixed":
-        a = from_dataset(x, tc, f, (n + 1) // 2, min_tc, rng, allowed_rows)
-        if n // 2 == 0:
-            return a
-        b = interpolate(x, tc, f, n // 2, min_tc, rng, allowed_rows, **kw)
-        return StartPoints(np.concatenate([a.x, b.x]), a.label + b.label)
+    if mode in ("dataset", "interpolate", "mixed"):
+        pool = StartPool.of(reference, min_tc, usable_mask)
+        return _from_pool(mode, pool, n, rng, partners, max_elements)
     if mode == "hydride":
         return subsample(hydride_grid(free_mask, h_fraction=h_fraction), n, rng)
     if mode != "formulas":
         raise ValueError(f"init mode must be one of {INIT_MODES}, got {mode!r}")
+    for formula in formulas if constraints is not None else ():
+        check_start_formula(formula, constraints)
     sp = from_formulas(list(formulas), n, rng)
     for formula, row in zip(sp.label, sp.x, strict=True):
         if not (row[usable_mask] > 0).any():

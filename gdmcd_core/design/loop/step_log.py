@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-from gdmcd_core.design.loop.trajectory import TrajectoryRecorder
+from gdmcd_core.design.loop.trajectory import STEP_FIELDS, TrajectoryRecorder
 
 QUANTILES = (0.1, 0.5, 0.9)
+PROGRESS_EVERY_S = 0.5  # progress callbacks come at least this often (and at stage ends)
 CAPACITY = 256  # steps buffered before a flush is forced
 MAX_ENTRIES = 4_000_000  # and at most this many buffered values per tensor kind (large B: ~16 MB each in float32)
 
@@ -78,23 +79,14 @@ class StepLog:
         if tc.shape[1]:
             q = torch.quantile(tc, torch.tensor(QUANTILES, device=tc.device), dim=1)  # (3, n)
             hinge = torch.relu(self.target_tc - score).mean(1)
-            stats = torch.stack([tc.amax(1), q[0], q[1], q[2], hinge, il.median(1).values], 1).tolist()
+            # in STEP_FIELDS order after (step, stage, alpha): best, q50, q10, q90, hinge, integer loss
+            stats = torch.stack([tc.amax(1), q[1], q[0], q[2], hinge, il.median(1).values], 1).tolist()
         else:
             stats = [[0.0] * 6] * len(self.meta)
-        for (step, stage, alpha), (best, q10, q50, q90, h, i) in zip(self.meta, stats, strict=True):
-            self.rec.add_step(
-                step=step,
-                stage=stage,
-                alpha=alpha,
-                tc_best_k=best,
-                tc_median_k=q50,
-                tc_q10_k=q10,
-                tc_q90_k=q90,
-                hinge_mean_k=h,
-                int_loss_median=i,
-            )
+        for meta, row in zip(self.meta, stats, strict=True):
+            self.rec.add_step(**dict(zip(STEP_FIELDS, (*meta, *row), strict=True)))
         self.meta.clear()
         self.rows.clear()
 
 
-__all__ = ["QUANTILES", "Progress", "StepLog", "quantiles"]
+__all__ = ["PROGRESS_EVERY_S", "QUANTILES", "Progress", "StepLog", "quantiles"]

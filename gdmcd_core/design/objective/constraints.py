@@ -163,45 +163,35 @@ class Constraints:
         """
         if pin_mode not in PIN_MODES:
             raise ValueError(f"pin mode must be one of {PIN_MODES}, got {pin_mode!r}")
-        resolved = tuple(Pin.coerce(p).resolved(pin_mode) for p in pins)
-        seen: set[str] = set()
-        for p in resolved:
-            if p.symbol in seen:
-                raise ValueError(f"element {p.symbol} is pinned twice; give one pin per element")
-            seen.add(p.symbol)
-        total = sum(p.fraction for p in resolved)
-        if total > 1.0 + SUM_TOL:
-            listed = ", ".join(str(p) for p in resolved)
-            raise ValueError(f"pinned fractions sum to {total:g} > 1 ({listed}); they must sum to at most 1")
+        resolved = _resolve_pins(pins, pin_mode)
         user_ex = expand_exclude(exclude)
         unseen_t = expand_exclude(unseen) if exclude_unseen else ()
-        for p in resolved:
-            if p.symbol in user_ex:
-                raise ValueError(f"element {p.symbol} is both pinned and excluded; remove one of the two")
-            if p.symbol in unseen_t:
-                raise ValueError(
-                    f"element {p.symbol} is pinned but occurs in no training composition, so it is excluded "
-                    "by default; turn off exclude_unseen (CLI: --include-unseen) to pin it"
-                )
-        implausible = tuple(s for s in elements.implausible_symbols() if s not in seen) if exclude_implausible else ()
+        _check_pins_allowed(resolved, user_ex, unseen_t)
+        pinned = {p.symbol for p in resolved}
+        implausible = tuple(s for s in elements.implausible_symbols() if s not in pinned) if exclude_implausible else ()
         excluded = tuple(sorted(set(user_ex) | set(unseen_t) | set(implausible), key=index_of))
         if max_elements < 0:
             raise ValueError(f"max_elements must be >= 0 (0 = no cap), got {max_elements}")
         out = cls(resolved, excluded, int(max_elements), unseen_t, implausible)
-        if max_elements and max_elements < len(resolved):
-            raise ValueError(f"max_elements={max_elements} is less than the {len(resolved)} pinned elements")
-        if out.budget > SUM_TOL:
-            n_open = int(out.free_mask.sum())
-            if n_open == 0:
-                raise ValueError(
-                    f"pins leave a fraction of {out.budget:g} but every other element is excluded; "
-                    "exclude fewer elements or pin an element at-least"
-                )
-            if max_elements and max_elements == len(resolved) and not out.atleast_mask.any():
-                raise ValueError(
-                    f"max_elements={max_elements} equals the number of exact pins, which leave {out.budget:g} unassigned"
-                )
+        out._check_feasible()
         return out
+
+    def _check_feasible(self) -> None:
+        """ValueError when the element cap or the exclusions leave no composition that honours the pins."""
+        cap, n_pins = self.max_elements, len(self.pins)
+        if cap and cap < n_pins:
+            raise ValueError(f"max_elements={cap} is less than the {n_pins} pinned elements")
+        if self.budget <= SUM_TOL:
+            return
+        if not self.free_mask.any():
+            raise ValueError(
+                f"pins leave a fraction of {self.budget:g} but every other element is excluded; "
+                "exclude fewer elements or pin an element at-least"
+            )
+        if cap and cap == n_pins and not self.atleast_mask.any():
+            raise ValueError(
+                f"max_elements={cap} equals the number of exact pins, which leave {self.budget:g} unassigned"
+            )
 
     # -- vectors over the 118 elements ---------------------------------------------------------
 
@@ -225,21 +215,21 @@ class Constraints:
             m[index_of(s)] = True
         return m
 
-    @property
-    def exact_mask(self) -> np.ndarray:
+    def _pin_mask(self, mode: str) -> np.ndarray:
+        """(118,) the elements pinned with `mode`."""
         m = np.zeros(N_ELEMENTS, bool)
         for p in self.pins:
-            if p.mode == "exact":
+            if p.mode == mode:
                 m[index_of(p.symbol)] = True
         return m
 
     @property
+    def exact_mask(self) -> np.ndarray:
+        return self._pin_mask("exact")
+
+    @property
     def atleast_mask(self) -> np.ndarray:
-        m = np.zeros(N_ELEMENTS, bool)
-        for p in self.pins:
-            if p.mode == "at-least":
-                m[index_of(p.symbol)] = True
-        return m
+        return self._pin_mask("at-least")
 
     @property
     def free_mask(self) -> np.ndarray:
@@ -339,6 +329,34 @@ class Constraints:
             k_free=k_free,
             any_keep=bool(self.atleast_mask.any()),
         )
+
+
+def _resolve_pins(pins: Sequence[Pin | str | dict | tuple], pin_mode: str) -> tuple[Pin, ...]:
+    """The pins read (Pin.coerce) with concrete modes; ValueError for an element pinned twice or pinned fractions
+    that sum to more than 1."""
+    resolved = tuple(Pin.coerce(p).resolved(pin_mode) for p in pins)
+    seen: set[str] = set()
+    for p in resolved:
+        if p.symbol in seen:
+            raise ValueError(f"element {p.symbol} is pinned twice; give one pin per element")
+        seen.add(p.symbol)
+    total = sum(p.fraction for p in resolved)
+    if total > 1.0 + SUM_TOL:
+        listed = ", ".join(str(p) for p in resolved)
+        raise ValueError(f"pinned fractions sum to {total:g} > 1 ({listed}); they must sum to at most 1")
+    return resolved
+
+
+def _check_pins_allowed(pins: tuple[Pin, ...], excluded: tuple[str, ...], unseen: tuple[str, ...]) -> None:
+    """ValueError for a pinned element that the user excludes, or that is excluded as never seen in training."""
+    for p in pins:
+        if p.symbol in excluded:
+            raise ValueError(f"element {p.symbol} is both pinned and excluded; remove one of the two")
+        if p.symbol in unseen:
+            raise ValueError(
+                f"element {p.symbol} is pinned but occurs in no training composition, so it is excluded "
+                "by default; turn off exclude_unseen (CLI: --include-unseen) to pin it"
+            )
 
 
 def project_numpy(y: np.ndarray, c: Constraints) -> np.ndarray:

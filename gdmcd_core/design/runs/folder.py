@@ -62,8 +62,10 @@ STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 UNREADABLE = "unreadable"  # listed for a folder whose files cannot be read (RunInfo.problem says why)
 CONFIG_FILE, STATUS_FILE, LOG_FILE = "config.json", "status.json", "log.txt"
 TRAJECTORY_FILE, CANDIDATES_FILE, STATE_FILE = "trajectory.npz", "candidates.csv", "state.npz"
-# A "running" status whose heartbeat is older than this is reported as "interrupted" (crash/kill).
-HEARTBEAT_STALE_S = 120.0
+# A "running" status.json in a folder without a run.lock (every writer holds one: the folder was written
+# without a lock, or its lock file was removed) is reported as "interrupted" once its heartbeat is older than
+# this. A locked folder's status follows its lock instead (lock.is_alive, lock.LOCK_STALE_S).
+STATUS_STALE_S = 120.0
 # How often (at most) the engine rewrites status.json and trajectory.npz while running.
 STATUS_FLUSH_S = 1.0
 TRAJECTORY_FLUSH_S = 20.0
@@ -126,6 +128,10 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
 
 
+class RunFolderError(PermissionError):
+    """The run folder cannot be created there (a PermissionError: callers report it as an unwritable place)."""
+
+
 class RunWriter:
     """Writes one run folder while holding its lock (RunLockedError if a live process holds it).
 
@@ -135,7 +141,10 @@ class RunWriter:
 
     def __init__(self, path: str | Path, lock: bool = True) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. under /proc, or a file in the way: one line for every caller
+            raise RunFolderError(f"cannot create the run folder {self.path}: {exc.strerror or exc}") from None
         self.lock = RunLock(self.path) if lock else None
         self._log: list[str] = []
         if (self.path / LOG_FILE).is_file():  # a resumed or finalized run keeps its log
@@ -255,7 +264,7 @@ def _num(d: dict[str, Any], key: str, default: float = 0.0) -> float:
 
 def run_status(path: Path, st: dict[str, Any], cfg: dict[str, Any]) -> str:
     """The status to show: status.json's, with 'running' read as 'interrupted' when its writer is
-    gone (the run's lock held by a dead process or missing, or no heartbeat for HEARTBEAT_STALE_S)."""
+    gone: the run's lock is not alive (lock.is_alive), or there is no lock and no status heartbeat for STATUS_STALE_S."""
     status = st.get("status", "failed" if not cfg else "running")
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
@@ -263,7 +272,7 @@ def run_status(path: Path, st: dict[str, Any], cfg: dict[str, Any]) -> str:
         lock = read_lock(path)
         if lock is not None:
             return "running" if is_alive(lock) else "interrupted"
-        if time.time() - _num(st, "heartbeat") > HEARTBEAT_STALE_S:  # a folder written without a lock
+        if time.time() - _num(st, "heartbeat") > STATUS_STALE_S:  # a folder written without a lock
             return "interrupted"
     return status
 

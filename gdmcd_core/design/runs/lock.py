@@ -12,7 +12,7 @@ with os.open(O_CREAT | O_EXCL), so of two processes starting at once exactly one
   (Linux: /proc; a pid reused by a later process, e.g. a restarted server in a container that gets
   the same pid, is not the holder); a dead process is noticed at once, whatever its heartbeat says.
   PermissionError means the pid exists under another user: alive.
-* another host (a shared runs folder): its heartbeat is younger than HEARTBEAT_STALE_S.
+* another host (a shared runs folder): its heartbeat is younger than LOCK_STALE_S.
 
 A lock that is not alive (dead pid, stale heartbeat, or a file that is not a lock: empty, not
 JSON, missing fields) is taken over: it is renamed aside (one rename wins), checked to be the
@@ -35,9 +35,9 @@ from types import TracebackType
 LOCK_NAME = "run.lock"
 # The working process should refresh its heartbeat about this often.
 HEARTBEAT_EVERY_S = 30.0
-# A lock from another host with no heartbeat for this long is abandoned: several missed
-# heartbeats, so a busy or briefly suspended holder is not robbed of its run.
-HEARTBEAT_STALE_S = 300.0
+# A lock from another host with no heartbeat for this long is abandoned (taken over on request): several
+# missed heartbeats, so a busy or briefly suspended holder is not robbed of its run.
+LOCK_STALE_S = 300.0
 # A process that started this long after the lock was taken cannot be its holder (a reused pid);
 # the margin covers /proc's one-second boot time and small clock steps.
 PID_REUSE_MARGIN_S = 10.0
@@ -110,7 +110,7 @@ def is_alive(info: LockInfo | None, now: float | None = None) -> bool:
         started = _process_start(info.pid)
         return started is None or started <= info.started + PID_REUSE_MARGIN_S
     age = (time.time() if now is None else now) - info.heartbeat
-    return age < HEARTBEAT_STALE_S  # a heartbeat in the future (clock skew) counts as alive
+    return age < LOCK_STALE_S  # a heartbeat in the future (clock skew) counts as alive
 
 
 def _process_start(pid: int) -> float | None:

@@ -32,6 +32,9 @@ from gdmcd_core.util import atomic_write_bytes
 
 STATE_FLUSH_S = 3.0
 D = 118
+# A saved composition is atomic fractions: entries in [0, 1] and rows summing to 1, within this (the loop
+# keeps float32, whose rounding over 118 entries is ~1e-6).
+FRACTION_TOL = 1e-3
 
 
 class StateError(ValueError):
@@ -129,7 +132,24 @@ class RunState:
             raise StateError(f"{path}: arrays do not have the shape (B, {D}) of one run")
         if not (np.isfinite(st.x).all() and np.isfinite(st.x_start).all()) or not 0 <= st.step <= st.total_steps:
             raise StateError(f"{path}: compositions not finite or step {st.step} outside 0..{st.total_steps}")
+        for name, arr in (("x", st.x), ("x_start", st.x_start), ("x_stage2", st.x_stage2)):
+            _check_fractions(path, name, arr)
         return st
+
+
+def _check_fractions(path: Path, name: str, x: np.ndarray | None) -> None:
+    """StateError unless x (B, 118) holds atomic fractions (see FRACTION_TOL); None passes."""
+    if x is None:
+        return
+    with np.errstate(all="ignore"):  # a huge entry overflows the sum to inf: refused below, not raised here
+        sums = x.sum(1)
+    bad = (x < -FRACTION_TOL).any(1) | (x > 1 + FRACTION_TOL).any(1) | ~(np.abs(sums - 1) <= FRACTION_TOL)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise StateError(
+            f"{path}: {name} row {i} is not a composition (entries in 0..1 summing to 1; "
+            f"sum {sums[i]:.6g}, largest {x[i].max():.6g})"
+        )
 
 
 class StateKeeper:

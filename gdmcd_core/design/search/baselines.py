@@ -87,15 +87,30 @@ def objective_value(
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How a search ranks and returns what it scores: by `objective` ('mean', 'lcb', 'ucb') with `kappa`, the
+    top_k best distinct compositions; batch_size compositions per score_fn call."""
+
+    objective: str = "lcb"
+    kappa: float = DEFAULT_KAPPA
+    top_k: int = 100
+    batch_size: int = DEFAULT_BATCH
+
+    def value(self, tc: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """(B,) the ranking value of predictions tc, std (K): `objective_value`."""
+        return objective_value(tc, std, self.objective, self.kappa)
+
+
 class _Evaluator:
     """Calls score_fn in batches, never beyond the budget; keeps every scored row."""
 
-    def __init__(self, score_fn: ScoreFn, budget: int, objective: str, kappa: float, batch_size: int) -> None:
+    def __init__(self, score_fn: ScoreFn, budget: int, scoring: Scoring) -> None:
         if budget < 1:
             raise ValueError(f"budget must be >= 1 model evaluation, got {budget}")
-        objective_value(np.zeros(1), np.zeros(1), objective, kappa)  # validates the objective
-        self.score_fn, self.budget, self.objective, self.kappa = score_fn, int(budget), objective, kappa
-        self.batch_size = max(1, int(batch_size))
+        scoring.value(np.zeros(1), np.zeros(1))  # validates the objective
+        self.score_fn, self.budget, self.scoring = score_fn, int(budget), scoring
+        self.batch_size = max(1, int(scoring.batch_size))
         self.xs: list[np.ndarray] = []
         self.tcs: list[np.ndarray] = []
         self.stds: list[np.ndarray] = []
@@ -126,19 +141,19 @@ class _Evaluator:
             self.xs.append(x)
             self.tcs.append(tc)
             self.stds.append(std)
-            self.best = max(self.best, float(objective_value(tc, std, self.objective, self.kappa).max()))
+            self.best = max(self.best, float(self.scoring.value(tc, std).max()))
             self.trace.append((self.n, self.best))
         return x, tc, std
 
-    def result(self, method: str, top_k: int, info: dict[str, Any] | None = None) -> SearchResult:
+    def result(self, method: str, info: dict[str, Any] | None = None) -> SearchResult:
         if self.xs:
             x, tc, std = np.concatenate(self.xs), np.concatenate(self.tcs), np.concatenate(self.stds)
         else:
             x, tc, std = np.zeros((0, N_ELEMENTS)), np.zeros(0), np.zeros(0)
-        score = objective_value(tc, std, self.objective, self.kappa)
+        score = self.scoring.value(tc, std)
         order = np.argsort(-score, kind="stable")
         _, first = np.unique(np.round(x[order], DEDUP_DECIMALS), axis=0, return_index=True)
-        pick = order[np.sort(first)][:top_k]
+        pick = order[np.sort(first)][: self.scoring.top_k]
         return SearchResult(
             method=method,
             x=x[pick],
@@ -146,15 +161,16 @@ class _Evaluator:
             std=std[pick],
             score=score[pick],
             n_evaluated=self.n,
-            objective=self.objective,
-            kappa=self.kappa,
+            objective=self.scoring.objective,
+            kappa=self.scoring.kappa,
             trace=np.array(self.trace, dtype=np.float64).reshape(-1, 2),
             info=dict(info or {}),
         )
 
 
-def _space(allowed: np.ndarray | None, pins: dict[int, float] | None, max_elements: int) -> SearchSpace:
-    return SearchSpace(np.ones(N_ELEMENTS, bool) if allowed is None else allowed, dict(pins or {}), max_elements)
+def _space(space: SearchSpace | None) -> SearchSpace:
+    """`space`, or every element allowed with no pins and no cap."""
+    return SearchSpace(np.ones(N_ELEMENTS, bool)) if space is None else space
 
 
 def _as_starts(starts: np.ndarray, space: SearchSpace, rng: np.random.Generator) -> np.ndarray:
@@ -170,31 +186,27 @@ def random_search(
     budget: int,
     rng: np.random.Generator,
     *,
-    allowed: np.ndarray | None = None,
-    pins: dict[int, float] | None = None,
-    max_elements: int = 0,
-    objective: str = "lcb",
-    kappa: float = DEFAULT_KAPPA,
-    top_k: int = 100,
-    batch_size: int = DEFAULT_BATCH,
+    space: SearchSpace | None = None,
+    scoring: Scoring = Scoring(),
     sigma: float = JITTER_SIGMA,
     p_swap: float = SWAP_PROB,
 ) -> SearchResult:
     """Score the starts, then random perturbations of them (`mutate`) until `budget` evaluations.
 
     starts: (S, 118) compositions (repaired into the space first, so a start with an excluded
-    element loses it). Each batch perturbs starts drawn uniformly at random (perturbations are
-    always of the starts, not of earlier finds: a baseline without selection). Returns the top_k.
+    element loses it; no space: every element allowed). Each batch perturbs starts drawn uniformly at random
+    (perturbations are always of the starts, not of earlier finds: a baseline without selection). Returns the
+    scoring's top_k.
     """
-    space = _space(allowed, pins, max_elements)
-    ev = _Evaluator(score_fn, budget, objective, kappa, batch_size)
+    space = _space(space)
+    ev = _Evaluator(score_fn, budget, scoring)
     x0 = _as_starts(starts, space, rng)
     ev(x0)
     while ev.remaining > 0:
         n = min(ev.batch_size, ev.remaining)
         parents = x0[rng.integers(len(x0), size=n)]
         ev(mutate(parents, space, rng, sigma=sigma, p_swap=p_swap))
-    return ev.result("random", top_k, {"n_starts": len(x0)})
+    return ev.result("random", {"n_starts": len(x0)})
 
 
 def evolution_search(
@@ -204,13 +216,8 @@ def evolution_search(
     rng: np.random.Generator,
     population: int = 64,
     *,
-    allowed: np.ndarray | None = None,
-    pins: dict[int, float] | None = None,
-    max_elements: int = 0,
-    objective: str = "lcb",
-    kappa: float = DEFAULT_KAPPA,
-    top_k: int = 100,
-    batch_size: int = DEFAULT_BATCH,
+    space: SearchSpace | None = None,
+    scoring: Scoring = Scoring(),
     sigma: float = JITTER_SIGMA,
     p_swap: float = SWAP_PROB,
     p_add: float = ADD_PROB,
@@ -228,8 +235,8 @@ def evolution_search(
     """
     if population < 2:
         raise ValueError(f"population must be >= 2, got {population}")
-    space = _space(allowed, pins, max_elements)
-    ev = _Evaluator(score_fn, budget, objective, kappa, batch_size)
+    space = _space(space)
+    ev = _Evaluator(score_fn, budget, scoring)
     x0 = _as_starts(starts, space, rng)
     if len(x0) > population:
         x0 = x0[rng.choice(len(x0), size=population, replace=False)]
@@ -237,7 +244,7 @@ def evolution_search(
         extra = mutate(x0[rng.integers(len(x0), size=population - len(x0))], space, rng, sigma, p_swap, p_add, p_remove)
         x0 = np.concatenate([x0, extra])
     pop, tc, std = ev(x0)
-    fit = objective_value(tc, std, objective, kappa)
+    fit = scoring.value(tc, std)
     generations = 0
     while ev.remaining > 0 and len(pop):
         n = min(population, ev.remaining)
@@ -248,11 +255,11 @@ def evolution_search(
         children = mutate(w * a + (1 - w) * b, space, rng, sigma, p_swap, p_add, p_remove)
         cx, ctc, cstd = ev(children)
         allx = np.concatenate([pop, cx])
-        allfit = np.concatenate([fit, objective_value(ctc, cstd, objective, kappa)])
+        allfit = np.concatenate([fit, scoring.value(ctc, cstd)])
         keep = np.argsort(-allfit, kind="stable")[:population]
         pop, fit = allx[keep], allfit[keep]
         generations += 1
-    return ev.result("evolution", top_k, {"generations": generations, "population": population})
+    return ev.result("evolution", {"generations": generations, "population": population})
 
 
 def database_search(
@@ -260,16 +267,11 @@ def database_search(
     score_fn: ScoreFn,
     budget: int,
     *,
-    allowed: np.ndarray | None = None,
-    pins: dict[int, float] | None = None,
-    max_elements: int = 0,
+    space: SearchSpace | None = None,
+    scoring: Scoring = Scoring(),
     pin_policy: str = "set",
     pin_tol: float = 0.02,
     rng: np.random.Generator | None = None,
-    objective: str = "lcb",
-    kappa: float = DEFAULT_KAPPA,
-    top_k: int = 100,
-    batch_size: int = DEFAULT_BATCH,
 ) -> SearchResult:
     """Screen known compositions candidates_x (N, 118) with score_fn, within the space.
 
@@ -284,8 +286,8 @@ def database_search(
     """
     if pin_policy not in ("set", "filter"):
         raise ValueError(f"pin_policy must be 'set' or 'filter', got {pin_policy!r}")
-    space = _space(allowed, pins, max_elements)
-    ev = _Evaluator(score_fn, budget, objective, kappa, batch_size)
+    space = _space(space)
+    ev = _Evaluator(score_fn, budget, scoring)
     x = np.atleast_2d(np.asarray(candidates_x, dtype=np.float64))
     if x.shape[1] != N_ELEMENTS:
         raise ValueError(f"candidates_x must have shape (N, {N_ELEMENTS}), got {x.shape}")
@@ -327,12 +329,13 @@ def database_search(
         "n_duplicates": int(n_dup),
         "n_not_scored": n_not_scored,
     }
-    return ev.result("database", top_k, info)
+    return ev.result("database", info)
 
 
 __all__ = [
     "OBJECTIVES",
     "ScoreFn",
+    "Scoring",
     "SearchResult",
     "SearchSpace",
     "database_search",

@@ -56,6 +56,7 @@ from gdmcd_core.data.paths import COD_FILE, JARVIS_FILE, find_data_dir
 from gdmcd_core.design.config.config import SEARCH_METHODS
 from gdmcd_core.design.loop import starts as init
 from gdmcd_core.design.loop.results import OptimizeState
+from gdmcd_core.design.loop.step_log import PROGRESS_EVERY_S, Progress
 from gdmcd_core.design.loop.trajectory import TrajectoryRecorder
 from gdmcd_core.design.objective.integer_loss import integer_loss
 from gdmcd_core.design.search.baselines import CROSSOVER_PROB, DEDUP_DECIMALS, TOURNAMENT_SIZE
@@ -63,9 +64,7 @@ from gdmcd_core.design.search.mutation import ADD_PROB, REMOVE_PROB, SearchSpace
 
 if TYPE_CHECKING:
     from gdmcd_core.design.loop.optimize import DesignLoop
-    from gdmcd_core.design.loop.step_log import Progress
 
-PROGRESS_EVERY_S = 0.5  # as the gradient loop: a callback at least this often, and at the end
 SEED_STREAM = 7919  # second seed word, so the search's random numbers differ from the start points'
 PIN_MATCH_TOL = 0.02  # database: a known composition matches a pin within this fraction
 NON_GRADIENT = tuple(m for m in SEARCH_METHODS if m != "gradient")
