@@ -164,6 +164,7 @@ def _stamp(path: Path) -> tuple[float, ...]:
 
 # The candidates.csv columns every page reads: a table without one is left out and named among the run's problems.
 CANDIDATE_KEY_COLUMNS = ("integer_formula", "integer_tc_k")
+UNUSABLE_CANDIDATES = "its candidates cannot be shown"  # ends that problem's line (the Runs page shows it as an error)
 
 
 def with_usable_candidates(run: runs.LoadedRun) -> runs.LoadedRun:
@@ -181,7 +182,7 @@ def with_usable_candidates(run: runs.LoadedRun) -> runs.LoadedRun:
         why = "has text in its column 'integer_tc_k' (Tc in K)"
     else:
         return run
-    problem = f"{run.info.path / runs.CANDIDATES_FILE} {why}: its candidates cannot be shown"
+    problem = f"{run.info.path / runs.CANDIDATES_FILE} {why}: {UNUSABLE_CANDIDATES}"
     kept = tuple(p for p in run.problems if not p.startswith(f"{runs.CANDIDATES_FILE}: "))
     return dataclasses.replace(run, candidates=None, problems=(*kept, problem))
 

@@ -119,7 +119,11 @@ def test_out_under_proc_is_one_line(tmp_path, ckpt, capsys) -> None:
 
 @pytest.mark.parametrize(
     "pin, needle",
-    [({"symbol": "H"}, "has no 'fraction'"), ({"fraction": 0.5}, "has no 'symbol'"), ({"symbol": "H", "fraction": None}, "pin")],
+    [
+        ({"symbol": "H"}, "has no 'fraction'"),
+        ({"fraction": 0.5}, "has no 'symbol'"),
+        ({"symbol": "H", "fraction": None}, "pin"),
+    ],
 )
 def test_pin_without_fraction_is_a_value_error_naming_it(pin, needle) -> None:
     with pytest.raises(ValueError, match=needle) as info:

@@ -96,7 +96,7 @@ def _values(**over):
 def test_build_design_config_ok() -> None:
     values = _values(
         pins=[{"symbol": "H", "fraction": 0.5, "mode": "at-least"}],
-        excluded=["O"],
+        excluded=["F"],
         init_mode="formulas",
         init_formulas="MgB2\nNb3Sn, YBa2Cu3O7\n\n",
         n_range=(4, 12),
@@ -107,10 +107,10 @@ def test_build_design_config_ok() -> None:
     assert errors == {}
     assert isinstance(cfg, DesignConfig)
     assert cfg.init_formulas == ("MgB2", "Nb3Sn", "YBa2Cu3O7")
-    assert [str(p) for p in cfg.pins] == ["H>=0.5"] and cfg.exclude == ("O",)
+    assert [str(p) for p in cfg.pins] == ["H>=0.5"] and cfg.exclude == ("F",)
     assert (cfg.n_min, cfg.n_max, cfg.steps2, cfg.steps3) == (4, 12, 10, 5)
     back = form.form_from_config(cfg)
-    assert back["pins"] == [{"symbol": "H", "fraction": 0.5, "mode": "at-least"}] and back["excluded"] == ["O"]
+    assert back["pins"] == [{"symbol": "H", "fraction": 0.5, "mode": "at-least"}] and back["excluded"] == ["F"]
     again, errors = form.build_design_config(back)  # round trip: the form shows what the run used
     assert errors == {} and again == cfg
 

@@ -12,6 +12,7 @@ from gdmcd_app.components.results import candidate_columns
 from gdmcd_app.jobs import RunBusyError
 from gdmcd_app.navigation import page
 from gdmcd_app.shared import (
+    UNUSABLE_CANDIDATES,
     csv_download_bytes,
     get_formation_energy_model,
     get_model,
@@ -208,8 +209,9 @@ def render() -> None:
     if err:
         st.error(err)
         st.stop()
-    for problem in run.problems:  # e.g. a candidates.csv without its formula column (shared.with_usable_candidates)
-        st.error(f"Part of this run folder cannot be read: {problem}")
+    for problem in run.problems:  # a candidates.csv without its formula column is an error: no table to show
+        show = st.error if problem.endswith(UNUSABLE_CANDIDATES) else st.warning
+        show(f"Part of this run folder cannot be read: {problem}")
     _name_and_tags(run, run_id)
     status = status_of(run.info)
     _saved_state(run, run_id, status)

@@ -279,7 +279,9 @@ class _Parser:
     def amount_value(self, number: str) -> float:
         value = float(number)
         if value <= 0:
-            raise FormulaError(f"formula {quoted(self.formula)} has a zero amount ({_clip(number)}); amounts must be > 0")
+            raise FormulaError(
+                f"formula {quoted(self.formula)} has a zero amount ({_clip(number)}); amounts must be > 0"
+            )
         return value
 
 

@@ -32,7 +32,9 @@ def card_fields_problem(card: dict, path: object) -> str:
             return f"card of {path}: {key} is a {type(value).__name__}, not an object; fix or remove it by hand"
     earlier = (card.get("filled_later") or {}).get("earlier", [])
     if not isinstance(earlier, list):
-        return f"card of {path}: filled_later.earlier is a {type(earlier).__name__}, not a list; fix or remove it by hand"
+        return (
+            f"card of {path}: filled_later.earlier is a {type(earlier).__name__}, not a list; fix or remove it by hand"
+        )
     return ""
 
 

@@ -316,6 +316,8 @@ def run_with_progress(opened: OpenDesign, where: str, args: argparse.Namespace) 
         f"({getattr(opened.model, 'n_members', 1)} member(s)); {engine.constraints.describe()}",
         file=sys.stderr,
     )
+    for warning in opened.warnings:  # data that is not the model's, a formation-energy model left out
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -121,13 +121,15 @@ def open_formation_energy_model(config: DesignConfig, device: torch.device) -> t
 
 
 def open_reference() -> ReferenceData:
-    """SuperCon + COD from the data folder; DesignOpenError naming the folder when the files are not there."""
+    """SuperCon + COD from the data folder; DesignOpenError naming the folder when the files are not there, or the
+    file when one cannot be read (a missing column: data.paths.DataFileError)."""
     from gdmcd_core.data.reference import load_reference
 
     try:
         return load_reference()
     except (FileNotFoundError, ValueError) as exc:  # DataNotFoundError names $GDMCD_DATA_DIR when it is bad
-        raise DesignOpenError(f"training data not found: {one_line(exc)}") from None
+        what = "not found" if isinstance(exc, FileNotFoundError) else "unusable"
+        raise DesignOpenError(f"training data {what}: {one_line(exc)}") from None
 
 
 def data_warning(model: nn.Module) -> str:
