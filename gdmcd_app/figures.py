@@ -25,6 +25,9 @@ BEST_COLOR, MEDIAN_COLOR, BAND_COLOR = "#d6336c", "#1c7ed6", "rgba(28, 126, 214,
 STAGE3_COLOR = "#868e96"
 _FONT = "Inter, Helvetica, Arial, sans-serif"
 # Legends go under the x axis: Plotly's toolbar (modebar) sits at the top right and covered legends drawn there.
+# st.plotly_chart(config=PLOT_CONFIG) for every result figure: the modebar stays (zoom, pan) and its camera button
+# saves an SVG, vector art for a paper; no Plotly logo.
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": "gdmcd_figure"}}
 LEGEND_BELOW = dict(orientation="h", y=-0.3, x=0, xanchor="left", yanchor="top")
 LEGEND_RIGHT = dict(x=1.02, y=0.5, xanchor="left", yanchor="middle")  # a long legend: right, centred, below the bar
 

@@ -353,3 +353,19 @@ def test_step_log_rows_equal_per_step_statistics() -> None:
     got = np.array([rec.rows[k] for k in fields]).T
     assert set(rec.rows) == set(STEP_FIELDS)
     assert np.allclose(got, np.array([[float(v) for v in row] for row in want]), atol=1e-4)
+
+
+def test_candidates_csv_carries_the_reduced_formula(tmp_path) -> None:
+    """candidates.csv has reduced_formula beside integer_formula: the integer formula over the gcd of its amounts."""
+    import pandas as pd
+
+    from gdmcd_core.chem.composition import parse_formula
+
+    _engine(tiny_ensemble()).run(run_dir=tmp_path / "r")
+    table = pd.read_csv(tmp_path / "r" / "candidates.csv")
+    cols = list(table.columns)
+    assert cols.index("reduced_formula") == cols.index("integer_formula") + 1 and len(table)
+    for full, red in zip(table["integer_formula"], table["reduced_formula"], strict=True):
+        a, b = parse_formula(full), parse_formula(red)
+        ratio = [a[s] / b[s] for s in a]
+        assert set(a) == set(b) and max(ratio) - min(ratio) < 1e-9 and min(ratio) >= 1

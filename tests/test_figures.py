@@ -152,3 +152,22 @@ def test_parity_and_error_by_range() -> None:
     fig = figures.error_by_range(rows)
     assert list(fig.data[0].x) == ["0–10 K", "10–30 K", "30–77 K", "77–300 K"]
     assert list(fig.data[0].y) == [1.0, 5.0, 0.0, 20.0]
+
+
+def test_every_chart_in_the_app_passes_a_config_and_results_export_svg() -> None:
+    """Every st.plotly_chart call names its config; result figures use figures.PLOT_CONFIG, whose camera saves SVG."""
+    import ast
+    from pathlib import Path
+
+    from gdmcd_app.figures import PLOT_CONFIG
+
+    assert PLOT_CONFIG["toImageButtonOptions"]["format"] == "svg" and PLOT_CONFIG["displaylogo"] is False
+    calls, with_shared = [], 0
+    for path in Path("gdmcd_app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "plotly_chart":
+                kw = {k.arg: k.value for k in node.keywords}
+                calls.append((path.name, node.lineno, "config" in kw))
+                with_shared += "config" in kw and ast.unparse(kw["config"]) == "figures.PLOT_CONFIG"
+    assert calls and all(has for _, _, has in calls), [c for c in calls if not c[2]]
+    assert with_shared >= len(calls) - 2  # the periodic table and the α preview hide the modebar

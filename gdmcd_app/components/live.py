@@ -44,8 +44,8 @@ def live_panel(job_id: str) -> None:
     series = data.series_from_rows(snap.history)
     stage3 = data.stage3_start(job.config)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.tc_trace(series, stage3, job.config.target_tc), key="live_tc")
-    c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="live_loss")
+    c1.plotly_chart(figures.tc_trace(series, stage3, job.config.target_tc), key="live_tc", config=figures.PLOT_CONFIG)
+    c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="live_loss", config=figures.PLOT_CONFIG)
 
 
 @st.fragment(run_every=2.0)

@@ -15,8 +15,6 @@ from gdmcd_app import callbacks, data, figures, job_view, models, results_table
 from gdmcd_app.shared import csv_download_bytes, get_registry, load_run
 from gdmcd_core.design.evidence import filters
 
-PLOT_CONFIG = {"displaylogo": False}  # the toolbar stays (zoom, save); legends sit below the plot area
-
 
 def candidate_columns(card: dict | None = None, high_pressure: bool = False, columns=None) -> dict:
     """st.column_config for candidate tables (Design results, Runs): label with units, tooltip, format.
@@ -132,8 +130,10 @@ def _traces(run, snap, cfg: dict) -> None:
         series = data.series_from_rows(snap.history if snap else [])
     if len(series["step"]):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="result_tc", config=PLOT_CONFIG)
-        c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="result_loss", config=PLOT_CONFIG)
+        c1.plotly_chart(
+            figures.tc_trace(series, stage3, cfg.get("target_tc")), key="result_tc", config=figures.PLOT_CONFIG
+        )
+        c2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="result_loss", config=figures.PLOT_CONFIG)
 
 
 def _run_actions(run, cfg: dict, run_id: str) -> None:

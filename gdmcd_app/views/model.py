@@ -8,8 +8,6 @@ from gdmcd_app import data, figures, models
 from gdmcd_app.shared import checkpoint_path, get_model
 from gdmcd_core.training.metrics import mae_by_range
 
-PLOT_CONFIG = {"displaylogo": False}
-
 
 @st.cache_data(show_spinner="Predicting the test split…", max_entries=4)
 def _test_predictions(path: str, sha256: str) -> dict | None:
@@ -81,10 +79,12 @@ def _test_plots(model, sha256: str) -> None:
     p1, p2 = st.columns([3, 2])
     std = preds["tc_std_k"][sc] if model.has_uncertainty else None
     p1.plotly_chart(
-        figures.parity_plot(preds["tc_true_k"][sc], preds["tc_pred_k"][sc], std), key="model_parity", config=PLOT_CONFIG
+        figures.parity_plot(preds["tc_true_k"][sc], preds["tc_pred_k"][sc], std),
+        key="model_parity",
+        config=figures.PLOT_CONFIG,
     )
     rows = mae_by_range(preds["tc_true_k"][sc].astype(float), preds["tc_pred_k"][sc].astype(float))
-    p2.plotly_chart(figures.error_by_range(rows), key="model_error_range", config=PLOT_CONFIG)
+    p2.plotly_chart(figures.error_by_range(rows), key="model_error_range", config=figures.PLOT_CONFIG)
     st.caption(f"{int(sc.sum()):,} SuperCon test compositions (non-superconductors are left out of both plots).")
 
 

@@ -172,7 +172,7 @@ def _compare(ids: list[str], labels: dict[str, str]) -> None:
     with curves:
         if comparison.best_lines:
             fig = figures.candidate_lines(comparison.best_lines, figures.TC_LABEL, title="Best Tc over the steps")
-            st.plotly_chart(fig, key="runs_compare_fig")
+            st.plotly_chart(fig, key="runs_compare_fig", config=figures.PLOT_CONFIG)
         else:
             st.info("None of these runs recorded a trajectory yet.")
     with diff_col:

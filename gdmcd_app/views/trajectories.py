@@ -52,15 +52,22 @@ def _candidates(traj, table, stage3: int | None, run_id: str) -> None:
     steps, fractions = data.candidate_composition(traj, focus)
     start = _start_formula(table, focus)
     title = labels[focus] + (f" — started from {start}" if start is not None else "")
-    st.plotly_chart(figures.composition_area(steps, fractions, stage3, title=title), key="traj_area")
+    st.plotly_chart(
+        figures.composition_area(steps, fractions, stage3, title=title), key="traj_area", config=figures.PLOT_CONFIG
+    )
     c1, c2 = st.columns(2)
     short = {i: labels[i].split(" (")[0] for i in picked}
     tc = {short[i]: v for i, v in data.candidate_series(traj, picked, "tc_k").items()}
     il = {short[i]: v for i, v in data.candidate_series(traj, picked, "int_loss").items()}
-    c1.plotly_chart(figures.candidate_lines(tc, figures.TC_LABEL, stage3, title="Predicted Tc"), key="traj_tc")
+    c1.plotly_chart(
+        figures.candidate_lines(tc, figures.TC_LABEL, stage3, title="Predicted Tc"),
+        key="traj_tc",
+        config=figures.PLOT_CONFIG,
+    )
     c2.plotly_chart(
         figures.candidate_lines(il, figures.INT_LOSS_LABEL.replace(" (median)", ""), stage3, title="Integer loss"),
         key="traj_il",
+        config=figures.PLOT_CONFIG,
     )
 
 
@@ -68,12 +75,14 @@ def _whole_run(traj, cfg: dict, stage3: int | None) -> None:
     st.subheader("Whole run")
     series = data.series_from_trajectory(traj)
     w1, w2 = st.columns(2)
-    w1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="run_tc")
-    w2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="run_loss")
+    w1.plotly_chart(figures.tc_trace(series, stage3, cfg.get("target_tc")), key="run_tc", config=figures.PLOT_CONFIG)
+    w2.plotly_chart(figures.loss_alpha_trace(series, stage3), key="run_loss", config=figures.PLOT_CONFIG)
     change = data.stage2_change(traj, int(cfg.get("steps2", 0) or 0))
     f1, f2 = st.columns(2)
-    f1.plotly_chart(figures.tc_before_after(change["tc_before_k"], change["tc_after_k"]), key="fig4a")
-    f2.plotly_chart(figures.element_count_change(change["element_decrease"]), key="fig4b")
+    f1.plotly_chart(
+        figures.tc_before_after(change["tc_before_k"], change["tc_after_k"]), key="fig4a", config=figures.PLOT_CONFIG
+    )
+    f2.plotly_chart(figures.element_count_change(change["element_decrease"]), key="fig4b", config=figures.PLOT_CONFIG)
     st.caption(
         "Left: paper Fig. 4a (Tc before vs after stage 2). Right: Fig. 4b (positive = fewer element types after stage 2)."
     )

@@ -351,11 +351,11 @@ def report(result: DesignResult, out: Path, args: argparse.Namespace) -> None:
     shown = result.candidates
     if args.filter:
         from gdmcd_core.design.evidence.filters import filter_candidates
-        from gdmcd_core.util import atomic_write_text
-        from gdmcd_core.util_io import sanitize_table
+        from gdmcd_core.util import atomic_write_bytes
+        from gdmcd_core.util_io import csv_bytes
 
         shown = filter_candidates(result.candidates, args.filter)
-        atomic_write_text(out / "candidates_filtered.csv", sanitize_table(shown).to_csv(index=False))
+        atomic_write_bytes(out / "candidates_filtered.csv", csv_bytes(shown))
         print(
             f"{PROG}: {len(shown)} of {len(result.candidates)} candidates pass {', '.join(args.filter)}",
             file=sys.stderr,

@@ -12,6 +12,7 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     optimized_tc_k            model Tc of the stage-2 composition
     final_tc_k                model Tc of the continuous composition after stage 3
     integer_formula           the integer formula (ES: two amounts may be fractional)
+    reduced_formula           the integer formula divided by the gcd of its amounts (Ba4Y2Cu6O14 -> YBa2Cu3O7)
     n_atoms                   its cell size N (one of the allowed N)
     integer_tc_k              model Tc of the integer formula, re-featurized from the formula text
     integer_tc_std_k          ensemble sd of that Tc (0 for a single model)
@@ -61,7 +62,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gdmcd_core.chem.composition import FRACTION_EPS, format_vector, parse_formula, reduced_key, to_vector
+from gdmcd_core.chem.composition import (
+    FRACTION_EPS,
+    format_vector,
+    parse_formula,
+    reduced_formula,
+    reduced_key,
+    to_vector,
+)
 from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.chem.elements import symbols
 from gdmcd_core.chem.valence import CU_VALENCE_WINDOW, cu_valence
@@ -306,6 +314,8 @@ def build_candidates(
     table = table.drop_duplicates("integer_formula", keep="first").reset_index(drop=True)
     table.insert(0, "n_duplicates", table["integer_formula"].map(counts).astype(int).to_numpy())
     table.insert(0, "rank", np.arange(1, len(table) + 1))
+    reduced = [reduced_formula(f) for f in table["integer_formula"]]
+    table.insert(table.columns.get_loc("integer_formula") + 1, "reduced_formula", reduced)
 
     xi = ux[[pos[f] for f in table["integer_formula"]]] if len(table) else np.zeros((0, 118))
     table = pd.concat([table, novelty_columns(xi, ref)], axis=1)
