@@ -1,4 +1,4 @@
-"""Chemistry in the design objective and the candidate table (issue 11): valence terms, default
+"""Chemistry in the design objective and the candidate table: valence terms, default
 exclusions, the element cap, the trust region, family interpolation, the e_hull columns."""
 
 from __future__ import annotations

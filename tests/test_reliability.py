@@ -1,6 +1,6 @@
 """Bad input is one line on stderr and exit 2, never a traceback; damaged run folders never break a listing.
 
-One test class per reliability issue class (issue 12): verified inputs, one-line errors, unbounded
+One test class per reliability issue class: verified inputs, one-line errors, unbounded
 requests, safe files and locks. In-process and on a tiny untrained checkpoint: seconds in all.
 """
 

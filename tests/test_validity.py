@@ -1,4 +1,4 @@
-"""Validity and novelty flags (issue 6, part 3): known chemistry and exact distances."""
+"""Validity and novelty flags: known chemistry and exact distances."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ class DataConfig:
         d = dict(d)
         if "fractions" in d:
             d["fractions"] = tuple(d["fractions"])
-        # Cards written before issue 10 lack these keys: their data had neither repair nor negatives.
+        # Older cards (before data repair and physical negatives existed) lack these keys: their data had neither repair nor negatives.
         d.setdefault("repair", False)
         d.setdefault("physical_negatives", False)
         return cls(**d)

@@ -1,4 +1,4 @@
-"""Physically grounded non-superconductors (Tc = 0 rows) for training (issue 10).
+"""Physically grounded non-superconductors (Tc = 0 rows) for training.
 
 Two kinds:
 
