@@ -1,15 +1,21 @@
-"""Scoring of a discovery benchmark (bench/discovery.py): hits on held-out superconductors, the random-draw
-baseline, forward-pass counting and the credibility of the top-ranked candidates.
+"""Scoring of the discovery benchmark (bench/discovery.py): targets, hits, precision and recall at K, the random-draw
+expectation, bootstrap intervals over seeds, forward-pass counting and the credibility of the top candidates.
 
-A *target* is a SuperCon composition first reported from 2010 on (the time split's test set) that is
-absent from the pre-2010 data. A ranked candidate is a *hit* when its composition equals a target's
-(4-decimal fractions, i.e. the same reduced formula) or lies within L1 <= HIT_L1 of one (fractions,
-0..2), and is not itself a pre-2010 SuperCon composition (proposing a known superconductor is not a
-discovery, even one next to a new one). hits@K counts the hits among the first K candidates.
+A *target* is a superconductor (Tc > 0 K) first reported from the cut-off year on that lies farther than `min_l1`
+(L1 in atomic fractions, 0..2) from every superconductor composition reported before it: doping variants of known
+compounds (La1.9Sm0.1CuO4 next to La2CuO4, L1 0.05) are not targets. A ranked candidate *hits* a target when it
+lies within `hit_l1` of it; with hit_l1 <= min_l1 / 2 no candidate within hit_l1 of a known composition (a rounding
+of a known superconductor) can hit a target (triangle inequality). Per ranked list and K (its first K candidates):
+
+* precision@K: share of the K that hit some target (a list shorter than K counts the missing ones as misses);
+* target hits@K: distinct targets hit; recall@K = target hits@K / number of targets;
+* element-set hits@K: distinct *new element sets* (the element set of a target that no earlier superconductor has)
+  that are the element set of one of the K, whatever its stoichiometry: the right chemical system proposed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,110 +25,184 @@ import pandas as pd
 import torch
 
 from gdmcd_core.chem.composition import parse_formula, to_vector
-from gdmcd_core.chem.elements import radioactive_symbols
+from gdmcd_core.chem.elements import N_ELEMENTS, radioactive_symbols
 from gdmcd_core.chem.valence import cu_valence_plausible
-from gdmcd_core.data.dataset import TEST, Dataset
 from gdmcd_core.data.repair import NOBLE_GASES
 from gdmcd_core.design.evidence.validity import smact_flags
 from gdmcd_core.design.search.methods import composition_keys
 
-HIT_L1 = 0.05  # L1 distance (fractions) within which a candidate matches a target
-KS = (50, 200, 1000)
-HIGH_TC_K = 20.0  # "hits for Tc >= 20 K": the matched target's Tc
-CHUNK = 2048  # candidate rows per block in nearest_within
+CHUNK = 2048  # candidate rows per block in pairs_within
+PAIR_CHUNK = 65536  # candidate-target pairs whose full L1 is computed at once (65536 x 118 float64: 62 MB)
+METRICS = ("precision", "recall", "target_hits", "element_set_hits")
 
 
 @dataclass(frozen=True)
 class Targets:
-    """x: (T, 118) fractions, tc_k: (T,) K, formula: (T,); known_keys: keys of every pre-2010 SuperCon composition."""
+    """x: (T, 118) fractions, tc_k: (T,) K, formula: (T,); element_set: (T,) index into `new_sets` or -1 (the
+    target's element set is held by an earlier superconductor); new_sets: the new element sets (index tuples)."""
 
     x: np.ndarray
     tc_k: np.ndarray
     formula: np.ndarray
-    known_keys: frozenset
+    element_set: np.ndarray
+    new_sets: tuple[tuple[int, ...], ...]
 
     def __len__(self) -> int:
         return len(self.tc_k)
 
 
-def time_split_targets(ds: Dataset) -> Targets:
-    """The post-2010 SuperCon compositions of a time-split dataset, minus any equal to a pre-2010 one."""
-    if ds.config.split != "time":
-        raise ValueError(f"the discovery benchmark needs a time-split dataset, got split {ds.config.split!r}")
-    test = ds.is_supercon & (ds.split == TEST)
-    known = frozenset(composition_keys(ds.x[ds.is_supercon & ~test]))
-    keys = composition_keys(ds.x[test])
-    new = np.array([k not in known for k in keys], bool)
-    idx = np.flatnonzero(test)[new]
-    return Targets(ds.x[idx].astype(np.float64), ds.tc_k[idx].astype(np.float64), ds.formula[idx], known)
+def element_set(row: np.ndarray) -> tuple[int, ...]:
+    """The element indices (Z-1) present in a composition (118,)."""
+    return tuple(np.flatnonzero(np.asarray(row) > 0).tolist())
 
 
-def nearest_within(a: np.ndarray, t: np.ndarray, tol: float = HIT_L1) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of a (N, 118), the nearest row of t (T, 118) by L1 if within tol: (index or -1, distance or inf).
+def discovery_targets(
+    x: np.ndarray, tc_k: np.ndarray, formula: np.ndarray, earlier: np.ndarray, later: np.ndarray, min_l1: float
+) -> Targets:
+    """The targets among superconductor rows: `later` (N,) bool rows with Tc > 0 K farther than min_l1 (L1) from
+    every `earlier` (N,) bool row; x (N, 118), tc_k (N,) K, formula (N,). Rows with equal compositions count once."""
+    x = np.asarray(x, np.float64)
+    cand = np.flatnonzero(later & (np.asarray(tc_k) > 0))
+    near, _ = nearest_within(x[cand], x[earlier], min_l1)
+    cand = cand[near < 0]
+    _, first = np.unique(composition_keys(x[cand]), return_index=True)
+    cand = cand[np.sort(first)]
+    known_sets = {element_set(r) for r in x[earlier]}
+    sets = [element_set(r) for r in x[cand]]
+    new_sets = tuple(dict.fromkeys(s for s in sets if s not in known_sets))
+    index = {s: i for i, s in enumerate(new_sets)}
+    es = np.array([index.get(s, -1) for s in sets], np.int64)
+    return Targets(x[cand], np.asarray(tc_k, np.float64)[cand], np.asarray(formula)[cand], es, new_sets)
 
-    Exact and fast on large N: |a_e - t_e| <= L1 for every element e, so only the pairs that agree
-    within tol on the two largest elements of the a-row get their full L1 computed.
-    """
-    a, t = np.asarray(a, np.float64), np.asarray(t, np.float64)
-    idx, dist = np.full(len(a), -1), np.full(len(a), np.inf)
+
+def _pairs_block(ac: np.ndarray, top: np.ndarray, t: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate, target) pairs within tol (L1) of one block of candidates; top: their two largest elements."""
+    rows = np.arange(len(ac))
+    ok = np.ones((len(ac), len(t)), bool)
+    for j in range(top.shape[1]):  # |a_e - t_e| <= L1 for every element e: a cheap exact prefilter
+        ok &= np.abs(ac[rows, top[:, j]][:, None] - t[:, top[:, j]].T) <= tol
+    ii, jj = np.nonzero(ok)
+    d = np.concatenate(
+        [np.abs(ac[ii[s : s + PAIR_CHUNK]] - t[jj[s : s + PAIR_CHUNK]]).sum(1) for s in range(0, len(ii), PAIR_CHUNK)]
+        or [np.zeros(0)]
+    )
+    within = d <= tol + 1e-9
+    return ii[within], jj[within]
+
+
+def pairs_within(a: np.ndarray, t: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i, j) with L1(a_i, t_j) <= tol: (i (P,), j (P,)) for rows of a (N, 118) and t (T, 118), exact."""
+    a, t = np.asarray(a, np.float64).reshape(-1, N_ELEMENTS), np.asarray(t, np.float64).reshape(-1, N_ELEMENTS)
     if len(a) == 0 or len(t) == 0:
-        return idx, dist
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     top = np.argsort(-a, axis=1, kind="stable")[:, :2]
+    out_i, out_j = [], []
     for s in range(0, len(a), CHUNK):
-        ac, tp = a[s : s + CHUNK], top[s : s + CHUNK]
-        rows = np.arange(len(ac))
-        ok = np.ones((len(ac), len(t)), bool)
-        for j in range(tp.shape[1]):
-            ok &= np.abs(ac[rows, tp[:, j]][:, None] - t[:, tp[:, j]].T) <= tol
-        ii, jj = np.nonzero(ok)
-        if len(ii) == 0:
-            continue
-        d = np.abs(ac[ii] - t[jj]).sum(1)
-        order = np.lexsort((d, ii))  # per candidate row, the smallest distance first
-        ii, jj, d = ii[order], jj[order], d[order]
-        first = np.r_[True, ii[1:] != ii[:-1]]
-        ii, jj, d = ii[first], jj[first], d[first]
-        within = d <= tol + 1e-9
-        idx[s + ii[within]], dist[s + ii[within]] = jj[within], d[within]
+        ii, jj = _pairs_block(a[s : s + CHUNK], top[s : s + CHUNK], t, tol)
+        out_i.append(ii + s)
+        out_j.append(jj)
+    return np.concatenate(out_i), np.concatenate(out_j)
+
+
+def nearest_within(a: np.ndarray, t: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a (N, 118), the nearest row of t (T, 118) by L1 if within tol: (index or -1, distance or inf)."""
+    idx, dist = np.full(len(a), -1), np.full(len(a), np.inf)
+    ii, jj = pairs_within(a, t, tol)
+    if len(ii) == 0:
+        return idx, dist
+    d = np.abs(np.asarray(a, np.float64)[ii] - np.asarray(t, np.float64)[jj]).sum(1)
+    order = np.lexsort((d, ii))
+    ii, jj, d = ii[order], jj[order], d[order]
+    first = np.r_[True, ii[1:] != ii[:-1]]
+    idx[ii[first]], dist[ii[first]] = jj[first], d[first]
     return idx, dist
 
 
 @dataclass(frozen=True)
-class HitFlags:
-    """Per ranked candidate: hit (any Tc), hit_high (a matched target with Tc >= HIGH_TC_K), the matched target."""
+class Matches:
+    """What each ranked candidate matches: (candidate, target) pairs within hit_l1 and the candidate's new element set
+    (index into Targets.new_sets, or -1)."""
 
-    hit: np.ndarray
-    hit_high: np.ndarray
-    target: np.ndarray  # (C,) index into the targets or -1
+    n: int
+    pair_c: np.ndarray
+    pair_t: np.ndarray
+    new_set: np.ndarray
 
-    def at(self, ks: tuple[int, ...] = KS, high: bool = False) -> dict[int, int]:
-        h = self.hit_high if high else self.hit
-        return {k: int(h[:k].sum()) for k in ks}
+    @property
+    def hit(self) -> np.ndarray:
+        """(n,) bool: the candidate hits some target."""
+        out = np.zeros(self.n, bool)
+        out[self.pair_c] = True
+        return out
 
 
-def hit_flags(x: np.ndarray, targets: Targets, tol: float = HIT_L1) -> HitFlags:
-    """Hits of ranked candidates x (C, 118) against the targets (see the module docstring)."""
-    x = np.asarray(x, np.float64).reshape(-1, 118)
-    keys = composition_keys(x)
-    novel = np.array([k not in targets.known_keys for k in keys], bool)
-    j, _ = nearest_within(x, targets.x, tol)
-    high = targets.tc_k >= HIGH_TC_K
-    jh, _ = nearest_within(x, targets.x[high], tol)
-    return HitFlags(hit=(j >= 0) & novel, hit_high=(jh >= 0) & novel, target=np.where(novel, j, -1))
+def match(x: np.ndarray, targets: Targets, hit_l1: float) -> Matches:
+    """Matches of ranked candidates x (C, 118), best first."""
+    x = np.asarray(x, np.float64).reshape(-1, N_ELEMENTS)
+    ci, tj = pairs_within(x, targets.x, hit_l1)
+    index = {s: i for i, s in enumerate(targets.new_sets)}
+    new_set = np.array([index.get(element_set(r), -1) for r in x], np.int64)
+    return Matches(len(x), ci, tj, new_set)
+
+
+def ranking_metrics(m: Matches, targets: Targets, ks: tuple[int, ...]) -> dict[str, float]:
+    """precision_at_K, recall_at_K, target_hits_at_K, element_set_hits_at_K of one ranked list (module docstring)."""
+    hit = m.hit
+    out: dict[str, float] = {}
+    for k in ks:
+        found = np.unique(m.pair_t[m.pair_c < k])
+        sets = np.unique(m.new_set[:k][m.new_set[:k] >= 0])
+        out[f"precision_at_{k}"] = float(hit[:k].sum()) / k
+        out[f"target_hits_at_{k}"] = float(len(found))
+        out[f"recall_at_{k}"] = len(found) / max(len(targets), 1)
+        out[f"element_set_hits_at_{k}"] = float(len(sets))
+    return out
+
+
+def _miss_probability(m: np.ndarray, pool: int, k: int) -> np.ndarray:
+    """P(none of m marked rows among k drawn without replacement from pool rows) = C(pool - m, k) / C(pool, k)."""
+    m = np.asarray(m, np.float64)
+    out = np.zeros(len(m))
+    ok = pool - m >= k
+    lg = math.lgamma
+    for i in np.flatnonzero(ok):
+        r = m[i]
+        out[i] = math.exp(lg(pool - r + 1) - lg(pool - r - k + 1) - lg(pool + 1) + lg(pool - k + 1))
+    return out
+
+
+def random_draw_metrics(m: Matches, targets: Targets, ks: tuple[int, ...]) -> dict[str, float]:
+    """The expected `ranking_metrics` of K candidates drawn uniformly without replacement from a pool (m: the pool's
+    matches, in any order): hypergeometric expectations, exact."""
+    pool, hit = m.n, m.hit
+    per_target = np.bincount(m.pair_t, minlength=len(targets))
+    per_target = per_target[per_target > 0]
+    sets = m.new_set[m.new_set >= 0]
+    per_set = np.bincount(sets)[np.bincount(sets) > 0] if len(sets) else np.zeros(0, np.int64)
+    out: dict[str, float] = {}
+    for k in ks:
+        drawn = min(k, pool)
+        found = float((1.0 - _miss_probability(per_target, pool, drawn)).sum()) if pool else 0.0
+        out[f"precision_at_{k}"] = drawn * float(hit.sum()) / max(pool, 1) / k
+        out[f"target_hits_at_{k}"] = found
+        out[f"recall_at_{k}"] = found / max(len(targets), 1)
+        out[f"element_set_hits_at_{k}"] = float((1.0 - _miss_probability(per_set, pool, drawn)).sum()) if pool else 0.0
+    return out
+
+
+def bootstrap_summary(values: list[float], resamples: int, seed: int, level: float) -> dict:
+    """{"mean", "ci_low", "ci_high", "per_seed"}: the mean over seeds and its percentile bootstrap interval at `level`
+    (seeds resampled with replacement `resamples` times, numpy Generator seeded with `seed`)."""
+    v = np.asarray(values, np.float64)
+    if len(v) == 0:
+        return {"mean": None, "ci_low": None, "ci_high": None, "per_seed": []}
+    means = v[np.random.default_rng(seed).integers(len(v), size=(resamples, len(v)))].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": float(v.mean()), "ci_low": float(lo), "ci_high": float(hi), "per_seed": [float(a) for a in v]}
 
 
 def formula_vectors(formulas: list[str]) -> np.ndarray:
-    return np.stack([to_vector(f) for f in formulas]) if len(formulas) else np.zeros((0, 118))
-
-
-def expected_random_hits(n_hits: int, pool_size: int, ks: tuple[int, ...] = KS) -> dict[int, float]:
-    """Expected hits of K compositions drawn uniformly without replacement from a pool holding n_hits hits.
-
-    The hypergeometric mean min(K, pool) * n_hits / pool.
-    """
-    if pool_size <= 0:
-        return {k: 0.0 for k in ks}
-    return {k: min(k, pool_size) * n_hits / pool_size for k in ks}
+    return np.stack([to_vector(f) for f in formulas]) if len(formulas) else np.zeros((0, N_ELEMENTS))
 
 
 class PassCounter:
@@ -168,8 +248,6 @@ def count_passes(model: torch.nn.Module) -> Iterator[PassCounter]:
 
 
 BAD_ELEMENTS = frozenset(NOBLE_GASES) | frozenset(radioactive_symbols())
-
-
 MAX_CREDIBLE_ELEMENTS = 6
 
 

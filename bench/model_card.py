@@ -48,6 +48,7 @@ from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from gdmcd_core.model.trees import DISAGREEMENT_RATIO, companion_trees, consensus
 from gdmcd_core.training.evaluate import FAR_L1, evaluate_checkpoint
 from gdmcd_core.training.sanity import binary_hydride_grid, hydride_sanity, oxygen_response, oxygen_scan
+from gdmcd_core.training.testset_log import log_test_figures
 
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")
 
@@ -225,6 +226,8 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
             err = jarvis_abs_errors(consensus(tc, tc_trees), rows, fallback)
             both = float(err.mean())
             card.add("jarvis", CONSENSUS_LABEL, "test MAE (K)", both, _se_note(err), ".3f")
+        seconds = ", trees and consensus" if trees is not None else ""
+        log_test_figures(ens.sha256, f"{path.name} (JARVIS-Leaderboard test rows): test MAE{seconds}")
     else:
         card.add("jarvis", "ours", "test MAE (K)", "not trained", f"no {path.name}; see bench/train_gpu.sh")
     trees, _ = tree_predictions(rows.x[train], rows.tc_k[train], rows.x[test], quick)
@@ -365,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         section_time(card, ckpt_dir, a.data_dir)
         section_oxygen(card, ckpt_dir)
         section_hydrides(card, ckpt_dir)
+    log_test_figures(
+        "-", "baselines fitted by the model card: trees on 118 fractions (random and JARVIS test rows), 1-NN (random)"
+    )
     total = time.perf_counter() - t0
     numbers = {"rows": card.rows, "headline": card.headline, "quick": a.quick, "total_s": round(total, 1)}
     print(card.markdown())

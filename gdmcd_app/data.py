@@ -128,12 +128,21 @@ def describe_model(model: Any) -> ModelInfo:
     )
 
 
-def predict_formulas(model: Any, formulas: Sequence[str], trees: Any = None) -> pd.DataFrame:
+def predict_formulas(model: Any, formulas: Sequence[str], trees: Any = None, classifier: Any = None) -> pd.DataFrame:
     """Tc of each formula; a formula that does not parse gets its message in `error` (others still run).
 
     Columns: row (1-based), formula, tc_k, tc_std_k (NaN where the row failed), error ("" if fine); with
-    `trees` (model/trees.py) also tc_trees_k and tc_consensus_k after tc_std_k.
+    `trees` (model/trees.py) also tc_trees_k and tc_consensus_k after tc_std_k; with `classifier`
+    (model/sc_classifier.py) the two-part answer as `gdmcd predict` gives it (hurdle.with_two_part).
     """
+    from gdmcd_core.model.hurdle import with_two_part
+
+    table = _predict_table(model, formulas, trees)
+    return table if classifier is None else with_two_part(table, model.has_uncertainty, classifier.probability)
+
+
+def _predict_table(model: Any, formulas: Sequence[str], trees: Any = None) -> pd.DataFrame:
+    """predict_formulas without the two-part columns."""
     rows: list[dict[str, Any]] = []
     good_idx, vecs = [], []
     for i, f in enumerate(formulas):
@@ -294,18 +303,34 @@ def _snapshot_at(traj: Any, step: int) -> int:
     return int(idx[-1]) if len(idx) else 0
 
 
+def candidate_steps_x(
+    traj: Any, i: int, final: tuple[float, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate i's snapshots: (steps (S,), fractions (S, 118)); with `final` = (step, x (118,)) one more
+    point appended: the integer formula the run reported, whose elements the rounding or the integer
+    refinement may have added (they are zero in every snapshot)."""
+    steps = np.asarray(traj.snap_step, dtype=float)
+    x = np.asarray(traj.snap_x[:, i], dtype=np.float64).reshape(len(steps), -1)  # (S, 118)
+    if final is not None:
+        steps = np.append(steps, float(final[0]))
+        x = np.vstack([x, np.asarray(final[1], dtype=np.float64).reshape(1, -1)])
+    return steps, x
+
+
 def candidate_composition(
-    traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRACTION
+    traj: Any, i: int, min_fraction: float = MIN_SHOWN_FRACTION, final: tuple[float, np.ndarray] | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Candidate i's fractions over the snapshots: (steps (S,), {symbol: (S,)}), ordered by the
     final fraction, largest first (then by peak), so the stack's bottom is what the run ended on.
 
-    Elements never above `min_fraction` are summed into "other" (so every column sums to 1).
+    final: (step, x (118,)) of the integer formula, drawn as the last point (candidate_steps_x), so an
+    element only the rounding added is shown. Elements never above `min_fraction` are summed into "other"
+    (so every column sums to 1).
     """
-    x = np.asarray(traj.snap_x[:, i], dtype=np.float64)  # (S, 118)
+    steps, x = candidate_steps_x(traj, i, final)
     syms = symbols()
     if len(x) == 0:
-        return np.asarray(traj.snap_step), {}
+        return steps, {}
     peak = x.max(0)
     order = np.lexsort((-peak, -x[-1]))  # primary key: final fraction, then peak
     shown = [j for j in order if peak[j] >= min_fraction]
@@ -313,7 +338,97 @@ def candidate_composition(
     rest = np.setdiff1d(np.flatnonzero(peak > FRACTION_EPS), shown)
     if len(rest):
         out["other"] = x[:, rest].sum(1)
-    return np.asarray(traj.snap_step), out
+    return steps, out
+
+
+def last_composition(traj: Any, i: int) -> str:
+    """Candidate i's composition at the last snapshot (the end of the loop) as a formula of fractions, 3 decimals
+    (snapshots are stored as float16: about 3 significant digits)."""
+    from gdmcd_core.chem.composition import format_vector
+
+    return format_vector(np.asarray(traj.snap_x[-1, i], dtype=np.float64)) if len(traj.snap_step) else ""
+
+
+def integer_point(traj: Any, row: Mapping[str, Any]) -> tuple[float, np.ndarray] | None:
+    """(step, x (118,)) at which a candidate-table row's integer formula is drawn after its trajectory: one step
+    after the last snapshot (the rounding and the integer refinement come after the loop), or the row's
+    `integer_step` when that is later (a formula the refinement found). None when the formula does not parse."""
+    try:
+        x = to_vector(str(row.get("integer_formula", "")))
+    except FormulaError:
+        return None
+    last = float(np.max(traj.snap_step)) if len(traj.snap_step) else 0.0
+    step = _number(row.get("integer_step"))
+    return (max(last + 1.0, step) if np.isfinite(step) else last + 1.0), x
+
+
+def _number(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def snapshot_stage(step: float, steps2: int) -> str:
+    """'start' (step 0), 'stage 2' (up to `steps2` steps done) or 'stage 3' for a snapshot taken after `step` steps."""
+    return "start" if step <= 0 else "stage 2" if step <= steps2 else "stage 3"
+
+
+def candidate_path(traj: Any, row: Mapping[str, Any], steps2: int) -> pd.DataFrame:
+    """One candidate's path as a table: a row per snapshot of its trajectory column (row["candidate"]), then
+    the integer formula (stage "integer", at `integer_point`).
+
+    Columns: step (steps done), stage (snapshot_stage, or "integer"), tc_k (model Tc, K), tc_std_k (σ, K: only
+    the integer formula's is recorded), integer_loss (L_integer of the snapshot's composition), then frac_<El>
+    (atomic fractions) for every element present at some point, largest in the integer formula first.
+    """
+    i = int(row["candidate"])
+    final = integer_point(traj, row)
+    steps, x = candidate_steps_x(traj, i, final)
+    n = len(traj.snap_step)
+    stage = [snapshot_stage(s, steps2) for s in steps[:n]] + (["integer"] if final is not None else [])
+    tc = np.asarray(traj.snap_tc_k[:, i], dtype=float)
+    loss = np.asarray(traj.snap_int_loss[:, i], dtype=float)
+    extra = 1 if final is not None else 0
+    table = pd.DataFrame(
+        {
+            "step": steps.astype(int),
+            "stage": stage,
+            "tc_k": np.append(tc, [_number(row.get("integer_tc_k"))] * extra),
+            "tc_std_k": np.append(np.full(n, np.nan), [_number(row.get("integer_tc_std_k"))] * extra),
+            "integer_loss": np.append(loss, [np.nan] * extra),
+        }
+    )
+    present = np.flatnonzero(x.max(0) > FRACTION_EPS) if len(x) else np.zeros(0, int)
+    present = present[np.lexsort((-x[:, present].max(0), -x[-1, present]))] if len(present) else present
+    syms = symbols()
+    fracs = pd.DataFrame({f"frac_{syms[j]}": np.round(x[:, j], 4) for j in present}, index=table.index)
+    return pd.concat([table, fracs], axis=1)
+
+
+def trajectory_table(traj: Any) -> pd.DataFrame:
+    """The run's per-step statistics (trajectory.npz's STEP_FIELDS: step, stage, α, Tc best/median/q10/q90 in K,
+    mean hinge in K, median L_integer) as a table, one row per step recorded."""
+    return pd.DataFrame({k: np.asarray(getattr(traj, k)) for k in STEP_FIELDS})
+
+
+def candidates_over_steps(traj: Any, labels: Mapping[int, str]) -> pd.DataFrame:
+    """Tc (K) and L_integer of the candidates `labels` ({trajectory column: label}) at every snapshot, one row
+    per candidate and snapshot: candidate, label, step, tc_k, integer_loss."""
+    steps = np.asarray(traj.snap_step)
+    parts = [
+        pd.DataFrame(
+            {
+                "candidate": int(i),
+                "label": label,
+                "step": steps,
+                "tc_k": np.asarray(traj.snap_tc_k[:, int(i)], dtype=float),
+                "integer_loss": np.asarray(traj.snap_int_loss[:, int(i)], dtype=float),
+            }
+        )
+        for i, label in labels.items()
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["candidate", "label", "step"])
 
 
 def candidate_series(
@@ -363,5 +478,9 @@ def candidate_labels(table: pd.DataFrame | None, n_batch: int) -> dict[int, str]
     """{candidate index: label} of a run's candidates in the table's (ranked) order; "candidate i" for
     each of the `n_batch` candidates when the run has no table yet."""
     if table is not None and len(table) and "candidate" in table.columns:
-        return {int(r["candidate"]): candidate_label(r) for _, r in table.iterrows() if int(r["candidate"]) < n_batch}
+        labels: dict[int, str] = {}
+        for _, r in table.iterrows():  # a refined row shares its lineage's index: the best-ranked row names it
+            if int(r["candidate"]) < n_batch:
+                labels.setdefault(int(r["candidate"]), candidate_label(r))
+        return labels
     return {i: f"candidate {i}" for i in range(n_batch)}

@@ -23,6 +23,7 @@ FRACTION_LABEL = "atomic fraction"
 
 BEST_COLOR, MEDIAN_COLOR, BAND_COLOR = "#d6336c", "#1c7ed6", "rgba(28, 126, 214, 0.18)"
 STAGE3_COLOR = "#868e96"
+INTEGER_COLOR = "#2b8a3e"  # the integer formula, after the loop
 _FONT = "Inter, Helvetica, Arial, sans-serif"
 # Legends go under the x axis: Plotly's toolbar (modebar) sits at the top right and covered legends drawn there.
 # st.plotly_chart(config=PLOT_CONFIG) for every result figure: the modebar stays (zoom, pan) and its camera button
@@ -192,33 +193,118 @@ def alpha_ramp(
     return fig
 
 
+def _area_traces(steps: Sequence[float], fractions: Mapping[str, Sequence[float]]) -> list[go.Scatter]:
+    """One stacked-area trace per element ("other" grey), in the order given (the first at the bottom)."""
+    palette = qualitative.Plotly + qualitative.Set2
+    return [
+        go.Scatter(
+            x=np.asarray(steps),
+            y=np.asarray(y, dtype=float),
+            mode="lines",
+            stackgroup="x",
+            name=sym,
+            legendgroup=sym,
+            line=dict(width=0.5, color="#ced4da" if sym == "other" else palette[k % len(palette)]),
+            hovertemplate=f"{sym}: %{{y:.3f}}<extra></extra>",
+        )
+        for k, (sym, y) in enumerate(fractions.items())
+    ]
+
+
+def _integer_line(fig: go.Figure, integer_step: float | None, **where: Any) -> None:
+    """A dotted line at the step where the integer formula is drawn (after the loop: rounding and refinement)."""
+    if integer_step is None:
+        return
+    fig.add_vline(
+        x=integer_step,
+        line=dict(color=INTEGER_COLOR, dash="dot", width=1.5),
+        annotation_text="integer formula",
+        annotation_position="top left",
+        annotation_font=dict(size=10, color=INTEGER_COLOR),
+        **where,
+    )
+
+
 def composition_area(
     steps: Sequence[float],
     fractions: Mapping[str, Sequence[float]],
     stage3_step: int | None = None,
     title: str | None = None,
     height: int = 320,
+    integer_step: float | None = None,
 ) -> go.Figure:
-    """Stacked area of one candidate's element fractions over the steps (data.candidate_composition)."""
-    fig = go.Figure()
-    palette = qualitative.Plotly + qualitative.Set2
-    for k, (sym, y) in enumerate(fractions.items()):
-        color = "#ced4da" if sym == "other" else palette[k % len(palette)]
-        fig.add_trace(
-            go.Scatter(
-                x=np.asarray(steps),
-                y=np.asarray(y, dtype=float),
-                mode="lines",
-                stackgroup="x",
-                name=sym,
-                line=dict(width=0.5, color=color),
-                hovertemplate=f"{sym}: %{{y:.3f}}<extra></extra>",
-            )
-        )
+    """Stacked area of one candidate's element fractions over the steps (data.candidate_composition); with
+    `integer_step`, the last point is the integer formula (drawn at that step, marked by a dotted line)."""
+    fig = go.Figure(_area_traces(steps, fractions))
     _stage3_line(fig, stage3_step, steps)
+    _integer_line(fig, integer_step)
     fig.update_xaxes(title_text=STEP_LABEL)
     fig.update_yaxes(title_text=FRACTION_LABEL, range=[0, 1.0])
     # legend in trace order: the largest final fractions (bottom of the stack) first
+    return _base_layout(fig, height, title, hovermode="x unified", legend=dict(traceorder="normal", **LEGEND_RIGHT))
+
+
+def candidate_path(
+    steps: Sequence[float],
+    fractions: Mapping[str, Sequence[float]],
+    tc_k: Sequence[float],
+    integer_tc: tuple[float, float] | None = None,
+    stage3_step: int | None = None,
+    title: str | None = None,
+    height: int = 480,
+) -> go.Figure:
+    """One candidate's path: its element fractions stacked over the steps (top) and its model Tc (bottom), from
+    the start through stage 2 and stage 3; with `integer_tc` = (Tc, σ) in K, the last point of `steps`,
+    `fractions` and `tc_k` is the integer formula, marked by a dotted line and drawn with its ±σ bar.
+
+    steps (S,), fractions {symbol: (S,)} (data.candidate_composition with `final`), tc_k (S,) in K.
+    """
+    from plotly.subplots import make_subplots
+
+    x, tc = np.asarray(steps, dtype=float), np.asarray(tc_k, dtype=float)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
+    for trace in _area_traces(x, fractions):
+        fig.add_trace(trace, row=1, col=1)
+    n_loop = len(x) - (1 if integer_tc is not None else 0)  # the points the loop recorded
+    fig.add_trace(
+        _line(x[:n_loop], tc[:n_loop], "Tc (model)", line=dict(color=MEDIAN_COLOR, width=2), showlegend=False),
+        row=2,
+        col=1,
+    )
+    if integer_tc is not None and len(x):
+        tc_int, sd = (float(v) for v in integer_tc)
+        fig.add_trace(
+            go.Scatter(
+                x=[x[-1]],
+                y=[tc_int],
+                mode="markers",
+                name="integer formula",
+                marker=dict(color=INTEGER_COLOR, size=9, symbol="diamond"),
+                error_y=dict(type="data", array=[sd if np.isfinite(sd) else 0.0], visible=True, color=INTEGER_COLOR),
+                hovertemplate="integer formula: %{y:.1f} K<extra></extra>",
+                showlegend=False,
+            ),
+            row=2,
+            col=1,
+        )
+        _integer_line(fig, float(x[-1]), row=1, col=1)
+        fig.add_vline(x=float(x[-1]), line=dict(color=INTEGER_COLOR, dash="dot", width=1.5), row=2, col=1)
+    if stage3_step is not None and len(x) and np.nanmax(x) >= stage3_step:
+        fig.add_vline(x=stage3_step, line=dict(color=STAGE3_COLOR, dash="dash", width=1), row="all", col=1)
+        fig.add_annotation(
+            x=stage3_step,
+            y=1,
+            xref="x",
+            yref="paper",
+            text="stage 3",
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
+            font=dict(size=10, color=STAGE3_COLOR),
+        )
+    fig.update_yaxes(title_text=FRACTION_LABEL, range=[0, 1.0], row=1, col=1)
+    fig.update_yaxes(title_text=TC_LABEL, row=2, col=1)
+    fig.update_xaxes(title_text=STEP_LABEL, row=2, col=1)
     return _base_layout(fig, height, title, hovermode="x unified", legend=dict(traceorder="normal", **LEGEND_RIGHT))
 
 

@@ -4,7 +4,8 @@
   server's registry) when there is one, else the run folder's (`runs.run_status`: "interrupted" as
   soon as the process that wrote it is gone);
 * `progress_view` — the live panel's line: the starting phases until the loop reports, then step,
-  stage, best Tc and an ETA from measured steps only (`eta_seconds`); never a NaN;
+  stage, best Tc and the run's ETA (Progress.eta_s: each stage at its own measured rate, the warm-up step
+  never counted, design/loop/eta.py); never a NaN;
 * `settings_diff` / `form_vs_run` — which settings differ between runs, or between the form and the
   run on screen (the form never silently shows other settings than the run it sits above);
 * `open_run_id` — the run a page points to when it was given none (a fresh tab, a restarted server).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,6 @@ from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.design.runs.meta import read_meta
 
 ACTIVE = ("starting", "running")
-# The ETA needs this many steps measured after the first report (the warm-up step is never counted).
-MIN_ETA_STEPS = 3
-# ...and is taken over the reports of about the last this many seconds (stage 3 is slower than stage 2).
-ETA_WINDOW_S = 60.0
 STATUS_NOTES = {
     "running": "running",
     "interrupted": "stopped without finishing: its process is gone (server restarted or killed). Its saved "
@@ -115,23 +112,6 @@ def open_run_id(active_ids: Sequence[str], root: str | Path | None = None, inter
 # -- progress -------------------------------------------------------------------------------------
 
 
-def eta_seconds(history: Iterable[Mapping[str, float]], total_steps: int) -> float | None:
-    """Seconds left from measured steps only: the time per step between the reports of the last
-    ETA_WINDOW_S seconds, never counting the first step (its report is the first row, so the warm-up
-    is before it). None until MIN_ETA_STEPS steps were measured after that first report."""
-    rows = [r for r in history if finite(r.get("step")) and finite(r.get("elapsed_s")) and r["step"] >= 1]
-    if len(rows) < 2:
-        return None
-    last = rows[-1]
-    first = next((r for r in rows if last["elapsed_s"] - r["elapsed_s"] <= ETA_WINDOW_S), rows[0])
-    if first is last:
-        first = rows[-2]
-    if last["step"] - rows[0]["step"] < MIN_ETA_STEPS or last["step"] <= first["step"]:
-        return None
-    per_step = (last["elapsed_s"] - first["elapsed_s"]) / (last["step"] - first["step"])
-    return max(0.0, (total_steps - last["step"]) * per_step) if per_step >= 0 else None
-
-
 @dataclass(frozen=True)
 class ProgressView:
     """The live panel's bar (fraction 0..1, text), the phases so far (label, state) and whether the
@@ -168,8 +148,8 @@ def progress_view(snapshot: Any, now: float | None = None) -> ProgressView:
     if p.get("done") or phase == "candidates":
         text = f"{head}: {PHASES['candidates']} (integer formulas, novelty and validity checks)…{since}"
     else:
-        eta = eta_seconds(snapshot.history, total)
-        eta_text = "ETA estimating…" if eta is None else f"ETA {fmt_duration(eta)}"
+        eta = p.get("eta_s")  # the engine's (design/loop/eta.py); NaN until each stage it needs was measured
+        eta_text = f"ETA {fmt_duration(eta)}" if finite(eta) and eta >= 0 else "ETA estimating…"
         text = f"{head}: step {step:,}/{total:,} · stage {p.get('stage', 2)} · best Tc {fmt_k(p.get('tc_best_k'))} · {eta_text}"
     if snapshot.stop_requested:
         text += " · stopping…"
@@ -259,4 +239,19 @@ def ranking_text(design: Mapping[str, Any]) -> str:
         text = f"ranked by predicted Tc of the integer formula (objective {d.get('objective', 'lcb')})"
     if d.get("valence_weight", 0) or d.get("cu_valence_weight", 0):
         text += "; formulas that fail a chemistry check (charge neutrality, Cu valence) come after those that pass"
+    return text + phase_ranking_text(design if isinstance(design, Mapping) else {})
+
+
+def phase_ranking_text(design: Mapping[str, Any]) -> str:
+    """The phase tiers and family cap of a run's ranking (evidence/candidates.py rank_rows), from the settings
+    its config.json records: a run written before these settings existed was ranked without them."""
+    tiers = [
+        name
+        for key, name in (("mixtures_last", "mixtures"), ("misfits_last", "site misfits"), ("known_last", "known SC"))
+        if design.get(key) is True
+    ]
+    text = f"; then {', '.join(tiers)} after the others" if tiers else ""
+    cap = design.get("max_per_family")
+    if isinstance(cap, int) and cap > 0:
+        text += f"; at most {cap} per family before the other families' candidates"
     return text

@@ -11,13 +11,21 @@ from the compositions reached. With $GDMCD_RAY_ADDRESS set, runs go to that Ray 
 Every job writes its run folder as it goes (runs.RunWriter via DesignEngine.run), and its id is
 the run id, so a page whose job is gone from the registry (server restarted) reads the same run
 from disk. Jobs are keyed by their random run ids only: two users' jobs never share state.
+
+At interpreter exit (the server stopped) `stop_all_jobs` stops every running job and waits for its
+thread (JOIN_AT_EXIT_S in all): a run thread still inside torch while the interpreter tears down
+aborts the process ("terminate called without an active exception") and leaves its folder
+"interrupted"; stopped, it writes the candidates it reached and its state stays resumable.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +45,8 @@ WARM_UP_ENV = "GDMCD_WARM_UP"
 MAX_HISTORY_ROWS = 5_000
 # Finished jobs kept in memory (their run folders stay on disk regardless).
 MAX_FINISHED_KEPT = 50
+# At interpreter exit, running jobs get this long in all to stop between steps and write their candidates.
+JOIN_AT_EXIT_S = 30.0
 # Live-trace columns: the per-step statistics a Progress report carries, plus the elapsed time.
 HISTORY_KEYS = (*SERIES_KEYS, "elapsed_s")
 ACTIVE_STATUSES = ("starting", "running")
@@ -187,6 +197,7 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._reserved = 0  # slots taken by start() calls still validating (counted with the active jobs)
         self._busy: dict[str, str] = {}  # run id -> "finalize" | "resume" while one is being set up or runs
+        _REGISTRIES.add(self)  # stopped at interpreter exit (stop_all_jobs)
 
     def _reserve(self) -> None:
         with self._lock:  # check and take a slot under one lock: concurrent starts cannot overshoot
@@ -212,8 +223,8 @@ class JobRegistry:
                 job._finish("failed", f"{type(exc).__name__}: {exc}")
                 return
             status = getattr(result, "status", "finished")
-            table = getattr(result, "candidates", None)
-            job._finish(status, n_found=0 if table is None else len(table))
+            table = getattr(result, "candidates", None)  # a failed result (a broken Ray cluster) says why in message
+            job._finish(status, getattr(result, "message", ""), n_found=0 if table is None else len(table))
 
         job.thread = threading.Thread(target=work, name=f"design-{job.job_id}", daemon=True)
         with self._lock:
@@ -254,12 +265,13 @@ class JobRegistry:
 
     def _engine_for_run(self, run_id: str, model: Any, fe_model: Any) -> tuple[Path, Any, Any]:
         from gdmcd_core.design.runs.lock import RunLockedError, is_alive, read_lock
-        from gdmcd_core.design.runs.resume import config_from_run
+        from gdmcd_core.design.runs.resume import config_from_run, refuse_finished
 
         run_dir = runs.run_path(run_id, self.runs_root)
         lock = read_lock(run_dir)
         if self.is_active(run_id) or is_alive(lock):
             raise RunLockedError(f"run {run_id} is still running; stop it first")
+        refuse_finished(run_dir)  # a finished run is final (RunFinishedError, one line)
         if not (run_dir / runs.STATE_FILE).is_file():
             raise ValueError(f"run {run_id} saved no state ({runs.STATE_FILE}) to continue from")
         config = config_from_run(run_dir)
@@ -338,6 +350,27 @@ class JobRegistry:
         done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished or 0.0)
         for j in done[: max(0, len(done) - MAX_FINISHED_KEPT)]:
             self._jobs.pop(j.job_id, None)
+
+
+_REGISTRIES: weakref.WeakSet[JobRegistry] = weakref.WeakSet()
+
+
+def stop_all_jobs(timeout_s: float = JOIN_AT_EXIT_S) -> list[str]:
+    """Stop every active job of this process and wait for their threads, timeout_s seconds in all; returns the ids
+    of jobs whose thread still runs. Registered with atexit (see the module docstring)."""
+    jobs = [j for registry in list(_REGISTRIES) for j in registry.active_jobs()]
+    if not jobs:
+        return []
+    print(f"gdmcd app: stopping {len(jobs)} design run(s); the candidates reached are written", file=sys.stderr)
+    for job in jobs:
+        job.stop()
+    deadline = time.monotonic() + timeout_s
+    for job in jobs:
+        job.join(max(0.0, deadline - time.monotonic()))
+    return [j.job_id for j in jobs if j.thread is not None and j.thread.is_alive()]
+
+
+atexit.register(stop_all_jobs)
 
 
 def warm_up() -> None:

@@ -1,4 +1,4 @@
-"""GDMCD Studio's entry: the navigation over the five pages, the sidebar, persisted widget state."""
+"""GDMCD Studio's entry: the navigation over the six pages, the sidebar, persisted widget state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The app's five pages: url path, title and icon, each drawn by the `render()` of views/<url path>.py.
+"""The app's six pages: url path, title and icon, each drawn by the `render()` of views/<url path>.py.
 
 The url path is the page's address (/design, /runs, ...) and its identity: `st.navigation` registers the
 pages by it, and `st.switch_page` / `st.page_link` find a page through `page(url_path)`.
@@ -13,6 +13,7 @@ import streamlit as st
 PAGES = (  # (url path = module in views/, title, icon); the first is the default page
     ("design", "Design", ":material/science:"),
     ("trajectories", "Trajectories", ":material/timeline:"),
+    ("candidate", "Candidate", ":material/biotech:"),
     ("predict", "Predict", ":material/calculate:"),
     ("runs", "Runs", ":material/folder_open:"),
     ("model", "Model", ":material/model_training:"),

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import numpy as np
 import pandas as pd
@@ -37,14 +38,19 @@ TOP_RANKS_CHECKED = 5  # the warning looks at this many top-ranked rows
 SPECULATIVE_MARK = "⚠ yes"
 MP_URL = "https://next-gen.materialsproject.org/materials?chemsys={}"
 OQMD_URL = "https://oqmd.org/materials/composition/{}"
-DERIVED_COLUMNS = ("speculative", "reduced_formula", "notes", "materials_project", "oqmd")
+SCHOLAR_URL = "https://scholar.google.com/scholar?q={}"
+DERIVED_COLUMNS = ("speculative", "reduced_formula", "notes", "materials_project", "oqmd", "parent_literature")
 FORMULA_COLUMNS = tuple(
-    "integer_formula reduced_formula initial_formula optimized_formula rounded_formula nearest_supercon_formula".split()
+    "integer_formula reduced_formula initial_formula optimized_formula rounded_formula nearest_supercon_formula "
+    "parent_formula mixture_of family".split()
 )
 
 DEFAULT_COLUMNS = tuple(
     "rank speculative integer_formula reduced_formula n_atoms integer_tc_k integer_tc_std_k "
-    "integer_tc_trees_k integer_tc_consensus_k nearest_supercon_formula nearest_supercon_tc_k "
+    "parent_formula edit is_mixture is_known site_mismatch parent_tc_k parent_year parent_source parent_literature "
+    "mixture_of family path "
+    "integer_tc_trees_k integer_tc_consensus_k p_superconductor tc_if_sc_k high_pressure nearest_supercon_formula "
+    "nearest_supercon_tc_k "
     "nearest_supercon_distance charge_neutral electronegativity_ok cu_valence_plausible flagged_elements "
     "e_hull_ev_atom formation_energy_ev_atom notes materials_project oqmd delta_tc_k initial_formula "
     "initial_tc_k optimized_tc_k rounded_formula rounded_tc_k in_supercon elements_seen_in_training "
@@ -60,7 +66,7 @@ class ColumnSpec:
     help: str = ""
     kind: str = "text"
     fmt: str | None = None
-    link_text: str | None = None  # LinkColumn display_text (a regex on the URL)
+    link_text: str | None = None  # LinkColumn display_text (a regex on the URL, or fixed text)
 
 
 _SMACT = (
@@ -96,6 +102,27 @@ _COLUMNS: dict[str, ColumnSpec] = {
         "estimate on every test split; docs/model-card.md)",
         "number",
         "%.1f",
+    ),
+    "p_superconductor": ColumnSpec(
+        "P(superconductor)",
+        "the two-part model's probability that Tc > 0 K: gradient-boosted trees on element statistics fitted on "
+        "the checkpoint's training rows (COD and hand-built non-superconductors as weaker evidence); not used for "
+        "ranking",
+        "number",
+        "%.2f",
+    ),
+    "tc_if_sc_k": ColumnSpec(
+        "Tc if superconducting (K)",
+        "the two-part model's Tc given Tc > 0: mean of the network and the trees where the network says Tc > 0, "
+        "the trees' Tc where it says 0 K; expected Tc = P(superconductor) × this",
+        "number",
+        "%.1f",
+    ),
+    "high_pressure": ColumnSpec(
+        "high pressure",
+        "a hydride, or a run at a pressure above 0: the model has no pressure input, so this Tc is a "
+        "high-pressure value, out of the model's scope",
+        "flag",
     ),
     "delta_tc_k": ColumnSpec("ΔTc (K)", "Tc of the integer formula minus Tc of the start", "number", "%+.1f"),
     "initial_formula": ColumnSpec("start", "the start composition (after pins and exclusions), fractions"),
@@ -181,7 +208,58 @@ _COLUMNS: dict[str, ColumnSpec] = {
     "integer_step": ColumnSpec(
         "step", "the step whose composition gave the formula (last step + 1: found by the integer refinement)", "number"
     ),
-    "candidate": ColumnSpec("candidate #", "index of the candidate (trajectory column)", "number"),
+    "candidate": ColumnSpec(
+        "candidate #",
+        "index of the candidate whose trajectory led to this formula (for a refined row: the one it was refined from)",
+        "number",
+    ),
+    "path": ColumnSpec(
+        "path",
+        "how the formula was reached: its candidate's best stage-3 integer formula, a method's generation, or "
+        "'refined from candidate C' (the integer refinement, from C's formula: the start columns are C's)",
+    ),
+    "parent_formula": ColumnSpec(
+        "parent",
+        "the known compound it is made from (SuperCon, COD or JARVIS): the known phase of its mixture or series, "
+        "else of the 10 nearest (L1 ≤ 0.4) the one with the simplest edit",
+    ),
+    "parent_source": ColumnSpec("parent from", "where the parent is listed: supercon, cod or jarvis (DFT)"),
+    "parent_tc_k": ColumnSpec("parent Tc (K)", "measured Tc of the parent (SuperCon entries)", "number", "%.1f"),
+    "parent_year": ColumnSpec("parent year", "year the parent was first reported (SuperCon entries)", "number", "%d"),
+    "parent_distance": ColumnSpec("parent distance (L1)", "L1 in atomic fractions to the parent", "number", "%.2f"),
+    "parent_literature": ColumnSpec(
+        "literature",
+        "Google Scholar: the parent and superconductivity (opens in your browser)",
+        "link",
+        None,
+        "search ↗",
+    ),
+    "edit": ColumnSpec(
+        "edit",
+        "the candidate in the parent's formula unit as the parent plus substitutions ('Sr for Ba (1 of 2)'), "
+        "excess ('+1 O'), deficit or vacancies ('-1 Ca'), a series block ('+ CaCuO2 block') or binaries ('+ MgO')",
+    ),
+    "is_mixture": ColumnSpec(
+        "mixture", "a known compound plus binaries (MgO, BaO, ...): making it gives both; ranked last", "flag"
+    ),
+    "mixture_of": ColumnSpec("mixture of", "the known compound and the binaries a mixture is made of"),
+    "is_known": ColumnSpec(
+        "known SC", "a SuperCon entry (oxygen within 0.5 per formula unit): never a discovery; ranked after new", "flag"
+    ),
+    "site_mismatch": ColumnSpec(
+        "site mismatch",
+        "largest relative ionic-radius difference of a substituted ion and the one it replaces (Shannon radii at "
+        "the site's coordination), 0.15 = 15 %; past 15 % (Goldschmidt, Hume-Rothery) it ranks after rows that fit",
+        "number",
+        "%.2f",
+    ),
+    "site_misfit": ColumnSpec("site misfit", "a substitution past 15 %, or a new cation without a site", "flag"),
+    "family": ColumnSpec(
+        "family",
+        "the parent phase (oxygen variants together: HgBa2Ca3Cu4Ox), else the element set; at most 3 per "
+        "family rank before the other families' candidates",
+    ),
+    "family_rank": ColumnSpec("# in family", "1 = the family's best-ranked candidate", "number"),
 }
 
 
@@ -190,7 +268,7 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
     card = card or {}
     members = int(card.get("n_members", 1) or 1)
     if members <= 1:
-        return "single model: no ensemble, so no uncertainty (σ = 0)"
+        return "single model: no ensemble spread, so no uncertainty: σ is unknown (n/a), not 0"
     cal = card.get("calibration") if isinstance(card.get("calibration"), Mapping) else {}
     scale = cal.get("sigma_scale", card.get("sigma_scale"))
     text = f"σ = calibrated ensemble spread: the standard deviation of the {members} members' predictions"
@@ -246,6 +324,12 @@ def database_links(formula: str) -> tuple[str, str]:
     return (MP_URL.format(sys_), OQMD_URL.format(sys_)) if sys_ else ("", "")
 
 
+def literature_link(parent_formula: Any) -> str:
+    """A Google Scholar search for the parent formula and superconductivity; '' without a parent."""
+    text = "" if parent_formula is None or parent_formula != parent_formula else str(parent_formula).strip()
+    return SCHOLAR_URL.format(quote_plus(f"{text} superconductivity")) if text else ""
+
+
 def safe_reduced_formula(formula: Any) -> str:
     try:
         return reduced_formula(str(formula))
@@ -285,7 +369,7 @@ def speculative_reasons(tc_k: Any, sigma_k: Any, distance_l1: Any, tc_trees_k: A
 
 
 def derive_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """The table plus speculative, reduced_formula, notes, materials_project, oqmd (computed per row)."""
+    """The table plus speculative, reduced_formula, notes, materials_project, oqmd, parent_literature (per row)."""
     out = table.copy()
     n = len(out)
     col = lambda c: out[c] if c in out.columns else pd.Series([None] * n, index=out.index)  # noqa: E731
@@ -301,6 +385,7 @@ def derive_columns(table: pd.DataFrame) -> pd.DataFrame:
             parts.append(f"{', '.join(extra)} not in the stage-2 composition (added by rounding)")
         notes.append(" · ".join(parts))
     links = [database_links(f) for f in formulas]
+    out["parent_literature"] = [literature_link(p) for p in col("parent_formula")]
     out["speculative"] = [bool(r) for r in reasons]
     out["reduced_formula"] = [safe_reduced_formula(f) if f else "" for f in formulas]
     out["notes"] = notes
@@ -334,7 +419,7 @@ def for_screen(view: pd.DataFrame) -> pd.DataFrame:
             out[c] = _text(out[c]).map(pretty_formula)
     if "speculative" in out.columns:  # a mark that stands out, not a checkbox
         out["speculative"] = out["speculative"].map(lambda v: SPECULATIVE_MARK if v is True or v == 1 else "")
-    for c in ("notes", "flagged_elements", "source", "materials_project", "oqmd"):
+    for c in ("notes", "flagged_elements", "source", "materials_project", "oqmd", "edit", "path", "parent_literature"):
         if c in out.columns:
             out[c] = _text(out[c])
     return out

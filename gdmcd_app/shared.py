@@ -90,6 +90,23 @@ def get_trees():
         return None, str(exc)
 
 
+@st.cache_resource(show_spinner=False)
+def _classifier(path: str):
+    from gdmcd_core.model.checkpoint import read_card
+    from gdmcd_core.model.sc_classifier import classifier_beside
+
+    return classifier_beside(path, read_card(path))
+
+
+def get_classifier():
+    """(the P(superconductor) classifier beside the active checkpoint or None, None) or (None, error message);
+    loaded once per checkpoint (model/sc_classifier.py)."""
+    try:
+        return _classifier(str(checkpoint_path())), None
+    except CheckpointError as exc:
+        return None, str(exc)
+
+
 @st.cache_resource(show_spinner="Reading the model's training set…", max_entries=4)
 def _training_set(path: str, data_dir: str):
     from gdmcd_core.model.checkpoint import read_card
@@ -104,6 +121,17 @@ def get_training_set():
     try:
         return _training_set(str(checkpoint_path()), os.environ.get(paths.ENV_VAR, ""))
     except CheckpointError as exc:
+        return None, str(exc)
+
+
+def get_reference():
+    """(the reference data design runs compare against: SuperCon + COD of the data folder, loaded once per
+    process (session.open_reference), None) or (None, why not, in one line)."""
+    from gdmcd_core.design.session import DesignOpenError, open_reference
+
+    try:
+        return open_reference(), None
+    except DesignOpenError as exc:
         return None, str(exc)
 
 

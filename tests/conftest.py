@@ -114,6 +114,17 @@ def _seed() -> None:
     np.random.seed(0)
 
 
+@pytest.fixture(scope="session")
+def _test_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("test_log")
+
+
+@pytest.fixture(autouse=True)
+def _own_test_log(_test_log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test figures computed by the tests go to a log of their own, never to bench/results/test_log.md."""
+    monkeypatch.setenv("GDMCD_TEST_LOG", str(_test_log_dir / "test_log.md"))
+
+
 def write_tiny_data(folder: Path) -> Path:
     """Write tiny SuperCon/COD files in the shared data schema into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)

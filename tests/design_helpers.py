@@ -105,5 +105,19 @@ ISSUE_CANDIDATE_COLUMNS = frozenset(
         "nearest_supercon_formula",
         "nearest_supercon_tc_k",
         "integer_tc_std_k",
+        "parent_formula",
+        "edit",
+        "is_mixture",
+        "is_known",
+        "site_mismatch",
     }
 )
+# The ranking tiers of a candidate table (evidence/candidates.py rank_rows): within one tier, by score.
+RANK_TIERS = ["only_pinned_elements", "passes_chemistry_checks", "is_mixture", "site_misfit", "is_known"]
+
+
+def rank_groups(table, max_per_family: int = 3) -> list:
+    """The groups of a ranked table within which rows are in score order: its tiers and whether the row is past
+    the family cap (DesignConfig.max_per_family)."""
+    past = table["family_rank"] > max_per_family if max_per_family > 0 else table["family_rank"] < 0
+    return [table[c] for c in RANK_TIERS] + [past.rename("past_family_cap")]

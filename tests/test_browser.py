@@ -236,6 +236,11 @@ def _check_live_chart(page) -> int:
     page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.wait_for(timeout=60_000)
     page.wait_for_function(f"() => ({_LIVE_POINTS_JS})() >= 2", timeout=60_000)
     n1 = _points_in_live_chart(page)
+    # the live chart sits beside the Run button: on screen together, not a screen or more below it
+    button = page.get_by_role("button", name="Run design", exact=True).bounding_box()
+    chart = page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.bounding_box()
+    assert button and chart and chart["x"] > button["x"] + button["width"], (button, chart)
+    assert abs(chart["y"] - button["y"]) < page.viewport_size["height"] / 2, (button, chart)
     page.wait_for_timeout(2500)
     n2 = _points_in_live_chart(page)
     assert n2 > n1 >= 2, f"live chart did not update ({n1} -> {n2} points)"

@@ -9,7 +9,14 @@ import threading
 import numpy as np
 import pytest
 import torch
-from design_helpers import ISSUE_CANDIDATE_COLUMNS, LinearTc, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
+from design_helpers import (  # noqa: F401  (one_thread: autouse fixture)
+    ISSUE_CANDIDATE_COLUMNS,
+    LinearTc,
+    one_thread,
+    rank_groups,
+    tiny_ensemble,
+    tiny_reference,
+)
 from torch import nn
 
 from gdmcd_core.chem.composition import to_vector
@@ -112,10 +119,12 @@ def test_integer_formula_atom_count_is_allowed_and_reproduces_fractions(kind: st
         assert (frac > 1e-6).sum() <= (0 if kind == "int" else 2)
         assert abs(amounts.sum() - n) < 1e-9
     assert t["integer_formula"].is_unique  # deduplicated
-    # ranked by score (LCB by default) within the rows that pass the chemistry checks, then within those that fail
-    for _, group in t.groupby("passes_chemistry_checks", sort=False):
+    # ranked by score (LCB by default) within each tier: chemistry checks, mixtures, misfits, known, family cap
+    for _, group in t.groupby(rank_groups(t), sort=False):
         assert group["score_k"].is_monotonic_decreasing
-    assert not t["passes_chemistry_checks"].iloc[: t["passes_chemistry_checks"].sum()].eq(False).any()
+    for _, tier in t.groupby(["is_mixture", "site_misfit"], sort=False):  # within a phase tier, passing rows first
+        passes = tier["passes_chemistry_checks"]
+        assert not passes.iloc[: passes.sum()].eq(False).any()
     assert (t["integer_tc_std_k"] >= 0).all()
 
 
@@ -185,7 +194,7 @@ def test_lcb_score_never_above_the_mean() -> None:
     res = _engine(tiny_ensemble(members=3), objective="lcb", kappa=2.0).run()
     t = res.candidates
     assert (t["score_k"] <= t["integer_tc_k"] + 1e-9).all()
-    for _, group in t.groupby("passes_chemistry_checks", sort=False):
+    for _, group in t.groupby(rank_groups(t), sort=False):
         assert group["score_k"].is_monotonic_decreasing
 
 

@@ -181,7 +181,7 @@ def test_paper_settings_switch_the_chemistry_off() -> None:
 def test_candidates_failing_a_chemistry_check_rank_after_those_that_pass():
     import pandas as pd
 
-    from gdmcd_core.design.evidence.candidates import _passes_checks, _rank_credible_first
+    from gdmcd_core.design.evidence.candidates import _passes_checks, rank_rows
 
     table = pd.DataFrame(
         {
@@ -193,7 +193,7 @@ def test_candidates_failing_a_chemistry_check_rank_after_those_that_pass():
         }
     )
     assert _passes_checks(table).tolist() == [False, True, True, True]  # an empty check counts as passed
-    ranked = _rank_credible_first(table)
+    ranked = rank_rows(table.assign(passes_chemistry_checks=_passes_checks(table)), credible_first=True)
     assert ranked["integer_formula"].tolist() == ["YBa2Cu3O7", "MgB2", "Ba2Cu3O", "H4"]
     assert ranked["rank"].tolist() == [1, 2, 3, 4]
 

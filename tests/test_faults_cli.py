@@ -70,6 +70,13 @@ def tiny_run(tmp_path: Path, ckpt: Path, capsys) -> Path:
     return tmp_path / "out"
 
 
+def as_stopped(out: Path) -> Path:
+    """The run folder marked "stopped" (finalize and resume refuse a finished run before reading its files)."""
+    st = json.loads((out / runs.STATUS_FILE).read_text())
+    (out / runs.STATUS_FILE).write_text(json.dumps({**st, "status": "stopped"}))
+    return out
+
+
 # -- 1, 2. formulas: bounded nesting, bounded messages -------------------------------------------------------
 
 
@@ -137,7 +144,7 @@ def test_pin_without_fraction_in_a_config_file_is_one_line(tmp_path, ckpt, capsy
 
 
 def test_pin_without_fraction_in_a_runs_config_is_one_line(tmp_path, ckpt, capsys) -> None:
-    out = tiny_run(tmp_path, ckpt, capsys)
+    out = as_stopped(tiny_run(tmp_path, ckpt, capsys))
     cfg = json.loads((out / runs.CONFIG_FILE).read_text())
     cfg["design"]["pins"] = [{"symbol": "H"}]
     (out / runs.CONFIG_FILE).write_text(json.dumps(cfg))
@@ -148,7 +155,7 @@ def test_pin_without_fraction_in_a_runs_config_is_one_line(tmp_path, ckpt, capsy
 
 
 def test_state_scaled_to_huge_values_is_refused_on_load(tmp_path, ckpt, capsys) -> None:
-    out = tiny_run(tmp_path, ckpt, capsys)
+    out = as_stopped(tiny_run(tmp_path, ckpt, capsys))
     path = out / runs.STATE_FILE
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}

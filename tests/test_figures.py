@@ -123,6 +123,37 @@ def test_composition_area_stacks_one_trace_per_element() -> None:
     assert len(_vlines(fig)) == 1
 
 
+def test_composition_area_marks_the_integer_formula_drawn_last() -> None:
+    steps = np.array([0, 10, 20, 21])  # the last point: the integer formula, after the loop
+    fr = {"Nb": np.array([0.4, 0.3, 0.35, 0.375]), "V": np.array([0, 0, 0, 0.125]), "H": np.full(4, 0.5)}
+    fig = figures.composition_area(steps, fr, stage3_step=10, integer_step=21)
+    assert [t.name for t in fig.data] == ["Nb", "V", "H"]
+    assert sorted(s.x0 for s in _vlines(fig)) == [10, 21]
+    assert "integer formula" in [a.text for a in fig.layout.annotations]
+    assert len(_vlines(figures.composition_area(steps, fr))) == 0  # no line unless asked
+
+
+def test_candidate_path_fractions_over_tc_with_the_integer_point() -> None:
+    steps = np.array([0, 10, 20, 21])
+    fr = {"Nb": np.array([0.4, 0.3, 0.35, 0.375]), "V": np.array([0, 0, 0, 0.125]), "H": np.full(4, 0.5)}
+    tc = np.array([5.0, 8.0, 9.0, 9.5])
+    fig = figures.candidate_path(steps, fr, tc, integer_tc=(9.5, 1.5), stage3_step=10, title="Nb3VH4")
+    area = [t for t in fig.data if t.stackgroup == "x"]
+    assert [t.name for t in area] == ["Nb", "V", "H"]  # every element of the integer formula, V included
+    assert all(t.xaxis == "x" and t.yaxis == "y" for t in area)  # top panel
+    assert list(area[1].y) == [0, 0, 0, 0.125] and list(area[1].x) == [0, 10, 20, 21]
+    line, point = [t for t in fig.data if t.stackgroup != "x"]
+    assert line.yaxis == "y2" and list(line.x) == [0, 10, 20] and list(line.y) == [5.0, 8.0, 9.0]  # the loop's Tc
+    assert list(point.x) == [21] and list(point.y) == [9.5] and list(point.error_y.array) == [1.5]
+    assert fig.layout.yaxis.title.text == figures.FRACTION_LABEL and fig.layout.yaxis2.title.text == figures.TC_LABEL
+    assert fig.layout.xaxis2.title.text == figures.STEP_LABEL
+    xs = [s.x0 for s in _vlines(fig)]
+    assert xs.count(21) == 2 and xs.count(10) == 2  # integer step and stage 3, in both panels
+    assert {"integer formula", "stage 3"} <= {a.text for a in fig.layout.annotations}
+    plain = figures.candidate_path(steps[:3], {k: v[:3] for k, v in fr.items()}, tc[:3])
+    assert len(plain.data) == 4 and 21 not in [s.x0 for s in _vlines(plain)]  # no integer point: none drawn
+
+
 def test_candidate_lines_one_per_label() -> None:
     fig = figures.candidate_lines({"#1": ([0, 1], [1, 2]), "#2": ([0, 1], [3, 4])}, stage3_step=5)
     assert [t.name for t in fig.data] == ["#1", "#2"]

@@ -7,7 +7,13 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from design_helpers import ISSUE_CANDIDATE_COLUMNS, one_thread, tiny_ensemble, tiny_reference  # noqa: F401  (autouse fixture)
+from design_helpers import (  # noqa: F401  (one_thread: autouse fixture)
+    ISSUE_CANDIDATE_COLUMNS,
+    one_thread,
+    rank_groups,
+    tiny_ensemble,
+    tiny_reference,
+)
 
 from gdmcd_core.chem.composition import parse_formula, to_vector
 from gdmcd_core.chem.elements import N_ELEMENTS, index_of
@@ -83,7 +89,7 @@ def test_run_folder_like_gradient(method: str, tmp_path) -> None:
     assert res.status == "finished" and len(t) == len(res.candidates) > 0
     assert (tmp_path / method / "trajectory.npz").is_file()
     assert t["rank"].tolist() == list(range(1, len(t) + 1))
-    for _, group in t.groupby(["only_pinned_elements", "passes_chemistry_checks"]):  # credible-first ranking
+    for _, group in t.groupby(rank_groups(t)):  # credible-first, phase tiers, family cap
         assert np.all(np.diff(group["score_k"].to_numpy()) <= 1e-6)
     traj = res.trajectory
     assert len(traj.step) == res.steps_done

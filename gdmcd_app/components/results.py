@@ -11,9 +11,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from gdmcd_app import callbacks, data, figures, job_view, models, results_table
+from gdmcd_app import callbacks, candidate_story, data, figures, job_view, models, results_table
+from gdmcd_app.inputs import pretty_formula
 from gdmcd_app.shared import csv_download_bytes, get_registry, load_run
 from gdmcd_core.design.evidence import filters
+from gdmcd_core.design.evidence.diversity import families_summary
+
+HIDE_KNOWN = "not_known"  # the filter the "Hide known superconductors" checkbox adds
 
 
 def candidate_columns(card: dict | None = None, high_pressure: bool = False, columns=None) -> dict:
@@ -36,6 +40,27 @@ def candidate_columns(card: dict | None = None, high_pressure: bool = False, col
     return out
 
 
+def with_open_column(screen: pd.DataFrame, view: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """The screen table with, first, the candidate-page link of each row (from the plain formulas of `view`)."""
+    if "integer_formula" not in view.columns:
+        return screen
+    out = screen.copy()
+    out.insert(0, candidate_story.OPEN_COLUMN, candidate_story.open_links(view["integer_formula"], run_id))
+    return out
+
+
+def open_column_config() -> dict:
+    """st.column_config of the link column `with_open_column` adds."""
+    return {
+        candidate_story.OPEN_COLUMN: st.column_config.LinkColumn(
+            "candidate page",
+            help="everything about this candidate: its path, the nearest known superconductors, checks, downloads",
+            display_text="open ↗",
+            width="small",
+        )
+    }
+
+
 def _status(run, snap, info) -> str:
     status = job_view.run_status(snap, info)  # the status every page shows
     head = f"Run `{info.run_id}`" + (f" · {info.name}" if info.name else "") + f" — **{status}**"
@@ -52,15 +77,44 @@ def _status(run, snap, info) -> str:
 
 
 def _filters(table: pd.DataFrame) -> tuple[list[str], bool]:
-    """(the filters chosen, whether every column is shown)."""
-    f1, f2 = st.columns([3, 1])
+    """(the filters chosen, with "not_known" when known superconductors are hidden; whether every column is shown)."""
+    f1, f2, f3 = st.columns([3, 1, 1])
     chosen = f1.multiselect(
         "Show only",
-        list(filters.available_filters(table)),
+        [k for k in filters.available_filters(table) if k != HIDE_KNOWN],
         format_func=lambda k: filters.CANDIDATE_FILTERS[k][0],
         key="result_filters",
     )
+    if HIDE_KNOWN in filters.available_filters(table) and f3.checkbox(
+        "Hide known superconductors",
+        key="result_hide_known",
+        help="hide the candidates that are SuperCon entries (up to oxygen stoichiometry): known, not discoveries",
+    ):
+        chosen = [*chosen, HIDE_KNOWN]
     return chosen, f2.toggle("All columns", key="result_all_columns")
+
+
+def _families(view: pd.DataFrame) -> None:
+    """The families summary above the table: family, count, best Tc of the rows shown (evidence/diversity.py)."""
+    fam = families_summary(view)
+    if not len(fam):
+        return
+    st.markdown(f"**{len(fam)} families** among the candidates shown (parent phase, else element set)")
+    st.dataframe(
+        fam.assign(family=fam["family"].map(pretty_formula), best_formula=fam["best_formula"].map(pretty_formula)),
+        hide_index=True,
+        height=min(36 * (len(fam) + 1) + 2, 220),
+        column_config={
+            "family": st.column_config.TextColumn(
+                "family", help="parent phase (oxygen variants together), else elements"
+            ),
+            "count": st.column_config.NumberColumn("candidates", help="candidates of this family shown"),
+            "best_tc_k": st.column_config.NumberColumn("best Tc (K)", format="%.1f", help="highest predicted Tc"),
+            "best_formula": st.column_config.TextColumn("best-ranked", help="the family's best-ranked candidate"),
+            "best_rank": st.column_config.NumberColumn("its rank", help="rank of that candidate"),
+        },
+        key="result_families",
+    )
 
 
 def _speculative_warning(view: pd.DataFrame) -> None:
@@ -105,12 +159,13 @@ def candidates_section(run, run_id: str) -> None:
     st.caption(models.model_caption(ref))
     chosen, all_cols = _filters(table)
     view = results_table.results_view(table, chosen, all_cols)
+    _families(view)
     _speculative_warning(view)
     st.dataframe(
-        results_table.for_screen(view),
+        with_open_column(results_table.for_screen(view), view, run_id),
         hide_index=True,
         width="stretch",
-        column_config=candidate_columns(card, high_pressure, list(view.columns)),
+        column_config={**candidate_columns(card, high_pressure, list(view.columns)), **open_column_config()},
         placeholder="",
         key="result_table",
     )

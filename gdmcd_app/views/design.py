@@ -191,11 +191,10 @@ def _job_on_screen() -> tuple[str | None, str | None]:
 
 def _run_meta() -> tuple[run_meta.RunMeta | None, str | None]:
     """The optional run name and tags: (RunMeta, None) or (None, message)."""
-    meta_col, tags_col = st.columns(2)
-    meta_col.text_input(
+    st.text_input(
         "Run name (optional)", key="run_name", max_chars=run_meta.MAX_NAME, placeholder="e.g. hydrides N ≤ 12"
     )
-    tags_col.text_input("Tags (optional, comma-separated)", key="run_tags", placeholder="e.g. hydride, paper")
+    st.text_input("Tags (optional, comma-separated)", key="run_tags", placeholder="e.g. hydride, paper")
     try:
         return run_meta.RunMeta(run_meta.clean_name(ss.run_name), run_meta.parse_tags(ss.run_tags)), None
     except ValueError as exc:
@@ -220,15 +219,12 @@ def _start_run(registry, model, config, meta) -> str | None:
 
 
 def _run_controls(registry, model, config, errors: dict[str, str], busy: bool, url_error: str | None) -> None:
-    """Name and tags, the Run button and the one message beside it."""
+    """Name and tags, the Run button and the one message under it."""
     meta, meta_error = _run_meta()
-    run_col, msg_col = st.columns([1, 3])
-    with run_col:
-        run_clicked = st.button("Run design", type="primary", disabled=busy or model is None, key="run_design")
-    with msg_col:
-        run_error = st.empty()
-        if busy:
-            st.caption("A run is on screen and still going: stop it, or wait for it, to start another.")
+    run_clicked = st.button("Run design", type="primary", disabled=busy or model is None, key="run_design")
+    run_error = st.empty()
+    if busy:
+        st.caption("A run is on screen and still going: stop it, or wait for it, to start another.")
     if meta_error:
         errors = {**errors, "meta": meta_error}
     messages = [
@@ -267,15 +263,19 @@ def _draft_note(slot, config, job, job_id: str | None) -> None:
         )
 
 
-def _run_panel(job_id: str | None, busy: bool, live: bool) -> None:
-    if not job_id:
-        st.caption("Results appear here. A run keeps going if you switch pages or reload; its folder is under Runs.")
-    elif busy and live:
+def _beside_run_button(job_id: str | None, busy: bool, live: bool) -> None:
+    """The column beside the Run button: the live progress and charts while the run on screen goes."""
+    if busy and live:
         live_panel(job_id)
     elif busy:
         folder_panel(job_id)
+    elif job_id:
+        st.caption("The results of the run on screen are below. A new run's progress and charts appear here.")
     else:
-        results_panel(job_id)
+        st.caption(
+            "A run's progress and live charts appear here, its results below. A run keeps going if you switch pages "
+            "or reload; its folder is under Runs."
+        )
 
 
 def render() -> None:
@@ -300,7 +300,12 @@ def render() -> None:
     job = registry.get(job_id)
     snap = job.snapshot() if job is not None else None
     busy = job_view.run_status(snap, job_view.folder_info(job_id) if job_id and snap is None else None) == "running"
-    _run_controls(registry, model, config, errors, busy, url_error)
+    controls, beside = st.columns([1, 2], gap="large")  # the live charts in view, next to the Run button
+    with controls:
+        _run_controls(registry, model, config, errors, busy, url_error)
     _draft_note(draft_slot, config, job, job_id)
     ss["_form_keep"] = {k: ss[k] for k in DESIGN_DEFAULTS if k in ss}
-    _run_panel(job_id, busy, snap is not None)
+    with beside:
+        _beside_run_button(job_id, busy, snap is not None)
+    if job_id and not busy:
+        results_panel(job_id)  # the whole width: the ranked table

@@ -7,7 +7,7 @@ import streamlit as st
 
 from gdmcd_app import data, inputs, models
 from gdmcd_app.results_table import sigma_help
-from gdmcd_app.shared import csv_download_bytes, get_model, get_training_set, get_trees
+from gdmcd_app.shared import csv_download_bytes, get_classifier, get_model, get_training_set, get_trees
 
 BAD_ROW_STYLE = "background-color: #fff0f0"
 
@@ -38,7 +38,40 @@ def _formulas() -> list[str]:
     return formulas[: inputs.MAX_PREDICT_ROWS]
 
 
-def _columns(model, ref: models.ModelRef) -> dict:
+def _two_part_columns(model, ref: models.ModelRef) -> dict:
+    """The columns of the two-part answer (model/hurdle.py), shown when the checkpoint has a classifier."""
+    high_p = " (high-P est.)" if ref.high_pressure else ""
+    return {
+        "p_superconductor": st.column_config.NumberColumn(
+            "P(superconductor)",
+            format="%.2f",
+            help="probability that Tc > 0 K: gradient-boosted trees on element statistics fitted on the model's "
+            "training rows (COD and hand-built non-superconductors as weaker evidence)",
+        ),
+        "tc_if_sc_k": st.column_config.NumberColumn(
+            f"Tc if superconducting{high_p} (K)",
+            format="%.2f",
+            help="Tc given Tc > 0: mean of the network and the trees where the network says Tc > 0, the trees' Tc "
+            "where it says 0 K",
+        ),
+        "tc_k": st.column_config.NumberColumn(
+            f"expected Tc{high_p} (K)", format="%.2f", help="P(superconductor) × Tc if superconducting"
+        ),
+        "tc_std_k": st.column_config.NumberColumn(
+            "σ expected (K)",
+            format="%.2f",
+            help="σ of the expected Tc: the mixture of 'no superconductivity' and the Tc if superconducting, whose "
+            "σ is the network's widened by half the gap between the network and the trees; empty where unknown",
+        ),
+        "call": st.column_config.TextColumn(
+            "call", help="superconductor / not a superconductor where P(SC) is 90 % sure and the network agrees"
+        ),
+        "tc_ensemble_k": st.column_config.NumberColumn("Tc network (K)", format="%.2f", help=models.model_caption(ref)),
+        "tc_ensemble_std_k": st.column_config.NumberColumn("σ network (K)", format="%.2f", help=sigma_help(model.card)),
+    }
+
+
+def _columns(model, ref: models.ModelRef, two_part: bool = False) -> dict:
     return {
         "row": st.column_config.NumberColumn("row", width="small"),
         "formula": st.column_config.TextColumn("formula"),
@@ -61,6 +94,7 @@ def _columns(model, ref: models.ModelRef) -> dict:
             "warning", width="large", help="the training-set checks of `gdmcd predict`: unseen elements, distance"
         ),
         "problem": st.column_config.TextColumn("problem", width="large"),
+        **(_two_part_columns(model, ref) if two_part else {}),
     }
 
 
@@ -69,15 +103,15 @@ def _predictions(model, table: pd.DataFrame) -> None:
     n_bad = int((table["error"] != "").sum())
     pretty = {c: table[c].map(inputs.pretty_formula) for c in ("formula", "parsed_formula")}
     show = table.assign(**pretty).rename(columns={"error": "problem"})
-    if not model.has_uncertainty:
-        show = show.drop(columns=["tc_std_k"])
+    if not model.has_uncertainty:  # one member: no spread, σ unknown (never shown as 0)
+        show = show.drop(columns=[c for c in ("tc_std_k", "tc_ensemble_std_k") if c in show.columns])
     ref = models.model_ref_of(model)
     st.caption(models.model_caption(ref))
     st.dataframe(
         show.style.apply(lambda r: [BAD_ROW_STYLE if r["problem"] else "" for _ in r], axis=1),
         hide_index=True,
         width="stretch",
-        column_config=_columns(model, ref),
+        column_config=_columns(model, ref, "p_superconductor" in table.columns),
         key="predict_table",
         placeholder="",
     )
@@ -122,7 +156,11 @@ def render() -> None:
         trees, trees_error = get_trees()
         if trees_error:
             st.warning(f"No second opinion from trees: {trees_error}")
+        classifier, classifier_error = get_classifier()
+        if classifier_error:
+            st.warning(f"No P(superconductor): {classifier_error}")
         training, why = get_training_set()
-        _predictions(model, data.with_training_checks(data.predict_formulas(model, formulas, trees), training, why))
+        table = data.predict_formulas(model, formulas, trees, classifier)
+        _predictions(model, data.with_training_checks(table, training, why))
     else:
         st.info("Type at least one formula.")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from gdmcd_app import data, figures, job_view, run_list
-from gdmcd_app.components.results import candidate_columns
+from gdmcd_app.components.results import candidate_columns, open_column_config, with_open_column
 from gdmcd_app.jobs import RunBusyError
 from gdmcd_app.navigation import page
 from gdmcd_app.shared import (
@@ -101,7 +101,7 @@ def _saved_state(run, run_id: str, status: str) -> None:
             f"This run is **interrupted**{at_step}: its process is gone (server restarted or killed) and it saved "
             "no state."
         )
-    elif status in ("interrupted", "failed", "stopped") and info.has_state:
+    elif status in ("interrupted", "failed", "stopped") and info.has_state and info.status != "finished":
         more = info.total_steps and info.steps_done < info.total_steps
         st.info(
             f"This run is **{status}**{at_step}; its state was saved. "
@@ -217,11 +217,12 @@ def render() -> None:
     _saved_state(run, run_id, status)
     _actions(run, run_id, status)
     if run.candidates is not None:
+        top = run.candidates.head(20)
         st.dataframe(
-            data.display_candidates(run.candidates.head(20)),
+            with_open_column(data.display_candidates(top), top, run_id),
             hide_index=True,
             width="stretch",
-            column_config=candidate_columns(),
+            column_config={**candidate_columns(), **open_column_config()},
             key="runs_top",
         )
     _compare(ids, labels)

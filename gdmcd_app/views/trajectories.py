@@ -1,13 +1,15 @@
-"""Trajectories: how candidates moved during a run — composition, Tc and integer loss over the steps,
-where stage 3 began, and the run-wide Tc change and element-count change (paper Fig. 4)."""
+"""Trajectories: how candidates moved during a run — composition (the integer formula drawn last), Tc and integer
+loss over the steps, where stage 3 began, and the run-wide Tc change and element-count change (paper Fig. 4); the
+data behind each as CSV."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from gdmcd_app import data, figures, models
+from gdmcd_app import candidate_story, data, figures, models
 from gdmcd_app.inputs import pretty_formula
-from gdmcd_app.shared import load_run, run_options
+from gdmcd_app.navigation import page
+from gdmcd_app.shared import csv_download_bytes, load_run, run_options
 
 
 def _pick_run() -> str:
@@ -27,11 +29,45 @@ def _pick_run() -> str:
     return run_id
 
 
-def _start_formula(table, candidate: int) -> str | None:
-    """The start formula of a candidate, from the run's table (None when the table does not have it)."""
+def _row(table, candidate: int):
+    """The candidate-table row of a trajectory column (None when the table does not have it)."""
     if table is None or "candidate" not in table.columns or not (table["candidate"] == candidate).any():
         return None
-    return pretty_formula(str(table[table["candidate"] == candidate].iloc[0]["initial_formula"]))
+    return table[table["candidate"] == candidate].iloc[0]
+
+
+def _composition(traj, table, focus: int, labels: dict, stage3: int | None, run_id: str) -> None:
+    """The focused candidate's fractions over the steps, its integer formula drawn last, with its downloads."""
+    row = _row(table, focus)
+    final = data.integer_point(traj, row) if row is not None else None
+    steps, fractions = data.candidate_composition(traj, focus, final=final)
+    has_start = row is not None and "initial_formula" in row
+    start = f" — started from {pretty_formula(str(row['initial_formula']))}" if has_start else ""
+    fig = figures.composition_area(
+        steps, fractions, stage3, title=labels[focus] + start, integer_step=final[0] if final else None
+    )
+    st.plotly_chart(fig, key="traj_area", config=figures.PLOT_CONFIG)
+    if row is None:
+        return
+    formula = str(row["integer_formula"])
+    # stage 3 begins after steps2 steps; a run without stage 3 is stage 2 to its last snapshot
+    path = data.candidate_path(traj, row, stage3 if stage3 is not None else int(traj.snap_step[-1]))
+    a, b = st.columns(2)
+    a.download_button(
+        "Download this composition path (CSV)",
+        csv_download_bytes(path),
+        file_name=f"trajectory-{run_id}-{formula}.csv",
+        mime="text/csv",
+        key="traj_path_csv",
+        on_click="ignore",
+        help="step, stage, Tc, σ, integer loss and atomic fractions; the last row is the integer formula",
+    )
+    b.page_link(
+        page(candidate_story.CANDIDATE_PAGE),
+        label="Everything about this candidate",
+        icon=":material/biotech:",
+        query_params={"run": run_id, "formula": formula},
+    )
 
 
 def _candidates(traj, table, stage3: int | None, run_id: str) -> None:
@@ -49,12 +85,7 @@ def _candidates(traj, table, stage3: int | None, run_id: str) -> None:
         st.info("Pick at least one candidate.")
         return
     focus = st.selectbox("Composition of", picked, format_func=labels.get, key=f"traj_focus-{run_id}")
-    steps, fractions = data.candidate_composition(traj, focus)
-    start = _start_formula(table, focus)
-    title = labels[focus] + (f" — started from {start}" if start is not None else "")
-    st.plotly_chart(
-        figures.composition_area(steps, fractions, stage3, title=title), key="traj_area", config=figures.PLOT_CONFIG
-    )
+    _composition(traj, table, focus, labels, stage3, run_id)
     c1, c2 = st.columns(2)
     short = {i: labels[i].split(" (")[0] for i in picked}
     tc = {short[i]: v for i, v in data.candidate_series(traj, picked, "tc_k").items()}
@@ -69,9 +100,18 @@ def _candidates(traj, table, stage3: int | None, run_id: str) -> None:
         key="traj_il",
         config=figures.PLOT_CONFIG,
     )
+    st.download_button(
+        "Download Tc and integer loss of these candidates (CSV)",
+        csv_download_bytes(data.candidates_over_steps(traj, {i: short[i] for i in picked})),
+        file_name=f"candidates-over-steps-{run_id}.csv",
+        mime="text/csv",
+        key="traj_picked_csv",
+        on_click="ignore",
+        help="one row per candidate and snapshot: step, Tc (K), integer loss",
+    )
 
 
-def _whole_run(traj, cfg: dict, stage3: int | None) -> None:
+def _whole_run(traj, cfg: dict, stage3: int | None, run_id: str) -> None:
     st.subheader("Whole run")
     series = data.series_from_trajectory(traj)
     w1, w2 = st.columns(2)
@@ -85,6 +125,15 @@ def _whole_run(traj, cfg: dict, stage3: int | None) -> None:
     f2.plotly_chart(figures.element_count_change(change["element_decrease"]), key="fig4b", config=figures.PLOT_CONFIG)
     st.caption(
         "Left: paper Fig. 4a (Tc before vs after stage 2). Right: Fig. 4b (positive = fewer element types after stage 2)."
+    )
+    st.download_button(
+        "Download the run's statistics per step (CSV)",
+        csv_download_bytes(data.trajectory_table(traj)),
+        file_name=f"trajectory-{run_id}.csv",
+        mime="text/csv",
+        key="traj_run_csv",
+        on_click="ignore",
+        help="step, stage, α, Tc best / median / q10 / q90 across candidates (K), mean hinge (K), median L_integer",
     )
 
 
@@ -103,4 +152,4 @@ def render() -> None:
         st.info("This run has no trajectory yet (it is written every few seconds while a run goes).")
         st.stop()
     _candidates(traj, run.candidates, stage3, run_id)
-    _whole_run(traj, cfg, stage3)
+    _whole_run(traj, cfg, stage3, run_id)

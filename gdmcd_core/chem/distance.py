@@ -37,6 +37,21 @@ def nearest_l1(x: np.ndarray, ref_x: np.ndarray, chunk: int = NEAREST_CHUNK) -> 
     return np.concatenate(idx), np.clip(np.concatenate(dist).astype(np.float64), 0.0, L1_MAX)
 
 
+def nearest_k_l1(x: np.ndarray, ref_x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of ref_x (N, 118) nearest to one composition x (118,) by L1 distance, nearest first (ties in
+    row order), computed as `nearest_l1` computes them (its nearest row and distance are the first here).
+
+    Returns (index (min(k, N),) int64, distance (min(k, N),) float64 in 0..2); empty for k <= 0 or an empty ref_x.
+    """
+    if len(ref_x) == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    with torch.no_grad():
+        x1 = torch.as_tensor(np.asarray(x, np.float32).reshape(1, -1))
+        d = torch.cdist(x1, torch.as_tensor(np.asarray(ref_x, np.float32)), p=1)[0].numpy()
+    order = np.argsort(d, kind="stable")[:k].astype(np.int64)
+    return order, np.clip(d[order].astype(np.float64), 0.0, L1_MAX)
+
+
 def unseen_elements(x: np.ndarray, seen: np.ndarray, eps: float = 1e-6) -> list[str]:
     """Symbols present in the composition x (118,) (fraction > eps) but absent from `seen` (118,) bool, in Z order."""
     syms = symbols()
@@ -44,4 +59,4 @@ def unseen_elements(x: np.ndarray, seen: np.ndarray, eps: float = 1e-6) -> list[
     return [syms[i] for i in np.flatnonzero(present & ~np.asarray(seen, bool))]
 
 
-__all__ = ["L1_MAX", "nearest_l1", "unseen_elements"]
+__all__ = ["L1_MAX", "nearest_k_l1", "nearest_l1", "unseen_elements"]

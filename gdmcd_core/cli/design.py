@@ -22,8 +22,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import Field
 from pathlib import Path
@@ -57,7 +59,17 @@ TABLE_COLUMNS = (
     "elements_seen_in_training",
     "nearest_supercon_formula",
     "nearest_supercon_tc_k",
+    "parent_formula",
+    "edit",
+    "is_mixture",
+    "is_known",
+    "site_mismatch",
 )
+FAMILIES_SHOWN = 8  # families listed above the terminal table (evidence/diversity.families_summary)
+# A process that reached `handle_design` at most this long after it started was started for this command (imports
+# take seconds, more on a busy machine): its summary counts from the process's start. A longer-lived process (a
+# notebook, a test session) counts from the call.
+STARTUP_MAX_S = 30.0
 FILTER_HELP = (
     "keep only candidates passing a check (repeatable): {keys}; writes DIR/candidates_filtered.csv "
     "(candidates.csv keeps every row)"
@@ -250,20 +262,41 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
+def command_started() -> float:
+    """When this command began, on time.perf_counter's clock: the process's start where the OS says (Linux
+    /proc) and it is at most STARTUP_MAX_S ago (Python's start and the imports are part of the command's
+    wall time), else now."""
+    now = time.perf_counter()
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):  # not Linux
+        return now
+    return now - age if 0.0 <= age <= STARTUP_MAX_S else now
+
+
 def handle_design(args: argparse.Namespace) -> int:
     """Run `gdmcd design`: parse, open, run, report; returns the exit status."""
     from gdmcd_core.design.runs.lock import RunLockedError
 
+    args.started = getattr(args, "started", None) or command_started()  # the summary's wall time counts from here
     try:
         cfg = parse_design(args)
         opened, where = open_for_cli(cfg, args)
     except ValueError as exc:  # UsageError, FormulaError, DesignConfig validation, DesignOpenError, memory
         return _fail(str(exc))
+    from gdmcd_core.design.distributed.executor import ClusterFailedError
+
     try:
         result = run_with_progress(opened, where, args)
     except (RunLockedError, PermissionError) as exc:  # raced with another writer / unwritable: nothing run
         return _fail(one_line(exc))
+    except ClusterFailedError as exc:  # the Ray cluster broke before any shard returned: the folder says failed
+        return _fail(f"{one_line(exc)}; the run in {args.out} is marked failed", EXIT_FAIL)
     report(result, Path(args.out), args)
+    if result.status == "failed":  # a broken Ray cluster: the candidates of the shards that returned were written
+        print(f"{PROG}: error: {result.message}", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -322,7 +355,11 @@ def run_with_progress(opened: OpenDesign, where: str, args: argparse.Namespace) 
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.total_steps, unit="step", desc="design", file=sys.stderr, dynamic_ncols=True)
+        # no tqdm <remaining>: it assumes the mean step time; the run's own ETA (Progress.eta_s) is in the postfix
+        fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+        bar = tqdm(
+            total=cfg.total_steps, unit="step", desc="design", file=sys.stderr, dynamic_ncols=True, bar_format=fmt
+        )
     try:
         return engine.run(Path(args.out), callback=_progress_callback(bar), stop_event=stop, start=opened.start)
     finally:
@@ -337,8 +374,10 @@ def _progress_callback(bar: Any) -> Callable[[Progress], None]:
     def on_progress(p: Progress) -> None:
         if bar is None:
             return
+        eta = f"ETA {int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}" if p.eta_s == p.eta_s else "ETA …"  # NaN: not yet
         bar.set_postfix_str(
-            f"stage {p.stage} best {p.tc_best_k:.1f} K median {p.tc_median_k:.1f} K L_int {p.int_loss_median:.3f}",
+            f"stage {p.stage} best {p.tc_best_k:.1f} K median {p.tc_median_k:.1f} K L_int {p.int_loss_median:.3f}, "
+            f"{eta}",
             refresh=False,
         )
         bar.update(p.step - bar.n)
@@ -347,7 +386,8 @@ def _progress_callback(bar: Any) -> Callable[[Progress], None]:
 
 
 def report(result: DesignResult, out: Path, args: argparse.Namespace) -> None:
-    """The --filter table (written to DIR/candidates_filtered.csv), the top rows, and the one-line summary."""
+    """The --filter table (written to DIR/candidates_filtered.csv), the top rows, and the one-line summary: the
+    command's wall time (from args.started, see command_started) with the optimization loop's in brackets."""
     shown = result.candidates
     if args.filter:
         from gdmcd_core.design.evidence.filters import filter_candidates
@@ -360,12 +400,28 @@ def report(result: DesignResult, out: Path, args: argparse.Namespace) -> None:
             f"{PROG}: {len(shown)} of {len(result.candidates)} candidates pass {', '.join(args.filter)}",
             file=sys.stderr,
         )
+    print_families(shown, args.top)
     print_table(shown, args.top)
+    started = getattr(args, "started", None)  # handle_design sets it; without it, the loop's time is all there is
+    wall = time.perf_counter() - started if started is not None else result.elapsed_s
     print(
-        f"{PROG}: {result.status} after {result.steps_done}/{result.total_steps} steps in {result.elapsed_s:.1f} s; "
+        f"{PROG}: {result.status} after {result.steps_done}/{result.total_steps} steps in {wall:.1f} s "
+        f"(the optimization loop {result.elapsed_s:.1f} s); "
         f"{len(result.candidates)} distinct candidates -> {out / 'candidates.csv'}",
         file=sys.stderr,
     )
+
+
+def print_families(table, top: int) -> None:
+    """The families summary above the table: family, count, best Tc and best rank of the first FAMILIES_SHOWN
+    families (diversity.families_summary)."""
+    if top <= 0 or table is None or "family" not in table.columns or not len(table):
+        return
+    from gdmcd_core.design.evidence.diversity import families_summary
+
+    fam = families_summary(table)
+    print(f"families: {len(fam)} in {len(table)} candidates (the first {min(len(fam), FAMILIES_SHOWN)} by rank)")
+    print(fam.head(FAMILIES_SHOWN).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 
 
 def print_table(table, top: int) -> None:
@@ -373,7 +429,14 @@ def print_table(table, top: int) -> None:
     if top <= 0 or table is None or not len(table):
         return
     view = table[[c for c in TABLE_COLUMNS if c in table.columns]].head(top)
-    print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}", formatters=_formatters(view)))
+
+
+def _formatters(view) -> dict:
+    """site_mismatch as a percentage (empty without a substitution); other floats as the table's default."""
+    if "site_mismatch" not in view.columns:
+        return {}
+    return {"site_mismatch": lambda v: "" if v != v else f"{100 * v:.0f} %"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,8 @@
     gdmcd runs resume DIR                 continue the loop from the saved compositions and step
 
 finalize and resume use the checkpoint recorded in DIR/config.json (its SHA-256 must match) unless
---checkpoint is given, and refuse a folder whose lock a live process holds. Also here: the signal
+--checkpoint is given, and refuse a folder whose lock a live process holds and a finished run (its
+candidates.csv is final: one line, exit 2, every file left as it was). Also here: the signal
 handling and output-folder checks `gdmcd design` shares with `gdmcd runs resume`.
 """
 
@@ -63,11 +64,13 @@ def install_stop_signals(stop: threading.Event, prog: str) -> Callable[[], None]
 def check_out_dir(out: Path, force: bool) -> str | None:
     """Why `gdmcd design` may not write into `out`, or None. A folder whose run lock a live process
     holds is refused even with --force; an unwritable place is refused before any work."""
-    from gdmcd_core.design.runs.lock import is_alive, read_lock
+    from gdmcd_core.design.runs.lock import LOCK_NAME, is_alive, odd_lock_path, read_lock
 
     if out.exists() and not out.is_dir():
         return f"--out {out} exists and is not a folder"
     if out.is_dir():
+        if odd := odd_lock_path(out):
+            return f"--out {out}: its {LOCK_NAME} is {odd}, not a lock file; remove it or pick another folder"
         lock = read_lock(out)
         if is_alive(lock):
             return f"--out {out} is in use by process {lock.pid} on {lock.host}; --force never writes into a live run"
@@ -158,7 +161,7 @@ def _engine_for(run_dir: Path, a: argparse.Namespace):
 def _cmd_finish(a: argparse.Namespace) -> int:
     from gdmcd_core.design.runs import folder as runs
     from gdmcd_core.design.runs.lock import RunLockedError, is_alive, read_lock
-    from gdmcd_core.design.runs.resume import finalize_run, resume_run
+    from gdmcd_core.design.runs.resume import finalize_run, refuse_finished, resume_run
 
     run_dir = Path(a.dir)
     if not ((run_dir / runs.CONFIG_FILE).is_file() or (run_dir / runs.STATUS_FILE).is_file()):
@@ -166,6 +169,10 @@ def _cmd_finish(a: argparse.Namespace) -> int:
     lock = read_lock(run_dir)
     if is_alive(lock):
         return _fail(f"run {run_dir} is still running (process {lock.pid} on {lock.host}); stop it first")
+    try:
+        refuse_finished(run_dir)  # checked again under the run's lock by finalize_run / resume_run
+    except ValueError as exc:
+        return _fail(str(exc))
     if not (run_dir / runs.STATE_FILE).is_file():
         return _fail(f"{run_dir} has no {runs.STATE_FILE}: the run saved no state to finish from")
     if a.threads is not None:

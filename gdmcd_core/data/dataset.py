@@ -146,6 +146,10 @@ class Dataset:
     is_hydride: np.ndarray
     config: DataConfig
     checksums: dict[str, str] = field(default_factory=dict)
+    # (N,) pressure in GPa at which a row's Tc was measured, where a data file records it (NaN where not); None
+    # where no file read has a pressure column. Recorded only: no model takes pressure as an input. SuperCon and
+    # COD have no pressure column (data README); the hydride files have one (training/hydrides.py)
+    pressure_gpa: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tc_k)

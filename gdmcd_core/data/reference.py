@@ -34,13 +34,16 @@ class ReferenceData:
     """sc_x: (N, 118) SuperCon fractions; sc_tc_k: (N,) Tc in K; sc_formula: (N,) str.
 
     train_x: (M, 118) every training composition (SuperCon + non-superconductors); defaults to
-    sc_x when not given.
+    sc_x when not given. sc_year: (N,) first year each SuperCon composition was reported (NaN where
+    unknown); train_formula: (M,) the formulas of train_x. Both optional (None: not known).
     """
 
     sc_x: np.ndarray
     sc_tc_k: np.ndarray
     sc_formula: np.ndarray
     train_x: np.ndarray | None = None
+    sc_year: np.ndarray | None = None
+    train_formula: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +112,8 @@ def load_reference(data_dir: str | None = None) -> ReferenceData:
         sc_tc_k=ds.tc_k[sc],
         sc_formula=ds.formula[sc],
         train_x=ds.x,
+        sc_year=ds.first_year[sc],
+        train_formula=ds.formula,
     )
 
 
@@ -116,7 +121,14 @@ def reference_from_dataset(ds: Dataset) -> ReferenceData:
     """The TRAIN split of a dataset as reference: SuperCon rows as sc_*, every training row as train_x."""
     tr = ds.indices(TRAIN)
     sc = tr[ds.is_supercon[tr]]
-    return ReferenceData(sc_x=ds.x[sc], sc_tc_k=ds.tc_k[sc], sc_formula=ds.formula[sc], train_x=ds.x[tr])
+    return ReferenceData(
+        sc_x=ds.x[sc],
+        sc_tc_k=ds.tc_k[sc],
+        sc_formula=ds.formula[sc],
+        train_x=ds.x[tr],
+        sc_year=ds.first_year[sc],
+        train_formula=ds.formula[tr],
+    )
 
 
 def _cache_key(config: DataConfig, data_dir: Path) -> str:

@@ -9,7 +9,7 @@ The subpackages, each importing only those before it (tests/test_architecture.py
     stability/     formation energy and the convex hull (the loop's E_f term, the table's hull columns)
     config/        DesignConfig, its field metadata and TOML, presets, resource and speed estimates
     loop/          the design loop (loop/optimize.py), scoring, starts, best integer formula, refinement
-    search/        the non-gradient methods (evolution, random, database)
+    search/        the non-gradient methods (evolution, random, database, substitution)
     distributed/   the loop in shards on a Ray cluster
     evidence/      the candidate table and its checks (validity, filters)
     runs/          run folders: format, writer, lock, meta, state, resume

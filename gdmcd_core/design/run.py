@@ -107,7 +107,8 @@ def run_design(
         else:  # same budget of model evaluations, same table and folder (design/search/methods.py)
             state = run_search(engine, sp, callback=callback, stop_event=stop_event, recorder=recorder)
             labels = state.labels
-        status = "stopped" if state.stopped else "finished"
+        failure = getattr(state, "failure", "")  # a Ray cluster that broke: the shards that returned (executor.py)
+        status = "failed" if failure else "stopped" if state.stopped else "finished"
         if writer is not None:
             writer.log(f"{status} after {state.steps_done}/{cfg.total_steps} steps ({state.elapsed_s:.1f} s)")
             writer.write_trajectory(state.recorder)
@@ -120,6 +121,7 @@ def run_design(
             x_final=state.x_final,
             integer=state.integer,
             integer_step=state.integer_step,
+            refined_from=state.refined_from,
         )
         if writer is not None:
             finish_folder(writer, state, status, table, len(sp), cfg.total_steps)
@@ -138,6 +140,7 @@ def run_design(
             elapsed_s=state.elapsed_s,
             device=str(engine.device),
             allowed_ns=engine.allowed_ns,
+            message=failure,
         )
     except BaseException as exc:
         fail_folder(writer, exc)

@@ -179,6 +179,11 @@ def open_design(
     if reference is None:
         reference = open_reference()
         warnings += tuple(w for w in (data_warning(model),) if w)
+    if config.pressure_gpa > 0:
+        warnings += (
+            f"pressure_gpa {config.pressure_gpa:g}: the Tc model has no pressure input, so every Tc of this run is a "
+            "high-pressure value, out of the model's scope (the pressure is recorded with the run)",
+        )
     engine = DesignEngine(model, config, fe_model, reference=reference)
     start = engine.start_points() if new_run else None
     return OpenDesign(engine, model, device, path, fe_model, reference, start, warnings)

@@ -96,6 +96,11 @@ class TreeModel:
 
     def predict_features(self, feats: np.ndarray) -> np.ndarray:
         """(N, n_features) float32 features -> (N,) Tc in K, clipped at 0."""
+        return np.clip(self.raw_features(feats), 0.0, None)
+
+    def raw_features(self, feats: np.ndarray) -> np.ndarray:
+        """(N, n_features) float32 features -> (N,) baseline + sum of the leaf values, unclipped (for a classifier's
+        trees: the log-odds)."""
         feats = np.asarray(feats, dtype=np.float32)
         if feats.ndim != 2 or feats.shape[1] != self.n_features:
             raise ValueError(f"features must have shape (N, {self.n_features}), got {feats.shape}")
@@ -114,7 +119,7 @@ class TreeModel:
                 node[active] = np.where(go_left, at + 1, self.right[at])
             leaf_sum = self.value[node].astype(np.float64).reshape(len(f), self.n_trees).sum(axis=1)
             out[lo : lo + len(f)] = self.baseline + leaf_sum
-        return np.clip(out, 0.0, None)
+        return out
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(N, 118) fractions -> (N,) Tc in K."""
@@ -162,11 +167,13 @@ class TreeModel:
         return model
 
 
-def export_sklearn(model: Any, n_features: int, extended: bool = False) -> TreeModel:
-    """A fitted HistGradientBoostingRegressor (numeric features, no missing values) -> TreeModel."""
+def export_sklearn(model: Any, n_features: int, extended: bool = False, max_trees: int | None = None) -> TreeModel:
+    """A fitted HistGradientBoostingRegressor, or a binary HistGradientBoostingClassifier (one tree per round; its
+    output is then the log-odds), with numeric features and no missing values -> TreeModel of its first
+    `max_trees` rounds (None: all)."""
     features, rights, values, roots = [], [], [], []
     start = 0
-    for (predictor,) in model._predictors:
+    for (predictor,) in model._predictors[:max_trees]:
         nodes = predictor.nodes
         if nodes["is_categorical"].any():
             raise ValueError("categorical splits are not supported")

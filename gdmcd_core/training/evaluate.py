@@ -13,6 +13,7 @@ checkpoint's calibration has one (training/calibration.py).
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from gdmcd_core.training.metrics import (
     regression_metrics,
     threshold_metrics,
 )
+from gdmcd_core.training.testset_log import log_test_figures
 
 # "Far from training": L1 >= 0.2 means at least 10 % of the atoms differ from the nearest training composition
 # (e.g. a new dopant at 10 %); ~9 % of random-split test superconductors, many more on the time split.
@@ -70,17 +72,50 @@ def training_reference_for(card: dict, data_dir: str | None = None) -> tuple[Ref
         return None, f"training data not available ({exc}); distance and unseen elements not checked"
 
 
+# The Tc models have no pressure input: their training Tc values are mostly ambient-pressure ones, but those of the
+# hydrogen-rich phases (H3S, LaH10, ...) were measured at 100-200 GPa (data README; Drozdov et al., Nature 525, 73
+# (2015) and Nature 569, 528 (2019)), so a hydride's Tc, or any Tc asked for at a pressure above 0, is out of scope
+PRESSURE_NOTE = "the model has no pressure input"
+
+
+def pressure_notes(x: np.ndarray, pressure_gpa: float = 0.0) -> list[str | None]:
+    """Per row of x (B, 118): why its Tc is a high-pressure value out of the model's scope, None where it is not
+    (pressure_gpa 0 and not a hydride by chem.composition.is_hydride)."""
+    hyd = is_hydride(x) if len(x) else np.zeros(0, bool)
+    out: list[str | None] = []
+    for h in hyd:
+        notes = []
+        if pressure_gpa > 0:
+            notes.append(
+                f"asked at {pressure_gpa:g} GPa: high-pressure, out of the model's scope ({PRESSURE_NOTE}; its Tc "
+                "is what it learned from mostly ambient-pressure data)"
+            )
+        if h:
+            notes.append(
+                "hydrogen-rich (is_hydride): a high-pressure value, out of the model's scope at ambient pressure "
+                f"({PRESSURE_NOTE}; the hydrides it learned from were measured at 100-200 GPa)"
+            )
+        out.append("; ".join(notes) or None)
+    return out
+
+
 def prediction_warnings(
-    x: np.ndarray, ref: ReferenceData | None, why: str = "", distance: np.ndarray | None = None
+    x: np.ndarray,
+    ref: ReferenceData | None,
+    why: str = "",
+    distance: np.ndarray | None = None,
+    pressure_gpa: float = 0.0,
 ) -> list[str | None]:
     """The warning `gdmcd predict` prints under each row of x (B, 118), None where there is none: why the training
-    set was not checked, elements it never saw, and an L1 distance >= FAR_L1 to every training superconductor.
-    `distance`: ref.supercon_neighbors(x)[0] when the caller has it."""
+    set was not checked, a high-pressure value (`pressure_notes`), elements it never saw, and an L1 distance >=
+    FAR_L1 to every training superconductor. `distance`: ref.supercon_neighbors(x)[0] when the caller has it."""
     if ref is not None and distance is None:
         distance = ref.supercon_neighbors(x)[0]
+    pressure = pressure_notes(x, pressure_gpa)
     out: list[str | None] = []
     for i in range(len(x)):
         notes = [why] if why else []
+        notes += [pressure[i]] if pressure[i] else []
         unseen = ref.unseen_elements(x[i]) if ref is not None else None
         if unseen:
             notes.append(f"elements never seen in training: {', '.join(unseen)}; the prediction is an extrapolation")
@@ -270,6 +305,12 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
     out["n_members"] = ens.n_members
     out["split"] = ds.config.split
     out["split_seed"] = ds.config.split_seed
+    if part == TEST:  # every test figure computed is logged (training/testset_log.py)
+        seconds = " with trees and consensus" if trees is not None else ""
+        log_test_figures(
+            ens.sha256,
+            f"{Path(ens.path).name or 'model'} ({ds.config.split} split): test MAE, R², precision, σ{seconds}",
+        )
     return out
 
 

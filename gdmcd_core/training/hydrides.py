@@ -77,19 +77,26 @@ class HydrideConfig:
 def public_hydride_rows(supercon_keys: set[str], data_dir: str | Path | None = None) -> pd.DataFrame:
     """Hydride rows of the public file whose composition is not in SuperCon, one per composition.
 
-    Returns columns formula, tc_k (mean over duplicates, K), source, key. Only
+    Returns columns formula, tc_k (mean over duplicates, K), source, key and pressure_gpa (the file's pressure in
+    GPa, mean over duplicates; NaN where it records none, as for every row of the current file). Only
     `hydrides_from_public_files.csv` is read (never the UNVERIFIED manual file).
     """
     data_dir = Path(data_dir) if data_dir else find_data_dir()
     path = data_dir / HYDRIDE_FILE
     if not path.is_file():
-        return pd.DataFrame(columns=["formula", "tc_k", "source", "key"])
+        return pd.DataFrame(columns=["formula", "tc_k", "source", "key", "pressure_gpa"])
     df = pd.read_csv(path)
     df["key"] = [reduced_key(to_vector(f)) for f in df["formula"]]
+    df["pressure_gpa"] = pd.to_numeric(df["pressure_gpa"], errors="coerce") if "pressure_gpa" in df else np.nan
     df = df[~df["key"].isin(supercon_keys)]
     return (
         df.groupby("key", sort=False)
-        .agg(formula=("formula", "first"), tc_k=("tc_k", "mean"), source=("source", "first"))
+        .agg(
+            formula=("formula", "first"),
+            tc_k=("tc_k", "mean"),
+            source=("source", "first"),
+            pressure_gpa=("pressure_gpa", "mean"),
+        )
         .reset_index()
     )
 
@@ -137,6 +144,8 @@ def build_hydride_dataset(
                 first_year=np.concatenate([ds.first_year, np.full(n, np.nan)]),
                 is_hydride=np.concatenate([ds.is_hydride, np.zeros(n, bool)]),
                 checksums={**ds.checksums, HYDRIDE_FILE: sha256_file(data_dir_p / HYDRIDE_FILE)},
+                # recorded, not learned from: the file's pressure (NaN where none), NaN for SuperCon and COD rows
+                pressure_gpa=np.concatenate([np.full(len(ds.x), np.nan), extra["pressure_gpa"].to_numpy(float)]),
             )
     h_rich = is_hydride(ds.x)
     is_hyd = h_rich & (ds.is_supercon | (hydride.balance_negatives and hydride.mode != "random"))

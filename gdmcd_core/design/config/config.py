@@ -25,6 +25,7 @@ CONSTRAINT_METHODS = ("project", "relu")
 # they leave the top candidates' Tc unchanged). PAPER_SETTINGS in config/presets.py switches them off.
 VALENCE_WEIGHT, CU_VALENCE_WEIGHT = 3000.0, 1000.0  # K per (charge/atom)^2, K per charge/atom
 DISTANCE_WEIGHT, TRUST_RADIUS = 100.0, 0.3  # K per unit L1; L1 in atomic fractions (0..2)
+MAX_PRESSURE_GPA = 1000.0  # beyond any static pressure reached in a diamond-anvil cell
 REFINE_STEPS = 60  # integer refinement: model evaluations per candidate (bench/discovery.py)
 INTEGER_SELECT = ("best", "final")
 ENSEMBLE_MODES = ("fused", "rotate")  # see loop/scoring.py: how the loop evaluates the members
@@ -32,7 +33,7 @@ ENSEMBLE_MODES = ("fused", "rotate")  # see loop/scoring.py: how the loop evalua
 INIT_MODES = ("dataset", "interpolate", "mixed", "hydride", "formulas")
 PARTNER_MODES = ("family", "any")
 # gradient: the paper's Adam loop (loop/optimize.py); the others: search/methods.py at the same model-evaluation budget
-SEARCH_METHODS = ("gradient", "evolution", "random", "database")
+SEARCH_METHODS = ("gradient", "evolution", "random", "database", "substitution")
 __all__ = ["GROUPS", "DesignConfig", "config_fields", "field_label", "opt"]
 
 
@@ -143,6 +144,15 @@ class DesignConfig:
         0.0, "stage-3 learning rate; 0 = same as lr", "optimization", lo=0.0, hi=1.0, label="Stage-3 learning rate"
     )
     target_tc: float = opt(300.0, "target Tc y_t in K", "optimization", lo=1.0, hi=1000.0, label="Target Tc (K)")
+    pressure_gpa: float = opt(
+        0.0,
+        "pressure (GPa) the run designs for, recorded with it; the Tc model has no pressure input: above 0, every Tc "
+        "of the run is high-pressure, out of the model's scope",
+        "run",
+        lo=0.0,
+        hi=MAX_PRESSURE_GPA,
+        label="Pressure (GPa)",
+    )
     seed: int = opt(
         0, "seeds the start points (the loop itself is deterministic)", "run", lo=0, hi=2**31 - 1, label="Seed"
     )
@@ -219,8 +229,8 @@ class DesignConfig:
     )
     method: str = opt(
         "gradient",
-        "search: gradient (the paper), evolution, random perturbation of the starts, or database screening "
-        "of known non-superconductors (COD, JARVIS), at the same budget of model evaluations",
+        "search: gradient (the paper), evolution, random perturbation of the starts, database screening (COD, JARVIS) "
+        "or ionic substitution of known superconductors (search/substitution.py), at the same model-evaluation budget",
         "optimization",
         choices=SEARCH_METHODS,
         label="Search method",
@@ -266,6 +276,10 @@ class DesignConfig:
         "run",
         label="Energy above hull",
     )
+    mixtures_last: bool = opt(True, "rank mixtures (known compound + binaries, evidence/phases.py) last", "run")
+    misfits_last: bool = opt(True, "rank site misfits (radius mismatch > 0.15, site_fit.py) after fits", "run")
+    known_last: bool = opt(True, "rank known superconductors (SuperCon entries) after the new candidates", "run")
+    max_per_family: int = opt(3, "candidates per parent phase before other families'; 0 = no cap", "run", lo=0, hi=99)
     executor: str = opt(
         "local", "local: this process; ray: the starts in shards, one Ray task each", "run", choices=("local", "ray")
     )
@@ -323,7 +337,9 @@ class DesignConfig:
         )
         need(self.executor == "local" or self.method == "gradient", "executor 'ray' runs the gradient method only")
         need(self.max_elements >= 0, f"max_elements must be >= 0 (0 = no cap), got {self.max_elements}")
-        for name in "valence_weight cu_valence_weight distance_weight trust_radius shards refine_steps".split():
+        need(self.max_per_family >= 0, f"max_per_family must be >= 0 (0 = no cap), got {self.max_per_family}")
+        non_negative = "valence_weight cu_valence_weight distance_weight trust_radius shards refine_steps pressure_gpa"
+        for name in non_negative.split():
             v = getattr(self, name)
             need(v >= 0 and math.isfinite(v), f"{name} must be a number >= 0, got {v}")
         c = self.constraints(unseen=())

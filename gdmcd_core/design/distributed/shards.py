@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gdmcd_core.design.config.resources import MAX_SNAPSHOT_ENTRIES
+from gdmcd_core.design.loop.eta import EtaClock
 from gdmcd_core.design.loop.results import OptimizeState
 from gdmcd_core.design.loop.trajectory import STEP_FIELDS, TrajectoryRecorder
 from gdmcd_core.design.objective.integer_loss import Integerized
@@ -26,11 +27,13 @@ _MEAN_FIELDS = ("tc_median_k", "tc_q10_k", "tc_q90_k", "hinge_mean_k", "int_loss
 @dataclass(frozen=True)
 class ShardedState(OptimizeState):
     """An OptimizeState merged from shards. labels: the start labels of the candidates kept (every start's
-    unless shards were dropped); shards_done / shards_total: shards that returned a result / were planned."""
+    unless shards were dropped); shards_done / shards_total: shards that returned a result / were planned;
+    failure: why the run ended early when its cluster broke (executor.py), else ""."""
 
     labels: list[str] = field(default_factory=list)
     shards_done: int = 0
     shards_total: int = 0
+    failure: str = ""
 
 
 def split_indices(n: int, shards: int) -> list[np.ndarray]:
@@ -128,11 +131,14 @@ def merge_states(
     )
 
 
-def merge_progress(reports: list[Any | None], sizes: list[int], elapsed_s: float, done: bool = False) -> Any | None:
+def merge_progress(
+    reports: list[Any | None], sizes: list[int], elapsed_s: float, done: bool = False, eta: EtaClock | None = None
+) -> Any | None:
     """One Progress (engine.Progress) for the whole run from each shard's latest (None: not started).
 
     step: the size-weighted mean of the shards' steps (a shard not started counts 0); tc_best_k the maximum;
-    the quantiles and the integer loss size-weighted means over the started shards; n_candidates all of them."""
+    the quantiles and the integer loss size-weighted means over the started shards; n_candidates all of them;
+    eta_s: from `eta` (the run's EtaClock, fed the merged step here), else the mean time per step so far."""
     have = [(p, n) for p, n in zip(reports, sizes, strict=True) if p is not None]
     if not have:
         return None
@@ -151,8 +157,18 @@ def merge_progress(reports: list[Any | None], sizes: list[int], elapsed_s: float
         tc_best_k=max(float(p.tc_best_k) for p, _ in have),
         int_loss_median=float(sum(wi * p.int_loss_median for wi, (p, _) in zip(w, have, strict=True))),
         elapsed_s=elapsed_s,
-        eta_s=0.0 if done or not step else elapsed_s / step * (total - step),
+        eta_s=_eta(eta, step, total, elapsed_s, done),
         n_candidates=B,
         done=done,
         **mean,
     )
+
+
+def _eta(eta: EtaClock | None, step: int, total: int, elapsed_s: float, done: bool) -> float:
+    """Seconds left: 0 when done; from the run's EtaClock when given (NaN until measured), else the mean step time."""
+    if done:
+        return 0.0
+    if eta is None:
+        return elapsed_s / step * (total - step) if step else 0.0
+    eta.add(step, elapsed_s)
+    return eta.eta_s()

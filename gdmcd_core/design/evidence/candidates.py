@@ -6,6 +6,12 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     candidate                 index of the (first) candidate with this integer formula (trajectory column)
     n_duplicates              how many candidates ended at this integer formula
     source                    where the start came from (training formula, interpolation, grid, user)
+    path                      how the row's formula was reached: "stage 3, best integer (step s)" (the best of
+                              the stage-3 checks; "end of stage 2" at the first check, "last step" with
+                              integer_select final, "stage 2" for a run stopped in stage 2), "<method>
+                              (generation g)", or "refined from candidate C": the integer refinement
+                              (loop/refine.py) found it from candidate C's formula, and every start/stage column
+                              of the row is C's
     initial_formula           the start composition as optimized (after pins/exclusions), fractions
     initial_tc_k              model Tc of the start
     optimized_formula         stage-2 composition (fractions)
@@ -21,6 +27,12 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
                               and the consensus (mean of both where the ensemble says Tc > 0). Not used for
                               ranking; a candidate the trees rate far lower may exploit a blind spot of the
                               network the optimizer climbed
+    p_superconductor, tc_if_sc_k   the two-part answer for the integer formula (only when the checkpoint has a
+                              classifier beside it, model/sc_classifier.py and model/hurdle.py): P(Tc > 0 K), and
+                              the Tc if superconducting (mean of the ensemble and the trees where the ensemble
+                              says Tc > 0, the trees' Tc where it says 0). Not used for ranking
+    high_pressure             a hydride (chem.composition.is_hydride) or a run at pressure_gpa > 0: the model has
+                              no pressure input, so the Tc is a high-pressure value, out of the model's scope
     delta_tc_k                integer_tc_k - initial_tc_k
     integer_loss              L_int^N (or L_int,ES^N) at n_atoms of the composition the formula came from
     integer_step              the step whose composition gave the formula (integer_select "best": the
@@ -31,10 +43,24 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     in_supercon               the integer formula's composition is a SuperCon entry (4-decimal key)
     elements_seen_in_training its element set occurs in a training composition (paper Table 4 vs 5)
     nearest_supercon_formula, nearest_supercon_tc_k, nearest_supercon_distance (L1 in fractions, 0..2)
+    parent_formula, parent_source, parent_tc_k, parent_year, parent_distance
+                              the known compound the candidate is made from (phases.py: SuperCon, COD or JARVIS;
+                              Tc in K and first year where it is a SuperCon entry; L1 distance in fractions)
+    edit                      the candidate as that parent plus its edit: "Sr for Ba (1 of 2)", "+1 O", "-1 Ca",
+                              "+ CaCuO2 block" (homologous series), "+ MgO" (a mixture)
+    is_mixture, mixture_of    the candidate is a known compound plus simple binaries: "HgBa2Ca3Cu4O10 + MgO"
+    is_known                  the candidate is a SuperCon entry (up to oxygen stoichiometry): never a discovery
+    site_mismatch             largest relative ionic-radius mismatch of its substitutions (site_fit.py), empty
+                              without one; site_misfit: it exceeds site_fit.SITE_MISMATCH_MAX (0.15), or the edit
+                              adds a new cation without a site for it (phases.unsited_elements: '+1 Cs')
+    family, family_rank       the parent phase (else the element set) and the row's place in it (diversity.py)
     score_k                   ranking score: integer_tc_k, or integer_tc_k - kappa * integer_tc_std_k for LCB
     only_pinned_elements      the integer formula holds nothing but pinned elements (ranked last)
     passes_chemistry_checks   neither charge_neutral nor cu_valence_plausible is False; with
                               CandidateContext.credible_first, rows that fail rank after those that pass
+                              (as the context asks: mixtures after every other row, then site misfits,
+                              then failed checks, then known superconductors, then rows past max_per_family
+                              of their family, each after the others; `rank_rows`)
     + validity.candidate_flags columns (charge_neutral, electronegativity_ok, all_metal, radioactive,
       toxic, flagged_elements, nearest_training_distance, nearest_training_index, new_element_set);
       the three SMACT columns are left empty for formulas of more than VALIDITY_MAX_ELEMENTS (24) elements
@@ -65,6 +91,7 @@ import pandas as pd
 from gdmcd_core.chem.composition import (
     FRACTION_EPS,
     format_vector,
+    is_hydride,
     parse_formula,
     reduced_formula,
     reduced_key,
@@ -73,10 +100,16 @@ from gdmcd_core.chem.composition import (
 from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.chem.elements import symbols
 from gdmcd_core.chem.valence import CU_VALENCE_WINDOW, cu_valence
+from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
 from gdmcd_core.data.reference import ReferenceData
+from gdmcd_core.design.evidence.diversity import over_family_cap
+from gdmcd_core.design.evidence.known import KnownCompounds, cached_known_compounds
+from gdmcd_core.design.evidence.phases import phase_columns
 from gdmcd_core.design.objective.integer_loss import Integerized, round_baseline
 from gdmcd_core.design.stability import energy as stability
 from gdmcd_core.design.stability.hull import HullReference
+from gdmcd_core.model.hurdle import conditional_tc
+from gdmcd_core.model.sc_classifier import companion_classifier
 from gdmcd_core.model.trees import consensus, second_opinion
 
 if TYPE_CHECKING:
@@ -188,6 +221,16 @@ class CandidateContext:
     hull_reference: HullReference | None = None
     credible_first: bool = False  # rows failing a chemistry check (passes_chemistry_checks) rank after the others
     second_opinion: Callable[[np.ndarray], np.ndarray] | None = None  # x (B, 118) -> trees' Tc (B,) in K
+    sc_probability: Callable[[np.ndarray], np.ndarray] | None = None  # x (B, 118) -> P(superconductor) (B,)
+    pressure_gpa: float = 0.0  # the run's pressure (DesignConfig.pressure_gpa): above 0, every row is high_pressure
+    known: KnownCompounds | None = None  # phase analysis reference (default: SuperCon + COD of `reference`)
+    mixtures_last: bool = False  # rank mixtures after every other row
+    misfits_last: bool = False  # rank rows with a substitution past SITE_MISMATCH_MAX after those that fit
+    known_last: bool = False  # rank known superconductors after the new candidates
+    max_per_family: int = 0  # rows of a family past this many rank after the others of their tier; 0 = no cap
+    method: str = "gradient"  # the search method, for the path column
+    steps2: int | None = None  # stage-2 steps of a gradient run (None: the path names no stage)
+    integer_select: str = "best"
 
 
 def candidate_context(engine: DesignLoop) -> CandidateContext:
@@ -204,7 +247,27 @@ def candidate_context(engine: DesignLoop) -> CandidateContext:
         formation_energy=engine.predict_formation_energy if engine.fe_model is not None else None,
         credible_first=cfg.valence_weight > 0 or cfg.cu_valence_weight > 0,  # the chemistry terms are on
         second_opinion=getattr(second_opinion(engine.source_model)[0], "predict", None),  # unusable trees: none
+        sc_probability=getattr(companion_classifier(engine.source_model)[0], "probability", None),
+        pressure_gpa=cfg.pressure_gpa,
+        known=cached_known_compounds(engine.reference, _jarvis_reference()),
+        mixtures_last=cfg.mixtures_last,
+        misfits_last=cfg.misfits_last,
+        known_last=cfg.known_last,
+        max_per_family=cfg.max_per_family,
+        method=cfg.method,
+        steps2=cfg.steps2,
+        integer_select=cfg.integer_select,
     )
+
+
+def _jarvis_reference() -> HullReference | None:
+    """The hull's JARVIS compounds for the phase analysis; None (silently: the hull columns say why when they are
+    asked for) where the data folder has no JARVIS file."""
+    try:
+        find_data_dir((JARVIS_FILE,), download=False)
+    except OSError:
+        return None
+    return stability.default_hull_reference()
 
 
 def cu_valence_columns(formulas: list[str]) -> pd.DataFrame:
@@ -240,31 +303,71 @@ def _passes_checks(table: pd.DataFrame) -> np.ndarray:
     return ok
 
 
-def _rank_credible_first(table: pd.DataFrame) -> pd.DataFrame:
-    """Re-rank: formulas of pinned elements alone last, then those failing a chemistry check, then by score."""
-    table = table.assign(passes_chemistry_checks=_passes_checks(table))
-    table = table.sort_values(
-        ["only_pinned_elements", "passes_chemistry_checks", "rank"], ascending=[True, False, True], kind="stable"
-    ).reset_index(drop=True)
+# (rank_rows flag, column, ascending): with the flag on, the rows ranked first on the column come first.
+RANK_TIERS = (
+    ("mixtures_last", "is_mixture", True),
+    ("misfits_last", "site_misfit", True),
+    ("credible_first", "passes_chemistry_checks", False),
+    ("known_last", "is_known", True),
+)
+
+
+def rank_rows(table: pd.DataFrame, max_per_family: int = 0, **flags: bool) -> pd.DataFrame:
+    """Re-rank: formulas of pinned elements alone last; then, for each flag of RANK_TIERS that is on, in this
+    order of precedence: mixtures after every other row, site misfits after every row that fits, rows failing
+    a chemistry check (credible_first) after those that pass, known superconductors after the new candidates,
+    each within the tiers before it; then rows past `max_per_family` of their family (counted in that order;
+    0 = no cap) after the others of their tier; then by the previous rank. Adds family_rank (1 = the family's best row in this order) where
+    the table has a family column."""
+    unknown = set(flags) - {flag for flag, _, _ in RANK_TIERS}
+    if unknown:
+        raise ValueError(f"unknown ranking flag(s) {sorted(unknown)}")
+    tiers = [("only_pinned_elements", True)]
+    tiers += [(col, asc) for flag, col, asc in RANK_TIERS if flags.get(flag) and col in table.columns]
+    cols, asc = [c for c, _ in tiers], [a for _, a in tiers]
+    table = table.sort_values([*cols, "rank"], ascending=[*asc, True], kind="stable").reset_index(drop=True)
+    if "family" in table.columns:
+        table["family_rank"] = table.groupby("family", sort=False).cumcount().to_numpy() + 1
+        if max_per_family > 0:
+            table = table.assign(_past=over_family_cap(list(table["family"]), max_per_family))
+            table = table.sort_values([*cols, "_past", "rank"], ascending=[*asc, True, True], kind="stable")
+            table = table.drop(columns="_past").reset_index(drop=True)
     table["rank"] = np.arange(1, len(table) + 1)
     return table
 
 
-def build_candidates(
-    ctx: CandidateContext,
-    x_start: np.ndarray,
-    start_labels: list[str],
-    x_stage2: np.ndarray,
-    x_final: np.ndarray,
-    integer: Integerized,
-    integer_step: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """The ranked, deduplicated table (see module docstring) for B candidates.
+def ranking_of(ctx: CandidateContext) -> dict:
+    """The `rank_rows` arguments a context asks for."""
+    return {"max_per_family": ctx.max_per_family, **{flag: getattr(ctx, flag) for flag, _, _ in RANK_TIERS}}
 
-    x_start, x_stage2, x_final: (B, 118) full compositions; start_labels: B strings;
-    integer: the integer formulas to report; integer_step: (B,) the step each was taken at.
-    """
-    ref, B, integ = ctx.reference, len(x_final), integer
+
+def path_labels(ctx: CandidateContext, integer_step: np.ndarray, lineage: np.ndarray) -> list[str]:
+    """The path column (module docstring) of B rows: lineage[r] != r where row r was refined from another."""
+    return [_path(ctx, step, origin, r) for r, (step, origin) in enumerate(zip(integer_step, lineage, strict=True))]
+
+
+def _path(ctx: CandidateContext, step: int, origin: int, row: int) -> str:
+    if origin != row:
+        return f"refined from candidate {origin}"
+    if ctx.method != "gradient":
+        return f"{ctx.method} (generation {step})"
+    if step < 0 or ctx.steps2 is None:
+        return ""
+    stage = "stage 2" if step < ctx.steps2 else "end of stage 2" if step == ctx.steps2 else "stage 3"
+    return f"{stage}, {'best integer' if ctx.integer_select == 'best' else 'last step'} (step {step})"
+
+
+def _row_table(
+    ctx: CandidateContext,
+    x: tuple[np.ndarray, np.ndarray, np.ndarray],
+    start_labels: list[str],
+    integ: Integerized,
+    steps: np.ndarray,
+    lineage: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, int]]:
+    """One row per candidate before deduplication, each with its lineage's start and stage columns; and the
+    distinct formulas' fractions (U, 118) with their positions. x: (x_start, x_stage2, x_final), (B, 118) each."""
+    x_start, x_stage2, x_final = x
     rounded = round_baseline(x_stage2, ctx.allowed_ns, ctx.lower_frac, ctx.exact_frac)
     tc0, _ = ctx.predict(x_start)
     tc2, _ = ctx.predict(x_stage2)
@@ -275,38 +378,77 @@ def build_candidates(
     u_tc, u_sd = ctx.predict(ux)
     pos = {f: i for i, f in enumerate(uniq)}
     ii = np.array([pos[f] for f in integ.formulas], dtype=np.int64)
-    ir = np.array([pos[f] for f in rounded.formulas], dtype=np.int64)
-
+    ir = np.array([pos[rounded.formulas[c]] for c in lineage], dtype=np.int64)
     table = pd.DataFrame(
         {
-            "candidate": np.arange(B),
-            "source": start_labels,
-            "initial_formula": [format_vector(r) for r in x_start],
-            "initial_tc_k": tc0,
-            "optimized_formula": [format_vector(r) for r in x_stage2],
-            "optimized_tc_k": tc2,
-            "final_tc_k": tc3,
+            "candidate": lineage,
+            "source": [start_labels[c] for c in lineage],
+            "path": path_labels(ctx, steps, lineage),
+            "initial_formula": [format_vector(x_start[c]) for c in lineage],
+            "initial_tc_k": tc0[lineage],
+            "optimized_formula": [format_vector(x_stage2[c]) for c in lineage],
+            "optimized_tc_k": tc2[lineage],
+            "final_tc_k": tc3[lineage],
             "integer_formula": integ.formulas,
             "n_atoms": integ.n_atoms,
             "integer_tc_k": u_tc[ii],
             "integer_tc_std_k": u_sd[ii],
-            "delta_tc_k": u_tc[ii] - tc0,
+            "delta_tc_k": u_tc[ii] - tc0[lineage],
             "integer_loss": integ.loss,
-            "integer_step": np.full(B, -1) if integer_step is None else np.asarray(integer_step),
-            "rounded_formula": rounded.formulas,
-            "rounded_n_atoms": rounded.n_atoms,
+            "integer_step": steps,
+            "rounded_formula": [rounded.formulas[c] for c in lineage],
+            "rounded_n_atoms": np.asarray(rounded.n_atoms)[lineage],
             "rounded_tc_k": u_tc[ir],
         }
     )
+    for name, column in _second_opinion_columns(ctx, ux, u_tc).items():
+        table[name] = column[ii]
+    return table, ux, pos
+
+
+def _second_opinion_columns(ctx: CandidateContext, ux: np.ndarray, u_tc: np.ndarray) -> dict[str, np.ndarray]:
+    """Per distinct formula (ux (U, 118), the ensemble's Tc u_tc (U,) in K): the trees' Tc and the consensus when
+    the context has trees; P(superconductor) and the Tc if superconducting (model/hurdle.py) when it has a
+    classifier; high_pressure always (a hydride, or a run at a pressure above 0: out of the model's scope)."""
+    out = {"high_pressure": is_hydride(ux) | (ctx.pressure_gpa > 0) if len(ux) else np.zeros(0, bool)}
+    u_trees = None
     if ctx.second_opinion is not None:
         u_trees = np.asarray(ctx.second_opinion(ux), dtype=np.float64)
-        table["integer_tc_trees_k"] = u_trees[ii]
-        table["integer_tc_consensus_k"] = consensus(u_tc[ii], u_trees[ii])
+        out["integer_tc_trees_k"] = u_trees
+        out["integer_tc_consensus_k"] = consensus(u_tc, u_trees)
+    if ctx.sc_probability is not None:
+        out["p_superconductor"] = np.asarray(ctx.sc_probability(ux), dtype=np.float64)
+        out["tc_if_sc_k"] = conditional_tc(u_tc, np.zeros(len(u_tc)), u_trees)[0]
+    return out
+
+
+def build_candidates(
+    ctx: CandidateContext,
+    x_start: np.ndarray,
+    start_labels: list[str],
+    x_stage2: np.ndarray,
+    x_final: np.ndarray,
+    integer: Integerized,
+    integer_step: np.ndarray | None = None,
+    refined_from: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The ranked, deduplicated table (see module docstring) for B candidates.
+
+    x_start, x_stage2, x_final: (B, 118) full compositions; start_labels: B strings;
+    integer: the integer formulas to report; integer_step: (B,) the step each was taken at;
+    refined_from: (B,) the candidate whose lineage each row's formula continues (loop/refine.py; None: its own).
+    """
+    ref, B = ctx.reference, len(x_final)
+    lineage = np.arange(B) if refined_from is None else np.asarray(refined_from, np.int64)
+    steps = np.full(B, -1) if integer_step is None else np.asarray(integer_step)
+    xs = (np.asarray(x_start), np.asarray(x_stage2), np.asarray(x_final))
+    table, ux, pos = _row_table(ctx, xs, start_labels, integer, steps, lineage)
     table["score_k"] = table["integer_tc_k"] - ctx.kappa * table["integer_tc_std_k"]
     # A formula made of pinned elements alone (e.g. "H4" in a hydride search, H >= 0.5) is not the
     # compound the user asked for: it stays in the table, flagged, and ranks after the others.
     pinned = ctx.pinned_mask
-    table["only_pinned_elements"] = (ux[[pos[f] for f in integ.formulas]][:, ~pinned] <= 0).all(1) & bool(pinned.any())
+    only = (ux[[pos[f] for f in integer.formulas]][:, ~pinned] <= 0).all(1) & bool(pinned.any())
+    table["only_pinned_elements"] = only
     table = table.sort_values(
         ["only_pinned_elements", "score_k", "candidate"], ascending=[True, False, True], kind="stable"
     )
@@ -318,23 +460,20 @@ def build_candidates(
     table.insert(table.columns.get_loc("integer_formula") + 1, "reduced_formula", reduced)
 
     xi = ux[[pos[f] for f in table["integer_formula"]]] if len(table) else np.zeros((0, 118))
-    table = pd.concat([table, novelty_columns(xi, ref)], axis=1)
-    flags = _validity(list(table["integer_formula"]), ref.all_x)
+    formulas = list(table["integer_formula"])
+    known = ctx.known if ctx.known is not None else cached_known_compounds(ref, ctx.hull_reference)
+    table = pd.concat([table, novelty_columns(xi, ref), phase_columns(formulas, known)], axis=1)
+    flags = _validity(formulas, ref.all_x)
     if flags is not None and len(flags) == len(table):
         table = pd.concat([table, flags], axis=1)
-    formulas = list(table["integer_formula"])
     table = pd.concat([table, cu_valence_columns(formulas), _stability_columns(ctx, formulas, xi)], axis=1)
-    table = (
-        _rank_credible_first(table)
-        if ctx.credible_first
-        else table.assign(passes_chemistry_checks=_passes_checks(table))
-    )
-    # stage-2 fractions of the kept rows, for the elements that occur in any stage-2 composition
+    table = rank_rows(table.assign(passes_chemistry_checks=_passes_checks(table)), **ranking_of(ctx))
+    # stage-2 fractions of the kept rows (their lineage's), for the elements that occur in any stage-2 composition
     syms = symbols()
-    x2 = np.asarray(x_stage2)[table["candidate"].to_numpy()] if len(table) else np.zeros((0, 118))
-    present = np.flatnonzero((np.asarray(x_stage2) > FRACTION_EPS).any(0))
+    x2 = xs[1][table["candidate"].to_numpy()] if len(table) else np.zeros((0, 118))
+    present = np.flatnonzero((xs[1] > FRACTION_EPS).any(0))
     fr = pd.DataFrame({f"frac_{syms[i]}": np.round(x2[:, i], 6) for i in present})
     return pd.concat([table, fr], axis=1)
 
 
-__all__ = ["CandidateContext", "build_candidates", "novelty_columns"]
+__all__ = ["CandidateContext", "build_candidates", "novelty_columns", "rank_rows"]

@@ -17,6 +17,9 @@ CANDIDATE_FILTERS: dict[str, tuple[str, str, Any]] = {
     "known_element_set": ("element set seen in training", "elements_seen_in_training", True),
     "stable": (f"within {STABLE_THRESHOLD_EV:g} eV/atom of the convex hull", "e_hull_ev_atom", None),
     "cu_valence_plausible": ("Cu valence in the cuprate window (or no Cu)", "cu_valence_plausible", None),
+    "not_known": ("not a known superconductor", "is_known", False),
+    "not_mixture": ("not a mixture (known compound + binaries)", "is_mixture", False),
+    "site_fit": ("substitutions fit their sites (radius within 15 %)", "site_misfit", False),
 }
 
 

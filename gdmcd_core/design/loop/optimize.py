@@ -26,7 +26,8 @@ class plus `.run`, a whole run with its folder):
         .integerize(x) -> Integerized      integer formulas under the run's N set and pins
         .predict(x) -> (mean, sd)          model Tc in K of compositions (B, 118)
         .integer_scores(integ, x0=None) -> (B,)       objective of integer formulas, the penalty terms included
-        .progress(step, stage, alpha, tc, il, t0, done) -> Progress   the report handed to progress callbacks
+        .progress(step, stage, alpha, tc, il, t0, done, eta=None) -> Progress   the report handed to callbacks
+                                           (eta: the loop's EtaClock, eta.py: the time left from each stage's rate)
 
 `model` is a TcEnsemble (or any nn.Module mapping (B, 118) fractions to (B,) Tc in K; LCB then has sd 0); it is
 never modified: a model in train mode, with trainable weights or on another device is copied, frozen and put in
@@ -54,6 +55,7 @@ from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.config.resources import snapshot_stride
 from gdmcd_core.design.loop import starts as init
 from gdmcd_core.design.loop.best_integer import BestInteger
+from gdmcd_core.design.loop.eta import EtaClock
 from gdmcd_core.design.loop.refine import Conditions, refine_candidates
 from gdmcd_core.design.loop.results import OptimizeState
 from gdmcd_core.design.loop.scoring import Scorer
@@ -258,10 +260,18 @@ class DesignLoop:
             opt.step(center_gradient(grad, param, ct.free, ct.budget))  # param is on the simplex of sum budget
             param.copy_(project(param))
 
-    def progress(self, step: int, stage: int, alpha: float, tc, il, t0: float, done: bool) -> Progress:
+    def progress(
+        self, step: int, stage: int, alpha: float, tc, il, t0: float, done: bool, eta: EtaClock | None = None
+    ) -> Progress:
         B, total = len(tc), self.config.total_steps
         q = quantiles(tc)
         elapsed = time.perf_counter() - t0
+        left = 0.0  # after the last report (done)
+        if eta is None:  # the search methods: the mean time per step so far
+            left = elapsed / step * max(total - step, 0) if step and not done else 0.0
+        elif not done:  # the done report comes after the refinement: not a step's time
+            eta.add(step, elapsed)
+            left = eta.eta_s()
         return Progress(
             step=step,
             total_steps=total,
@@ -273,7 +283,7 @@ class DesignLoop:
             tc_q90_k=q[2],
             int_loss_median=float(il.detach().float().median()) if B else 0.0,
             elapsed_s=elapsed,
-            eta_s=0.0 if done or not step else elapsed / step * max(total - step, 0),
+            eta_s=left,
             n_candidates=B,
             done=done,
         )
@@ -312,8 +322,9 @@ class DesignLoop:
     def refine(self, state: OptimizeState, score: np.ndarray | None = None) -> OptimizeState:
         """The integer refinement (refine.py) of a finished run's formulas, within config.refine_steps model
         evaluations per candidate; a stopped run or refine_steps 0 returns `state` unchanged. A refined row keeps its
-        arrays (start, trajectory) and gets integer_step steps_done + 1. score: the formulas' objective if known
-        (else B more evaluations)."""
+        arrays (start, trajectory), gets integer_step steps_done + 1, and `refined_from` names the candidate whose
+        lineage its formula continues (the candidate table reports that candidate's start, not the row's own).
+        score: the formulas' objective if known (else B more evaluations)."""
         if self.config.refine_steps <= 0 or state.stopped or not len(state.x_start):
             return state
         x0, integ = state.x_start, state.integer
@@ -326,7 +337,7 @@ class DesignLoop:
             return state
         out = replace(out, formulas=formulas_from_amounts(out.amounts))
         step = np.where(refined, state.steps_done + 1, state.integer_step)
-        return replace(state, integer=out, integer_step=step)
+        return replace(state, integer=out, integer_step=step, refined_from=parent)
 
     def summary(self) -> str:
         cfg = self.config
@@ -352,6 +363,7 @@ class _Optimization:
         self.stride = snapshot_stride(cfg.total_steps, B, cfg.record_every)
         self.rec = recorder if recorder is not None else TrajectoryRecorder(B)
         self.log = StepLog(self.rec, cfg.target_tc)
+        self.eta = EtaClock(cfg.steps2, cfg.total_steps)
         self.x0 = self.current_x().detach()
         self.x_start = self.x0.double().cpu().numpy()
         self.best = BestInteger(loop.integerize, self._scores)
@@ -388,7 +400,7 @@ class _Optimization:
         self.log.add(self.steps_done, self.stage, self.alpha, self.tc, score, self.il)
 
     def progress(self, t0: float, done: bool) -> Progress:
-        return self.loop.progress(self.steps_done, self.stage, self.alpha, self.tc, self.il, t0, done)
+        return self.loop.progress(self.steps_done, self.stage, self.alpha, self.tc, self.il, t0, done, self.eta)
 
     def finish(self, t0: float) -> OptimizeState:
         """The final composition's snapshot and the run's arrays. The final composition is always a contender for

@@ -10,7 +10,10 @@ run's objective (the ensemble's mean or lower confidence bound minus the chemist
 integer formulas of stage 3), until refine_steps x B model evaluations are spent; the best new formulas
 then replace rows that repeat another row's formula (at most KEEP_SHARE of the rows); a neighbour is scored
 against the start composition (trust-region centre) of the formula it was found from. Rows with a formula of
-their own keep it; a replaced row keeps its own start and trajectory, which had ended on a repeated formula.
+their own keep it. A replaced row's own start and trajectory had ended on a repeated formula and did not lead
+to its new one: the search returns, for every row, the row whose lineage (start, stages, formula) its formula
+continues (`parent`), and the candidate table reports that lineage's start and path ("refined from
+candidate C"), never the replaced row's own (design/evidence/candidates.py).
 
 Every move honours the run's conditions: excluded elements are never introduced, exactly pinned elements
 keep their fraction, at-least pins their lower bound, the element cap is never exceeded and N stays in the

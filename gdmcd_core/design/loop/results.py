@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,7 +16,8 @@ class OptimizeState:
 
     x_stage2 is the composition at the end of stage 2 (or where a stop interrupted stage 2).
     integer: the integer formulas to report (see the module docstring); integer_step: (B,) the step
-    count at which each was taken.
+    count at which each was taken. refined_from: (B,) after the integer refinement (refine.py), the candidate
+    whose lineage each row's formula comes from (the row itself where its formula is its own); None before.
     """
 
     x_start: np.ndarray
@@ -28,3 +29,4 @@ class OptimizeState:
     elapsed_s: float
     integer: Integerized
     integer_step: np.ndarray
+    refined_from: np.ndarray | None = field(default=None, kw_only=True)

@@ -46,7 +46,7 @@ class Progress:
     tc_q90_k: float
     int_loss_median: float
     elapsed_s: float
-    eta_s: float
+    eta_s: float  # seconds left (eta.py: each stage at its own measured rate); NaN until measured, 0 when done
     n_candidates: int
     done: bool = False  # True on the last report of the run
 

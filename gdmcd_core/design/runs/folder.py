@@ -154,6 +154,7 @@ class RunWriter:
                 self._log = []
         self._last_status = 0.0
         self._last_traj = 0.0
+        self.last_progress: Any = None  # the progress of the latest status.json written (a failed run keeps it)
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_text(self.path / CONFIG_FILE, dumps(config))
@@ -166,6 +167,8 @@ class RunWriter:
         if not force and now - self._last_status < STATUS_FLUSH_S:
             return
         self._last_status = now
+        if progress is not None:
+            self.last_progress = progress
         if self.lock is not None and self.lock.held:
             self.lock.heartbeat()
         body = {"status": status, "heartbeat": now, "pid": os.getpid(), "message": message, "progress": progress}

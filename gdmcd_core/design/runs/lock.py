@@ -17,7 +17,10 @@ with os.open(O_CREAT | O_EXCL), so of two processes starting at once exactly one
 A lock that is not alive (dead pid, stale heartbeat, or a file that is not a lock: empty, not
 JSON, missing fields) is taken over: it is renamed aside (one rename wins), checked to be the
 same bytes that were judged stale, and replaced by a fresh O_EXCL create. Nothing here raises a
-traceback for a damaged lock file; `read_lock` returns None for it.
+traceback for a damaged lock file; `read_lock` returns None for it. A lock path that is not a
+regular file (a folder, a symlink, a FIFO, a socket) is never read, opened or removed: acquiring
+refuses it at once (RunLockedError naming it), and every acquire gives up within
+ACQUIRE_LIMIT_S, so no caller waits on a lock path forever.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import math
 import os
 import secrets
 import socket
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +49,9 @@ PID_REUSE_MARGIN_S = 10.0
 # write are two calls): wait this long before treating it as stale.
 MALFORMED_GRACE_S = 1.0
 _POLL_S = 0.05
+# The longest `RunLock.acquire` tries before it refuses (a lock file it cannot take over, e.g. in a read-only
+# folder): the grace for a young malformed file plus a few seconds of retries.
+ACQUIRE_LIMIT_S = MALFORMED_GRACE_S + 6.0
 
 
 class RunLockedError(RuntimeError):
@@ -87,11 +94,39 @@ def _parse(raw: bytes) -> LockInfo | None:
     return LockInfo(pid=pid, host=host, started=float(started), heartbeat=float(beat))
 
 
-def _read_raw(path: Path) -> bytes | None:
+def odd_lock_path(path: str | Path) -> str | None:
+    """What a run folder's lock path (or a lock file path) is when it exists but is not a regular file ("a folder",
+    "a symlink", ...); None when it is a file or absent."""
     try:
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        mode = lock_file(path).lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISLNK: "a symlink", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def _read_raw(path: Path) -> bytes | None:
+    """The lock file's bytes; None when there is none or it is not a regular file (never opened: a FIFO would
+    block, a symlink may lead anywhere)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # missing, a symlink (ELOOP), a folder on some systems, no permission
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def read_lock(path: str | Path) -> LockInfo | None:
@@ -168,25 +203,36 @@ class RunLock:
         """Take the lock (no-op if this object holds it). Returns self."""
         if self.info is not None:
             return self
-        deadline = time.monotonic() + MALFORMED_GRACE_S + 1.0
+        start = time.monotonic()
+        grace_until, give_up = start + MALFORMED_GRACE_S + 1.0, start + ACQUIRE_LIMIT_S
         while True:
             now = time.time()
             info = LockInfo(pid=os.getpid(), host=socket.gethostname(), started=now, heartbeat=now)
             if self._create(info):
                 self.info = info
                 return self
+            self._refuse_odd_path()
             raw = _read_raw(self.path)
-            if raw is None:  # released between our create and read: try again
-                continue
-            held = _parse(raw)
+            held = None if raw is None else _parse(raw)
             if held is not None and is_alive(held):
                 raise RunLockedError(_describe(self.run_dir, held))
-            if held is None and self._young(raw) and time.monotonic() < deadline:
-                time.sleep(_POLL_S)  # possibly mid-write by a process that just created it
-                continue
-            self._remove_if_unchanged(raw)
-            if time.monotonic() > deadline + 5.0:  # never spin forever on a file we cannot remove
+            if time.monotonic() > give_up:  # never spin forever on a lock we cannot take over
                 raise RunLockedError(f"run {self.run_dir.name}: cannot take over the stale lock {self.path}")
+            if raw is None:  # released between our create and read: try again
+                time.sleep(_POLL_S)
+            elif held is None and self._young(raw) and time.monotonic() < grace_until:
+                time.sleep(_POLL_S)  # possibly mid-write by a process that just created it
+            else:
+                self._remove_if_unchanged(raw)
+
+    def _refuse_odd_path(self) -> None:
+        """RunLockedError (one line) when the lock path exists but is not a regular file: a lock is never a
+        folder, symlink or FIFO, and such a thing is not removed on the run's behalf."""
+        odd = odd_lock_path(self.path)
+        if odd:
+            raise RunLockedError(
+                f"run {self.run_dir.name}: its lock path {self.path} is {odd}, not a lock file; remove it to use the run"
+            )
 
     def _create(self, info: LockInfo) -> bool:
         try:

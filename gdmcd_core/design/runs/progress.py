@@ -74,7 +74,11 @@ def state_keeper(engine: DesignLoop, writer: RunWriter, labels: list[str], **kw:
 
 
 def finish_folder(writer: RunWriter, state: OptimizeState, status: str, table: pd.DataFrame, n: int, total: int):
-    """Write the candidate table and the final status (n candidates, total steps) of a run that ended."""
+    """Write the candidate table and the final status (n candidates, total steps) of a run that ended; a state with
+    a `failure` (a sharded run whose cluster broke) gives status.json that line as its message, and the log too."""
+    failure = str(getattr(state, "failure", "") or "")
+    if failure:
+        writer.log(f"{status}: {failure}")
     writer.write_candidates(table)
     final = state.recorder.to_trajectory()
     prog = {
@@ -85,18 +89,20 @@ def finish_folder(writer: RunWriter, state: OptimizeState, status: str, table: p
         "tc_best_k": float(final.tc_best_k[-1]) if len(final.tc_best_k) else float("nan"),
         "done": True,
     }
-    writer.write_status(status, prog)
+    writer.write_status(status, prog, message=failure)
     writer.log(f"wrote {len(table)} distinct candidates")
 
 
 def fail_folder(writer: RunWriter | None, exc: BaseException) -> None:
-    """Mark the folder failed (interrupted for Ctrl-C / exit); it keeps state.npz for `gdmcd runs finalize`."""
+    """Mark the folder failed (interrupted for Ctrl-C / exit) with a one-line reason and the last progress written;
+    it keeps state.npz for `gdmcd runs finalize`."""
     if writer is None:
         return
     status = "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed"
-    msg = f"{type(exc).__name__}: {exc}"
+    lines = str(exc).strip().splitlines()
+    msg = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     try:
-        writer.write_status(status, None, message=msg)
+        writer.write_status(status, writer.last_progress, message=msg)
         writer.log(f"{status}: {msg}")
     except (OSError, RuntimeError):
         pass

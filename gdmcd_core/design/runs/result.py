@@ -17,8 +17,9 @@ class DesignResult:
     """The outcome of a run.
 
     candidates: ranked table, one row per distinct integer formula (see evidence/candidates.py);
-    status: "finished" or "stopped"; x_*: (B, 118) fractions (start, end of stage 2, final);
-    start_labels: where each start came from; trajectory: see loop/trajectory.py.
+    status: "finished", "stopped", or "failed" (a sharded run whose cluster broke: the candidates of the shards
+    that returned, `message` says why); x_*: (B, 118) fractions (start, end of stage 2, final); start_labels: where
+    each start came from; trajectory: see loop/trajectory.py; elapsed_s: the optimization loop's seconds.
     """
 
     candidates: pd.DataFrame
@@ -35,3 +36,4 @@ class DesignResult:
     elapsed_s: float
     device: str
     allowed_ns: tuple[int, ...] = field(default=())
+    message: str = ""

@@ -5,8 +5,10 @@
                                                    the loop continues from the saved x and step
     config_from_run(run_dir) -> DesignConfig       the run's DesignConfig from its config.json
 
-Both take the run's lock first (RunLockedError, one line, while a live process holds it) and raise
-StateError (a ValueError) when state.npz is missing or unusable. `engine` must be built with the
+Both take the run's lock first (RunLockedError, one line, while a live process holds it), refuse a
+finished run (RunFinishedError, a ValueError: a finished run is immutable, its candidates.csv is never
+rewritten; `refuse_finished` checks the same without the lock) and raise StateError (a ValueError)
+when state.npz is missing or unusable. `engine` must be built with the
 run's config (config_from_run) and model. Resuming restarts Adam's moment estimates at the saved
 step (they are not saved); the alpha ramp, the stage boundary and the step numbering continue.
 """
@@ -30,7 +32,7 @@ from gdmcd_core.design.loop.step_log import Progress
 from gdmcd_core.design.loop.trajectory import Trajectory, TrajectoryRecorder
 from gdmcd_core.design.objective.integer_loss import formulas_from_amounts
 from gdmcd_core.design.objective.loss import alpha_ramp
-from gdmcd_core.design.runs.folder import CONFIG_FILE, STATE_FILE, RunWriter, _read_json
+from gdmcd_core.design.runs.folder import CANDIDATES_FILE, CONFIG_FILE, STATE_FILE, STATUS_FILE, RunWriter, _read_json
 from gdmcd_core.design.runs.progress import FolderProgress, fail_folder, finish_folder, state_keeper
 from gdmcd_core.design.runs.result import DesignResult
 from gdmcd_core.design.runs.state import BestInteger, RunState, StateError
@@ -48,6 +50,25 @@ class _ResumedConfig(DesignConfig):
 
     def alpha_at(self, k: int) -> float:
         return alpha_ramp(k + self.stage3_offset, self.stage3_total, self.alpha_max)
+
+
+# Statuses whose run folder is final: finalize and resume refuse them and leave every file as it is.
+FINAL_STATUSES = ("finished",)
+
+
+class RunFinishedError(ValueError):
+    """Finalize or resume asked of a finished run (its candidate table is final)."""
+
+
+def refuse_finished(run_dir: str | Path) -> None:
+    """RunFinishedError (one line naming the run and its status) when status.json says the run finished."""
+    run_dir = Path(run_dir)
+    status = _read_json(run_dir / STATUS_FILE).get("status")
+    if status in FINAL_STATUSES:
+        raise RunFinishedError(
+            f"run {run_dir.name} is {status}: its {CANDIDATES_FILE} is final and is not rewritten; "
+            "finalize and resume only finish stopped, failed or interrupted runs"
+        )
 
 
 def config_from_run(run_dir: str | Path) -> DesignConfig:
@@ -93,6 +114,7 @@ def finalize_run(engine: DesignLoop, run_dir: str | Path) -> pd.DataFrame:
     run_dir = Path(run_dir)
     writer = RunWriter(run_dir)
     try:
+        refuse_finished(run_dir)  # under the lock: no run can finish meanwhile
         state = RunState.load(run_dir / STATE_FILE)
         _check(state, engine, run_dir)
         _clean_temp_files(run_dir)
@@ -109,6 +131,13 @@ def finalize_run(engine: DesignLoop, run_dir: str | Path) -> pd.DataFrame:
         return table
     finally:
         writer.close()
+
+
+def _refined(out, istep: np.ndarray, s: int) -> np.ndarray | None:
+    """The resumed part's refined_from (loop/refine.py) for the rows whose merged formula is that part's."""
+    if out.refined_from is None:
+        return None
+    return np.where(istep == out.integer_step + s, out.refined_from, np.arange(len(istep)))
 
 
 def _resumed_config(cfg: DesignConfig, step: int) -> _ResumedConfig:
@@ -128,6 +157,7 @@ def resume_run(
     run_dir, cfg = Path(run_dir), engine.config
     writer = RunWriter(run_dir)
     try:
+        refuse_finished(run_dir)  # under the lock: no run can finish meanwhile
         state = RunState.load(run_dir / STATE_FILE)
         _check(state, engine, run_dir)
         _clean_temp_files(run_dir)
@@ -155,11 +185,20 @@ def resume_run(
         best = state.best.merge(best) if state.best is not None else best
         integ, istep = _named(best)
         full = replace(out, x_start=state.x_start, x_stage2=x_stage2, steps_done=steps_done, integer=integ)
-        full = replace(full, integer_step=istep, elapsed_s=time.perf_counter() - t0)
+        full = replace(
+            full, integer_step=istep, elapsed_s=time.perf_counter() - t0, refined_from=_refined(out, istep, s)
+        )
         writer.log(f"{status} after {steps_done}/{cfg.total_steps} steps")
         writer.write_trajectory(rec)
         table = build_candidates(
-            candidate_context(engine), state.x_start, state.start_labels, x_stage2, out.x_final, integ, istep
+            candidate_context(engine),
+            state.x_start,
+            state.start_labels,
+            x_stage2,
+            out.x_final,
+            integ,
+            istep,
+            full.refined_from,
         )
         finish_folder(writer, full, status, table, B, cfg.total_steps)
         return DesignResult(
@@ -179,7 +218,7 @@ def resume_run(
             allowed_ns=engine.allowed_ns,
         )
     except BaseException as exc:
-        if not isinstance(exc, StateError):
+        if not isinstance(exc, (StateError, RunFinishedError)):  # a refusal leaves the folder as it was
             fail_folder(writer, exc)
         raise
     finally:

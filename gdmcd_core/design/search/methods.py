@@ -28,6 +28,15 @@ Methods:
   element or more than max_elements elements. A pin keeps the rows whose pinned fraction is within
   PIN_MATCH_TOL of it (exact) or above it minus PIN_MATCH_TOL (at-least); the pin is then set and the
   other elements rescaled. If more rows pass than the budget allows, a seeded random subset is scored.
+* "substitution": data-mined ionic substitution (substitution.py, Hautier et al. 2011) of known superconductors
+  (Tc > 0 K), the parents, tier by tier: first the starts' nearest ones (L1), then, while the budget lasts, their
+  2nd, 3rd, ... nearest (`substitution.parent_tiers`). A tier's Tc is predicted first (part of the budget, at
+  most half of what is left), then its single and double substitutions are scored in the order of their
+  probability, B per generation, each snapped to its integer formula, duplicates and training SuperCon
+  compositions skipped. The run ends when the budget is spent or the tiers run out (then with fewer evaluations).
+  A pinned element must be in the substitution (its pin is then set, the other elements rescaled). The baseline
+  without the table (`edit_table="uniform"`) tries every single substitution of a parent element by an allowed
+  element, in random order.
 
 Evolution and random children are snapped to their integer formula (engine.integerize, the run's
 N set and pins) before they are scored, so a candidate is kept for the score of the formula reported.
@@ -59,6 +68,7 @@ from gdmcd_core.design.loop.results import OptimizeState
 from gdmcd_core.design.loop.step_log import PROGRESS_EVERY_S, Progress
 from gdmcd_core.design.loop.trajectory import TrajectoryRecorder
 from gdmcd_core.design.objective.integer_loss import integer_loss
+from gdmcd_core.design.search import substitution as subst
 from gdmcd_core.design.search.baselines import CROSSOVER_PROB, DEDUP_DECIMALS, TOURNAMENT_SIZE
 from gdmcd_core.design.search.mutation import ADD_PROB, REMOVE_PROB, SearchSpace, mutate
 
@@ -68,6 +78,8 @@ if TYPE_CHECKING:
 SEED_STREAM = 7919  # second seed word, so the search's random numbers differ from the start points'
 PIN_MATCH_TOL = 0.02  # database: a known composition matches a pin within this fraction
 NON_GRADIENT = tuple(m for m in SEARCH_METHODS if m != "gradient")
+EDIT_TABLES = ("lambda", "uniform")  # substitution: the lambda table, or any allowed element (a baseline)
+PROPOSAL_CHUNK = 4  # substitution: proposals made into compositions B x this at a time
 
 
 @dataclass(frozen=True)
@@ -333,6 +345,113 @@ def _database(s: _Search, known: KnownCompositions, rng: np.random.Generator) ->
     return s.finish("database", stopped, a.x.copy(), a.mean.copy(), [str(known.label[i]) for i in a.origin], counts)
 
 
+class _Feed:
+    """Substitution proposals made into compositions to score: admissible (`substitution.admissible`), pins set,
+    snapped to their integer formula, and fresh (neither a training SuperCon composition nor one made before).
+
+    Parents come in tiers (`add_parents`); `take` hands out the compositions of the current tier's proposals in
+    their order. For each composition handed out, `parent` (index into `parents_x`) and `edit` say what it is.
+    """
+
+    def __init__(self, engine: DesignLoop, rng: np.random.Generator, edit_table: str) -> None:
+        self.engine, self.rng, self.edit_table = engine, rng, edit_table
+        self.space = SearchSpace.from_constraints(engine.constraints)
+        self.known = set(composition_keys(engine.reference.sc_x))
+        self.seen = set(self.known)
+        self.props: subst.Proposals | None = None
+        self.offset = self.next = 0  # the current tier's first parent; its proposals made so far
+        self.parents_x = np.zeros((0, N_ELEMENTS))
+        self.parent: list[int] = []
+        self.edit: list[str] = []
+        self.x = np.zeros((0, N_ELEMENTS))  # made, not yet handed out (the last len(x) of parent/edit)
+        self.counts: dict[str, Any] = {"n_rejected_constraints": 0, "n_known_supercon": 0, "n_repeat": 0}
+
+    def add_parents(self, x: np.ndarray) -> None:
+        """The next tier of parents (P, 118): their proposals follow when the current ones are used up."""
+        if self.edit_table == "uniform":
+            props = subst.uniform_proposals(x, self.space, self.rng)
+            counts = {"n_parents": len(x), "n_single": len(props), "n_double": 0}
+        else:
+            props, counts = subst.proposals(x, self.space)
+        for k, v in counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+        self.offset, self.next, self.props = len(self.parents_x), 0, props
+        self.parents_x = np.concatenate([self.parents_x, x])
+
+    def _fresh(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(x), bool)
+        for i, k in enumerate(composition_keys(x)):
+            if k in self.seen:
+                self.counts["n_known_supercon" if k in self.known else "n_repeat"] += 1
+            else:
+                self.seen.add(k)
+                out[i] = True
+        return out
+
+    def _make(self, n: int) -> np.ndarray:
+        """Make the next n proposals of the current tier; the fresh compositions (M, 118)."""
+        props = self.props
+        rows = np.arange(self.next, min(self.next + n, len(props)))
+        self.next += len(rows)
+        x = props.compositions(self.parents_x[self.offset :], rows)
+        ok = subst.admissible(x, self.space)
+        self.counts["n_rejected_constraints"] += int((~ok).sum())
+        if not ok.any():
+            return x[:0]
+        x = _snap(self.engine, self.space.repair(x[ok], self.rng))
+        new = self._fresh(x)
+        for r in rows[ok][new]:
+            self.parent.append(self.offset + int(props.parent[r]))
+            self.edit.append(props.edit(int(r)))
+        return x[new]
+
+    def take(self, n: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to n compositions (n, 118) and their indices into `parent`/`edit`; fewer when the tier runs out."""
+        parts, have = [self.x], len(self.x)
+        while have < n and self.props is not None and self.next < len(self.props):
+            parts.append(self._make(chunk))
+            have += len(parts[-1])
+        x = np.concatenate(parts)
+        start = len(self.parent) - len(x)
+        self.x = x[n:]
+        return x[:n], np.arange(start, start + min(n, len(x)))
+
+
+def _substitution(s: _Search, start: init.StartPoints, rng: np.random.Generator, edit_table: str) -> SearchState:
+    engine, ref = s.engine, s.engine.reference
+    feed, stopped, parent_tc, opened = _Feed(engine, rng, edit_table), False, [], []
+    for tier in subst.parent_tiers(start.x, ref.sc_x, ref.sc_tc_k):
+        tier = tier[: s.remaining // 2]  # a tier's Tc may take at most half of what is left
+        if len(tier) == 0 or stopped:
+            break
+        opened.append(tier)
+        x = np.asarray(ref.sc_x, np.float64)[tier]
+        feed.add_parents(x)
+        parent_tc.append(engine.predict(x)[0])
+        s.evaluations += len(x)  # the parents' Tc: the trajectory's starting point
+        while s.remaining > 0:
+            x, origin = feed.take(min(s.B, s.remaining), PROPOSAL_CHUNK * s.B)
+            if len(x) == 0:
+                break
+            if s.steps_done and s.stop_requested():
+                stopped = True
+                break
+            s.score(x, origin)
+    if s.steps_done == 0:
+        raise ValueError(
+            f"no {edit_table} substitution of the starts' nearest superconductors passes the constraints "
+            f"({engine.constraints.describe()})"
+        )
+    parent_idx = np.concatenate(opened)
+    par = np.asarray(feed.parent, np.int64)[s.archive.origin]
+    labels = [
+        f"substitution of {ref.sc_formula[parent_idx[k]]}: {feed.edit[o]}"
+        for k, o in zip(par, s.archive.origin, strict=True)
+    ]
+    counts = feed.counts | {"n_parent_tiers": len(parent_tc), "edit_table": edit_table}
+    return s.finish("substitution", stopped, feed.parents_x[par], np.concatenate(parent_tc)[par], labels, counts)
+
+
 def run_search(
     engine: DesignLoop,
     start: init.StartPoints,
@@ -341,10 +460,12 @@ def run_search(
     recorder: TrajectoryRecorder | None = None,
     *,
     known: KnownCompositions | None = None,
+    edit_table: str = "lambda",
 ) -> SearchState:
     """Run `engine.config.method` (not "gradient") from `start` at the gradient run's evaluation budget.
 
     known: the compounds "database" screens (default: `load_known_compositions()` from the data folder).
+    edit_table: what "substitution" proposes: "lambda" (the method) or "uniform" (the baseline without the table).
     """
     method = engine.config.method
     if method not in NON_GRADIENT:
@@ -357,10 +478,15 @@ def run_search(
     rng = np.random.default_rng([engine.config.seed, SEED_STREAM])
     if method == "database":
         return _database(s, known if known is not None else load_known_compositions(), rng)
+    if method == "substitution":
+        if edit_table not in EDIT_TABLES:
+            raise ValueError(f"edit_table must be one of {EDIT_TABLES}, got {edit_table!r}")
+        return _substitution(s, start, rng, edit_table)
     return _generative(s, method, start, rng)
 
 
 __all__ = [
+    "EDIT_TABLES",
     "NON_GRADIENT",
     "KnownCompositions",
     "SearchState",
