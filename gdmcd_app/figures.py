@@ -24,6 +24,8 @@ FRACTION_LABEL = "atomic fraction"
 BEST_COLOR, MEDIAN_COLOR, BAND_COLOR = "#d6336c", "#1c7ed6", "rgba(28, 126, 214, 0.18)"
 STAGE3_COLOR = "#868e96"
 INTEGER_COLOR = "#2b8a3e"  # the integer formula, after the loop
+STAGE3_LINE = dict(color=STAGE3_COLOR, dash="dash", width=1)  # where stage 3 began
+INTEGER_LINE = dict(color=INTEGER_COLOR, dash="dot", width=1.5)  # where the integer formula is drawn
 _FONT = "Inter, Helvetica, Arial, sans-serif"
 # Legends go under the x axis: Plotly's toolbar (modebar) sits at the top right and covered legends drawn there.
 # st.plotly_chart(config=PLOT_CONFIG) for every result figure: the modebar stays (zoom, pan) and its camera button
@@ -52,12 +54,36 @@ def _stage3_line(fig: go.Figure, stage3_step: int | None, x: Sequence[float] | n
     xs = np.asarray(x if x is not None else [], dtype=float)
     if xs.size == 0 or not np.isfinite(xs).any() or np.nanmax(xs) < stage3_step:
         return
+    _labelled_vline(fig, stage3_step, "stage 3", STAGE3_LINE, "top right")
+
+
+def _labelled_vline(fig: go.Figure, x: float, text: str, line: dict, position: str, **where: Any) -> None:
+    """A vertical line at step `x` in plotly line style `line`, with a small label `text` in the line's colour at
+    `position` ("top left", ...); `where`: the subplot row and column it is drawn in."""
     fig.add_vline(
+        x=x,
+        line=line,
+        annotation_text=text,
+        annotation_position=position,
+        annotation_font=dict(size=10, color=line["color"]),
+        **where,
+    )
+
+
+def _stage3_marker(fig: go.Figure, stage3_step: int, text: str, xanchor: str, yanchor: str, **where: Any) -> None:
+    """A dashed line at the step where stage 3 began, labelled `text` at the top of the plot (the label's
+    xanchor/yanchor place it beside the line's top); `where`: the subplot rows and column the line crosses."""
+    fig.add_vline(x=stage3_step, line=STAGE3_LINE, **where)
+    fig.add_annotation(
         x=stage3_step,
-        line=dict(color=STAGE3_COLOR, dash="dash", width=1),
-        annotation_text="stage 3",
-        annotation_position="top right",
-        annotation_font=dict(size=10, color=STAGE3_COLOR),
+        y=1,
+        xref="x",
+        yref="paper",
+        text=text,
+        showarrow=False,
+        xanchor=xanchor,
+        yanchor=yanchor,
+        font=dict(size=10, color=STAGE3_COLOR),
     )
 
 
@@ -171,18 +197,8 @@ def alpha_ramp(
         )
     )
     if stage3_step is not None and len(x) and x.max() >= stage3_step:
-        fig.add_vline(x=stage3_step, line=dict(color=STAGE3_COLOR, dash="dash", width=1))
-        fig.add_annotation(  # inside the plot, left of the line's top: clear of the axes and their titles
-            x=stage3_step,
-            y=1,
-            xref="x",
-            yref="paper",
-            text="stage 3 →",
-            showarrow=False,
-            xanchor="right",
-            yanchor="top",
-            font=dict(size=10, color=STAGE3_COLOR),
-        )
+        # inside the plot, left of the line's top: clear of the axes and their titles
+        _stage3_marker(fig, stage3_step, "stage 3 →", xanchor="right", yanchor="top")
     x_hi = float(x.max()) if len(x) else 1.0
     y_hi = float(np.nanmax(y)) if len(y) and np.nanmax(y) > 0 else 1.0
     xt, yt = round_ticks(x_hi), round_ticks(y_hi, 3)
@@ -215,14 +231,7 @@ def _integer_line(fig: go.Figure, integer_step: float | None, **where: Any) -> N
     """A dotted line at the step where the integer formula is drawn (after the loop: rounding and refinement)."""
     if integer_step is None:
         return
-    fig.add_vline(
-        x=integer_step,
-        line=dict(color=INTEGER_COLOR, dash="dot", width=1.5),
-        annotation_text="integer formula",
-        annotation_position="top left",
-        annotation_font=dict(size=10, color=INTEGER_COLOR),
-        **where,
-    )
+    _labelled_vline(fig, integer_step, "integer formula", INTEGER_LINE, "top left", **where)
 
 
 def composition_area(
@@ -288,20 +297,9 @@ def candidate_path(
             col=1,
         )
         _integer_line(fig, float(x[-1]), row=1, col=1)
-        fig.add_vline(x=float(x[-1]), line=dict(color=INTEGER_COLOR, dash="dot", width=1.5), row=2, col=1)
+        fig.add_vline(x=float(x[-1]), line=INTEGER_LINE, row=2, col=1)
     if stage3_step is not None and len(x) and np.nanmax(x) >= stage3_step:
-        fig.add_vline(x=stage3_step, line=dict(color=STAGE3_COLOR, dash="dash", width=1), row="all", col=1)
-        fig.add_annotation(
-            x=stage3_step,
-            y=1,
-            xref="x",
-            yref="paper",
-            text="stage 3",
-            showarrow=False,
-            xanchor="left",
-            yanchor="bottom",
-            font=dict(size=10, color=STAGE3_COLOR),
-        )
+        _stage3_marker(fig, stage3_step, "stage 3", xanchor="left", yanchor="bottom", row="all", col=1)
     fig.update_yaxes(title_text=FRACTION_LABEL, range=[0, 1.0], row=1, col=1)
     fig.update_yaxes(title_text=TC_LABEL, row=2, col=1)
     fig.update_xaxes(title_text=STEP_LABEL, row=2, col=1)

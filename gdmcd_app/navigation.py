@@ -20,6 +20,13 @@ PAGES = (  # (url path = module in views/, title, icon); the first is the defaul
 )
 
 
+def keep_in_address(name: str, value: str) -> None:
+    """Show `value` as the address's query parameter `name` (`?name=value`), so that a reload or a copied link
+    shows the same; written only when it differs."""
+    if st.query_params.get(name) != value:
+        st.query_params[name] = value
+
+
 def page(url_path: str) -> st.Page:
     """The st.Page of a view by its url path (e.g. "design"), for st.navigation, st.switch_page and st.page_link."""
     for i, (path, title, icon) in enumerate(PAGES):

@@ -75,36 +75,34 @@ def get_model():
 
 
 @st.cache_resource(show_spinner=False)
-def _trees(path: str):
+def _beside(path: str, kind: str):
+    """What is saved beside the checkpoint at `path` for its data and split: its trees (kind "trees",
+    model/trees.py) or its P(superconductor) classifier (kind "classifier", model/sc_classifier.py); None if absent."""
     from gdmcd_core.model.checkpoint import read_card
+    from gdmcd_core.model.sc_classifier import classifier_beside
     from gdmcd_core.model.trees import trees_beside
 
-    return trees_beside(path, read_card(path))
+    load = {"trees": trees_beside, "classifier": classifier_beside}[kind]
+    return load(path, read_card(path))
 
 
-def get_trees():
-    """(trees beside the active checkpoint or None, None) or (None, error message); loaded once per checkpoint."""
+def _beside_active(kind: str):
+    """(`_beside` the active checkpoint or None, None) or (None, error message); loaded once per checkpoint."""
     try:
-        return _trees(str(checkpoint_path())), None
+        return _beside(str(checkpoint_path()), kind), None
     except CheckpointError as exc:
         return None, str(exc)
 
 
-@st.cache_resource(show_spinner=False)
-def _classifier(path: str):
-    from gdmcd_core.model.checkpoint import read_card
-    from gdmcd_core.model.sc_classifier import classifier_beside
-
-    return classifier_beside(path, read_card(path))
+def get_trees():
+    """(trees beside the active checkpoint or None, None) or (None, error message); loaded once per checkpoint."""
+    return _beside_active("trees")
 
 
 def get_classifier():
     """(the P(superconductor) classifier beside the active checkpoint or None, None) or (None, error message);
     loaded once per checkpoint (model/sc_classifier.py)."""
-    try:
-        return _classifier(str(checkpoint_path())), None
-    except CheckpointError as exc:
-        return None, str(exc)
+    return _beside_active("classifier")
 
 
 @st.cache_resource(show_spinner="Reading the model's training set…", max_entries=4)
@@ -234,6 +232,15 @@ def load_run(run_id: str) -> tuple[runs.LoadedRun | None, str | None]:
         return None, f"run {run_id!r} cannot be read: {exc}"
 
 
+def load_run_or_stop(run_id: str) -> runs.LoadedRun:
+    """The run (`load_run`), else its one-line error and st.stop(): for a page that has nothing to show without it."""
+    run, err = load_run(run_id)
+    if err:
+        st.error(err)
+        st.stop()
+    return run
+
+
 def run_options() -> dict[str, str]:
     """{run id: label} of every run folder, newest first."""
     out = {}
@@ -242,3 +249,12 @@ def run_options() -> dict[str, str]:
         why = f" · {r.problem[:80]}" if r.status == runs.UNREADABLE else ""
         out[r.run_id] = f"{r.run_id} · {r.status}{best}{why}"
     return out
+
+
+def run_options_or_stop() -> dict[str, str]:
+    """`run_options`, else a note that there are no runs yet and st.stop(): for a page that shows one run."""
+    options = run_options()
+    if not options:
+        st.info("No runs yet — start one on the Design page.")
+        st.stop()
+    return options

@@ -135,8 +135,11 @@ def test_candidate_page_from_the_results_table_and_by_its_url(served_run) -> Non
         grid = page.get_by_test_id("stDataFrame").last  # the results table: the page's last table
         grid.scroll_into_view_if_needed()
         # the link column comes first: a click on the first data row's "open ↗" opens the candidate page
+        link = {"x": 24, "y": 35 + 17}  # the first data row's "open ↗" (the header row is 35 px high)
+        grid.hover(position=link)  # the grid draws its link on hover; a click then follows it
+        page.wait_for_timeout(500)
         with context.expect_page(timeout=30_000) as opened:
-            grid.click(position={"x": 30, "y": 35 + 17})
+            grid.click(position=link)
         tab = opened.value
         tab.wait_for_load_state()
         assert f"run={run_id}" in tab.url and f"formula={quote(best)}" in tab.url

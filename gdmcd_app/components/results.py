@@ -12,8 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from gdmcd_app import callbacks, candidate_story, data, figures, job_view, models, results_table
+from gdmcd_app.components.downloads import csv_download
 from gdmcd_app.inputs import pretty_formula
-from gdmcd_app.shared import csv_download_bytes, get_registry, load_run
+from gdmcd_app.shared import get_registry, load_run
 from gdmcd_core.design.evidence import filters
 from gdmcd_core.design.evidence.diversity import families_summary
 
@@ -138,13 +139,12 @@ def _downloads(view: pd.DataFrame, table: pd.DataFrame, specs: dict, run_id: str
             on_click="ignore",
             help="exactly the rows and columns on screen, with the filters applied",
         )
-    e3.download_button(  # read through load_run: never a file outside the run folder
+    csv_download(  # read through load_run: never a file outside the run folder
+        e3,
         "Download full table (CSV)",
-        csv_download_bytes(table),
-        file_name=f"candidates-{run_id}.csv",
-        mime="text/csv",
+        table,
+        f"candidates-{run_id}.csv",
         key="download_csv",
-        on_click="ignore",
         help="every candidate and every column, unfiltered, with the run folder's column names",
     )
 

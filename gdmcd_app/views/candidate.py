@@ -12,8 +12,10 @@ import streamlit as st
 
 from gdmcd_app import candidate_story as story
 from gdmcd_app import data, figures, models, results_table
+from gdmcd_app.components.downloads import PATH_CSV_HELP, csv_download
 from gdmcd_app.inputs import pretty_formula
-from gdmcd_app.shared import csv_download_bytes, get_reference, load_run, run_options
+from gdmcd_app.navigation import keep_in_address
+from gdmcd_app.shared import get_reference, load_run_or_stop, run_options_or_stop
 from gdmcd_core.chem.composition import FormulaError
 
 ss = st.session_state
@@ -36,26 +38,28 @@ def _on_formula() -> None:
         st.query_params["formula"] = ss[FORMULA_KEY]
 
 
+def _address_select(label: str, options: dict, key: str, param: str, on_change, placeholder: str) -> str:
+    """A selectbox over `options` ({value: label}) whose choice the address's query parameter `param` shows;
+    stops the page while nothing is chosen."""
+    picked = st.selectbox(
+        label, list(options), key=key, format_func=options.get, on_change=on_change, placeholder=placeholder
+    )
+    if picked is None:
+        st.stop()
+    keep_in_address(param, picked)
+    return picked
+
+
 def _pick_run() -> str:
     """The run of the address (`run`), else the one picked before, else the newest; stops on a bad one."""
-    options = run_options()
-    if not options:
-        st.info("No runs yet — start one on the Design page.")
-        st.stop()
+    options = run_options_or_stop()
     wanted = st.query_params.get("run")
     if wanted is not None and wanted not in options:
         st.error(f"Run {_quoted(wanted)} from the address bar is not in the runs folder.")
         ss[RUN_KEY] = None
     else:
         ss[RUN_KEY] = wanted or (ss.get(RUN_KEY) if ss.get(RUN_KEY) in options else next(iter(options)))
-    run_id = st.selectbox(
-        "Run", list(options), key=RUN_KEY, format_func=options.get, on_change=_on_run, placeholder="Choose a run"
-    )
-    if run_id is None:
-        st.stop()
-    if st.query_params.get("run") != run_id:
-        st.query_params["run"] = run_id
-    return run_id
+    return _address_select("Run", options, RUN_KEY, "run", _on_run, "Choose a run")
 
 
 def _pick_row(run, run_id: str):
@@ -70,13 +74,7 @@ def _pick_row(run, run_id: str):
         st.error(f"Formula {_quoted(wanted)} is not among the {len(table)} candidates of run {run_id}.")
     ss[FORMULA_KEY] = None if row is None else str(row["integer_formula"])
     labels = story.candidate_options(table)
-    picked = st.selectbox(
-        "Candidate", list(labels), key=FORMULA_KEY, format_func=labels.get, on_change=_on_formula, placeholder="Choose"
-    )
-    if picked is None:
-        st.stop()
-    if st.query_params.get("formula") != picked:
-        st.query_params["formula"] = picked
+    _address_select("Candidate", labels, FORMULA_KEY, "formula", _on_formula, "Choose")
     return row
 
 
@@ -214,24 +212,20 @@ def _links_and_downloads(run_id: str, row, near, path) -> None:
         help="its candidate-table row, the nearest known superconductors and its path",
     )
     if path is not None:
-        cols[4].download_button(
+        csv_download(
+            cols[4],
             "Trajectory (CSV)",
-            csv_download_bytes(path),
-            file_name=f"trajectory-{run_id}-{formula}.csv",
-            mime="text/csv",
+            path,
+            f"trajectory-{run_id}-{formula}.csv",
             key="cand_csv",
-            on_click="ignore",
-            help="step, stage, Tc, σ, integer loss and atomic fractions; the last row is the integer formula",
+            help=PATH_CSV_HELP,
         )
 
 
 def render() -> None:
     st.title("Candidate")
     run_id = _pick_run()
-    run, err = load_run(run_id)
-    if err:
-        st.error(err)
-        st.stop()
+    run = load_run_or_stop(run_id)
     row = _pick_row(run, run_id)
     ref = models.run_model_ref(run.config)
     card = models.read_card(run.config.get("checkpoint_path", "")) if ref else {}

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from gdmcd_app import data, inputs, models
+from gdmcd_app.components.downloads import csv_download
 from gdmcd_app.results_table import sigma_help
-from gdmcd_app.shared import csv_download_bytes, get_classifier, get_model, get_training_set, get_trees
+from gdmcd_app.shared import get_classifier, get_model, get_training_set, get_trees
 
 BAD_ROW_STYLE = "background-color: #fff0f0"
 
@@ -38,36 +39,36 @@ def _formulas() -> list[str]:
     return formulas[: inputs.MAX_PREDICT_ROWS]
 
 
+def _two_decimals(label: str, help: str):
+    """A number column shown to two decimals (Tc and σ in K, P(superconductor)), `help` its tooltip."""
+    return st.column_config.NumberColumn(label, format="%.2f", help=help)
+
+
 def _two_part_columns(model, ref: models.ModelRef) -> dict:
     """The columns of the two-part answer (model/hurdle.py), shown when the checkpoint has a classifier."""
     high_p = " (high-P est.)" if ref.high_pressure else ""
     return {
-        "p_superconductor": st.column_config.NumberColumn(
+        "p_superconductor": _two_decimals(
             "P(superconductor)",
-            format="%.2f",
-            help="probability that Tc > 0 K: gradient-boosted trees on element statistics fitted on the model's "
+            "probability that Tc > 0 K: gradient-boosted trees on element statistics fitted on the model's "
             "training rows (COD and hand-built non-superconductors as weaker evidence)",
         ),
-        "tc_if_sc_k": st.column_config.NumberColumn(
+        "tc_if_sc_k": _two_decimals(
             f"Tc if superconducting{high_p} (K)",
-            format="%.2f",
-            help="Tc given Tc > 0: mean of the network and the trees where the network says Tc > 0, the trees' Tc "
+            "Tc given Tc > 0: mean of the network and the trees where the network says Tc > 0, the trees' Tc "
             "where it says 0 K",
         ),
-        "tc_k": st.column_config.NumberColumn(
-            f"expected Tc{high_p} (K)", format="%.2f", help="P(superconductor) × Tc if superconducting"
-        ),
-        "tc_std_k": st.column_config.NumberColumn(
+        "tc_k": _two_decimals(f"expected Tc{high_p} (K)", "P(superconductor) × Tc if superconducting"),
+        "tc_std_k": _two_decimals(
             "σ expected (K)",
-            format="%.2f",
-            help="σ of the expected Tc: the mixture of 'no superconductivity' and the Tc if superconducting, whose "
+            "σ of the expected Tc: the mixture of 'no superconductivity' and the Tc if superconducting, whose "
             "σ is the network's widened by half the gap between the network and the trees; empty where unknown",
         ),
         "call": st.column_config.TextColumn(
             "call", help="superconductor / not a superconductor where P(SC) is 90 % sure and the network agrees"
         ),
-        "tc_ensemble_k": st.column_config.NumberColumn("Tc network (K)", format="%.2f", help=models.model_caption(ref)),
-        "tc_ensemble_std_k": st.column_config.NumberColumn("σ network (K)", format="%.2f", help=sigma_help(model.card)),
+        "tc_ensemble_k": _two_decimals("Tc network (K)", models.model_caption(ref)),
+        "tc_ensemble_std_k": _two_decimals("σ network (K)", sigma_help(model.card)),
     }
 
 
@@ -78,17 +79,12 @@ def _columns(model, ref: models.ModelRef, two_part: bool = False) -> dict:
         "parsed_formula": st.column_config.TextColumn(
             "scored as", help="the composition the model scored (hydrates summed), as `gdmcd predict` prints it"
         ),
-        "tc_k": st.column_config.NumberColumn(
-            "Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", format="%.2f", help=models.model_caption(ref)
-        ),
-        "tc_std_k": st.column_config.NumberColumn("σ (K)", format="%.2f", help=sigma_help(model.card)),
-        "tc_trees_k": st.column_config.NumberColumn(
-            "Tc trees (K)", format="%.2f", help="second opinion: gradient-boosted trees on element statistics"
-        ),
-        "tc_consensus_k": st.column_config.NumberColumn(
+        "tc_k": _two_decimals("Tc, high-P est. (K)" if ref.high_pressure else "Tc (K)", models.model_caption(ref)),
+        "tc_std_k": _two_decimals("σ (K)", sigma_help(model.card)),
+        "tc_trees_k": _two_decimals("Tc trees (K)", "second opinion: gradient-boosted trees on element statistics"),
+        "tc_consensus_k": _two_decimals(
             "Tc consensus (K)",
-            format="%.2f",
-            help="mean of the network and the trees where the network says Tc > 0",
+            "mean of the network and the trees where the network says Tc > 0",
         ),
         "warning": st.column_config.TextColumn(
             "warning", width="large", help="the training-set checks of `gdmcd predict`: unseen elements, distance"
@@ -121,12 +117,8 @@ def _predictions(model, table: pd.DataFrame) -> None:
             f"{n_bad} of {len(table)} rows could not be read — see the problem column next to each; "
             "the others were predicted."
         )
-    st.download_button(
-        "Download predictions (CSV)",
-        csv_download_bytes(table.assign(model=ref.name, model_sha256=ref.sha256)),
-        file_name="tc_predictions.csv",
-        mime="text/csv",
-        on_click="ignore",
+    csv_download(
+        st, "Download predictions (CSV)", table.assign(model=ref.name, model_sha256=ref.sha256), "tc_predictions.csv"
     )
 
 

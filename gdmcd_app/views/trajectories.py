@@ -7,25 +7,22 @@ from __future__ import annotations
 import streamlit as st
 
 from gdmcd_app import candidate_story, data, figures, models
+from gdmcd_app.components.downloads import PATH_CSV_HELP, csv_download
 from gdmcd_app.inputs import pretty_formula
-from gdmcd_app.navigation import page
-from gdmcd_app.shared import csv_download_bytes, load_run, run_options
+from gdmcd_app.navigation import keep_in_address, page
+from gdmcd_app.shared import load_run_or_stop, run_options_or_stop
 
 
 def _pick_run() -> str:
     """The run shown: the address's (`run` query parameter) when it is in the runs folder, else the newest."""
-    options = run_options()
-    if not options:
-        st.info("No runs yet — start one on the Design page.")
-        st.stop()
+    options = run_options_or_stop()
     wanted = st.query_params.get("run")
     if wanted and wanted not in options:
         st.error(f"Run {wanted!r} from the address bar is not in the runs folder; showing the newest run.")
         wanted = None
     ids = list(options)
     run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted else 0, format_func=options.get, key="traj_run")
-    if st.query_params.get("run") != run_id:
-        st.query_params["run"] = run_id
+    keep_in_address("run", run_id)
     return run_id
 
 
@@ -53,14 +50,13 @@ def _composition(traj, table, focus: int, labels: dict, stage3: int | None, run_
     # stage 3 begins after steps2 steps; a run without stage 3 is stage 2 to its last snapshot
     path = data.candidate_path(traj, row, stage3 if stage3 is not None else int(traj.snap_step[-1]))
     a, b = st.columns(2)
-    a.download_button(
+    csv_download(
+        a,
         "Download this composition path (CSV)",
-        csv_download_bytes(path),
-        file_name=f"trajectory-{run_id}-{formula}.csv",
-        mime="text/csv",
+        path,
+        f"trajectory-{run_id}-{formula}.csv",
         key="traj_path_csv",
-        on_click="ignore",
-        help="step, stage, Tc, σ, integer loss and atomic fractions; the last row is the integer formula",
+        help=PATH_CSV_HELP,
     )
     b.page_link(
         page(candidate_story.CANDIDATE_PAGE),
@@ -100,13 +96,12 @@ def _candidates(traj, table, stage3: int | None, run_id: str) -> None:
         key="traj_il",
         config=figures.PLOT_CONFIG,
     )
-    st.download_button(
+    csv_download(
+        st,
         "Download Tc and integer loss of these candidates (CSV)",
-        csv_download_bytes(data.candidates_over_steps(traj, {i: short[i] for i in picked})),
-        file_name=f"candidates-over-steps-{run_id}.csv",
-        mime="text/csv",
+        data.candidates_over_steps(traj, {i: short[i] for i in picked}),
+        f"candidates-over-steps-{run_id}.csv",
         key="traj_picked_csv",
-        on_click="ignore",
         help="one row per candidate and snapshot: step, Tc (K), integer loss",
     )
 
@@ -126,13 +121,12 @@ def _whole_run(traj, cfg: dict, stage3: int | None, run_id: str) -> None:
     st.caption(
         "Left: paper Fig. 4a (Tc before vs after stage 2). Right: Fig. 4b (positive = fewer element types after stage 2)."
     )
-    st.download_button(
+    csv_download(
+        st,
         "Download the run's statistics per step (CSV)",
-        csv_download_bytes(data.trajectory_table(traj)),
-        file_name=f"trajectory-{run_id}.csv",
-        mime="text/csv",
+        data.trajectory_table(traj),
+        f"trajectory-{run_id}.csv",
         key="traj_run_csv",
-        on_click="ignore",
         help="step, stage, α, Tc best / median / q10 / q90 across candidates (K), mean hinge (K), median L_integer",
     )
 
@@ -140,10 +134,7 @@ def _whole_run(traj, cfg: dict, stage3: int | None, run_id: str) -> None:
 def render() -> None:
     st.title("Trajectories")
     run_id = _pick_run()
-    run, err = load_run(run_id)
-    if err:
-        st.error(err)
-        st.stop()
+    run = load_run_or_stop(run_id)
     traj, cfg = run.trajectory, run.config.get("design", {})
     stage3 = data.stage3_start(cfg)
     st.caption(run.info.summary or "")

@@ -28,8 +28,7 @@ scikit-learn object.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,18 @@ import numpy as np
 
 from gdmcd_core.chem.element_features import feature_matrix
 from gdmcd_core.data.dataset import TRAIN, VAL
-from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
+from gdmcd_core.model.checkpoint import CheckpointError
 from gdmcd_core.model.kinds import SC_CLASSIFIER_KIND
-from gdmcd_core.model.trees import TreeModel, export_sklearn
-from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sha256_file
+from gdmcd_core.model.trees import (
+    TreeModel,
+    boosting_settings,
+    check_boosting,
+    export_sklearn,
+    fitted_card,
+    load_tree_file,
+    save_tree_file,
+    tree_file_beside,
+)
 
 CLASSIFIER_SUFFIX = ".sc.pt"  # tc_default.pt -> tc_default.sc.pt (card tc_default.sc.json)
 P_THRESHOLD = 0.5  # validation precision and recall are reported for the call P(SC) >= this
@@ -60,15 +67,7 @@ class ClassifierConfig:
     seed: int = 0
 
     def validate(self) -> ClassifierConfig:
-        if self.max_iter < 1 or not 0 < self.learning_rate <= 1:
-            raise ValueError(
-                f"max_iter must be >= 1 and learning_rate in (0, 1], got {self.max_iter}, {self.learning_rate}"
-            )
-        if not 2 <= self.max_leaf_nodes <= 4096 or self.min_samples_leaf < 1:
-            raise ValueError(
-                f"max_leaf_nodes must be in 2..4096 and min_samples_leaf >= 1, got {self.max_leaf_nodes}, "
-                f"{self.min_samples_leaf}"
-            )
+        check_boosting(self)
         if not 0 < self.negative_weight <= 1:
             raise ValueError(f"negative_weight must be in (0, 1], got {self.negative_weight}")
         return self
@@ -136,14 +135,7 @@ def validation_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
 def _sklearn_classifier(config: ClassifierConfig) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return HistGradientBoostingClassifier(
-        max_iter=config.max_iter,
-        learning_rate=config.learning_rate,
-        max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
-        early_stopping=False,  # its random holdout is not the checkpoint's validation split
-        random_state=config.seed,
-    )
+    return HistGradientBoostingClassifier(**boosting_settings(config))
 
 
 def fit_classifier(
@@ -176,37 +168,22 @@ def classifier_path(checkpoint: str | Path) -> Path:
 
 def save_classifier(path: str | Path, model: ScClassifier, card: dict[str, Any]) -> str:
     """Write the classifier and its card (with the file's SHA-256) atomically; returns the SHA-256."""
-    path = Path(path)
-    atomic_torch_save(path, model.trees.to_blob())
-    digest = sha256_file(path)
-    full = {
-        **card,
-        "kind": SC_CLASSIFIER_KIND,
-        "n_trees": model.n_trees,
-        "n_nodes": len(model.trees.feature),
-        "sha256": digest,
-    }
-    atomic_write_text(card_path(path), json.dumps(full, indent=2, sort_keys=True))
-    return digest
+    return save_tree_file(path, model.trees, card, SC_CLASSIFIER_KIND)
 
 
 def load_classifier(path: str | Path) -> tuple[ScClassifier, dict[str, Any]]:
     """The classifier and its card; CheckpointError (one line) for a missing, damaged or tampered file."""
-    blob, card, _ = verified_blob(Path(path), SC_CLASSIFIER_KIND)
-    return ScClassifier(TreeModel.from_blob(blob, Path(path))), card
+    trees, card = load_tree_file(path, SC_CLASSIFIER_KIND)
+    return ScClassifier(trees), card
 
 
 def classifier_beside(checkpoint: str | Path, card: dict[str, Any]) -> ScClassifier | None:
     """The classifier saved beside a checkpoint (card: the checkpoint's) for the same data and split, else None.
     One fitted on another data config raises CheckpointError: its P(SC) would describe other training rows."""
     path = classifier_path(checkpoint)
-    if not path.is_file():
-        return None
-    model, sc_card = load_classifier(path)
-    for key in ("data_config", "hydride_config"):
-        if sc_card.get(key) != card.get(key):
-            raise CheckpointError(f"classifier {path} was fitted on other data or split than {checkpoint}; refit it")
-    return model
+    refit = f"classifier {path} was fitted on other data or split than {checkpoint}; refit it"
+    trees = tree_file_beside(path, SC_CLASSIFIER_KIND, card, refit)
+    return None if trees is None else ScClassifier(trees)
 
 
 def companion_classifier(ens: Any) -> tuple[ScClassifier | None, str]:
@@ -223,17 +200,7 @@ def companion_classifier(ens: Any) -> tuple[ScClassifier | None, str]:
 def classifier_card(config: ClassifierConfig, ens_card: dict[str, Any], fit: dict[str, Any]) -> dict[str, Any]:
     """The card fields of a classifier fitted for an ensemble: its data, split and checksums, how it was fitted
     (`fit`: rounds, row counts, validation figures, fit time) and provenance."""
-    from sklearn import __version__ as sklearn_version
-
-    return {
-        "classifier_config": asdict(config),
-        "data_config": ens_card.get("data_config"),
-        "hydride_config": ens_card.get("hydride_config"),
-        "data_checksums": ens_card.get("data_checksums"),
-        **fit,
-        "sklearn_version": sklearn_version,
-        **provenance(),
-    }
+    return fitted_card("classifier_config", config, ens_card, fit)
 
 
 __all__ = [

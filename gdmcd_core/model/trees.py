@@ -67,15 +67,22 @@ class TreeConfig:
     supercon_only: bool = True
 
     def validate(self) -> TreeConfig:
-        if self.max_iter < 1 or not 0 < self.learning_rate <= 1:
-            raise ValueError(
-                f"max_iter must be >= 1 and learning_rate in (0, 1], got {self.max_iter}, {self.learning_rate}"
-            )
-        if not 2 <= self.max_leaf_nodes <= 4096 or self.min_samples_leaf < 1:
-            raise ValueError(
-                f"max_leaf_nodes must be in 2..4096 and min_samples_leaf >= 1, got {self.max_leaf_nodes}, {self.min_samples_leaf}"
-            )
+        check_boosting(self)
         return self
+
+
+def check_boosting(config: Any) -> None:
+    """ValueError (one line) when the boosting settings of `config` (TreeConfig's max_iter, learning_rate,
+    max_leaf_nodes and min_samples_leaf; the classifier's config has them too) are out of range."""
+    if config.max_iter < 1 or not 0 < config.learning_rate <= 1:
+        raise ValueError(
+            f"max_iter must be >= 1 and learning_rate in (0, 1], got {config.max_iter}, {config.learning_rate}"
+        )
+    if not 2 <= config.max_leaf_nodes <= 4096 or config.min_samples_leaf < 1:
+        raise ValueError(
+            f"max_leaf_nodes must be in 2..4096 and min_samples_leaf >= 1, got {config.max_leaf_nodes}, "
+            f"{config.min_samples_leaf}"
+        )
 
 
 @dataclass
@@ -200,20 +207,26 @@ def export_sklearn(model: Any, n_features: int, extended: bool = False, max_tree
     )
 
 
+def boosting_settings(config: Any) -> dict[str, Any]:
+    """Keyword arguments of a scikit-learn HistGradientBoosting regressor or classifier from any config with
+    TreeConfig's fields (bench's GbtConfig adds l2_regularization; 0 without it, scikit-learn's default). No early
+    stopping: its random holdout would hold replicas and is not the checkpoint's validation split."""
+    return {
+        "max_iter": config.max_iter,
+        "learning_rate": config.learning_rate,
+        "max_leaf_nodes": config.max_leaf_nodes,
+        "min_samples_leaf": config.min_samples_leaf,
+        "l2_regularization": getattr(config, "l2_regularization", 0.0),
+        "early_stopping": False,
+        "random_state": config.seed,
+    }
+
+
 def hist_gradient_boosting(config: Any) -> Any:
-    """The project's one scikit-learn tree regressor, from any config with TreeConfig's fields (bench's
-    GbtConfig too, which adds l2_regularization). No early stopping: its random holdout would hold replicas."""
+    """The project's one scikit-learn tree regressor, from any config with TreeConfig's fields (`boosting_settings`)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    return HistGradientBoostingRegressor(
-        max_iter=config.max_iter,
-        learning_rate=config.learning_rate,
-        max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=getattr(config, "l2_regularization", 0.0),
-        early_stopping=False,
-        random_state=config.seed,
-    )
+    return HistGradientBoostingRegressor(**boosting_settings(config))
 
 
 def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -> TreeModel:
@@ -255,20 +268,32 @@ def trees_path(checkpoint: str | Path) -> Path:
     return p.with_name(p.name.removesuffix(".pt") + TREES_SUFFIX)
 
 
-def save_trees(path: str | Path, model: TreeModel, card: dict[str, Any]) -> str:
-    """Write the trees and their card (with the file's SHA-256) atomically; returns the SHA-256."""
+def save_tree_file(path: str | Path, model: TreeModel, card: dict[str, Any], kind: str) -> str:
+    """Write exported trees and their card (`kind`, the tree and node counts and the file's SHA-256 added)
+    atomically; returns the SHA-256. The Tc trees and the superconductor classifier are both stored this way."""
     path = Path(path)
     atomic_torch_save(path, model.to_blob())
     digest = sha256_file(path)
-    full = {**card, "kind": TREES_KIND, "n_trees": model.n_trees, "n_nodes": len(model.feature), "sha256": digest}
+    full = {**card, "kind": kind, "n_trees": model.n_trees, "n_nodes": len(model.feature), "sha256": digest}
     atomic_write_text(card_path(path), json.dumps(full, indent=2, sort_keys=True))
     return digest
 
 
+def load_tree_file(path: str | Path, kind: str) -> tuple[TreeModel, dict[str, Any]]:
+    """Exported trees of card kind `kind` and their card; CheckpointError (one line) for a missing, damaged or
+    tampered file."""
+    blob, card, _ = verified_blob(Path(path), kind)
+    return TreeModel.from_blob(blob, Path(path)), card
+
+
+def save_trees(path: str | Path, model: TreeModel, card: dict[str, Any]) -> str:
+    """Write the trees and their card (with the file's SHA-256) atomically; returns the SHA-256."""
+    return save_tree_file(path, model, card, TREES_KIND)
+
+
 def load_trees(path: str | Path) -> tuple[TreeModel, dict[str, Any]]:
     """Trees and their card; CheckpointError (one line) for a missing, damaged or tampered file."""
-    blob, card, _ = verified_blob(Path(path), TREES_KIND)
-    return TreeModel.from_blob(blob, Path(path)), card
+    return load_tree_file(path, TREES_KIND)
 
 
 def companion_trees(ens: Any) -> TreeModel | None:
@@ -291,34 +316,48 @@ def trees_beside(checkpoint: str | Path, card: dict[str, Any]) -> TreeModel | No
     Trees fitted on another data config (or a damaged trees file) raise CheckpointError: a second
     opinion from other data would be silently wrong."""
     path = trees_path(checkpoint)
+    refit = f"trees {path} were fitted on other data or split than {checkpoint}; refit them"
+    return tree_file_beside(path, TREES_KIND, card, refit)
+
+
+def tree_file_beside(path: Path, kind: str, card: dict[str, Any], refit: str) -> TreeModel | None:
+    """The exported trees of card kind `kind` at `path`, saved beside a checkpoint (card: the checkpoint's), else
+    None when there is no such file. Trees whose card names other data or split than `card` raise
+    CheckpointError(refit), a one-line message naming both files."""
     if not path.is_file():
         return None
-    model, trees_card = load_trees(path)
-    for key in ("data_config", "hydride_config"):
-        if trees_card.get(key) != card.get(key):
-            raise CheckpointError(f"trees {path} were fitted on other data or split than {checkpoint}; refit them")
+    model, own_card = load_tree_file(path, kind)
+    if any(own_card.get(key) != card.get(key) for key in ("data_config", "hydride_config")):
+        raise CheckpointError(refit)
     return model
 
 
-def tree_card(config: TreeConfig, ens_card: dict[str, Any], fit_s: float, n_rows: int) -> dict[str, Any]:
-    """The card fields of trees fitted for an ensemble (its data, split and checksums) and their provenance."""
+def fitted_card(config_key: str, config: Any, ens_card: dict[str, Any], fit: dict[str, Any]) -> dict[str, Any]:
+    """The card fields of a scikit-learn model fitted for an ensemble: its dataclass `config` under `config_key`,
+    the ensemble's data, split and checksums, `fit` (how it was fitted) and provenance."""
     from sklearn import __version__ as sklearn_version
 
     return {
-        "tree_config": asdict(config),
+        config_key: asdict(config),
         "data_config": ens_card.get("data_config"),
         "hydride_config": ens_card.get("hydride_config"),
         "data_checksums": ens_card.get("data_checksums"),
-        "train_rows": n_rows,
-        "fit_s": round(fit_s, 1),
+        **fit,
         "sklearn_version": sklearn_version,
         **provenance(),
     }
 
 
+def tree_card(config: TreeConfig, ens_card: dict[str, Any], fit_s: float, n_rows: int) -> dict[str, Any]:
+    """The card fields of trees fitted for an ensemble (its data, split and checksums) and their provenance."""
+    return fitted_card("tree_config", config, ens_card, {"train_rows": n_rows, "fit_s": round(fit_s, 1)})
+
+
 __all__ = [
     "TreeConfig",
     "TreeModel",
+    "boosting_settings",
+    "check_boosting",
     "companion_trees",
     "DISAGREEMENT_RATIO",
     "TC_FLOOR_K",
@@ -327,12 +366,16 @@ __all__ = [
     "relative_disagreement",
     "export_sklearn",
     "fit_trees",
+    "fitted_card",
     "hist_gradient_boosting",
+    "load_tree_file",
     "load_trees",
+    "save_tree_file",
     "save_trees",
     "second_opinion",
     "training_rows",
     "tree_card",
+    "tree_file_beside",
     "trees_beside",
     "trees_path",
 ]

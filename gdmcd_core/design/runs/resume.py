@@ -109,15 +109,24 @@ def _clean_temp_files(run_dir: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _locked_state(engine: DesignLoop, run_dir: Path) -> RunState:
+    """The run's saved state, checked against the engine's config; call it holding the run's lock.
+
+    Refuses a finished run (under the lock: no run can finish meanwhile) and removes a killed writer's temp files.
+    """
+    refuse_finished(run_dir)
+    state = RunState.load(run_dir / STATE_FILE)
+    _check(state, engine, run_dir)
+    _clean_temp_files(run_dir)
+    return state
+
+
 def finalize_run(engine: DesignLoop, run_dir: str | Path) -> pd.DataFrame:
     """Build candidates.csv from state.npz (status "stopped"); returns the table."""
     run_dir = Path(run_dir)
     writer = RunWriter(run_dir)
     try:
-        refuse_finished(run_dir)  # under the lock: no run can finish meanwhile
-        state = RunState.load(run_dir / STATE_FILE)
-        _check(state, engine, run_dir)
-        _clean_temp_files(run_dir)
+        state = _locked_state(engine, run_dir)
         integ, istep = _named(_best_with(engine, state.best, state.x, state.step))
         x2 = state.x_stage2 if state.x_stage2 is not None else state.x
         table = build_candidates(
@@ -157,10 +166,7 @@ def resume_run(
     run_dir, cfg = Path(run_dir), engine.config
     writer = RunWriter(run_dir)
     try:
-        refuse_finished(run_dir)  # under the lock: no run can finish meanwhile
-        state = RunState.load(run_dir / STATE_FILE)
-        _check(state, engine, run_dir)
-        _clean_temp_files(run_dir)
+        state = _locked_state(engine, run_dir)
         s, B = state.step, len(state.x)
         try:
             traj = Trajectory.load(run_dir / "trajectory.npz")
