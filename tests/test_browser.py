@@ -303,6 +303,7 @@ def _finished_run_screenshots(page, app_url: str) -> None:
     _shoot(page, "design")
     for name, path in (
         ("trajectories", f"trajectories?run={run_id}"),
+        ("candidate", f"candidate?run={run_id}"),  # the run's best candidate
         ("predict", "predict"),
         ("runs", "runs"),
         ("model", "model"),
