@@ -27,7 +27,8 @@ LAYERS = {
     "model": 3,
     "training": 4,
     "design": 4,
-    "cli": 5,
+    "campaign": 5,
+    "cli": 6,
 }
 # The sub-layers of design/, bottom first. A module may import design modules of an earlier entry or of its own
 # subpackage; the subpackages of one entry are independent of each other. run.py, engine.py and session.py are

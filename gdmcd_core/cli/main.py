@@ -1,4 +1,4 @@
-"""The `gdmcd` command: train, evaluate, predict, design, runs, ledger, merge, trees, classifier.
+"""The `gdmcd` command: train, evaluate, predict, design, runs, ledger, merge, trees, classifier, campaign.
 
 Bad input gets one clear line on stderr and exit status 2, never a traceback.
 """
@@ -44,6 +44,10 @@ SUBCOMMANDS = {
     "classifier": (
         "fit P(superconductor) trees beside a checkpoint (the first part of the two-part output)",
         "gdmcd_core.cli.classifier.add_classifier_parser",
+    ),
+    "campaign": (
+        "campaigns with the lab: add runs, propose a batch, import measured results, status, export",
+        "gdmcd_core.cli.campaign.add_campaign_parser",
     ),
 }
 
