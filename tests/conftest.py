@@ -170,3 +170,17 @@ def tiny_checkpoint(tiny_data_dir: Path, tmp_path: Path) -> Path:
     out.parent.mkdir()
     train(TC, spec, out, data_dir=str(tiny_data_dir), progress=False, log=lambda s: None)
     return out
+
+
+@pytest.fixture()
+def ckpt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A tiny untrained checkpoint, with $GDMCD_DATA_DIR on tiny data and a private cache (the CLI fault tests)."""
+    from _app_helpers import make_tiny_checkpoint
+
+    from gdmcd_core.data.reference import load_reference
+
+    monkeypatch.setenv("GDMCD_DATA_DIR", str(write_tiny_data(tmp_path / "data")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    load_reference.cache_clear()
+    yield make_tiny_checkpoint(tmp_path / "ckpt" / "tiny.pt")
+    load_reference.cache_clear()

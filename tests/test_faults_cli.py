@@ -13,14 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _app_helpers import make_tiny_checkpoint
+from cli_helpers import one_line_exit_2
 from conftest import write_tiny_data
 
 from gdmcd_core.chem.formula_syntax import MAX_BRACKET_DEPTH, QUOTE_LIMIT, FormulaError, parse_amounts
 from gdmcd_core.cli.main import main
 from gdmcd_core.data.dataset import load_table
 from gdmcd_core.data.paths import SUPERCON_FILE, DataFileError
-from gdmcd_core.data.reference import load_reference
 from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.design.runs.state import RunState, StateError
@@ -33,28 +32,6 @@ pytestmark = pytest.mark.fault
 NESTED = "(" * 5000 + "Fe" + ")" * 5000
 LONG = "Fe" * 500_000 + "x"  # a megabyte that does not parse
 MAX_ERROR_CHARS = 600  # far below the inputs above: the message quotes a bounded prefix
-
-
-@pytest.fixture()
-def ckpt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GDMCD_DATA_DIR", str(write_tiny_data(tmp_path / "data")))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    load_reference.cache_clear()
-    yield make_tiny_checkpoint(tmp_path / "ckpt" / "tiny.pt")
-    load_reference.cache_clear()
-
-
-def one_line_exit_2(capsys, argv: list[str], *needles: str) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err[:2000]
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err[:2000]
-    for n in needles:
-        assert n in err, err[:2000]
-    return err
 
 
 def design(tmp_path: Path, ckpt: Path, *extra: str) -> list[str]:

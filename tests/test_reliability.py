@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _app_helpers import make_tiny_checkpoint
-from conftest import write_tiny_data
+from cli_helpers import one_line_exit_2
 
 from gdmcd_core.cli.main import main
 from gdmcd_core.data.dataset import data_mismatch
@@ -26,28 +25,6 @@ from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.fault
-
-
-@pytest.fixture()
-def ckpt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GDMCD_DATA_DIR", str(write_tiny_data(tmp_path / "data")))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    load_reference.cache_clear()
-    yield make_tiny_checkpoint(tmp_path / "ckpt" / "tiny.pt")
-    load_reference.cache_clear()
-
-
-def one_line_exit_2(capsys, argv: list[str], *needles: str) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, err
-    return err
 
 
 def design(tmp_path: Path, ckpt: Path, *extra: str) -> list[str]:

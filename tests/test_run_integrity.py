@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _app_helpers import make_tiny_checkpoint
+from cli_helpers import one_line_exit_2
 from conftest import write_tiny_data
 
 from gdmcd_core.cli.main import main
@@ -33,15 +33,6 @@ RUN_ID = "20250101-000000-abc123"
 TINY_RUN = ("--n-candidates", "3", "--steps2", "3", "--steps3", "3", "--top", "0", "--no-progress")
 
 
-@pytest.fixture()
-def ckpt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GDMCD_DATA_DIR", str(write_tiny_data(tmp_path / "data")))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    load_reference.cache_clear()
-    yield make_tiny_checkpoint(tmp_path / "ckpt" / "tiny.pt")
-    load_reference.cache_clear()
-
-
 def tiny_run(tmp_path: Path, ckpt: Path, capsys, *extra: str) -> Path:
     """A finished run folder (with state.npz) at tmp_path/runs/RUN_ID."""
     out = tmp_path / "runs" / RUN_ID
@@ -52,16 +43,6 @@ def tiny_run(tmp_path: Path, ckpt: Path, capsys, *extra: str) -> Path:
 
 def folder_bytes(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
-
-
-def one_line_exit_2(capsys, argv: list[str], *needles: str) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err[:2000]
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err[:2000]
-    for n in needles:
-        assert n in err, err
-    return err
 
 
 def set_status(run_dir: Path, status: str) -> None:
