@@ -86,3 +86,31 @@ def switch_page(at: AppTest, url_path: str) -> AppTest:
     """
     at._page_hash = calc_hash(url_path)
     return at
+
+
+# A small run of the tiny model through the app's job registry: H >= 0.5 pinned, O excluded, a few steps.
+SMALL_RUN = dict(
+    n_candidates=4,
+    init_mode="formulas",
+    init_formulas=("MgB2", "Nb3Sn"),
+    pins=("H>=0.5",),
+    exclude=("O",),
+    n_min=4,
+    n_max=8,
+    steps2=10,
+    steps3=10,
+    record_every=2,
+    max_elements=3,
+)
+
+
+def finished_small_run(env: dict[str, str]) -> str:
+    """Run `SMALL_RUN` in the app's runs folder (env from `tiny_app_env`) to the end; its run id."""
+    from gdmcd_app.jobs import JobRegistry
+    from gdmcd_core.design.config.config import DesignConfig
+    from gdmcd_core.model.checkpoint import load_checkpoint
+
+    job = JobRegistry(env["GDMCD_RUNS_DIR"]).start(load_checkpoint(env["GDMCD_CHECKPOINT"]), DesignConfig(**SMALL_RUN))
+    job.join(120)
+    assert job.snapshot().status == "finished", job.snapshot().error
+    return job.job_id

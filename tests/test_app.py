@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _app_helpers import app_test, tiny_app_env
+from _app_helpers import app_test, finished_small_run, tiny_app_env
 from streamlit.testing.v1 import AppTest
 
 from gdmcd_app.jobs import JobRegistry
@@ -35,24 +35,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def finished_run(env: dict[str, str]) -> str:
     """A small finished run in the app's runs folder (H >= 0.5 pinned, O excluded)."""
-    model = load_checkpoint(env["GDMCD_CHECKPOINT"])
-    cfg = DesignConfig(
-        n_candidates=4,
-        init_mode="formulas",
-        init_formulas=("MgB2", "Nb3Sn"),
-        pins=("H>=0.5",),
-        exclude=("O",),
-        n_min=4,
-        n_max=8,
-        steps2=10,
-        steps3=10,
-        record_every=2,
-        max_elements=3,
-    )
-    job = JobRegistry(env["GDMCD_RUNS_DIR"]).start(model, cfg)
-    job.join(120)
-    assert job.snapshot().status == "finished", job.snapshot().error
-    return job.job_id
+    return finished_small_run(env)
 
 
 def _errors(at: AppTest) -> list[str]:

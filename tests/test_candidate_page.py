@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 import pytest
-from _app_helpers import app_test, tiny_app_env
+from _app_helpers import app_test, finished_small_run, tiny_app_env
 from design_helpers import tiny_reference
 from streamlit.testing.v1 import AppTest
 
@@ -25,7 +25,6 @@ from gdmcd_app.inputs import pretty_formula
 from gdmcd_core.chem.composition import parse_formula, to_vector
 from gdmcd_core.chem.distance import nearest_k_l1, nearest_l1
 from gdmcd_core.chem.elements import index_of
-from gdmcd_core.design.config.config import DesignConfig
 from gdmcd_core.design.loop.trajectory import Trajectory
 from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.model.hurdle import plus_minus
@@ -53,26 +52,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def run_id(env: dict[str, str]) -> str:
     """A small finished run of the tiny model in the app's runs folder."""
-    from gdmcd_app.jobs import JobRegistry
-    from gdmcd_core.model.checkpoint import load_checkpoint
-
-    cfg = DesignConfig(
-        n_candidates=4,
-        init_mode="formulas",
-        init_formulas=("MgB2", "Nb3Sn"),
-        pins=("H>=0.5",),
-        exclude=("O",),
-        n_min=4,
-        n_max=8,
-        steps2=10,
-        steps3=10,
-        record_every=2,
-        max_elements=3,
-    )
-    job = JobRegistry(env["GDMCD_RUNS_DIR"]).start(load_checkpoint(env["GDMCD_CHECKPOINT"]), cfg)
-    job.join(120)
-    assert job.snapshot().status == "finished", job.snapshot().error
-    return job.job_id
+    return finished_small_run(env)
 
 
 def _open(run: str | None = None, formula: str | None = None) -> AppTest:

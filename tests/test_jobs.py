@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _app_helpers import tiny_app_env
+from _app_helpers import SMALL_RUN, tiny_app_env
 
 from gdmcd_app.jobs import JobLimitError, JobRegistry
 from gdmcd_core.chem.composition import to_vector
@@ -197,19 +197,7 @@ def tiny_env(tmp_path_factory: pytest.TempPathFactory):
 def test_real_engine_writes_its_run_folder_and_honours_pins(tiny_env: dict[str, str]) -> None:
     model = load_checkpoint(tiny_env["GDMCD_CHECKPOINT"])
     reg = JobRegistry(tiny_env["GDMCD_RUNS_DIR"], max_active=2)
-    cfg = DesignConfig(
-        n_candidates=4,
-        init_mode="formulas",
-        init_formulas=("MgB2", "Nb3Sn"),
-        pins=("H>=0.5",),
-        exclude=("O",),
-        n_min=4,
-        n_max=8,
-        steps2=15,
-        steps3=15,
-        record_every=5,
-        max_elements=3,
-    )
+    cfg = DesignConfig(**{**SMALL_RUN, "steps2": 15, "steps3": 15, "record_every": 5})
     job = reg.start(model, cfg)
     job.join(120)
     snap = job.snapshot()
