@@ -337,3 +337,15 @@ def write_results(name: str, numbers: dict[str, Any], checkpoints: Iterable[Any]
         json.dumps({**numbers, "measured": measured(checkpoints)}, indent=2, default=float, ensure_ascii=False) + "\n"
     )
     return path
+
+
+def publish(numbers: dict[str, Any], markdown: str, args: Any, checkpoints: Iterable[Any] = ()) -> None:
+    """A measuring script's ending: print the report; `--json FILE` writes the numbers there; `--doc NAME` writes
+    bench/results/NAME.json (stamped) and the docs page NAME."""
+    print("\n" + markdown)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(numbers, fh, indent=2)
+    if args.doc:
+        write_results(args.doc, numbers, checkpoints)
+        write_doc(args.doc, markdown, checkpoints=checkpoints)

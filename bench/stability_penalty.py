@@ -14,12 +14,11 @@ within ~0.1 eV/atom of 0 is not resolved.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
-from bench.common import add_doc_option, write_doc, write_results
+from bench.common import add_doc_option, publish
 from bench.design_common import add_common_args, md_table, setup
 from bench.trust_common import (
     add_size_args,
@@ -125,13 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
         "total_s": round(time.perf_counter() - t0, 1),
         "results": results,
     }
-    print("\n" + report(numbers))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(numbers, fh, indent=2)
-    if args.doc:
-        write_results(args.doc, numbers, [model, args.fe_checkpoint])
-        write_doc(args.doc, report(numbers), checkpoints=[model, args.fe_checkpoint])
+    publish(numbers, report(numbers), args, [model, args.fe_checkpoint])
     return results
 
 

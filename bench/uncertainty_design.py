@@ -13,10 +13,9 @@ ensemble checkpoint (K >= 2 members).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from bench.common import add_doc_option, write_doc, write_results
+from bench.common import add_doc_option, publish
 from bench.design_common import add_common_args, md_table, setup
 from bench.trust_common import (
     add_size_args,
@@ -87,13 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         "total_s": round(time.perf_counter() - t0, 1),
         "results": results,
     }
-    print("\n" + report(numbers))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(numbers, fh, indent=2)
-    if args.doc:
-        write_results(args.doc, numbers, [model])
-        write_doc(args.doc, report(numbers), checkpoints=[model])
+    publish(numbers, report(numbers), args, [model])
     return results
 
 
