@@ -143,7 +143,8 @@ def _shard_pids() -> list[int]:
     return out
 
 
-LONG = {"steps2": 250, "steps3": 250}  # a shard runs for over a second: long enough to be killed or stopped mid-way
+LONG = {"steps2": 500, "steps3": 500}  # a shard runs for seconds: long enough to be killed or stopped mid-way
+LONG_STEPS = LONG["steps2"] + LONG["steps3"]
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +178,7 @@ def test_a_killed_worker_is_retried_and_the_run_completes(cluster: str, long_ref
 
     result = engine.run(tmp_path / "run", callback=on_progress)
     assert killed, "no shard worker was seen running (the shards finished too fast to kill one)"
-    assert result.status == "finished" and result.steps_done == 500
+    assert result.status == "finished" and result.steps_done == LONG_STEPS
     _same_table(result.candidates, long_ref[0])
 
 
@@ -194,9 +195,9 @@ def test_stop_keeps_the_shards_results(cluster: str, long_ref, tmp_path: Path) -
     result = engine.run(tmp_path / "run", callback=on_progress, stop_event=stop)
     assert stop.is_set() and result.status == "stopped"
     # whole shards of 3: the two that finished, and those of the second pair that had started (the others
-    # were cancelled; when none had started, every kept shard ran to the end: steps_done is then 500)
+    # were cancelled; when none had started, every kept shard ran to the end: steps_done is then LONG_STEPS)
     assert len(result.candidates) and len(result.x_start) in (6, 9, 12)
-    assert result.steps_done < 500 or len(result.x_start) == 6
+    assert result.steps_done < LONG_STEPS or len(result.x_start) == 6
     # match each kept candidate to the in-process one from the same start: two shards (6) ran to the end
     ref = long_ref[1]
     j = [int(np.flatnonzero(np.abs(ref.x_start - x).max(1) == 0)[0]) for x in result.x_start]
