@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup app test browser-deps lint bench-model screenshots docs
 
-$(STAMP): requirements.txt requirements-app.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-app.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -r requirements-nodeps.txt
 	$(VENV)/bin/pip install -q --no-deps -e ".[app]"
 	touch $(STAMP)
 

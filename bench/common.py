@@ -117,6 +117,18 @@ DOC_PAGES = {  # every page of docs/benchmarks/ but the index: write_doc takes i
         "mixtures, known superconductors, site misfits and element sets",
         "python -m bench.quick_run_phases --doc",
     ),
+    "tree_features": DocPage(
+        "Tree features: which element embedding, chosen on validation rows",
+        "validation MAE of the trees and of the consensus with each element embedding of the elementembeddings wheel "
+        "added to the element statistics, JARVIS and time splits",
+        "python -m bench.tree_features --doc",
+    ),
+    "time_calibration": DocPage(
+        "Time-split σ: the coverage rule, chosen before 2010",
+        "σ fitted on 2000–2004 by a model trained before 2000, scored on 2005–2009 by one trained before 2005, for "
+        "each coverage rule",
+        "python -m bench.time_calibration --early PT --late PT --doc",
+    ),
     "keep_share_inner": DocPage(
         "Refinement share on pre-2010 data (inner split)",
         "the integer refinement's KEEP_SHARE scored on 2005–2009 superconductors by a model trained before 2005",

@@ -268,10 +268,13 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
         card.add(
             "time",
             label,
-            f"L1 {b['l1_from']:g}–{min(b['l1_to'], 2):g}: MAE / mean σ (K)",
-            f"{b['mae_k']:.2f} / {fmt(b['mean_sigma_k'], '.2f')}",
+            f"L1 {b['l1_from']:g}–{min(b['l1_to'], 2):g}: MAE / mean σ (K), ±1σ / ±2σ",
+            f"{b['mae_k']:.2f} / {fmt(b['mean_sigma_k'], '.2f')}, {fmt(b.get('cov1'), '.2f')} / "
+            f"{fmt(b.get('cov2'), '.2f')}",
             f"{b['n']} rows",
         )
+    cal = ens.card.get("calibration") or {}
+    card.add("time", label, "σ fitted on", cal.get("fitted_on", "–"), f"latest year seen: {cal.get('max_year')}")
     _consensus_rows(card, "time", m)
     r2_wo, n_hyd = m.get("supercon_test_r2_without_hydrides"), m.get("n_test_supercon_hydrides")
     card.add(
@@ -290,6 +293,13 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
         time_far_cov2=m.get("far_coverage_2sigma"),
         time_spearman=m.get("spearman_sigma_abs_error"),
         time_sigma_cross_fitted_folds=folds,
+        # the calibration's part and the latest first-report year among its rows (None: not recorded; a calibration
+        # fitted on the post-2010 test rows saw rows to 2024)
+        time_calibration_part=cal.get("part"),
+        time_calibration_max_year=cal.get("max_year"),
+        time_band_coverage=[
+            {k: b.get(k) for k in ("l1_from", "l1_to", "n", "cov1", "cov2")} for b in m.get("mae_by_distance_l1", [])
+        ],
         time_members=ens.n_members,
         time_consensus_mae_k=m.get("consensus_supercon_test_mae_k"),
         time_consensus_r2=m.get("consensus_supercon_test_r2"),

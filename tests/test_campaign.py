@@ -167,7 +167,9 @@ def test_bad_input_is_one_line(root: Path, run_dir: Path, tmp_path: Path, capsys
     code, _, err = gdmcd(capsys, "add-run", "lab", str(tmp_path))
     assert code == 2 and len(err) == 1 and "candidates.csv" in err[0]
     code, _, err = gdmcd(capsys, "update", "lab")
-    assert code == 2 and len(err) == 1 and "not implemented" in err[0]
+    assert code == 2 and len(err) == 1 and "no measurement to learn from" in err[0]
+    code, _, err = gdmcd(capsys, "new", "other", "--checkpoint", str(tmp_path / "missing.pt"))
+    assert code == 2 and len(err) == 1 and "no such file" in err[0]
 
 
 def test_the_template_is_importable(root: Path, tmp_path: Path, capsys):

@@ -111,6 +111,18 @@ def test_trees_on_the_extended_properties_keep_their_feature_set(tmp_path) -> No
     np.testing.assert_array_equal(loaded.predict(x), trees.predict(x))
 
 
+def test_trees_on_an_element_embedding_keep_it_through_save_and_load(tmp_path) -> None:
+    x, y = _data(200)
+    trees = fit_trees(x, y, TreeConfig(max_iter=10, max_leaf_nodes=7, embedding="magpie"))
+    path = trees_path(tmp_path / "tc_emb.pt")
+    save_trees(path, trees, {})
+    loaded, _ = load_trees(path)
+    assert loaded.embedding == "magpie" and loaded.n_features == 118 + 4 * 7 + 4 * 22
+    np.testing.assert_array_equal(loaded.predict(x), trees.predict(x))
+    with pytest.raises(ValueError, match="embedding"):
+        TreeConfig(embedding="word2vec").validate()
+
+
 def test_damaged_node_arrays_are_refused(tmp_path) -> None:
     trees, path, _ = _saved(tmp_path)
     split = int(np.flatnonzero(trees.feature >= 0)[0])

@@ -60,8 +60,10 @@ CREATE INDEX measurements_by_sample ON measurements (campaign_id, sample_id);
 CREATE INDEX measurements_by_supersedes ON measurements (supersedes);
 CREATE INDEX proposals_by_campaign ON proposals (campaign_id);
 """
+# version 2: the checkpoint a campaign starts from (NULL: checkpoints/tc_default.pt), its model version 0
+SCHEMA_V2 = "ALTER TABLE campaigns ADD COLUMN base_checkpoint TEXT"
 # MIGRATIONS[i] brings a database at version i to version i + 1 (version 0: empty file).
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = (
     "campaigns",
@@ -144,11 +146,13 @@ def validate_name(name: str) -> str:
     return name
 
 
-def new_campaign(conn: sqlite3.Connection, name: str) -> int:
+def new_campaign(conn: sqlite3.Connection, name: str, base_checkpoint: str | None = None) -> int:
+    """Create campaign `name`, starting from `base_checkpoint` (None: checkpoints/tc_default.pt); returns its id."""
     validate_name(name)
     try:
         with conn:
-            return insert(conn, "campaigns", {"name": name, "created": time.time()})
+            values = {"name": name, "created": time.time(), "base_checkpoint": base_checkpoint}
+            return insert(conn, "campaigns", values)
     except sqlite3.IntegrityError:
         raise CampaignError(f"campaign {name!r} exists already") from None
 

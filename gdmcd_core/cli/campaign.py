@@ -7,7 +7,7 @@ gdmcd campaign import NAME FILE.csv     store measured results; each bad row: on
 gdmcd campaign status NAME [--json]     counts of runs, proposals, batches, measurements, model versions
 gdmcd campaign export NAME FILE         every row of the campaign as JSON, or the current measurements as CSV
 gdmcd campaign template FILE            the header of a results file
-gdmcd campaign update NAME              not implemented yet (exit 2)
+gdmcd campaign update NAME              fine-tune the latest model on the measurements: a new model version
 """
 
 from __future__ import annotations
@@ -30,13 +30,24 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> int:
 def add_campaign_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="campaigns folder (default $GDMCD_CAMPAIGNS_DIR or ./campaigns)")
     sub = p.add_subparsers(dest="campaign_command", required=True)
-    sub.add_parser("new", help="create a campaign").add_argument("name", metavar="NAME")
+    q = sub.add_parser("new", help="create a campaign")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--checkpoint", default=None, help="the model it starts from (default: checkpoints/tc_default.pt)")
     q = sub.add_parser("add-run", help="add a finished design run's candidates to the campaign")
     q.add_argument("name", metavar="NAME")
     q.add_argument("run_dir", metavar="RUN_DIR")
     q = sub.add_parser("propose", help="choose and record the next batch (diversity-aware greedy on Tc − κσ)")
     q.add_argument("name", metavar="NAME")
     q.add_argument("--n", type=int, default=10, help="batch size (default %(default)s)")
+    q.add_argument(
+        "--strategy",
+        choices=("diverse", "greedy", "ucb", "thompson"),
+        default="diverse",
+        help="diverse (default): Tc − κσ minus closeness to chosen, measured and failed compositions; greedy: Tc − κσ; "
+        "ucb: Tc + κσ; thompson: a draw from N(Tc, σ²) per slot",
+    )
+    q.add_argument("--kappa", type=float, default=1.0, help="κ (default %(default)s)")
+    q.add_argument("--seed", type=int, default=None, help="seed of thompson's draws")
     q.add_argument("--json", action="store_true", help="the batch as a JSON list")
     q = sub.add_parser("import", help="store measured results from a CSV (see `template`)")
     q.add_argument("name", metavar="NAME")
@@ -48,17 +59,26 @@ def add_campaign_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     q.add_argument("name", metavar="NAME")
     q.add_argument("file", metavar="FILE")
     sub.add_parser("template", help="write the header of a results file").add_argument("file", metavar="FILE")
-    sub.add_parser("update", help="fine-tune the model on the measurements (not implemented yet)").add_argument(
-        "name", metavar="NAME"
-    )
+    q = sub.add_parser("update", help="fine-tune the campaign's latest model on its measurements: a new version")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--steps", type=int, default=60, help="Adam steps per member (default %(default)s)")
+    q.add_argument("--data-dir", default=None, help="folder with the training data files to replay")
+    q.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.set_defaults(handler=handle_campaign)
     return p
 
 
 def _cmd_new(conn, a) -> int:
+    from pathlib import Path
+
     from gdmcd_core.campaign import store
 
-    cid = store.new_campaign(conn, a.name)
+    base = None
+    if a.checkpoint:
+        if not Path(a.checkpoint).is_file():
+            raise store.CampaignError(f"--checkpoint {a.checkpoint}: no such file")
+        base = str(Path(a.checkpoint).resolve())
+    cid = store.new_campaign(conn, a.name, base)
     print(f"{PROG}: created campaign {a.name!r} (id {cid}) in {store.campaigns_dir(a.root) / store.DB_FILE}")
     return EXIT_OK
 
@@ -71,11 +91,23 @@ def _cmd_add_run(conn, a) -> int:
     return EXIT_OK
 
 
+def _latest_scorer(conn, a):
+    """The campaign's latest model version as propose's score_fn, or None while it has none."""
+    from gdmcd_core.campaign import store, versions
+
+    cid = store.campaign_id(conn, a.name)
+    if versions.latest_version(conn, cid) is None:
+        return None
+    ens, _, _ = versions.current_model(conn, cid, store.campaigns_dir(a.root))
+    return lambda x: ens.predict(x)
+
+
 def _cmd_propose(conn, a) -> int:
-    from gdmcd_core.campaign.propose import propose
+    from gdmcd_core.campaign.propose import Settings, propose
     from gdmcd_core.util import printable
 
-    batch = propose(conn, a.name, a.n)
+    settings = Settings(strategy=a.strategy, kappa=a.kappa)
+    batch = propose(conn, a.name, a.n, settings, _latest_scorer(conn, a), a.seed)
     if a.json:
         print(json.dumps(batch, indent=1, ensure_ascii=False))
         return EXIT_OK
@@ -98,6 +130,27 @@ def _cmd_import(conn, a) -> int:
         f"{r.unchanged} already stored, {len(r.errors)} bad"
     )
     return EXIT_OK if r.stored or r.unchanged else EXIT_FAIL
+
+
+def _cmd_update(conn, a) -> int:
+    from gdmcd_core.campaign import store, versions
+    from gdmcd_core.campaign.update import UpdateConfig
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"{PROG}: [{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+
+    config = UpdateConfig(steps=a.steps).validate()
+    report = versions.update(conn, a.name, store.campaigns_dir(a.root), config, progress, a.data_dir)
+    if a.json:
+        print(json.dumps(report, indent=1))
+        return EXIT_OK
+    print(f"{PROG}: model version {report['version']} ({report['sha256'][:12]}) in {report['seconds']} s")
+    mae = (report["mae_before_k"], report["mae_after_k"])
+    if mae[0] is not None:
+        print(f"  measured superconductors: MAE {mae[0]:.1f} K before, {mae[1]:.1f} K after")
+    cal = report["sigma_recalibration"]
+    print(f"  σ factor {cal['sigma_factor']:.2f} from {cal['n']} measured superconductors")
+    return EXIT_OK
 
 
 def _cmd_status(conn, a) -> int:
@@ -149,16 +202,15 @@ COMMANDS = {
     "import": _cmd_import,
     "status": _cmd_status,
     "export": _cmd_export,
+    "update": _cmd_update,
 }
 
 
 def handle_campaign(a: argparse.Namespace) -> int:
-    if a.campaign_command == "update":
-        print(f"{PROG}: model updates from measurements are not implemented yet", file=sys.stderr)
-        return EXIT_USAGE
     if a.campaign_command == "template":
         return _cmd_template(a)
     from gdmcd_core.campaign import store
+    from gdmcd_core.model.checkpoint import CheckpointError
 
     try:
         conn = store.connect(a.root)
@@ -166,5 +218,7 @@ def handle_campaign(a: argparse.Namespace) -> int:
             return COMMANDS[a.campaign_command](conn, a)
         finally:
             conn.close()
-    except (store.CampaignError, OSError) as exc:
-        return _fail(str(exc) if isinstance(exc, store.CampaignError) else f"{exc.filename or ''}: {exc.strerror}")
+    except (store.CampaignError, CheckpointError, ValueError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.filename or ''}: {exc.strerror}")

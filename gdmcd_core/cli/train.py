@@ -40,6 +40,7 @@ DATA_OPTIONS = {
     "split_seed": "split_seed",
     "supercon_replicas": "supercon_replicas",
     "hydride_replicas": "hydride_replicas",
+    "time_split_year": "time_split_year",
 }
 DATA_FLAGS = {"no_cod": "include_cod", "no_repair": "repair", "no_physical_negatives": "physical_negatives"}
 
@@ -106,6 +107,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         "train/test rows; validation carved from its train rows with --split-seed)",
     )
     p.add_argument("--split-seed", type=int, default=None)
+    p.add_argument(
+        "--time-split-year",
+        type=int,
+        default=None,
+        help="--split time: rows first reported in this year or later are the test set (default 2010; 2005 trains "
+        "the inner model that calibrates the time-split σ)",
+    )
 
 
 def add_train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -220,6 +228,13 @@ def add_evaluate_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "rows; every figure on them is then cross-fitted)",
     )
     p.add_argument(
+        "--calibrate-from",
+        default="",
+        metavar="PT",
+        help="with --write-calibration on a time-split checkpoint: fit on this inner time-split checkpoint's errors "
+        "on the years between the two split years, and carry the fit over (training/time_calibration.py)",
+    )
+    p.add_argument(
         "--write-metrics",
         action="store_true",
         help="fill the card's missing test metrics (metrics_test: keys it lacks) and dataset_counts from this "
@@ -252,12 +267,27 @@ def _checked_dataset(ens, a: argparse.Namespace):
     return ds
 
 
+def _calibration(ens, ds, a: argparse.Namespace):
+    """The calibration --write-calibration asks for: on the checkpoint's own val or test rows, or carried over from
+    the inner time-split checkpoint --calibrate-from."""
+    from gdmcd_core.data.dataset import TEST, VAL
+    from gdmcd_core.model.checkpoint import load_checkpoint
+    from gdmcd_core.training.calibration import calibrate
+    from gdmcd_core.training.evaluate import dataset_for
+    from gdmcd_core.training.time_calibration import calibrate_inner_time
+
+    if not a.calibrate_from:
+        return calibrate(ens, ds, TEST if a.calibrate_on == "test" else VAL)
+    if ds.config.split != "time":
+        raise ValueError(f"--calibrate-from: only for a time-split checkpoint (this one is split {ds.config.split})")
+    inner = load_checkpoint(Path(a.calibrate_from), ens.device)
+    return calibrate_inner_time(inner, dataset_for(inner, a.data_dir), ds.config.time_split_year)
+
+
 def _evaluate(a: argparse.Namespace):
     """(the checkpoint, its test metrics), writing into its card what the options ask for."""
     from gdmcd_core.cli.cards import card_fields_problem, write_calibrated_card, write_missing_metrics
-    from gdmcd_core.data.dataset import TEST, VAL
     from gdmcd_core.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-    from gdmcd_core.training.calibration import calibrate
     from gdmcd_core.training.evaluate import evaluate_checkpoint
     from gdmcd_core.util import resolve_device
 
@@ -266,7 +296,7 @@ def _evaluate(a: argparse.Namespace):
         raise ValueError(problem)
     ds = _checked_dataset(ens, a)
     if a.write_calibration:
-        calibrate(ens, ds, TEST if a.calibrate_on == "test" else VAL).apply_to(ens)
+        _calibration(ens, ds, a).apply_to(ens)
     metrics = evaluate_checkpoint(ens, ds)
     if a.write_calibration:
         write_calibrated_card(ens, metrics)

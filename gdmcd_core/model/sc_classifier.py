@@ -85,7 +85,7 @@ class ScClassifier:
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         """(N, 118) fractions -> (N,) P(superconductor) in [0, 1]."""
-        feats = feature_matrix(np.asarray(x), extended=self.trees.extended)
+        feats = self.trees.features(x)
         return sigmoid(self.trees.raw_features(feats))
 
 

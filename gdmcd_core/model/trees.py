@@ -36,6 +36,8 @@ import numpy as np
 import torch
 
 from gdmcd_core.chem.element_features import feature_matrix, feature_names
+from gdmcd_core.chem.embeddings import EMBEDDINGS, embedding_features
+from gdmcd_core.chem.embeddings import feature_names as embedding_feature_names
 from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
 from gdmcd_core.model.kinds import TREES_KIND
 from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sha256_file
@@ -61,6 +63,9 @@ class TreeConfig:
     # the 11 extra element properties (chem.element_features.EXTRA_PROPERTIES): tried, not kept (same 3-fold
     # CV on the JARVIS train rows: 5.353 K with them, 5.363 K without, at 1.3x the fit time)
     extended_features: bool = False
+    # "" or an element embedding of chem.embeddings (its mean/std/min/max statistics added to the features), chosen
+    # on validation rows by bench/tree_features.py (docs/benchmarks/tree-features.md)
+    embedding: str = ""
     # fit on the superconductors of the training rows only (not the COD and physical negatives): the trees say how
     # high Tc is, the ResNet whether there is any (the consensus gate). Chosen on validation rows: consensus
     # SuperCon MAE 4.53 -> 4.38 K (random split), 6.17 -> 5.71 K (time split, pre-2010 validation)
@@ -68,6 +73,8 @@ class TreeConfig:
 
     def validate(self) -> TreeConfig:
         check_boosting(self)
+        if self.embedding and self.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be '' or one of {', '.join(EMBEDDINGS)}, got {self.embedding!r}")
         return self
 
 
@@ -96,6 +103,7 @@ class TreeModel:
     baseline: float
     n_features: int
     extended: bool = False  # features: chem.element_features.feature_matrix(..., extended=extended)
+    embedding: str = ""  # then chem.embeddings.embedding_features(..., embedding) when not ""
 
     @property
     def n_trees(self) -> int:
@@ -128,9 +136,13 @@ class TreeModel:
             out[lo : lo + len(f)] = self.baseline + leaf_sum
         return out
 
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """(N, 118) fractions -> (N, n_features) float32: the features these trees were fitted on."""
+        return tree_features(x, self.extended, self.embedding)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(N, 118) fractions -> (N,) Tc in K."""
-        return self.predict_features(feature_matrix(np.asarray(x), extended=self.extended))
+        return self.predict_features(self.features(x))
 
     def to_blob(self) -> dict[str, Any]:
         return {
@@ -141,6 +153,7 @@ class TreeModel:
             "baseline": float(self.baseline),
             "n_features": int(self.n_features),
             "extended": bool(self.extended),
+            "embedding": str(self.embedding),
         }
 
     @classmethod
@@ -155,6 +168,7 @@ class TreeModel:
                 baseline=float(blob["baseline"]),
                 n_features=int(blob["n_features"]),
                 extended=bool(blob.get("extended", False)),
+                embedding=str(blob.get("embedding", "")),
             )
         except (KeyError, AttributeError, TypeError, ValueError) as exc:
             raise CheckpointError(f"trees {path} lack their node arrays ({exc})") from None
@@ -162,7 +176,8 @@ class TreeModel:
         split = model.feature >= 0
         ok = (
             len(model.right) == n == len(model.value)
-            and model.n_features == len(feature_names(extended=model.extended))
+            and model.embedding in ("", *EMBEDDINGS)
+            and model.n_features == len(tree_feature_names(model.extended, model.embedding))
             and bool(np.all(model.feature < model.n_features))
             and bool(np.all((model.roots >= 0) & (model.roots < n)))
             and bool(np.all(np.arange(n)[split] + 1 < n))
@@ -174,7 +189,20 @@ class TreeModel:
         return model
 
 
-def export_sklearn(model: Any, n_features: int, extended: bool = False, max_trees: int | None = None) -> TreeModel:
+def tree_features(x: np.ndarray, extended: bool = False, embedding: str = "") -> np.ndarray:
+    """(N, 118) fractions -> (N, F) float32: fractions and element statistics, then the embedding's statistics."""
+    feats = feature_matrix(np.asarray(x), extended=extended)
+    return np.concatenate([feats, embedding_features(x, embedding)], axis=1) if embedding else feats
+
+
+def tree_feature_names(extended: bool = False, embedding: str = "") -> list[str]:
+    """Column names of `tree_features`."""
+    return feature_names(extended=extended) + (embedding_feature_names(embedding) if embedding else [])
+
+
+def export_sklearn(
+    model: Any, n_features: int, extended: bool = False, max_trees: int | None = None, embedding: str = ""
+) -> TreeModel:
     """A fitted HistGradientBoostingRegressor, or a binary HistGradientBoostingClassifier (one tree per round; its
     output is then the log-odds), with numeric features and no missing values -> TreeModel of its first
     `max_trees` rounds (None: all)."""
@@ -204,6 +232,7 @@ def export_sklearn(model: Any, n_features: int, extended: bool = False, max_tree
         baseline=float(np.ravel(model._baseline_prediction)[0]),
         n_features=n_features,
         extended=extended,
+        embedding=embedding,
     )
 
 
@@ -232,10 +261,10 @@ def hist_gradient_boosting(config: Any) -> Any:
 def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -> TreeModel:
     """Fit trees on (N, 118) fractions and Tc (K) -> TreeModel (uses the threads threadpoolctl allows)."""
     config.validate()
-    feats = feature_matrix(np.asarray(x), extended=config.extended_features)
+    feats = tree_features(x, config.extended_features, config.embedding)
     model = hist_gradient_boosting(config)
     model.fit(feats, np.asarray(y, dtype=np.float64))
-    return export_sklearn(model, feats.shape[1], config.extended_features)
+    return export_sklearn(model, feats.shape[1], config.extended_features, embedding=config.embedding)
 
 
 def training_rows(ds: Any, config: TreeConfig = TreeConfig()) -> np.ndarray:

@@ -65,6 +65,8 @@ class Calibration:
     part: str = SPLIT_NAMES[VAL]
     band_edges_l1: tuple[float, ...] = ()  # σ factor per distance band: band i is edges[i] <= d < edges[i + 1]
     band_factors: tuple[float, ...] = ()
+    # the latest first-report year among the rows the fit saw (an inner time split: 2009), None where not recorded
+    max_year: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +87,7 @@ class Calibration:
                     "method",
                     "nll",
                     "part",
+                    "max_year",
                 )
                 if k in cal
             }
@@ -115,9 +118,15 @@ ONE_SIGMA_COVERAGE = 0.6827  # share of a normal within ±1 sd
 TWO_SIGMA_COVERAGE = 0.9545  # share of a normal within ±2 sd
 
 
-def coverage_scale(z: np.ndarray) -> float:
+COVERAGE_RULES = ("both", "one", "two")  # coverage_scale: least squares over ±1σ and ±2σ, or ±1σ / ±2σ alone
+
+
+def coverage_scale(z: np.ndarray, rule: str = "both") -> float:
     """Factor k on σ for |error| / σ ratios z (N,): the shares of z <= k and z <= 2k come as near a normal's
-    68.3 % and 95.4 % as possible (least squares over both; the smallest such k). 1 for no rows."""
+    68.3 % and 95.4 % as possible (rule "both": least squares over both; "one": the ±1σ share alone; "two": the
+    ±2σ share alone; the smallest such k). 1 for no rows."""
+    if rule not in COVERAGE_RULES:
+        raise ValueError(f"coverage rule must be one of {COVERAGE_RULES}, got {rule!r}")
     z = np.sort(np.asarray(z, np.float64)[np.isfinite(z)])
     if not len(z):
         return 1.0
@@ -125,7 +134,9 @@ def coverage_scale(z: np.ndarray) -> float:
     k = k[k > 0] if (k > 0).any() else np.array([1.0])
     cov1 = np.searchsorted(z, k, side="right") / len(z)
     cov2 = np.searchsorted(z, 2 * k, side="right") / len(z)
-    return float(k[np.argmin((cov1 - ONE_SIGMA_COVERAGE) ** 2 + (cov2 - TWO_SIGMA_COVERAGE) ** 2)])
+    weights = {"both": (1.0, 1.0), "one": (1.0, 0.0), "two": (0.0, 1.0)}[rule]
+    loss = weights[0] * (cov1 - ONE_SIGMA_COVERAGE) ** 2 + weights[1] * (cov2 - TWO_SIGMA_COVERAGE) ** 2
+    return float(k[np.argmin(loss)])
 
 
 def _variance(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -155,6 +166,7 @@ def fit_calibration(
     gap: np.ndarray | None = None,
     fitted_on: str = "given rows",
     part: str = SPLIT_NAMES[VAL],
+    rule: str = "both",
 ) -> Calibration:
     """Fit (s, b[, g]) by Gaussian NLL on aligned (N,) arrays: residual (K), raw spread (K), distance (L1,
     0..2) and, if given, gap = |mean − Tc of the nearest training superconductor| (K); g = 0 without it."""
@@ -195,11 +207,11 @@ def fit_calibration(
     # The NLL fixes the shape (how σ splits between the terms); coverage fixes the size, overall and then
     # per distance band (module docstring).
     z = np.abs(r) / np.sqrt(_variance(x, scales**2))
-    overall = coverage_scale(z)
+    overall = coverage_scale(z, rule)
     scales, z = scales * overall, z / overall
     band = np.digitize(x[:, 1], DISTANCE_BINS_L1[1:-1])
     in_band = [band == i for i in range(len(DISTANCE_BINS_L1) - 1)]
-    factors = [coverage_scale(z[m]) if m.sum() >= MIN_BAND_ROWS else 1.0 for m in in_band]
+    factors = [coverage_scale(z[m], rule) if m.sum() >= MIN_BAND_ROWS else 1.0 for m in in_band]
     var = _variance(x, scales**2) * np.asarray(factors)[band] ** 2
     s, b, g = (float(v) for v in np.r_[scales, [0.0] * (3 - t)])
     return Calibration(
@@ -209,7 +221,7 @@ def fit_calibration(
         fitted_on=fitted_on,
         n=int(len(r)),
         nll=float(0.5 * np.mean(np.log(2 * np.pi * var) + r2 / var)),
-        method=METHOD,
+        method=METHOD if rule == "both" else f"{METHOD}:{rule}",
         part=part,
         band_edges_l1=DISTANCE_BINS_L1,
         band_factors=tuple(float(f) for f in factors),

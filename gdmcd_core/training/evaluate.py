@@ -207,16 +207,20 @@ def evaluate_predictions(
 
 
 def _by_distance(err: np.ndarray, d: np.ndarray, std: np.ndarray | None) -> list[dict]:
-    """MAE and mean σ (K) of superconductors per distance band (DISTANCE_BINS_L1); rows of unknown distance
-    are left out."""
+    """MAE, mean σ (K) and ±1σ / ±2σ coverage of superconductors per distance band (DISTANCE_BINS_L1); rows of
+    unknown distance are left out."""
     rows = []
     for lo, hi in zip(DISTANCE_BINS_L1[:-1], DISTANCE_BINS_L1[1:], strict=True):
         m = (d >= lo) & (d < hi)
         if m.any():
-            sigma = None if std is None else float(std[m].mean())
-            rows.append(
-                {"l1_from": lo, "l1_to": hi, "n": int(m.sum()), "mae_k": float(err[m].mean()), "mean_sigma_k": sigma}
-            )
+            row = {"l1_from": lo, "l1_to": hi, "n": int(m.sum()), "mae_k": float(err[m].mean()), "mean_sigma_k": None}
+            if std is not None:
+                row.update(
+                    mean_sigma_k=float(std[m].mean()),
+                    cov1=float(np.mean(err[m] <= std[m])),
+                    cov2=float(np.mean(err[m] <= 2 * std[m])),
+                )
+            rows.append(row)
     return rows
 
 

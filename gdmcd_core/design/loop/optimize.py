@@ -119,10 +119,17 @@ class DesignLoop:
             config.distance_weight,
             config.trust_radius,
         )
-        self.scorer = Scorer(self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every)
+        self.scorer = Scorer(
+            self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every, self._distance
+        )
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
         self.allowed_ns = tuple(self.constraints.feasible_ns(config.ns))
+
+    def _distance(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) L1 distance of compositions x (B, 118) to the nearest reference SuperCon composition (σ's term)."""
+        d = np.nan_to_num(self.reference.supercon_distance(x.detach().cpu().numpy()), nan=2.0)  # none: farthest
+        return torch.as_tensor(d, dtype=x.dtype, device=x.device)
 
     @property
     def reference(self) -> ReferenceData:

@@ -14,6 +14,8 @@ Any other nn.Module mapping (B, 118) -> (B,) Tc is used as it is (sd 0).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -31,9 +33,18 @@ class Scorer:
     """Scores compositions for the loop and the candidate table. `model` must be frozen and in eval mode."""
 
     def __init__(
-        self, model: nn.Module, objective: str = "mean", kappa: float = 1.0, mode: str = "fused", full_every: int = 4
+        self,
+        model: nn.Module,
+        objective: str = "mean",
+        kappa: float = 1.0,
+        mode: str = "fused",
+        full_every: int = 4,
+        distance_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
+        """distance_fn: (B, 118) -> (B,) L1 distance to the nearest reference superconductor, for the σ's distance
+        term (a model calibrated with one, model/ensemble.py); None: σ from the members' spread alone."""
         self.model, self.objective, self.kappa = model, objective, kappa
+        self.distance_fn = distance_fn
         self.mode, self.full_every = mode, max(1, full_every)
         members = _fusable(model)
         self.fused: FusedEnsemble | None = fuse_members(members) if members else None
@@ -91,13 +102,14 @@ class Scorer:
         return r, self._activate(r)
 
     def mean_std(self, x: torch.Tensor, r: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean Tc, calibrated sd) in K, as the model's own mean_std (without the distance term); r: the
-        members' raw outputs at x if already computed."""
+        """(mean Tc, calibrated sd) in K, as the model's own mean_std, with the distance term when the scorer has a
+        distance_fn (no neighbour term); r: the members' raw outputs at x if already computed."""
         r = self.raw(x) if r is None else r
+        d = self.distance_fn(x) if self.distance_fn is not None else None
         if r is not None and hasattr(self.model, "stats_from_raw"):
-            return self.model.stats_from_raw(r)
+            return self.model.stats_from_raw(r, d)
         if hasattr(self.model, "mean_std"):
-            return self.model.mean_std(x)
+            return self.model.mean_std(x, d)
         m = self.model(x)
         return m, torch.zeros_like(m)
 
