@@ -117,6 +117,12 @@ DOC_PAGES = {  # every page of docs/benchmarks/ but the index: write_doc takes i
         "mixtures, known superconductors, site misfits and element sets",
         "python -m bench.quick_run_phases --doc",
     ),
+    "campaign": DocPage(
+        "Simulated campaigns: the closed loop on the time split",
+        "discoveries (Tc ≥ 20 K, ≥ 40 K) and distinct element sets after 10 rounds of 20 from a pool of post-2010 "
+        "compositions and held-out non-superconductors, closed loop (diverse, greedy), open loop and random, 5 seeds",
+        "python -m bench.campaign --json --doc",
+    ),
     "tree_features": DocPage(
         "Tree features: which element embedding, chosen on validation rows",
         "validation MAE of the trees and of the consensus with each element embedding of the elementembeddings wheel "

@@ -1,4 +1,4 @@
-"""The app's six pages: url path, title and icon, each drawn by the `render()` of views/<url path>.py.
+"""The app's seven pages: url path, title and icon, each drawn by the `render()` of views/<url path>.py.
 
 The url path is the page's address (/design, /runs, ...) and its identity: `st.navigation` registers the
 pages by it, and `st.switch_page` / `st.page_link` find a page through `page(url_path)`.
@@ -17,6 +17,7 @@ PAGES = (  # (url path = module in views/, title, icon); the first is the defaul
     ("predict", "Predict", ":material/calculate:"),
     ("runs", "Runs", ":material/folder_open:"),
     ("model", "Model", ":material/model_training:"),
+    ("campaign", "Campaign", ":material/experiment:"),
 )
 
 
