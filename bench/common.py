@@ -129,6 +129,11 @@ DOC_PAGES = {  # every page of docs/benchmarks/ but the index: write_doc takes i
         "added to the element statistics, JARVIS and time splits",
         "python -m bench.tree_features --doc",
     ),
+    "inner_split": DocPage(
+        "Time-split variants chosen before 2010 (inner split)",
+        "R² and MAE on 2005–2009 superconductors of network variants trained before 2005",
+        "python -m bench.inner_split PT [PT ...] --doc",
+    ),
     "time_calibration": DocPage(
         "Time-split σ: the coverage rule, chosen before 2010",
         "σ fitted on 2000–2004 by a model trained before 2000, scored on 2005–2009 by one trained before 2005, for "

@@ -90,6 +90,21 @@ class JobSnapshot:
         return self.status in ACTIVE_STATUSES
 
 
+JOB_NICE = 10  # a design thread's nice value above the server's: page requests are scheduled first
+
+
+def lower_priority(step: int = JOB_NICE) -> int | None:
+    """Raise the calling thread's nice value by `step` (Linux schedules threads one by one, so the server's other
+    threads keep theirs; torch runs on the calling thread with the app's one CPU thread). Returns the new value,
+    None where the platform cannot."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except (AttributeError, OSError):
+        return None
+
+
 @dataclass
 class Job:
     """One design run in a worker thread. Create through JobRegistry.start."""
@@ -108,6 +123,7 @@ class Job:
     phase_started: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    nice: int | None = None  # the worker thread's nice value once it runs (None: not known on this platform)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # called from the worker thread ----------------------------------------------------------
@@ -214,9 +230,11 @@ class JobRegistry:
             self._reserved -= 1
 
     def _launch(self, job: Job, run: Callable[[Job], Any]) -> Job:
-        """Start `run(job)` in a worker thread; the reserved slot passes to the job."""
+        """Start `run(job)` in a worker thread at a lower priority (`lower_priority`); the reserved slot passes to
+        the job."""
 
         def work() -> None:
+            job.nice = lower_priority()
             try:
                 result = run(job)
             except Exception as exc:  # the run folder is marked failed by the engine; keep the message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 from _app_helpers import SMALL_RUN, tiny_app_env
 
-from gdmcd_app.jobs import JobLimitError, JobRegistry
+from gdmcd_app.jobs import JOB_NICE, JobLimitError, JobRegistry
 from gdmcd_core.chem.composition import to_vector
 from gdmcd_core.chem.elements import index_of
 from gdmcd_core.design.config.config import DesignConfig
@@ -103,6 +104,16 @@ def test_job_reports_progress_and_finishes(tmp_path: Path) -> None:
     assert snap.progress["tc_best_k"] == 5.0 and snap.n_candidates_found == 3
     assert snap.run_dir.parent == (tmp_path / "runs").resolve() and snap.run_dir.name == job.job_id
     assert reg.get(job.job_id) is job
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice values are a Linux feature")
+def test_a_job_runs_below_the_servers_priority(tmp_path: Path) -> None:
+    """The worker thread's nice value is raised; the server's own threads keep theirs."""
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    job = _registry(tmp_path, steps=2).start(model=None, config=None)
+    job.join(10)
+    assert job.nice == min(base + JOB_NICE, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
 
 
 def test_stop_keeps_what_was_found(tmp_path: Path) -> None:

@@ -22,7 +22,13 @@ DESCRIPTION = (
     "checkpoints/tc_default.json; formation_energy, the compact signed-output model of training/formation_energy.py."
 )
 # option -> config field, for the options whose default is the task's
-MODEL_OPTIONS = {"width": "width", "layers": "layers", "stem": "stem", "features": "features"}
+MODEL_OPTIONS = {
+    "width": "width",
+    "layers": "layers",
+    "stem": "stem",
+    "features": "features",
+    "branch_embedding": "branch_embedding",
+}
 TRAIN_OPTIONS = {
     "epochs": "epochs",
     "batch_size": "batch_size",
@@ -69,6 +75,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=_layers, default=None, help="blocks per stage, e.g. 2,2,2,2 (ResNet18)")
     p.add_argument("--stem", choices=("keep", "stock"), default=None)
     p.add_argument("--features", type=int, default=None, help="hidden width of the element-statistics branch (0: off)")
+    p.add_argument(
+        "--branch-embedding",
+        default=None,
+        help="element vectors of that branch: the 7 properties (default) or an embedding (mat2vec, magpie, ...)",
+    )
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:

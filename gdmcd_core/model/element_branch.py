@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gdmcd_core.chem.element_features import PROPERTIES, property_table
+from gdmcd_core.chem.element_features import property_table
+from gdmcd_core.chem.embeddings import embedding_table
 
 STD_EPS = 1e-4  # keeps d std / d x finite for a single-element composition (variance 0)
 
@@ -37,12 +38,17 @@ def element_statistics(x: torch.Tensor, props: torch.Tensor) -> torch.Tensor:
 class ElementStatsBranch(nn.Module):
     """x (B, 118) -> (B, hidden): an MLP over the fraction-weighted element statistics."""
 
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, embedding: str = "") -> None:
         super().__init__()
-        # Fixed data rebuilt from the element table, so it is not stored in checkpoints (like the atom map).
-        self.register_buffer("props", standardized_properties(), persistent=False)
+        # Fixed data rebuilt from the element table (or the embedding's file), so it is not stored in checkpoints.
+        props = (
+            standardized_properties()
+            if not embedding
+            else torch.from_numpy(embedding_table(embedding).astype(np.float32))
+        )
+        self.register_buffer("props", props, persistent=False)
         self.mlp = nn.Sequential(
-            nn.Linear(2 * len(PROPERTIES), hidden),
+            nn.Linear(2 * props.shape[1], hidden),
             nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden),
             nn.ReLU(inplace=True),

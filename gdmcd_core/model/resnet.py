@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gdmcd_core.chem.elements import BLOCKS, N_ELEMENTS
+from gdmcd_core.chem.embeddings import EMBEDDINGS
 from gdmcd_core.chem.featurize import atom_tensor
 from gdmcd_core.model.element_branch import ElementStatsBranch
 
@@ -25,6 +26,8 @@ class ModelConfig:
     head_bias: float = 10.0  # initial output bias (target units): starts Tc predictions positive, off the ReLU kink
     output_relu: bool = True  # ReLU at the output (Tc >= 0); False for signed targets such as formation energy
     features: int = 0  # hidden width of the element-statistics branch (model/element_branch.py); 0: image only
+    # the branch's element vectors: "" the 7 hand-picked properties, or an embedding of chem/embeddings.py
+    branch_embedding: str = ""
 
     def __post_init__(self) -> None:
         if self.stem not in ("keep", "stock"):
@@ -33,6 +36,10 @@ class ModelConfig:
             raise ValueError(f"width and every entry of layers must be >= 1, got {self.width}, {self.layers}")
         if self.features < 0:
             raise ValueError(f"features must be >= 0, got {self.features}")
+        if self.branch_embedding and self.branch_embedding not in EMBEDDINGS:
+            raise ValueError(
+                f"branch_embedding must be '' or one of {', '.join(EMBEDDINGS)}, got {self.branch_embedding!r}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -43,6 +50,8 @@ class ModelConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["layers"] = list(self.layers)
+        if not self.branch_embedding:  # cards of models without it stay as they were
+            del d["branch_embedding"]
         return d
 
 
@@ -104,7 +113,7 @@ class TcResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.stages = nn.Sequential(*stages)
-        self.branch = ElementStatsBranch(config.features) if config.features else None
+        self.branch = ElementStatsBranch(config.features, config.branch_embedding) if config.features else None
         self.head = nn.Linear(cin + config.features, 1)
         # He init for convs and BN at identity, as torchvision does for ReLU networks.
         for m in self.modules():
