@@ -123,6 +123,22 @@ def test_trees_on_an_element_embedding_keep_it_through_save_and_load(tmp_path) -
         TreeConfig(embedding="word2vec").validate()
 
 
+def test_trees_whose_embedding_is_not_installed_are_refused_in_one_line(tmp_path, monkeypatch) -> None:
+    from gdmcd_core.chem.embeddings import EmbeddingUnavailableError
+    from gdmcd_core.model import trees as trees_module
+
+    x, y = _data(100)
+    path = trees_path(tmp_path / "tc_emb.pt")
+    save_trees(path, fit_trees(x, y, TreeConfig(max_iter=3, max_leaf_nodes=4, embedding="magpie")), {})
+
+    def missing(name: str):
+        raise EmbeddingUnavailableError("element embedding 'magpie' needs the elementembeddings package")
+
+    monkeypatch.setattr(trees_module, "embedding_table", missing)
+    with pytest.raises(CheckpointError, match="elementembeddings"):
+        load_trees(path)
+
+
 def test_damaged_node_arrays_are_refused(tmp_path) -> None:
     trees, path, _ = _saved(tmp_path)
     split = int(np.flatnonzero(trees.feature >= 0)[0])

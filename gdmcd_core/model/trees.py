@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from gdmcd_core.chem.element_features import feature_matrix, feature_names
-from gdmcd_core.chem.embeddings import EMBEDDINGS, embedding_features
+from gdmcd_core.chem.embeddings import EMBEDDINGS, EmbeddingUnavailableError, embedding_features, embedding_table
 from gdmcd_core.chem.embeddings import feature_names as embedding_feature_names
 from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
 from gdmcd_core.model.kinds import TREES_KIND
@@ -186,6 +186,11 @@ class TreeModel:
         )
         if not ok:
             raise CheckpointError(f"trees {path}: node arrays are inconsistent (damaged file)")
+        if model.embedding:
+            try:
+                embedding_table(model.embedding)
+            except EmbeddingUnavailableError as exc:
+                raise CheckpointError(f"trees {path}: {exc}") from None
         return model
 
 
