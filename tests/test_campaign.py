@@ -155,6 +155,28 @@ def test_the_batch_is_diverse(root: Path, run_dir: Path):
     assert plain == ["Ba2Ca2Cu3HgO8", "Ba2Ca2Cu3HgO9", "Ba2SrCa2Cu3HgO9"]  # without the penalties: one family
 
 
+def test_each_strategy_scores_as_documented():
+    """greedy: Tc − κσ without diversity, from the very first slot; ucb: Tc + κσ; thompson: seeded draws."""
+    import numpy as np
+
+    from gdmcd_core.campaign.propose import Settings, choose
+
+    pool = [
+        {"formula": f, "x": to_vector(f), "tc_k": tc, "sigma_k": sd, "parent_formula": p}
+        for f, tc, sd, p in reversed(CANDIDATES)  # the best last: no pick by position
+    ]
+    empty = {"measured": [], "failed": [], "sent": []}
+    greedy = [c["formula"] for c in choose(pool, empty, 3, Settings(strategy="greedy"))]
+    assert greedy == ["Ba2Ca2Cu3HgO8", "Ba2Ca2Cu3HgO9", "Ba2SrCa2Cu3HgO9"]  # 125, 124, 123 K: one family
+    ucb = choose(pool, empty, 1, Settings(strategy="ucb", kappa=10.0))[0]
+    assert ucb["formula"] == "Ba2Ca2Cu3HgO8" and "Tc + κσ" in ucb["reason"]
+    draws = [
+        [c["formula"] for c in choose(pool, empty, 4, Settings(strategy="thompson"), np.random.default_rng(s))]
+        for s in (1, 1, 2)
+    ]
+    assert draws[0] == draws[1] and len(set(draws[0])) == 4  # seeded: the same draw twice
+
+
 def test_bad_input_is_one_line(root: Path, run_dir: Path, tmp_path: Path, capsys):
     assert gdmcd(capsys, "new", "lab")[0] == 0
     assert gdmcd(capsys, "new", "lab")[0] == 2  # exists already

@@ -219,7 +219,7 @@ def choose(pool: list[dict], history: dict, n: int, s: Settings, rng: np.random.
     while len(chosen) < min(n, len(open_)):
         if s.strategy == "thompson" and chosen:
             base = base_scores(tc, sigma, s, rng)
-        closeness = s.diversity_k * np.clip(1.0 - d / s.diversity_radius, 0.0, None) if diverse else 0.0 * d
+        closeness = s.diversity_k * np.clip(1.0 - d / s.diversity_radius, 0.0, None) if diverse else np.zeros_like(d)
         shares = np.array([bool(p) and p in parents for p in parent]) if diverse else np.zeros(len(open_), bool)
         score = np.where(taken, -np.inf, base - closeness - s.parent_k * shares)
         i = int(np.argmax(score))
