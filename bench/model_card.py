@@ -70,7 +70,6 @@ JARVIS_LEADERBOARD_K = {
 GRID_HIGH_K = 100.0  # "high Tc" on the binary-hydride grid
 COLUMNS = ("section", "entry", "figure", "value", "note")
 MODEL_FILES = ("tc_default.pt", "tc_jarvis.pt", "tc_timesplit.pt", "tc_hydride.pt")  # the checkpoints of the card
-DOC_TITLE = "Model card: the committed checkpoints on their test splits"
 
 
 class Card:
@@ -390,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.doc:
         used = [ckpt_dir / n for n in MODEL_FILES if (ckpt_dir / n).is_file()]
         write_results(a.doc, numbers, used)
-        write_doc(a.doc, report(numbers), title=DOC_TITLE, command="python -m bench.model_card --doc", checkpoints=used)
+        write_doc(a.doc, report(numbers), checkpoints=used)
     return 0
 
 
