@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from gdmcd_core.campaign import lab_csv, store, versions
+from gdmcd_core.campaign.propose import add_run
 from gdmcd_core.campaign.update import (
     MIN_CALIBRATION_ROWS,
     UpdateConfig,
@@ -93,6 +94,13 @@ def _campaign_with_results(root: Path, checkpoint: Path, tmp_path: Path) -> None
         w.writerows(MEASURED)
     r = lab_csv.import_results(conn, "lab", path)
     assert r.stored == len(MEASURED), r.errors
+    run = tmp_path / "runs" / "run-a"
+    run.mkdir(parents=True)
+    with open(run / "candidates.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["integer_formula", "integer_tc_k", "integer_tc_std_k"])
+        w.writerows([["Nb3Ge", 20.0, 1.0], ["MoC", 12.0, 1.0], ["NbN", 15.0, 1.0], ["PbMo6S8", 13.0, 1.0]])
+    add_run(conn, "lab", run)
     conn.close()
 
 
@@ -108,6 +116,9 @@ def test_an_update_learns_the_measurements_and_records_a_version(tiny_checkpoint
     sc = [m for m in report["measured"] if m["tc_k"] is not None]
     assert len(sc) == 2 and len(report["measured"]) == 3  # not_formed is no Tc label
     assert report["mae_after_k"] < report["mae_before_k"]
+    moves = report["ranking_moves"]  # NbN was measured: the open candidates are the other three
+    assert report["open_candidates"] == 3 and {m["formula"] for m in moves} == {"Nb3Ge", "MoC", "PbMo6S8"}
+    assert sorted(m["rank_after"] for m in moves) == [1, 2, 3] and sorted(m["rank_before"] for m in moves) == [1, 2, 3]
     ens = load_checkpoint(root / "lab" / "models" / "v1.pt")  # hash-checked
     assert ens.sha256 == report["sha256"] and ens.card["campaign_update"]["parent_sha256"] == base_sha
     row = versions.latest_version(conn, 1)

@@ -134,6 +134,10 @@ def _update(conn: sqlite3.Connection, name: str) -> None:
     rows = report.versions(conn, cid)
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="campaign_versions")
+    moves = report.ranking_moves(conn, cid)
+    if moves:
+        st.caption("What the latest update changed: the top open candidates, their rank and Tc (K) before and after")
+        st.dataframe(pd.DataFrame(moves), hide_index=True, width="stretch", key="campaign_moves")
     pvm = report.predicted_vs_measured(conn, cid)
     if pvm:
         fig = px.scatter(

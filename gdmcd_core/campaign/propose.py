@@ -132,6 +132,12 @@ def _vector(formula: str) -> np.ndarray | None:
         return None
 
 
+def open_pool(conn: sqlite3.Connection, cid: int) -> list[dict]:
+    """The campaign's candidates that a batch could still take (default settings): not measured, not sent, not
+    next to a composition that failed to form."""
+    return open_candidates(_pool(conn, cid), _history(conn, cid), Settings())
+
+
 def _pool(conn: sqlite3.Connection, cid: int) -> list[dict]:
     """The campaign's candidates, one per formula (its highest predicted Tc), with their vectors."""
     best: dict[str, dict] = {}

@@ -94,4 +94,12 @@ def predicted_vs_measured(conn: sqlite3.Connection, cid: int) -> list[dict[str, 
     return out
 
 
-__all__ = ["campaign_names", "measurements", "predicted_vs_measured", "timeline", "versions"]
+def ranking_moves(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
+    """The top open candidates after the latest update, with their rank and Tc before and after it."""
+    row = conn.execute(
+        "SELECT metrics_json FROM model_versions WHERE campaign_id = ? ORDER BY id DESC LIMIT 1", (cid,)
+    ).fetchone()
+    return json.loads(row["metrics_json"]).get("ranking_moves", []) if row is not None else []
+
+
+__all__ = ["campaign_names", "measurements", "predicted_vs_measured", "ranking_moves", "timeline", "versions"]

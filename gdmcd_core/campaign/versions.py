@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gdmcd_core.campaign import store
+from gdmcd_core.campaign.propose import open_pool
 from gdmcd_core.campaign.update import (
     UpdateConfig,
     boost_trees,
@@ -121,6 +122,9 @@ def update(
     before_mean, before_std = _measured_predictions(ens, lab.x)
     sc = lab.is_sc
     cal = recalibrate(lab.tc[sc] - before_mean[sc], before_std[sc])
+    pool = open_pool(conn, cid)
+    pool_x = np.stack([c["x"] for c in pool]) if pool else np.zeros((0, 118), np.float32)
+    pool_before, _ = _measured_predictions(ens, pool_x)
     members = finetune(ens, lab, x_tr, tc_tr, config, lambda f, msg: say(0.05 + 0.8 * f, msg))
     note = {
         "campaign": name,
@@ -131,6 +135,8 @@ def update(
     }
     new = updated_ensemble(ens, members, cal["sigma_factor"], note)
     after_mean, after_std = _measured_predictions(new, lab.x)
+    pool_after, _ = _measured_predictions(new, pool_x)
+    moves = rank_moves(pool_before, pool_after, [c["formula"] for c in pool]) if pool else []
     number = int(conn.execute("SELECT COUNT(*) FROM model_versions WHERE campaign_id = ?", (cid,)).fetchone()[0]) + 1
     folder = models_dir(root, name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,6 +164,8 @@ def update(
     ]
     metrics = {
         "measured": measured,
+        "open_candidates": len(pool),
+        "ranking_moves": moves,
         "sigma_recalibration": cal,
         "mae_before_k": float(np.abs(before_mean[sc] - lab.tc[sc]).mean()) if sc.any() else None,
         "mae_after_k": float(np.abs(after_mean[sc] - lab.tc[sc]).mean()) if sc.any() else None,

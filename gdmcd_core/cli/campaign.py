@@ -135,6 +135,7 @@ def _cmd_import(conn, a) -> int:
 def _cmd_update(conn, a) -> int:
     from gdmcd_core.campaign import store, versions
     from gdmcd_core.campaign.update import UpdateConfig
+    from gdmcd_core.util import printable
 
     def progress(fraction: float, message: str) -> None:
         print(f"{PROG}: [{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
@@ -150,6 +151,15 @@ def _cmd_update(conn, a) -> int:
         print(f"  measured superconductors: MAE {mae[0]:.1f} K before, {mae[1]:.1f} K after")
     cal = report["sigma_recalibration"]
     print(f"  σ factor {cal['sigma_factor']:.2f} from {cal['n']} measured superconductors")
+    if report["ranking_moves"]:
+        print(f"  the top of the {report['open_candidates']} open candidates now (rank before → after, Tc in K):")
+        for m in report["ranking_moves"]:
+            print(
+                printable(
+                    f"    {m['formula']:24s} {m['rank_before']:4d} → {m['rank_after']:<4d} "
+                    f"{m['tc_before_k']:6.1f} → {m['tc_after_k']:6.1f}"
+                )
+            )
     return EXIT_OK
 
 
