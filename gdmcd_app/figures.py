@@ -418,6 +418,34 @@ def parity_plot(
     return _base_layout(fig, height, "Parity on the test split", showlegend=False)
 
 
+def measured_before_after(rows: Sequence[Mapping[str, Any]], height: int = 380) -> go.Figure:
+    """A campaign's measured superconductors: predicted Tc before and after the latest model update against the
+    measured Tc, with y = x (rows as campaign/report.py predicted_vs_measured gives them)."""
+    fig = go.Figure()
+    hi = max([1.0] + [float(r["measured_k"]) for r in rows] + [float(r["predicted_k"]) for r in rows]) * 1.05
+    fig.add_trace(
+        go.Scatter(
+            x=[0, hi], y=[0, hi], mode="lines", line=dict(color="#adb5bd", dash="dash"), name="y = x", hoverinfo="skip"
+        )
+    )
+    for which, color in (("before", STAGE3_COLOR), ("after", MEDIAN_COLOR)):
+        mine = [r for r in rows if r["model"] == which]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["measured_k"] for r in mine],
+                y=[r["predicted_k"] for r in mine],
+                text=[r["formula"] for r in mine],
+                mode="markers",
+                marker=dict(size=8, color=color),
+                name=f"{which} the update",
+                hovertemplate="%{text}<br>measured %{x:.1f} K<br>predicted %{y:.1f} K<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title_text="measured Tc (K)", range=[0, hi], constrain="domain")
+    fig.update_yaxes(title_text="predicted Tc (K)", range=[0, hi], scaleanchor="x", scaleratio=1, constrain="domain")
+    return _base_layout(fig, height, "Measured superconductors: predicted before and after", legend=LEGEND_BELOW)
+
+
 def error_by_range(rows: Sequence[Mapping[str, float]], height: int = 300) -> go.Figure:
     """MAE per true-Tc range: rows [{tc_from_k, tc_to_k, n, mae_k}] (training/metrics.mae_by_range)."""
     labels = [f"{r['tc_from_k']:g}–{r['tc_to_k']:g} K" for r in rows]

@@ -202,3 +202,13 @@ def test_every_chart_in_the_app_passes_a_config_and_results_export_svg() -> None
                 with_shared += "config" in kw and ast.unparse(kw["config"]) == "figures.PLOT_CONFIG"
     assert calls and all(has for _, _, has in calls), [c for c in calls if not c[2]]
     assert with_shared >= len(calls) - 2  # the periodic table and the α preview hide the modebar
+
+
+def test_a_campaigns_measured_rows_are_drawn_before_and_after_the_update() -> None:
+    rows = [
+        {"formula": "Nb3Sn", "measured_k": 18.0, "model": "before", "predicted_k": 9.0},
+        {"formula": "Nb3Sn", "measured_k": 18.0, "model": "after", "predicted_k": 15.0},
+    ]
+    fig = figures.measured_before_after(rows)
+    assert [t.name for t in fig.data] == ["y = x", "before the update", "after the update"]
+    assert list(fig.data[1].y) == [9.0] and list(fig.data[2].y) == [15.0] and fig.data[0].x[1] >= 18.0

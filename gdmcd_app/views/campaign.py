@@ -9,9 +9,9 @@ import hashlib
 import sqlite3
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from gdmcd_app import figures
 from gdmcd_app.shared import checkpoint_path, csv_download_bytes
 from gdmcd_core.campaign import lab_csv, propose, report, store, versions
 from gdmcd_core.campaign.update import UpdateConfig
@@ -140,12 +140,11 @@ def _update(conn: sqlite3.Connection, name: str) -> None:
         st.dataframe(pd.DataFrame(moves), hide_index=True, width="stretch", key="campaign_moves")
     pvm = report.predicted_vs_measured(conn, cid)
     if pvm:
-        fig = px.scatter(
-            pd.DataFrame(pvm), x="measured_k", y="predicted_k", color="model", hover_name="formula",
-            labels={"measured_k": "measured Tc (K)", "predicted_k": "predicted Tc (K)"},
-            title="Measured superconductors: prediction before and after the latest update",
-        )  # fmt: skip
-        st.plotly_chart(fig, key="campaign_pvm")
+        fig = figures.measured_before_after(pvm)
+        st.plotly_chart(fig, key="campaign_pvm", config=figures.PLOT_CONFIG)
+        st.download_button(
+            "Its data (CSV)", csv_download_bytes(pd.DataFrame(pvm)), f"{name}-measured.csv", "text/csv", key="pvm_dl"
+        )
 
 
 def render() -> None:
