@@ -115,10 +115,15 @@ def run_arm(
         else:
             tc, sd = predict(ens, world.pool_x[idx], world.pool_d[idx])
             pool = [
-                {"formula": str(i), "x": world.pool_x[j], "tc_k": float(tc[i]), "sigma_k": float(sd[i]),
-                 "parent_formula": None}
+                {
+                    "formula": str(i),
+                    "x": world.pool_x[j],
+                    "tc_k": float(tc[i]),
+                    "sigma_k": float(sd[i]),
+                    "parent_formula": None,
+                }
                 for i, j in enumerate(idx)
-            ]  # fmt: skip
+            ]
             done = [(str(i), world.pool_x[idx[i]]) for i in measured]
             history = {"measured": done, "failed": [], "sent": []}
             picks = [int(c["formula"]) for c in choose(pool, history, BATCH, settings, rng)]

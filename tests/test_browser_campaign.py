@@ -9,18 +9,51 @@ import os
 from pathlib import Path
 
 import pytest
-from _app_helpers import finished_small_run, tiny_app_env
+from _app_helpers import SMALL_RUN, tiny_app_env
 from test_browser import _browser, _serve, _set_number, _shoot, _wait_idle
 
 from gdmcd_core.campaign import store
 
 pytestmark = pytest.mark.browser
+# a finished run with a dozen distinct candidates: twelve tiny-data superconductors as starts, no pins
+CAMPAIGN_RUN = {
+    **SMALL_RUN,
+    "n_candidates": 12,
+    "init_formulas": (
+        "MgB2",
+        "Nb3Sn",
+        "NbTi",
+        "YBa2Cu3O7",
+        "La1.85Sr0.15CuO4",
+        "HgBa2Ca2Cu3O8",
+        "Bi2Sr2CaCu2O8",
+        "LaFeAsO0.9F0.1",
+        "FeSe",
+        "NbN",
+        "V3Si",
+        "CaC6",
+    ),
+    "pins": (),
+    "exclude": (),
+}
+
+
+def _finished_run(env: dict[str, str]) -> None:
+    from gdmcd_app.jobs import JobRegistry
+    from gdmcd_core.design.config.config import DesignConfig
+    from gdmcd_core.model.checkpoint import load_checkpoint
+
+    job = JobRegistry(env["GDMCD_RUNS_DIR"]).start(
+        load_checkpoint(env["GDMCD_CHECKPOINT"]), DesignConfig(**CAMPAIGN_RUN)
+    )
+    job.join(120)
+    assert job.snapshot().status == "finished", job.snapshot().error
 
 
 @pytest.fixture
 def campaign_app(tmp_path: Path):
     with tiny_app_env(tmp_path) as env:
-        finished_small_run(env)
+        _finished_run(env)
         served = dict(os.environ)
         served.pop("GDMCD_TORCH_THREADS", None)
         served[store.CAMPAIGNS_ENV] = str(tmp_path / "campaigns")
@@ -47,14 +80,14 @@ def test_the_campaign_loop_in_the_browser(campaign_app, tmp_path: Path) -> None:
         _click(page, "Create")
         _click(page, "Add run")
         expect(page.get_by_text("Added")).to_be_visible()
-        _set_number(page, "Batch size", 2)
+        _set_number(page, "Batch size", 10)
         _click(page, "Propose")
         expect(page.get_by_text("Download the batch (CSV)")).to_be_visible()
         conn = store.connect(root)
         sent = [
             r[0] for r in conn.execute("SELECT p.formula FROM batch_items i JOIN proposals p ON p.id = i.proposal_id")
         ]
-        assert len(sent) == 2
+        assert len(sent) == 10
 
         results = tmp_path / "results.csv"
         with open(results, "w", newline="") as fh:
