@@ -18,6 +18,23 @@ from gdmcd_core.campaign.update import UpdateConfig
 from gdmcd_core.design.runs.folder import list_runs
 from gdmcd_core.model.checkpoint import CheckpointError
 
+FLASH = "campaign_flash"  # messages of the action just taken, shown after the rerun that redraws the counts
+
+
+def _done(*messages: str, warnings: tuple[str, ...] = ()) -> None:
+    """Keep the messages of an action that changed the campaign and rerun the page, so that the counts and tables
+    above the button show the change."""
+    st.session_state[FLASH] = (messages, warnings)
+    st.rerun()
+
+
+def _flash() -> None:
+    messages, warnings = st.session_state.pop(FLASH, ((), ()))
+    for m in messages:
+        st.success(m)
+    for w in warnings:
+        st.warning(w)
+
 
 def _connect() -> sqlite3.Connection | None:
     try:
@@ -58,9 +75,10 @@ def _add_run(conn: sqlite3.Connection, name: str) -> None:
     if button.button("Add run", icon=":material/playlist_add:", key="campaign_add_run"):
         try:
             n = propose.add_run(conn, name, labels[choice].path)
-            st.success(f"Added {n} candidates.")
         except store.CampaignError as exc:
             st.error(str(exc))
+        else:
+            _done(f"Added {n} candidates.")
 
 
 def _propose(conn: sqlite3.Connection, name: str) -> None:
@@ -77,9 +95,11 @@ def _propose(conn: sqlite3.Connection, name: str) -> None:
                 ens, _, _ = versions.current_model(conn, cid, store.campaigns_dir())
                 scorer = ens.predict
             batch = propose.propose(conn, name, int(n), propose.Settings(strategy=strategy, kappa=kappa), scorer)
-            st.session_state["campaign_batch"] = batch
         except (store.CampaignError, CheckpointError) as exc:
             st.error(str(exc))
+        else:
+            st.session_state["campaign_batch"] = batch
+            _done(f"Round recorded: {len(batch)} candidates proposed.")
     batch = st.session_state.get("campaign_batch")
     if batch == []:
         st.info("No open candidates: everything was proposed or measured. Add another design run.")
@@ -116,9 +136,7 @@ def _import(conn: sqlite3.Connection, name: str) -> None:
         st.error(str(exc))
         return
     st.session_state["campaign_imported"] = digest
-    st.success(f"{r.stored} rows stored, {r.unchanged} already stored, {len(r.errors)} bad.")
-    for line in r.errors:
-        st.warning(line)
+    _done(f"{r.stored} rows stored, {r.unchanged} already stored, {len(r.errors)} bad.", warnings=tuple(r.errors))
 
 
 def _update(conn: sqlite3.Connection, name: str) -> None:
@@ -127,9 +145,10 @@ def _update(conn: sqlite3.Connection, name: str) -> None:
         bar = st.progress(0.0, "Starting the update…")
         try:
             out = versions.update(conn, name, store.campaigns_dir(), UpdateConfig(), lambda f, m: bar.progress(f, m))
-            st.success(f"Model version {out['version']} recorded ({out['seconds']} s).")
         except (store.CampaignError, CheckpointError, OSError, ValueError) as exc:
             st.error(str(exc))
+        else:
+            _done(f"Model version {out['version']} recorded ({out['seconds']} s).")
     cid = store.campaign_id(conn, name)
     rows = report.versions(conn, cid)
     if rows:
@@ -157,6 +176,7 @@ def render() -> None:
         name = _choose_campaign(conn)
         if name is None:
             return
+        _flash()
         cid = store.campaign_id(conn, name)
         counts = store.counts(conn, cid)
         cols = st.columns(4)
