@@ -378,3 +378,20 @@ def test_candidates_csv_carries_the_reduced_formula(tmp_path) -> None:
         a, b = parse_formula(full), parse_formula(red)
         ratio = [a[s] / b[s] for s in a]
         assert set(a) == set(b) and max(ratio) - min(ratio) < 1e-9 and min(ratio) >= 1
+
+
+def test_the_sigma_design_ranks_by_grows_with_the_distance_to_known_superconductors() -> None:
+    """A model calibrated with a distance term (b = 20 K per unit L1): the loop's σ for a reference composition is
+    the spread term alone, for a composition far from every reference one it adds b · d."""
+    from design_helpers import FORMULAS, constant_ensemble
+
+    card = {"calibration": {"sigma_scale": 1.0, "distance_scale_k": 20.0, "neighbor_scale": 0.0}}
+    ens = constant_ensemble((10.0, 14.0), card)  # spread 2 K wherever
+    engine = _engine(ens, objective="lcb")
+    near = to_vector(FORMULAS[0])[None]
+    far = to_vector("Xe")[None]
+    _, sd_near = engine.predict(near)
+    _, sd_far = engine.predict(far)
+    d_far = float(np.abs(far - np.stack([to_vector(f) for f in FORMULAS])).sum(1).min())
+    assert sd_near[0] == pytest.approx(2.0, abs=1e-4)
+    assert sd_far[0] == pytest.approx(np.hypot(2.0, 20.0 * d_far), rel=1e-4) and sd_far[0] > 10 * sd_near[0]

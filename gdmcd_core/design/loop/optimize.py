@@ -119,8 +119,11 @@ class DesignLoop:
             config.distance_weight,
             config.trust_radius,
         )
+        # the σ's distance term needs the L1 distance to the reference superconductors: computed only for a model
+        # calibrated with one (its card's b or band factors)
+        distance_fn = self._distance if getattr(self.model, "has_extra_sigma_terms", False) else None
         self.scorer = Scorer(
-            self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every, self._distance
+            self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every, distance_fn
         )
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
