@@ -30,15 +30,7 @@ from scipy import stats as sps
 
 from bench.common import add_doc_option, fmt, write_doc, write_results
 from gdmcd_core.campaign.propose import Settings, choose
-from gdmcd_core.campaign.update import (
-    DEFAULT_T_MIN_K,
-    Labels,
-    UpdateConfig,
-    boost_trees,
-    finetune,
-    recalibrate,
-    updated_ensemble,
-)
+from gdmcd_core.campaign.update import DEFAULT_T_MIN_K, Labels, UpdateConfig, learn
 from gdmcd_core.chem.distance import nearest_l1
 from gdmcd_core.data.dataset import TEST, TRAIN
 from gdmcd_core.model.checkpoint import load_checkpoint
@@ -61,9 +53,8 @@ class World:
         ds = dataset_for(self.ens)
         tr = ds.indices(TRAIN)
         self.replay_x, self.replay_tc = ds.x[tr], ds.tc_k[tr].astype(np.float64)
-        sc_tr = tr[ds.is_supercon[tr]]
-        self.train_sc_x = ds.x[sc_tr]
-        self.tree_x, self.tree_tc = ds.x[sc_tr], ds.tc_k[sc_tr].astype(np.float64)
+        self.replay_sc = ds.is_supercon[tr]
+        self.train_sc_x = ds.x[tr[self.replay_sc]]
         te = ds.indices(TEST)
         _, first = np.unique(ds.x[te].round(6), axis=0, return_index=True)  # one row per composition
         te = te[np.sort(first)]
@@ -88,14 +79,9 @@ def update(world: World, ens, trees, measured: list[int], idx: np.ndarray, confi
         t_min=np.where(sc, np.nan, DEFAULT_T_MIN_K),
         ids=list(range(len(rows))),
     )
-    before, before_sd = predict(ens, lab.x, world.pool_d[rows])
-    cal = recalibrate(lab.tc[sc] - before[sc], before_sd[sc])
-    members = finetune(ens, lab, world.replay_x, world.replay_tc, config)
-    new = updated_ensemble(ens, members, cal["sigma_factor"], {"simulated": True})
-    if trees is not None:
-        x_sc = np.concatenate([world.tree_x, lab.x[sc]])
-        y_sc = np.concatenate([world.tree_tc, lab.tc[sc]])
-        trees = boost_trees(trees, x_sc, y_sc, config.trees_rounds, config.seed)
+    replay = (world.replay_x, world.replay_tc, world.replay_sc)
+    before = predict(ens, lab.x, world.pool_d[rows])
+    new, trees, _ = learn(ens, trees, lab, replay, before, config, {"simulated": True})
     return new, trees
 
 

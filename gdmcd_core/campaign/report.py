@@ -76,16 +76,20 @@ def versions(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
     return out
 
 
-def predicted_vs_measured(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
-    """Measured superconductors of the latest update with the prediction before and after it (K)."""
+def _latest_metrics(conn: sqlite3.Connection, cid: int) -> dict[str, Any]:
+    """The metrics recorded with the campaign's latest model version ({} before the first update)."""
     row = conn.execute(
         "SELECT metrics_json FROM model_versions WHERE campaign_id = ? ORDER BY id DESC LIMIT 1", (cid,)
     ).fetchone()
-    if row is None:
-        return []
+    return json.loads(row["metrics_json"]) if row is not None else {}
+
+
+def predicted_vs_measured(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
+    """Measured superconductors of the latest update with the prediction before and after it (K)."""
+    metrics = _latest_metrics(conn, cid)
     formulas = {m["id"]: m["formula"] for m in store.current_measurements(conn, cid)}
     out = []
-    for m in json.loads(row["metrics_json"]).get("measured", []):
+    for m in metrics.get("measured", []):
         if m.get("tc_k") is None:
             continue
         name = formulas.get(m["measurement_id"], "")
@@ -96,10 +100,7 @@ def predicted_vs_measured(conn: sqlite3.Connection, cid: int) -> list[dict[str, 
 
 def ranking_moves(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
     """The top open candidates after the latest update, with their rank and Tc before and after it."""
-    row = conn.execute(
-        "SELECT metrics_json FROM model_versions WHERE campaign_id = ? ORDER BY id DESC LIMIT 1", (cid,)
-    ).fetchone()
-    return json.loads(row["metrics_json"]).get("ranking_moves", []) if row is not None else []
+    return _latest_metrics(conn, cid).get("ranking_moves", [])
 
 
 __all__ = ["campaign_names", "measurements", "predicted_vs_measured", "ranking_moves", "timeline", "versions"]

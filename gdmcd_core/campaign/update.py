@@ -204,6 +204,34 @@ def updated_ensemble(ens: TcEnsemble, members: list[Any], sigma_factor: float, n
     return new.eval().requires_grad_(False)
 
 
+def learn(
+    ens: TcEnsemble,
+    trees: TreeModel | None,
+    lab: Labels,
+    replay: tuple[np.ndarray, np.ndarray, np.ndarray],
+    before: tuple[np.ndarray, np.ndarray],
+    config: UpdateConfig = UpdateConfig(),
+    note: dict[str, Any] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[TcEnsemble, TreeModel | None, dict[str, Any]]:
+    """One update (module docstring): the σ factor from the measured superconductors' errors before it, the fine-tune,
+    the new ensemble and the boosted trees. replay: the model's training rows (x (N, 118), Tc (N,) K, is
+    superconductor (N,)); before: (Tc, σ) of `ens` for lab.x. Returns (new ensemble, trees or None, σ factor report).
+    `ens` and `trees` are not changed."""
+    say = progress or (lambda f, msg: None)
+    x_tr, tc_tr, sc_tr = replay
+    sc = lab.is_sc
+    cal = recalibrate(lab.tc[sc] - before[0][sc], before[1][sc])
+    members = finetune(ens, lab, x_tr, tc_tr, config, lambda f, msg: say(0.9 * f, msg))
+    new = updated_ensemble(ens, members, cal["sigma_factor"], {**(note or {}), "sigma_recalibration": cal})
+    if trees is not None:
+        say(0.95, f"refitting the trees ({config.trees_rounds} more rounds)")
+        x_sc = np.concatenate([x_tr[sc_tr], lab.x[sc]])
+        y_sc = np.concatenate([tc_tr[sc_tr], lab.tc[sc]])
+        trees = boost_trees(trees, x_sc, y_sc, config.trees_rounds, config.seed)
+    return new, trees, cal
+
+
 __all__ = [
     "DEFAULT_T_MIN_K",
     "Labels",
@@ -212,6 +240,7 @@ __all__ = [
     "finetune",
     "labelled_loss",
     "labels",
+    "learn",
     "recalibrate",
     "updated_ensemble",
 ]

@@ -21,14 +21,7 @@ import numpy as np
 
 from gdmcd_core.campaign import store
 from gdmcd_core.campaign.propose import open_pool
-from gdmcd_core.campaign.update import (
-    UpdateConfig,
-    boost_trees,
-    finetune,
-    labels,
-    recalibrate,
-    updated_ensemble,
-)
+from gdmcd_core.campaign.update import UpdateConfig, labels, learn
 from gdmcd_core.chem.composition import to_vector
 
 ProgressFn = Callable[[float, str], None]
@@ -118,22 +111,16 @@ def update(
         )
     ens, trees, parent_id = current_model(conn, cid, root)
     say(0.02, "reading the training rows to replay")
-    x_tr, tc_tr, sc_tr = replay_rows(ens, data_dir)
+    replay = replay_rows(ens, data_dir)
     before_mean, before_std = _measured_predictions(ens, lab.x)
     sc = lab.is_sc
-    cal = recalibrate(lab.tc[sc] - before_mean[sc], before_std[sc])
     pool = open_pool(conn, cid)
     pool_x = np.stack([c["x"] for c in pool]) if pool else np.zeros((0, 118), np.float32)
     pool_before, _ = _measured_predictions(ens, pool_x)
-    members = finetune(ens, lab, x_tr, tc_tr, config, lambda f, msg: say(0.05 + 0.8 * f, msg))
-    note = {
-        "campaign": name,
-        "parent_sha256": ens.sha256,
-        "measurement_ids": lab.ids,
-        "update_config": config.__dict__,
-        "sigma_recalibration": cal,
-    }
-    new = updated_ensemble(ens, members, cal["sigma_factor"], note)
+    note = {"campaign": name, "parent_sha256": ens.sha256, "measurement_ids": lab.ids, "update_config": config.__dict__}
+    new, boosted, cal = learn(
+        ens, trees, lab, replay, (before_mean, before_std), config, note, lambda f, msg: say(0.05 + 0.8 * f, msg)
+    )
     after_mean, after_std = _measured_predictions(new, lab.x)
     pool_after, _ = _measured_predictions(new, pool_x)
     moves = rank_moves(pool_before, pool_after, [c["formula"] for c in pool]) if pool else []
@@ -143,13 +130,9 @@ def update(
     path = folder / f"v{number}.pt"
     say(0.88, "saving the new model version")
     sha = save_checkpoint(path, list(new.members), new.card)
-    if trees is not None:
-        say(0.9, f"refitting the trees ({config.trees_rounds} more rounds)")
-        x_sc = np.concatenate([x_tr[sc_tr], lab.x[sc]])
-        y_sc = np.concatenate([tc_tr[sc_tr], lab.tc[sc]])
-        boosted = boost_trees(trees, x_sc, y_sc, config.trees_rounds, config.seed)
+    if boosted is not None:
         tree_card = {k: new.card.get(k) for k in ("data_config", "hydride_config", "data_checksums")}
-        save_trees(trees_path(path), boosted, {**tree_card, "campaign_update": note})
+        save_trees(trees_path(path), boosted, {**tree_card, "campaign_update": new.card["campaign_update"]})
     measured = [
         {
             "measurement_id": mid,
