@@ -78,6 +78,12 @@ CREDIBILITY_TOP = 20
 CREDIBILITY_KEYS = ("tc_k", "sigma_k", "pct_charge_neutral", "cuprates", "mean_elements")
 
 
+# DesignConfig fields added after discovery.toml was frozen, with the value that keeps the frozen benchmark's
+# behaviour (the file and its SHA-256 stay as they were scored): site_repair (evidence/site_repair.py) did not
+# exist, so no repaired or variant rows.
+ADDED_LATER = {"site_repair": False}
+
+
 @dataclass(frozen=True)
 class Settings:
     """bench/discovery.toml, checked: raw (the parsed file), sha256 (of its bytes), design (the [design] table as a
@@ -100,12 +106,13 @@ class Settings:
         if absent:
             raise SystemExit(f"the benchmark settings {p} lack the section(s) {absent}")
         names = {f.name for f in fields(DesignConfig)} - set(RUN_FIELDS)
-        missing, unknown = sorted(names - set(raw["design"])), sorted(set(raw["design"]) - names)
+        design = {**ADDED_LATER, **raw["design"]}
+        missing, unknown = sorted(names - set(design)), sorted(set(design) - names)
         if missing or unknown:
             raise SystemExit(
                 f"{p} [design] must freeze every DesignConfig field but {RUN_FIELDS}: missing {missing}, unknown {unknown}"
             )
-        return cls(p, hashlib.sha256(blob).hexdigest(), raw, DesignConfig.from_dict(raw["design"]))
+        return cls(p, hashlib.sha256(blob).hexdigest(), raw, DesignConfig.from_dict(design))
 
     @property
     def ks(self) -> tuple[int, ...]:

@@ -254,4 +254,6 @@ def phase_ranking_text(design: Mapping[str, Any]) -> str:
     cap = design.get("max_per_family")
     if isinstance(cap, int) and cap > 0:
         text += f"; at most {cap} per family before the other families' candidates"
+    if design.get("site_repair") is True:
+        text += "; rows whose path says 'site repair' or 'site variant' were added after the search (site_repair.py)"
     return text

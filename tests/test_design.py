@@ -283,7 +283,8 @@ def test_formulas_of_pinned_elements_alone_rank_last():
     engine = DesignEngine(tiny_ensemble(), cfg, reference=tiny_reference())
     x = np.stack([to_vector("H4"), to_vector("LaH10")])
     table = build_candidates(candidate_context(engine), x, ["H4", "LaH10"], x, x, engine.integerize(x))
-    assert list(table["only_pinned_elements"]) == [False, True]
+    pinned_only = table["only_pinned_elements"].tolist()  # (site variants of LaH10 may add rows above it)
+    assert pinned_only[-1] and not any(pinned_only[:-1])
     assert set(table["integer_formula"].iloc[-1]) <= set("H0123456789")
     assert "La" in table["integer_formula"].iloc[0]
 

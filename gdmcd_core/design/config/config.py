@@ -29,8 +29,7 @@ MAX_PRESSURE_GPA = 1000.0  # beyond any static pressure reached in a diamond-anv
 REFINE_STEPS = 60  # integer refinement: model evaluations per candidate (bench/discovery.py)
 INTEGER_SELECT = ("best", "final")
 ENSEMBLE_MODES = ("fused", "rotate")  # see loop/scoring.py: how the loop evaluates the members
-# start compositions and interpolation partners, made by loop/starts.py
-INIT_MODES = ("dataset", "interpolate", "mixed", "hydride", "formulas")
+INIT_MODES = ("dataset", "interpolate", "mixed", "hydride", "formulas")  # start compositions (loop/starts.py)
 PARTNER_MODES = ("family", "any")
 # gradient: the paper's Adam loop (loop/optimize.py); the others: search/methods.py at the same model-evaluation budget
 SEARCH_METHODS = ("gradient", "evolution", "random", "database", "substitution")
@@ -279,6 +278,7 @@ class DesignConfig:
     mixtures_last: bool = opt(True, "rank mixtures (known compound + binaries, evidence/phases.py) last", "run")
     misfits_last: bool = opt(True, "rank site misfits (radius mismatch > 0.15, site_fit.py) after fits", "run")
     known_last: bool = opt(True, "rank known superconductors (SuperCon entries) after the new candidates", "run")
+    site_repair: bool = opt(True, "add site repairs of misfit rows, variants of known ones (site_repair.py)", "run")
     max_per_family: int = opt(3, "candidates per parent phase before other families'; 0 = no cap", "run", lo=0, hi=99)
     executor: str = opt(
         "local", "local: this process; ray: the starts in shards, one Ray task each", "run", choices=("local", "ray")

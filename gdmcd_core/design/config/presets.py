@@ -13,7 +13,7 @@ SEARCH_FULL_CANDIDATES = 20_000  # more than the grid holds: the whole grid is u
 SEARCH_QUICK_CANDIDATES = 256  # a CPU-sized random subsample of the grid
 # The paper's method: DesignConfig(**PAPER_SETTINGS) switches off this project's chemistry defaults
 # (mean objective, no valence/trust-region terms, no element cap or default exclusions, any partners, no
-# integer refinement, candidates ranked by Tc alone: no phase tiers or family cap).
+# integer refinement, candidates ranked by Tc alone: no phase tiers, site repairs or family cap).
 PAPER_SETTINGS: dict[str, Any] = {
     "objective": "mean",
     "valence_weight": 0.0,
@@ -26,6 +26,7 @@ PAPER_SETTINGS: dict[str, Any] = {
     "mixtures_last": False,
     "misfits_last": False,
     "known_last": False,
+    "site_repair": False,
     "max_per_family": 0,
 }
 

@@ -11,7 +11,9 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
                               integer_select final, "stage 2" for a run stopped in stage 2), "<method>
                               (generation g)", or "refined from candidate C": the integer refinement
                               (loop/refine.py) found it from candidate C's formula, and every start/stage column
-                              of the row is C's
+                              of the row is C's; "site repair of candidate C (Sr for Be)" or "site variant of
+                              candidate C (Sr for 1 of 2 Ba)": site_repair.py swapped a misfit ion of C's row, or
+                              one ion of a known superconductor, for an allowed ion that fits its site
     initial_formula           the start composition as optimized (after pins/exclusions), fractions
     initial_tc_k              model Tc of the start
     optimized_formula         stage-2 composition (fractions)
@@ -34,7 +36,8 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     high_pressure             a hydride (chem.composition.is_hydride) or a run at pressure_gpa > 0: the model has
                               no pressure input, so the Tc is a high-pressure value, out of the model's scope
     delta_tc_k                integer_tc_k - initial_tc_k
-    integer_loss              L_int^N (or L_int,ES^N) at n_atoms of the composition the formula came from
+    integer_loss              L_int^N (or L_int,ES^N) at n_atoms of the composition the formula came from (empty
+                              for a site repair or variant: nothing was rounded to it)
     integer_step              the step whose composition gave the formula (integer_select "best": the
                               stage-3 check with the highest model score; else the last step; last step + 1:
                               found by the integer refinement, design/loop/refine.py)
@@ -102,9 +105,10 @@ from gdmcd_core.chem.elements import symbols
 from gdmcd_core.chem.valence import CU_VALENCE_WINDOW, cu_valence
 from gdmcd_core.data.paths import JARVIS_FILE, find_data_dir
 from gdmcd_core.data.reference import ReferenceData
-from gdmcd_core.design.evidence.diversity import over_family_cap
 from gdmcd_core.design.evidence.known import KnownCompounds, cached_known_compounds
 from gdmcd_core.design.evidence.phases import phase_columns
+from gdmcd_core.design.evidence.ranking import rank_rows, ranking_of
+from gdmcd_core.design.evidence.site_repair import repairs_of_table, with_repairs
 from gdmcd_core.design.objective.integer_loss import Integerized, round_baseline
 from gdmcd_core.design.stability import energy as stability
 from gdmcd_core.design.stability.hull import HullReference
@@ -228,6 +232,8 @@ class CandidateContext:
     misfits_last: bool = False  # rank rows with a substitution past SITE_MISMATCH_MAX after those that fit
     known_last: bool = False  # rank known superconductors after the new candidates
     max_per_family: int = 0  # rows of a family past this many rank after the others of their tier; 0 = no cap
+    site_repair: bool = False  # add site repairs of the misfit rows (site_repair.py)
+    allowed: tuple[str, ...] = ()  # elements a site repair may put in (not excluded, not exact-pinned)
     method: str = "gradient"  # the search method, for the path column
     steps2: int | None = None  # stage-2 steps of a gradient run (None: the path names no stage)
     integer_select: str = "best"
@@ -254,6 +260,8 @@ def candidate_context(engine: DesignLoop) -> CandidateContext:
         misfits_last=cfg.misfits_last,
         known_last=cfg.known_last,
         max_per_family=cfg.max_per_family,
+        site_repair=cfg.site_repair,
+        allowed=tuple(s for s, ok in zip(symbols(), c.free_mask, strict=True) if ok),
         method=cfg.method,
         steps2=cfg.steps2,
         integer_select=cfg.integer_select,
@@ -303,44 +311,6 @@ def _passes_checks(table: pd.DataFrame) -> np.ndarray:
     return ok
 
 
-# (rank_rows flag, column, ascending): with the flag on, the rows ranked first on the column come first.
-RANK_TIERS = (
-    ("mixtures_last", "is_mixture", True),
-    ("misfits_last", "site_misfit", True),
-    ("credible_first", "passes_chemistry_checks", False),
-    ("known_last", "is_known", True),
-)
-
-
-def rank_rows(table: pd.DataFrame, max_per_family: int = 0, **flags: bool) -> pd.DataFrame:
-    """Re-rank: formulas of pinned elements alone last; then, for each flag of RANK_TIERS that is on, in this
-    order of precedence: mixtures after every other row, site misfits after every row that fits, rows failing
-    a chemistry check (credible_first) after those that pass, known superconductors after the new candidates,
-    each within the tiers before it; then rows past `max_per_family` of their family (counted in that order;
-    0 = no cap) after the others of their tier; then by the previous rank. Adds family_rank (1 = the family's best row in this order) where
-    the table has a family column."""
-    unknown = set(flags) - {flag for flag, _, _ in RANK_TIERS}
-    if unknown:
-        raise ValueError(f"unknown ranking flag(s) {sorted(unknown)}")
-    tiers = [("only_pinned_elements", True)]
-    tiers += [(col, asc) for flag, col, asc in RANK_TIERS if flags.get(flag) and col in table.columns]
-    cols, asc = [c for c, _ in tiers], [a for _, a in tiers]
-    table = table.sort_values([*cols, "rank"], ascending=[*asc, True], kind="stable").reset_index(drop=True)
-    if "family" in table.columns:
-        table["family_rank"] = table.groupby("family", sort=False).cumcount().to_numpy() + 1
-        if max_per_family > 0:
-            table = table.assign(_past=over_family_cap(list(table["family"]), max_per_family))
-            table = table.sort_values([*cols, "_past", "rank"], ascending=[*asc, True, True], kind="stable")
-            table = table.drop(columns="_past").reset_index(drop=True)
-    table["rank"] = np.arange(1, len(table) + 1)
-    return table
-
-
-def ranking_of(ctx: CandidateContext) -> dict:
-    """The `rank_rows` arguments a context asks for."""
-    return {"max_per_family": ctx.max_per_family, **{flag: getattr(ctx, flag) for flag, _, _ in RANK_TIERS}}
-
-
 def path_labels(ctx: CandidateContext, integer_step: np.ndarray, lineage: np.ndarray) -> list[str]:
     """The path column (module docstring) of B rows: lineage[r] != r where row r was refined from another."""
     return [_path(ctx, step, origin, r) for r, (step, origin) in enumerate(zip(integer_step, lineage, strict=True))]
@@ -364,6 +334,7 @@ def _row_table(
     integ: Integerized,
     steps: np.ndarray,
     lineage: np.ndarray,
+    paths: list[str] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, int]]:
     """One row per candidate before deduplication, each with its lineage's start and stage columns; and the
     distinct formulas' fractions (U, 118) with their positions. x: (x_start, x_stage2, x_final), (B, 118) each."""
@@ -383,7 +354,7 @@ def _row_table(
         {
             "candidate": lineage,
             "source": [start_labels[c] for c in lineage],
-            "path": path_labels(ctx, steps, lineage),
+            "path": paths or path_labels(ctx, steps, lineage),
             "initial_formula": [format_vector(x_start[c]) for c in lineage],
             "initial_tc_k": tc0[lineage],
             "optimized_formula": [format_vector(x_stage2[c]) for c in lineage],
@@ -438,11 +409,35 @@ def build_candidates(
     integer: the integer formulas to report; integer_step: (B,) the step each was taken at;
     refined_from: (B,) the candidate whose lineage each row's formula continues (loop/refine.py; None: its own).
     """
-    ref, B = ctx.reference, len(x_final)
+    B = len(x_final)
     lineage = np.arange(B) if refined_from is None else np.asarray(refined_from, np.int64)
     steps = np.full(B, -1) if integer_step is None else np.asarray(integer_step)
     xs = (np.asarray(x_start), np.asarray(x_stage2), np.asarray(x_final))
-    table, ux, pos = _row_table(ctx, xs, start_labels, integer, steps, lineage)
+    table = _ranked_table(ctx, xs, start_labels, integer, steps, lineage)
+    known = ctx.known if ctx.known is not None else cached_known_compounds(ctx.reference, ctx.hull_reference)
+    args = (ctx.predict, ctx.kappa, known, ctx.allowed, ctx.pinned_mask, ctx.allowed_ns)
+    repairs = repairs_of_table(table, *args) if ctx.site_repair else []
+    if not repairs:
+        return table
+    # the repaired formulas as rows of their source candidates' lineage, and the whole table built again
+    src = np.array([r.candidate for r in repairs], dtype=np.int64)
+    paths = [*path_labels(ctx, steps, lineage), *(r.path for r in repairs)]
+    more, lineage2 = with_repairs(integer, repairs), np.concatenate([lineage, src])
+    return _ranked_table(ctx, xs, start_labels, more, np.concatenate([steps, steps[src]]), lineage2, paths)
+
+
+def _ranked_table(
+    ctx: CandidateContext,
+    xs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    start_labels: list[str],
+    integer: Integerized,
+    steps: np.ndarray,
+    lineage: np.ndarray,
+    paths: list[str] | None = None,
+) -> pd.DataFrame:
+    """build_candidates' table of the rows given (one per integer formula), ranked; paths: the path column."""
+    ref = ctx.reference
+    table, ux, pos = _row_table(ctx, xs, start_labels, integer, steps, lineage, paths)
     table["score_k"] = table["integer_tc_k"] - ctx.kappa * table["integer_tc_std_k"]
     # A formula made of pinned elements alone (e.g. "H4" in a hydride search, H >= 0.5) is not the
     # compound the user asked for: it stays in the table, flagged, and ranks after the others.
