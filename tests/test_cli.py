@@ -129,6 +129,27 @@ def test_merge_joins_members_of_like_ensembles_and_refuses_others(tiny_data_dir,
     assert "identical weights" in capsys.readouterr().err
     assert main(["merge", str(a), "--out", str(tmp_path / "z.pt")]) == 2
     assert "at least two" in capsys.readouterr().err
+    # one source stored again with int8 weights: a smaller file whose card says so, evaluated as stored
+    small = tmp_path / "a8.pt"
+    assert main(["merge", str(a), "--out", str(small), "--weights", "int8"]) == 0
+    card8 = json.loads(small.with_suffix(".json").read_text())
+    assert card8["weights"] == "int8" and card8["n_members"] == 2
+    stored = torch.load(small, weights_only=True)["members"][0]  # (a width-4 model: too small to be smaller)
+    assert {v.dtype for k, v in stored.items() if v.ndim >= 2 and not k.endswith("scale")} == {torch.int8}
+    q, src = load_checkpoint(small), load_checkpoint(a)
+    err = (q.member_raw_predictions(x) - src.member_raw_predictions(x)).abs().max()
+    assert 0 < err < 0.05 * src.member_raw_predictions(x).abs().max() + 1e-3  # rounded, not lost
+
+
+def test_int8_storage_round_trips_each_channel() -> None:
+    from gdmcd_core.model.checkpoint import dequantize_int8, quantize_int8
+
+    w = torch.randn(16, 3, 3, 3) * torch.logspace(-3, 1, 16)[:, None, None, None]  # channels of very different size
+    q, scale = quantize_int8(w)
+    assert q.dtype == torch.int8 and scale.shape == (16,)
+    back = dequantize_int8(q, scale)
+    per_channel = (back - w).abs().amax((1, 2, 3)) / w.abs().amax((1, 2, 3))
+    assert per_channel.max() <= 0.5 / 127 + 1e-6  # at most half a step of its own channel's scale
 
 
 def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_data_dir, capsys):

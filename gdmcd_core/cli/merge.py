@@ -9,9 +9,15 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def add_merge_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("checkpoints", nargs="+", metavar="PT", help="two or more checkpoints to merge")
+    p.add_argument("checkpoints", nargs="+", metavar="PT", help="two or more checkpoints to merge (one with --weights)")
     p.add_argument("--out", required=True, help="merged checkpoint path, e.g. checkpoints/tc_jarvis.pt")
     p.add_argument("--data-dir", default=None, help="folder with the data files (to calibrate and evaluate)")
+    p.add_argument(
+        "--weights",
+        choices=("float16", "int8"),
+        default="float16",
+        help="storage of the weights: int8 (per-channel scales) halves the file; σ and the metrics use them as stored",
+    )
     p.set_defaults(handler=handle_merge)
     return p
 
@@ -22,7 +28,7 @@ def handle_merge(a: argparse.Namespace) -> int:
     from gdmcd_core.training.merge import merge_checkpoints
 
     try:
-        card = merge_checkpoints(a.checkpoints, a.out, a.data_dir)
+        card = merge_checkpoints(a.checkpoints, a.out, a.data_dir, weights=a.weights)
     except (CheckpointError, DataNotFoundError, ValueError, OSError) as exc:
         print(f"gdmcd merge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

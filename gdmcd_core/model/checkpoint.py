@@ -1,8 +1,10 @@
 """Checkpoints: save atomically with a recorded SHA-256; load with weights_only=True after checking it.
 
 A checkpoint `NAME.pt` holds the model config and one state dict per ensemble member (float16
-storage); its card `NAME.json` holds the metadata (data checksums, split, metrics, training time,
-code version) and the SHA-256 of the .pt file. Loading refuses a file whose hash differs.
+storage; or "int8": each conv/linear weight as int8 with one float32 scale per output channel, the rest
+float16, half the size, `quantize_int8`); its card `NAME.json` holds the metadata (data checksums, split,
+metrics, training time, code version, the `weights` storage) and the SHA-256 of the .pt file. Loading
+refuses a file whose hash differs. Metrics on a card are computed with the weights as stored.
 """
 
 from __future__ import annotations
@@ -32,22 +34,58 @@ def card_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def save_checkpoint(path: str | Path, members: list[TcResNet], card: dict[str, Any], half: bool = True) -> str:
-    """Save members (same config) and the card; returns the SHA-256 recorded in the card."""
+WEIGHT_FORMATS = ("float16", "int8")
+SCALE_SUFFIX = ".__int8_scale"  # the per-output-channel scale stored beside an int8 weight
+
+
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q int8, scale float32 (out,)): symmetric per-output-channel quantization, w ≈ q * scale."""
+    flat = w.detach().float().reshape(w.shape[0], -1)
+    scale = (flat.abs().amax(1) / 127.0).clamp_min(1e-12)
+    q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8).reshape(w.shape)
+    return q, scale
+
+
+def dequantize_int8(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return (q.float().reshape(q.shape[0], -1) * scale.float()[:, None]).reshape(q.shape)
+
+
+def _stored(sd: dict[str, torch.Tensor], weights: str) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        if weights == "int8" and v.is_floating_point() and v.ndim >= 2:
+            out[k], out[k + SCALE_SUFFIX] = quantize_int8(v)
+        else:
+            out[k] = v.half() if v.is_floating_point() else v
+    return out
+
+
+def _restored(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A stored state dict as float32 weights (int8 entries dequantized with their scales)."""
+    out = {}
+    for k, v in sd.items():
+        if k.endswith(SCALE_SUFFIX):
+            continue
+        scale = sd.get(k + SCALE_SUFFIX)
+        out[k] = dequantize_int8(v, scale) if scale is not None else v.float() if v.is_floating_point() else v
+    return out
+
+
+def save_checkpoint(path: str | Path, members: list[TcResNet], card: dict[str, Any], weights: str = "float16") -> str:
+    """Save members (same config) and the card, the weights stored as `weights` (WEIGHT_FORMATS); returns the
+    SHA-256 recorded in the card."""
     if not members:
         raise ValueError("need at least one model to save")
+    if weights not in WEIGHT_FORMATS:
+        raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, got {weights!r}")
     config = members[0].config
-    states = []
-    for m in members:
-        sd = {k: v.detach().cpu() for k, v in m.state_dict().items()}
-        if half:
-            sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
-        states.append(sd)
+    states = [_stored({k: v.detach().cpu() for k, v in m.state_dict().items()}, weights) for m in members]
     blob = {"format": FORMAT_VERSION, "model_config": config.to_dict(), "members": states}
     path = Path(path)
     atomic_torch_save(path, blob)
     digest = sha256_file(path)
     full_card = {**card, "model_config": config.to_dict(), "n_members": len(members), "sha256": digest}
+    full_card["weights"] = weights
     atomic_write_text(card_path(path), json.dumps(full_card, indent=2, sort_keys=True))
     return digest
 
@@ -157,7 +195,7 @@ def load_checkpoint(
     try:
         for sd in blob["members"]:
             m = TcResNet(config)
-            m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+            m.load_state_dict(_restored(sd))
             members.append(m)
     except (RuntimeError, AttributeError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path}: weights do not fit the model config ({str(exc)[:200]})") from None

@@ -215,7 +215,9 @@ def tc_card_fields(record: TrainedRun, data_config: DataConfig | None = None) ->
     }
 
 
-def save_ensemble(out: Path, members: list, ds: Dataset, fields: dict, extra_metrics: dict | None = None) -> dict:
+def save_ensemble(
+    out: Path, members: list, ds: Dataset, fields: dict, extra_metrics: dict | None = None, weights: str = "float16"
+) -> dict:
     """Calibrate σ on the validation split of `ds`, evaluate on its test split and save `members` at `out` with
     a card of `fields` (training record: configs, histories, time, hardware), the data checksums and counts, the
     calibration, the test metrics (plus `extra_metrics`) and the provenance. Returns the card as written."""
@@ -237,5 +239,5 @@ def save_ensemble(out: Path, members: list, ds: Dataset, fields: dict, extra_met
         "peak_rss_mb": _peak_rss_mb(),
         **provenance(),
     }
-    save_checkpoint(out, members, card)
+    save_checkpoint(out, members, card, weights=weights)
     return json.loads(out.with_suffix(".json").read_text())
