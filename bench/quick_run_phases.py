@@ -118,8 +118,24 @@ def report(table: pd.DataFrame, n_top: int, wall_s: float | None, run_dir: Path)
         "homologous series, else the simplest edit among the 10 nearest by L1). Site mismatch: the largest relative "
         "Shannon-radius difference of a substitution (evidence/site_fit.py; threshold "
         f"{SITE_MISMATCH_MAX:.0%}). A 'new cation without a site' is added to the parent rather than substituted.",
+        "",
+        _origin_text(table, top),
     ]
     return "\n".join(lines)
+
+
+def _origin_text(table: pd.DataFrame, top: pd.DataFrame) -> str:
+    """Where the rows came from: the search itself, or the site repairs and variants added after it
+    (evidence/site_repair.py, DesignConfig.site_repair)."""
+    kinds = {
+        "site repair": "a misfit ion swapped for one that fits",
+        "site variant": "one ion of a known superconductor swapped",
+    }
+    parts = []
+    for key, what in kinds.items():
+        n_all, n_top = (int(t["path"].astype(str).str.startswith(key).sum()) for t in (table, top))
+        parts.append(f"{n_top} of the top {len(top)} ({n_all} of all {len(table)} rows) are {key}s ({what})")
+    return "Origin: " + "; ".join(parts) + "; the rest come from the search itself (stage 2, stage 3, refinement)."
 
 
 def _design(run_dir: Path) -> dict:

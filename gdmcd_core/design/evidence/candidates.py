@@ -108,7 +108,7 @@ from gdmcd_core.data.reference import ReferenceData
 from gdmcd_core.design.evidence.known import KnownCompounds, cached_known_compounds
 from gdmcd_core.design.evidence.phases import phase_columns
 from gdmcd_core.design.evidence.ranking import rank_rows, ranking_of
-from gdmcd_core.design.evidence.site_repair import repairs_of_table, with_repairs
+from gdmcd_core.design.evidence.site_repair import integers_of, repairs_of_table
 from gdmcd_core.design.objective.integer_loss import Integerized, round_baseline
 from gdmcd_core.design.stability import energy as stability
 from gdmcd_core.design.stability.hull import HullReference
@@ -419,11 +419,14 @@ def build_candidates(
     repairs = repairs_of_table(table, *args) if ctx.site_repair else []
     if not repairs:
         return table
-    # the repaired formulas as rows of their source candidates' lineage, and the whole table built again
+    # the repaired formulas as rows of their source candidates' lineage, ranked with the others
     src = np.array([r.candidate for r in repairs], dtype=np.int64)
-    paths = [*path_labels(ctx, steps, lineage), *(r.path for r in repairs)]
-    more, lineage2 = with_repairs(integer, repairs), np.concatenate([lineage, src])
-    return _ranked_table(ctx, xs, start_labels, more, np.concatenate([steps, steps[src]]), lineage2, paths)
+    new = _ranked_table(ctx, xs, start_labels, integers_of(repairs), steps[src], src, [r.path for r in repairs])
+    both = pd.concat([table, new], ignore_index=True)[table.columns]
+    both = both.sort_values(
+        ["only_pinned_elements", "score_k", "candidate"], ascending=[True, False, True], kind="stable"
+    )
+    return rank_rows(both.assign(rank=np.arange(1, len(both) + 1)).reset_index(drop=True), **ranking_of(ctx))
 
 
 def _ranked_table(

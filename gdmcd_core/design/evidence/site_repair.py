@@ -268,14 +268,12 @@ def repairs_of_table(
     return site_repairs(table, known, score, allowed, pinned, allowed_ns=allowed_ns, tc=tc)
 
 
-def with_repairs(integer: Integerized, repairs: list[Repair]) -> Integerized:
-    """`integer` with the repaired formulas appended (their cell size; integer_loss NaN: nothing was rounded)."""
-    n = np.array([sum(parse_formula(r.formula).values()) for r in repairs])
+def integers_of(repairs: list[Repair]) -> Integerized:
+    """The repaired formulas as integer formulas (their cell size; integer_loss NaN: nothing was rounded)."""
+    n = np.rint([sum(parse_formula(r.formula).values()) for r in repairs]).astype(np.int64)
+    x = np.stack([to_vector(r.formula) for r in repairs])
     return Integerized(
-        n_atoms=np.concatenate([np.asarray(integer.n_atoms), n.astype(np.asarray(integer.n_atoms).dtype)]),
-        amounts=np.concatenate([integer.amounts, np.stack([to_vector(r.formula) for r in repairs]) * n[:, None]]),
-        formulas=[*integer.formulas, *(r.formula for r in repairs)],
-        loss=np.concatenate([np.asarray(integer.loss, np.float64), np.full(len(repairs), np.nan)]),
+        n_atoms=n, amounts=x * n[:, None], formulas=[r.formula for r in repairs], loss=np.full(len(n), np.nan)
     )
 
 
@@ -287,5 +285,5 @@ __all__ = [
     "repairs_of_table",
     "site_repairs",
     "swap",
-    "with_repairs",
+    "integers_of",
 ]
