@@ -22,7 +22,7 @@ from typing import Any
 
 from gdmcd_app.form import canonical_config
 from gdmcd_core.design.config.config import DesignConfig, config_fields, field_label
-from gdmcd_core.design.run import PHASES
+from gdmcd_core.design.run import PHASES as RUN_PHASES
 from gdmcd_core.design.runs import folder as runs
 from gdmcd_core.design.runs.meta import read_meta
 
@@ -36,6 +36,9 @@ STATUS_NOTES = {
     "finished": "finished",
 }
 LABELS = {f.name: field_label(f) for f in config_fields(generic_only=False)}
+
+# The run's phases as the live panel names them: the app's worker process starting (jobs.py), then run_design's.
+PHASES = {"worker": "starting the design process (model and data)", **RUN_PHASES}
 
 
 def finite(v: Any) -> bool:
@@ -128,7 +131,7 @@ def phase_list(current: str, looping: bool) -> tuple[tuple[str, str], ...]:
     names = list(PHASES)
     if looping and current in ("", "first_step"):
         current = "loop"
-    order = [*names[:3], "loop", names[3]]
+    order = [*names[:-1], "loop", names[-1]]
     labels = {**PHASES, "loop": "optimization loop"}
     at = order.index(current) if current in order else -1
     return tuple((labels[n], "done" if i < at else "now" if i == at else "todo") for i, n in enumerate(order))

@@ -1,7 +1,10 @@
-"""A process-wide registry of design jobs: each runs a DesignEngine in a worker thread.
+"""A process-wide registry of design jobs: each runs a design in a worker process (or a worker thread).
 
 The web app keeps one `JobRegistry` per server process (Streamlit's `st.cache_resource`) and
-puts a job's id in the page URL. The worker thread never touches Streamlit: the engine's
+puts a job's id in the page URL. A run of a checkpoint file on this machine goes to a worker process of its own
+(worker.py: no shared interpreter lock with the pages, a lower priority, the app's torch threads); a pump thread
+feeds its messages into the job. $GDMCD_JOB_WORKER=thread (or a model without a file, a test's fake engine, a
+Ray run) keeps the run in a thread of the server, as before. Neither touches Streamlit: the engine's
 progress callback writes the latest `Progress` and a row of its numbers into the job (under a
 lock); the page polls `Job.snapshot()` about once a second. `Job.stop()` sets a
 `threading.Event` the engine checks between steps; a stopped run still builds its candidates
@@ -33,10 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from gdmcd_app.data import SERIES_KEYS
+from gdmcd_app.worker import JOB_NICE, pump_messages, worker_main
 from gdmcd_core.design.config.resources import parse_max_jobs
 from gdmcd_core.design.distributed.executor import config_from_env
 from gdmcd_core.design.runs import folder as runs
 
+WORKER_ENV = "GDMCD_JOB_WORKER"  # "process" (default) or "thread": where a run of a checkpoint file goes
+WORKER_MODES = ("process", "thread")
 # Jobs running at once on one server (design runs share the CPU/GPU); override with $GDMCD_MAX_JOBS.
 DEFAULT_MAX_ACTIVE = 2
 MAX_JOBS_ENV = "GDMCD_MAX_JOBS"
@@ -90,9 +96,6 @@ class JobSnapshot:
         return self.status in ACTIVE_STATUSES
 
 
-JOB_NICE = 10  # a design thread's nice value above the server's: page requests are scheduled first
-
-
 def lower_priority(step: int = JOB_NICE) -> int | None:
     """Raise the calling thread's nice value by `step` (Linux schedules threads one by one, so the server's other
     threads keep theirs; torch runs on the calling thread with the app's one CPU thread). Returns the new value,
@@ -107,7 +110,7 @@ def lower_priority(step: int = JOB_NICE) -> int | None:
 
 @dataclass
 class Job:
-    """One design run in a worker thread. Create through JobRegistry.start."""
+    """One design run in a worker process or thread. Create through JobRegistry.start."""
 
     job_id: str
     run_dir: Path
@@ -121,8 +124,9 @@ class Job:
     n_candidates_found: int = 0
     phase: str = ""
     phase_started: float | None = None
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
+    stop_event: Any = field(default_factory=threading.Event)  # threading.Event, or a multiprocessing Event
+    thread: threading.Thread | None = None  # the run's thread, or the pump of its worker process
+    process: Any = None  # the worker process (multiprocessing.Process), when the run has one
     nice: int | None = None  # the worker thread's nice value once it runs (None: not known on this platform)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -130,7 +134,10 @@ class Job:
 
     def on_progress(self, progress: Any) -> None:
         """The engine's callback: keep the latest report and a row for the live traces."""
-        d = progress.to_dict() if hasattr(progress, "to_dict") else dict(vars(progress))
+        if isinstance(progress, dict):  # from a worker process
+            d = progress
+        else:
+            d = progress.to_dict() if hasattr(progress, "to_dict") else dict(vars(progress))
         row = {k: float(d[k]) for k in HISTORY_KEYS if k in d and d[k] is not None}
         with self._lock:
             self.progress = d
@@ -190,7 +197,8 @@ class JobRegistry:
     """All design jobs of this process, keyed by job id (= run id). Thread-safe.
 
     runs_root: where run folders go (default runs.runs_root(): $GDMCD_RUNS_DIR or ./runs);
-    max_active: jobs running at once (default $GDMCD_MAX_JOBS or 2). A run's engine comes from
+    max_active: jobs running at once (default $GDMCD_MAX_JOBS or 2); worker: "process" or "thread" (default
+    $GDMCD_JOB_WORKER or "process"; see the module docstring for the runs that stay in a thread). A run's engine comes from
     `design.session.open_design` with the page's models (the same checks as the CLI's), or from
     engine_factory(model, config, fe_model) -> an object with `start_points()` and `run(run_dir,
     callback, stop_event, start=...)` (tests pass a fake).
@@ -201,8 +209,12 @@ class JobRegistry:
         runs_root: str | Path | None = None,
         max_active: int | None = None,
         engine_factory: EngineFactory | None = None,
+        worker: str | None = None,
     ) -> None:
         self.runs_root = runs.runs_root(runs_root)
+        self.worker = worker or os.environ.get(WORKER_ENV, "").strip() or "process"
+        if self.worker not in WORKER_MODES:
+            raise ValueError(f"${WORKER_ENV} must be one of {WORKER_MODES}, got {self.worker!r}")
         self.max_active = (
             int(max_active)
             if max_active is not None
@@ -244,13 +256,56 @@ class JobRegistry:
             table = getattr(result, "candidates", None)  # a failed result (a broken Ray cluster) says why in message
             job._finish(status, getattr(result, "message", ""), n_found=0 if table is None else len(table))
 
-        job.thread = threading.Thread(target=work, name=f"design-{job.job_id}", daemon=True)
+        return self._register(job, work)
+
+    def _launch_process(self, job: Job, task: dict[str, Any]) -> Job:
+        """Run `task` (worker.worker_main) in a worker process started by the job's pump thread, which feeds the
+        child's messages into the job; the reserved slot passes to the job."""
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        job.stop_event, queue = ctx.Event(), ctx.Queue()
+
+        def pump() -> None:
+            job.on_phase("worker")
+            proc = ctx.Process(target=worker_main, args=(task, queue, job.stop_event), daemon=True)
+            try:
+                proc.start()  # from this thread: the child dies with it (worker._die_with_parent)
+            except Exception as exc:
+                job._finish("failed", f"could not start the design process: {exc}")
+                return
+            job.process, job.nice = proc, JOB_NICE
+            pump_messages(job, queue, proc, JOIN_AT_EXIT_S)
+
+        return self._register(job, pump)
+
+    def _register(self, job: Job, target: Callable[[], None]) -> Job:
+        job.thread = threading.Thread(target=target, name=f"design-{job.job_id}", daemon=True)
         with self._lock:
             self._reserved -= 1  # the slot passes to the job (status "starting" counts as active)
             self._jobs[job.job_id] = job
             self._prune_locked()
         job.thread.start()
         return job
+
+    def _in_process(self, model: Any, config: Any) -> bool:
+        """Whether a run of `model` goes to a worker process (module docstring)."""
+        path = str(getattr(model, "path", "") or "")
+        local = getattr(config, "executor", "local") == "local"
+        return self.worker == "process" and self._factory is None and local and bool(path) and Path(path).is_file()
+
+    def _task(self, action: str, model: Any, config: Any, run_dir: Path, start: Any = None) -> dict[str, Any]:
+        import torch
+
+        return {
+            "action": action,
+            "config": config.to_dict(),
+            "checkpoint": str(model.path),
+            "run_dir": str(run_dir),
+            "start": start,
+            "threads": torch.get_num_threads(),
+            "server_pid": os.getpid(),
+        }
 
     def start(self, model: Any, config: Any, fe_model: Any = None) -> Job:
         """Validate, create the run folder, and start the run in a worker thread.
@@ -268,6 +323,9 @@ class JobRegistry:
             self._unreserve()
             raise
         job = Job(job_id=run_dir.name, run_dir=run_dir, config=config)
+        if self._in_process(model, config):
+            _first_files(engine, run_dir, start)  # the pages see the run's folder before its process writes it
+            return self._launch_process(job, self._task("run", model, config, run_dir, start))
         return self._launch(job, lambda j: _run_engine(engine, j, run_dir, start))
 
     def _open(self, model: Any, config: Any, fe_model: Any, new_run: bool = True) -> tuple[Any, Any]:
@@ -296,7 +354,8 @@ class JobRegistry:
         return run_dir, config, self._open(model, config, fe_model, new_run=False)[0]
 
     def resume(self, run_id: str, model: Any, fe_model: Any = None) -> Job:
-        """Continue a stopped or interrupted run from its state.npz in a worker thread (job id = run id)."""
+        """Continue a stopped or interrupted run from its state.npz in a worker process or thread (job id = run
+        id)."""
         from gdmcd_core.design.runs.resume import resume_run
 
         with self._claim(run_id, "resume"):  # until the job is registered (then it is active)
@@ -307,6 +366,8 @@ class JobRegistry:
                 self._unreserve()
                 raise
             job = Job(job_id=run_id, run_dir=run_dir, config=config)
+            if self._in_process(model, config):
+                return self._launch_process(job, self._task("resume", model, config, run_dir))
             return self._launch(
                 job, lambda j: resume_run(engine, run_dir, callback=j.on_progress, stop_event=j.stop_event)
             )
@@ -406,6 +467,20 @@ def warm_up() -> None:
         load_reference()
     except Exception:  # only a head start: the first run loads what it needs itself, and says what is missing
         pass
+
+
+def _first_files(engine: Any, run_dir: Path, start: Any) -> None:
+    """config.json and a "running" status.json of a new run, as run_design writes them first, for the seconds the
+    worker process takes to start (it writes them again under the run's lock)."""
+    from gdmcd_core.design.run import run_record
+
+    writer = runs.RunWriter(run_dir, lock=False)
+    try:
+        record = {**run_record(engine), "created": time.time(), "summary": engine.summary()}
+        writer.write_config({**record, "n_candidates": len(start)})
+        writer.write_status("running", None)
+    finally:
+        writer.close()
 
 
 def _run_engine(engine: Any, job: Job, run_dir: Path, start: Any) -> Any:

@@ -120,6 +120,13 @@ def _test_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _jobs_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Design jobs of the app run in a thread of the test process (monkeypatches and fakes reach them); the tests
+    of the worker process (test_jobs.py) ask for it, and the browser tests' servers use it, as the app does."""
+    monkeypatch.setenv("GDMCD_JOB_WORKER", "thread")
+
+
+@pytest.fixture(autouse=True)
 def _own_test_log(_test_log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Test figures computed by the tests go to a log of their own, never to bench/results/test_log.md."""
     monkeypatch.setenv("GDMCD_TEST_LOG", str(_test_log_dir / "test_log.md"))

@@ -93,6 +93,7 @@ def _serve(env: dict[str, str], tmp_path: Path):
     env.update(
         PYTHONPATH=str(REPO),
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+        GDMCD_JOB_WORKER="process",  # as the app runs: each design in a worker process
     )
     cmd = streamlit_cmd(port)
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
@@ -250,35 +251,54 @@ def _check_live_chart(page) -> int:
 
 
 PAGE_LIMIT_S = 2.0  # a page settles within this while a run goes in the same server (issue: under 2 s)
-# Design with the run on it: until its live charts are drawn, 2.3-2.9 s on a quiet 2-core CPU, so over the 2 s
-# target; this bound guards against it getting worse (README, docs/app.md)
-DESIGN_LIMIT_S = 5.0
+# A new tab (a full page load) of Design with the run on it: the browser loads and compiles plotly.js again and draws
+# the periodic table and the live charts, 2.9-3.1 s on this 2-core CPU (1.9-2.0 s with no run); this bound guards
+# against it getting worse (README, docs/app.md). Reached from the sidebar, as a user switches pages, it is under 2 s.
+NEW_TAB_DESIGN_LIMIT_S = 5.0
 PAGES_DURING_RUN = (("runs", "Runs"), ("model", "Model card"), ("predict", "Predict Tc"), ("campaign", "Campaign"))
+NAV_LABELS = {"runs": "Runs", "model": "Model", "predict": "Predict", "campaign": "Campaign", "design": "Design"}
 PAGE_TIMES_FILE = "page_times_during_run.json"  # written into the test's tmp folder, printed for the README
 
 
-def _page_times_during_run(page, url: str, tmp_path: Path) -> dict[str, float]:
-    """Open other pages while the run goes: seconds from the request until the page's title is drawn and its script
-    run has ended (Streamlit's status widget gone). Each must be under PAGE_LIMIT_S. The last visit returns to Design,
-    where the run is still going: its live panel reruns every second by design, so there the time runs until the
-    title and the live chart are drawn."""
+def _settled(page, path: str) -> None:
+    """The page is drawn: Design until its live chart is drawn (its live panel reruns every second by design),
+    every other page until its script run has ended (Streamlit's status widget gone)."""
+    if path == "design":
+        page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.wait_for()
+    else:
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def _page_times_during_run(page, url: str, tmp_path: Path) -> dict[str, dict[str, float]]:
+    """Open the other pages while the run goes, then Design again, twice: from the sidebar (as a user switches
+    pages: seconds from the click until the page's title is drawn and it has settled, `_settled`) and as a new tab
+    (a full page load of its URL). Every page must settle under PAGE_LIMIT_S from the sidebar; as a new tab, every
+    page but Design too (Design: NEW_TAB_DESIGN_LIMIT_S)."""
     import json
 
-    times = {}
-    for path, title in (*PAGES_DURING_RUN, ("design", "Design superconductor compositions")):
+    order = (*PAGES_DURING_RUN, ("design", "Design superconductor compositions"))
+    times: dict[str, dict[str, float]] = {"sidebar": {}, "new_tab": {}}
+    for path, title in order:
+        t0 = time.perf_counter()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=NAV_LABELS[path], exact=True).click()
+        page.get_by_role("heading", name=title).first.wait_for()
+        _settled(page, path)
+        times["sidebar"][path] = round(time.perf_counter() - t0, 2)
+    for path, title in order:
         t0 = time.perf_counter()
         page.goto(f"{url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for()
-        if path == "design":
-            page.locator(".st-key-live_tc .js-plotly-plot").filter(visible=True).first.wait_for()
-        else:
-            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
-        times[path] = round(time.perf_counter() - t0, 2)
+        _settled(page, path)
+        times["new_tab"][path] = round(time.perf_counter() - t0, 2)
     (tmp_path / PAGE_TIMES_FILE).write_text(json.dumps(times))
     print(f"page times during a run (s): {times}")
-    slow = {p: t for p, t in times.items() if t >= (DESIGN_LIMIT_S if p == "design" else PAGE_LIMIT_S)}
-    assert not slow, f"pages slower than {PAGE_LIMIT_S} s (Design: {DESIGN_LIMIT_S} s) during a run: {slow}"
+    slow = {f"{how} {p}": t for how, ts in times.items() for p, t in ts.items() if t >= _limit(how, p)}
+    assert not slow, f"pages slower than {PAGE_LIMIT_S} s (Design as a new tab: {NEW_TAB_DESIGN_LIMIT_S} s): {slow}"
     return times
+
+
+def _limit(how: str, path: str) -> float:
+    return NEW_TAB_DESIGN_LIMIT_S if (how, path) == ("new_tab", "design") else PAGE_LIMIT_S
 
 
 def _check_reload_finds_the_run(page, n_points: int) -> None:

@@ -27,6 +27,7 @@ def _server(env: dict[str, str], log: Path):
     """`streamlit run app.py` on a free port; killed with SIGKILL at the end (as a crash would)."""
     port = _free_port()
     cmd = streamlit_cmd(port)
+    env = {**env, "GDMCD_JOB_WORKER": "process"}  # as the app runs: a SIGKILLed server takes its workers with it
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -230,3 +231,51 @@ def test_real_engine_rejects_impossible_starts_synchronously(tiny_env: dict[str,
     with pytest.raises(ValueError, match="Tc above"):
         reg.start(model, cfg)
     assert runs.list_runs(Path(tiny_env["GDMCD_RUNS_DIR"]) / "other") == []
+
+
+# -- the worker process (worker.py) ----------------------------------------------------------------------------
+
+
+def test_a_run_goes_to_a_worker_process_and_reports_back(tiny_env: dict[str, str]) -> None:
+    """With worker "process" a run of a checkpoint file goes to a child process: the job hears its phases and
+    progress, the folder is the child's, and the pages' interpreter is not the one that runs it."""
+    model = load_checkpoint(tiny_env["GDMCD_CHECKPOINT"])
+    reg = JobRegistry(Path(tiny_env["GDMCD_RUNS_DIR"]) / "proc", max_active=2, worker="process")
+    cfg = DesignConfig(**{**SMALL_RUN, "steps2": 15, "steps3": 15, "record_every": 5})
+    job = reg.start(model, cfg)
+    phases = set()
+    while job.active:
+        phases.add(job.snapshot().phase)
+        time.sleep(0.05)
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.status == "finished", snap.error
+    assert job.process is not None and job.process.pid != os.getpid() and job.process.exitcode == 0
+    assert "worker" in phases and snap.history and snap.history[-1]["step"] == 30
+    run = runs.load_run(job.job_id, Path(tiny_env["GDMCD_RUNS_DIR"]) / "proc")
+    assert run.info.status == "finished" and len(run.candidates) == snap.n_candidates_found >= 1
+    assert json.loads((job.run_dir / "status.json").read_text())["pid"] == job.process.pid
+
+
+def test_a_worker_process_stops_between_steps_and_a_killed_one_fails(tiny_env: dict[str, str]) -> None:
+    model = load_checkpoint(tiny_env["GDMCD_CHECKPOINT"])
+    root = Path(tiny_env["GDMCD_RUNS_DIR"]) / "proc2"
+    reg = JobRegistry(root, max_active=2, worker="process")
+    long = DesignConfig(**{**SMALL_RUN, "steps2": 5000, "steps3": 5000, "record_every": 50})
+    job = reg.start(model, long)
+    while not (job.snapshot().progress or {}).get("step"):
+        assert job.active, job.snapshot().error
+        time.sleep(0.1)
+    job.stop()
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.stop_requested and snap.n_candidates_found >= 1
+    assert runs.load_run(job.job_id, root).info.status == "stopped"
+    # a worker killed from outside: the job says so in one line instead of waiting forever
+    victim = reg.start(model, long)
+    while not (victim.snapshot().progress or {}).get("step"):
+        time.sleep(0.1)
+    victim.process.kill()
+    victim.join(30)
+    snap = victim.snapshot()
+    assert snap.status == "failed" and "ended (exit code -9) without a result" in snap.error

@@ -162,6 +162,7 @@ EVERY_FIELD = DesignConfig(
     mixtures_last=False,
     misfits_last=False,
     known_last=False,
+    site_repair=False,
     max_per_family=99,
     executor="ray",
     address="10.0.0.1:6379",
