@@ -278,7 +278,11 @@ def path_summary(row: Mapping[str, Any], stage3_composition: str | None = None) 
 
 def integer_origin(row: Mapping[str, Any], last_step: int | None) -> str:
     """Where the integer formula comes from, in words: the step whose composition it was rounded from, or the
-    integer refinement after the loop (integer_step beyond the last step recorded)."""
+    integer refinement after the loop (integer_step beyond the last step recorded), or the site repair or variant
+    added after the search (site_repair.py: not rounded from any composition)."""
+    path = str(row.get("path") or "")
+    if path.startswith(("site repair", "site variant")):
+        return f"added after the search: {path} (not rounded from any composition of the run)"
     step = _float(row.get("integer_step"))
     if not math.isfinite(step) or step < 0:
         return "rounded from the composition the run ended on"

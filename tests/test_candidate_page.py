@@ -384,3 +384,13 @@ def test_a_run_with_parent_and_two_part_columns_shows_them(env, run_id: str) -> 
         assert _param(at, "run") == run_id and _param(at, "formula") == best and not at.error
     finally:
         runs.delete_run(rid, root)
+
+
+def test_a_site_repair_says_it_was_added_after_the_search() -> None:
+    from gdmcd_app.candidate_story import integer_origin
+
+    row = {"path": "site repair of candidate 7 (Sr for Mg)", "integer_step": 220}
+    assert integer_origin(row, 400).startswith("added after the search: site repair of candidate 7")
+    assert integer_origin({"path": "stage 3, best integer (step 220)", "integer_step": 220}, 400) == (
+        "rounded from the composition at step 220"
+    )
