@@ -53,6 +53,11 @@ def test_only_inner_test_rows_before_the_outer_year_are_fitted():
     direct = fit_calibration(ds.tc_k[rows] - mean, spread, training_neighbors(ds, rows)[0])
     assert cal.sigma_scale == pytest.approx(direct.sigma_scale) and cal.band_factors == direct.band_factors
     assert Calibration.from_card({"calibration": cal.to_dict()}).max_year == 2006  # survives the card
+    # the neighbour term, when asked for, is fitted on the gap to the nearest training superconductor's Tc
+    tc_nn = training_neighbors(ds, rows)[1]
+    with_g = calibrate_inner_time(ens, ds, 2010, neighbor=True)
+    direct_g = fit_calibration(ds.tc_k[rows] - mean, spread, training_neighbors(ds, rows)[0], np.abs(mean - tc_nn))
+    assert with_g.neighbor_scale == pytest.approx(direct_g.neighbor_scale)
 
 
 def test_the_carried_over_calibration_is_reported_on_the_outer_test_rows_without_cross_fitting():

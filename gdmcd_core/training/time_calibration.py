@@ -11,12 +11,14 @@ superconductors first reported 2005-2009 -- new to it as the post-2010 ones are 
 fit the calibration (`calibration.fit_calibration`: the σ shape by Gaussian likelihood, its size by coverage,
 one factor per L1 distance band). That calibration is then carried over to the outer ensemble unchanged:
 
-    σ² = (s · spread)² + (b · d)²,   times the factor of d's band
+    σ² = (s · spread)² + (b · d)² + (g · gap)²,   times the factor of d's band
 
-with spread the members' sd and d the L1 distance to the nearest training superconductor (each model's own).
-The neighbour term g is left out, so the σ the design loop ranks by (it knows d, not a neighbour's Tc) is the
-σ whose coverage the model card reports. The carried-over calibration records `max_year` (2009) and the
-inner checkpoint's SHA-256.
+with spread the members' sd, d the L1 distance to the nearest training superconductor (each model's own) and
+gap the distance in K between the predicted Tc and that superconductor's Tc. Whether the neighbour term is in
+(TIME_NEIGHBOR_TERM: it is not) and how σ is sized (TIME_COVERAGE_RULE) were chosen by bench/time_calibration.py
+on a transfer wholly before 2010. Without the neighbour term, the σ the design loop ranks by (it knows d) is the
+σ whose coverage the model card reports. The carried-over calibration records `max_year` (2009) and the inner
+checkpoint's SHA-256.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ INNER_PART = "inner_time"  # Calibration.part of a calibration carried over from
 # how σ is sized on the inner rows (calibration.coverage_scale), chosen by bench/time_calibration.py on a transfer
 # wholly before 2010: fitted on 2000-2004 by a model trained before 2000, scored on 2005-2009 by one trained before 2005
 TIME_COVERAGE_RULE = "both"
+# whether σ has the neighbour term g · |Tc - Tc of the nearest training superconductor|, chosen by the same transfer:
+# with it, ±2σ overall comes near 0.95 but far from the data ±1σ covers 0.84 (too wide there), so it stays out
+TIME_NEIGHBOR_TERM = False
 
 
 def inner_rows(inner_ds: Dataset, before_year: int) -> np.ndarray:
@@ -48,16 +53,21 @@ def inner_rows(inner_ds: Dataset, before_year: int) -> np.ndarray:
 
 
 def calibrate_inner_time(
-    inner: TcEnsemble, inner_ds: Dataset, before_year: int, rule: str = TIME_COVERAGE_RULE
+    inner: TcEnsemble,
+    inner_ds: Dataset,
+    before_year: int,
+    rule: str = TIME_COVERAGE_RULE,
+    neighbor: bool = TIME_NEIGHBOR_TERM,
 ) -> Calibration:
-    """Fit (s, b) and the band factors on the inner ensemble's errors on its superconductors first reported from
-    its split year up to `before_year` - 1 (module docstring); `rule`: calibration.coverage_scale's. ValueError for
-    a single-member inner model."""
+    """Fit (s, b, g when `neighbor`) and the band factors on the inner ensemble's errors on its superconductors
+    first reported from its split year up to `before_year` - 1 (module docstring); `rule`:
+    calibration.coverage_scale's. ValueError for a single-member inner model."""
     if not inner.has_uncertainty:
         raise ValueError("the inner checkpoint has one member: it has no spread to calibrate")
     idx = inner_rows(inner_ds, before_year)
     mean, spread = raw_mean_spread(inner, inner_ds.x[idx])
-    distance, _ = training_neighbors(inner_ds, idx)
+    distance, tc_nn = training_neighbors(inner_ds, idx)
+    gap = np.abs(mean - tc_nn) if neighbor else None
     years = inner_ds.first_year[idx].astype(np.float64)
     max_year = int(np.nanmax(years)) if len(idx) else None
     where = (
@@ -65,8 +75,8 @@ def calibrate_inner_time(
         f"fitted on its {len(idx)} superconductors first reported {inner_ds.config.time_split_year}-{before_year - 1}"
         f" (checkpoint sha256 {inner.sha256[:12]})"
     )
-    cal = fit_calibration(inner_ds.tc_k[idx] - mean, spread, distance, None, where, INNER_PART, rule)
+    cal = fit_calibration(inner_ds.tc_k[idx] - mean, spread, distance, gap, where, INNER_PART, rule)
     return Calibration(**{**cal.to_dict(), "max_year": max_year})
 
 
-__all__ = ["INNER_PART", "calibrate_inner_time", "inner_rows"]
+__all__ = ["INNER_PART", "TIME_COVERAGE_RULE", "TIME_NEIGHBOR_TERM", "calibrate_inner_time", "inner_rows"]
