@@ -378,17 +378,36 @@ def _from_decomposition(cand: dict[str, float], x: np.ndarray, known: KnownCompo
 
 def simplest_parent(cand: dict[str, float], x: np.ndarray, known: KnownCompounds) -> int | None:
     """Among the PARENT_CHOICES known compounds nearest to the candidate (L1, within PARENT_MAX_L1), the one its
-    edit describes in the fewest terms, then a stoichiometric one (whole cation amounts), then the nearest:
-    HgBa2Ca3Cu4O10 with "Sr for Ba (1 of 2)" rather than a doped SuperCon entry a little nearer with three terms. None when none is within PARENT_MAX_L1."""
+    edit describes in the fewest terms, then one whose edit puts every ion on a site it fits, then a
+    stoichiometric one (whole cation amounts), then the nearest: HgBa2Ca3Cu4O10 with "Sr for Ba (1 of 2)" rather
+    than a doped SuperCon entry a little nearer with three terms; HgSr2Ca2Cu3O9 as HgBa2Ca2Cu3O8 with Sr for Ba
+    rather than as B-1223 with Hg on the boron site. None when none is within PARENT_MAX_L1."""
     dist = l1_distances(x, known)
     near = np.argsort(dist, kind="stable")[:PARENT_CHOICES]
     near = near[dist[near] <= PARENT_MAX_L1]
     if not len(near):
         return None
-    cost = [
-        (len(edit_terms(cand, known.amounts(int(r)))[0]), not _integer_cations(known.amounts(int(r)))) for r in near
-    ]
+    cost = [_edit_cost(cand, known.amounts(int(r))) for r in near]
     return int(near[min(range(len(near)), key=cost.__getitem__)])
+
+
+def _edit_cost(cand: dict[str, float], parent: dict[str, float]) -> tuple[int, bool, bool]:
+    """(terms of the edit but anion changes within ANION_SLACK, an ion off its site (a substitution past SITE_MISMATCH_MAX or a new cation without a
+    site), not a stoichiometric parent): lower is the simpler, more plausible explanation of the candidate."""
+    words, subs = edit_terms(cand, parent)
+    misfit = largest_mismatch(subs, parent) > SITE_MISMATCH_MAX or bool(unsited_elements(cand, parent))
+    return sum(not _anion_slack(w) for w in words), misfit, not _integer_cations(parent)
+
+
+def _anion_slack(word: str) -> bool:
+    """An edit term that only moves anion content within ANION_SLACK ("+0.7 O"): the parent's own oxygen
+    non-stoichiometry (YBa2Cu3O7-d), not counted as a term when choosing the parent."""
+    sign, _, rest = word.partition(" ")
+    try:
+        amount = abs(float(sign))
+    except ValueError:
+        return False
+    return rest in ANIONS and amount <= ANION_SLACK
 
 
 def _from_nearest(cand: dict[str, float], x: np.ndarray, known: KnownCompounds) -> dict:
