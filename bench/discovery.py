@@ -60,6 +60,7 @@ from gdmcd_core.design.search import substitution
 from gdmcd_core.design.search.baselines import DEDUP_DECIMALS
 from gdmcd_core.design.search.methods import KnownCompositions, composition_keys, run_search
 from gdmcd_core.training.calibration import Calibration, calibrate
+from gdmcd_core.training.testset_log import log_test_figures
 
 warnings.filterwarnings("ignore", message="No Pauling electronegativity")
 CONFIG = Path(__file__).with_name("discovery.toml")
@@ -462,6 +463,10 @@ def main(argv: list[str] | None = None) -> dict:
     inp, desc = prepare(settings, args.data_dir, args.device)
     print(f"config sha256 {settings.sha256}; setup {time.perf_counter() - t0:.0f} s; {len(inp.targets)} targets")
     numbers = run_benchmark(inp, settings, seeds, arms, args.device)
+    log_test_figures(
+        getattr(inp.model, "sha256", "") or "-",
+        f"post-2010 targets: hits, precision and recall of {len(arms)} arms (settings sha256 {settings.sha256[:12]})",
+    )
     numbers = _jsonable({**numbers, "model": desc, "total_s": round(time.perf_counter() - t0, 1)})
     print("\n" + report(numbers))
     numbers["measured"] = measured([inp.model])
