@@ -54,7 +54,6 @@ def worker_main(task: dict[str, Any], queue: Any, stop_event: Any) -> None:
     _die_with_parent()
     if task.get("server_pid") and os.getppid() != task["server_pid"]:
         os._exit(1)  # the server died before the line above could ask to follow it: nothing to report to
-    queue.cancel_join_thread()  # never wait at exit for a reader that is gone
     try:
         os.nice(JOB_NICE)
     except OSError:
@@ -78,6 +77,9 @@ def worker_main(task: dict[str, Any], queue: Any, stop_event: Any) -> None:
         queue.put(("done", getattr(result, "status", "finished"), getattr(result, "message", ""), n_rows))
     except BaseException as exc:  # the run folder is marked failed by the run itself; the page hears why
         queue.put(("failed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        queue.close()
+        queue.join_thread()  # the last message is in the pipe before the process ends (the server reads it)
 
 
 def pump_messages(job: Any, queue: Any, proc: Any, join_s: float) -> None:

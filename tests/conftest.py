@@ -119,11 +119,10 @@ def _test_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("test_log")
 
 
-@pytest.fixture(autouse=True)
-def _jobs_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Design jobs of the app run in a thread of the test process (monkeypatches and fakes reach them); the tests
-    of the worker process (test_jobs.py) ask for it, and the browser tests' servers use it, as the app does."""
-    monkeypatch.setenv("GDMCD_JOB_WORKER", "thread")
+# Design jobs of the app run in a thread of the test process (monkeypatches and fakes reach them), for fixtures of
+# every scope; the tests of the worker process (test_jobs.py) ask for it, and the browser tests' servers use it, as
+# the app does.
+os.environ["GDMCD_JOB_WORKER"] = "thread"
 
 
 @pytest.fixture(autouse=True)

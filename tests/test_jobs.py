@@ -243,8 +243,8 @@ def test_a_run_goes_to_a_worker_process_and_reports_back(tiny_env: dict[str, str
     reg = JobRegistry(Path(tiny_env["GDMCD_RUNS_DIR"]) / "proc", max_active=2, worker="process")
     cfg = DesignConfig(**{**SMALL_RUN, "steps2": 15, "steps3": 15, "record_every": 5})
     job = reg.start(model, cfg)
-    phases = set()
-    while job.active:
+    phases, deadline = set(), time.monotonic() + 120
+    while job.active and time.monotonic() < deadline:
         phases.add(job.snapshot().phase)
         time.sleep(0.05)
     job.join(60)
@@ -263,9 +263,7 @@ def test_a_worker_process_stops_between_steps_and_a_killed_one_fails(tiny_env: d
     reg = JobRegistry(root, max_active=2, worker="process")
     long = DesignConfig(**{**SMALL_RUN, "steps2": 5000, "steps3": 5000, "record_every": 50})
     job = reg.start(model, long)
-    while not (job.snapshot().progress or {}).get("step"):
-        assert job.active, job.snapshot().error
-        time.sleep(0.1)
+    _wait_for_a_step(job)
     job.stop()
     job.join(60)
     snap = job.snapshot()
@@ -273,9 +271,17 @@ def test_a_worker_process_stops_between_steps_and_a_killed_one_fails(tiny_env: d
     assert runs.load_run(job.job_id, root).info.status == "stopped"
     # a worker killed from outside: the job says so in one line instead of waiting forever
     victim = reg.start(model, long)
-    while not (victim.snapshot().progress or {}).get("step"):
-        time.sleep(0.1)
+    _wait_for_a_step(victim)
     victim.process.kill()
     victim.join(30)
     snap = victim.snapshot()
     assert snap.status == "failed" and "ended (exit code -9) without a result" in snap.error
+
+
+def _wait_for_a_step(job, timeout_s: float = 120.0) -> None:
+    """Until the job's worker has reported a step (a failure or a timeout fails the test instead of hanging)."""
+    deadline = time.monotonic() + timeout_s
+    while not (job.snapshot().progress or {}).get("step"):
+        assert job.active, job.snapshot().error
+        assert time.monotonic() < deadline, f"no step reported within {timeout_s:.0f} s"
+        time.sleep(0.1)
