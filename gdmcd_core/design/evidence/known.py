@@ -53,6 +53,12 @@ class KnownCompounds:
             self._cache["bits"] = np.packbits(np.asarray(self.x) > 0, axis=1)
         return self._cache["bits"]
 
+    def row_sums(self) -> np.ndarray:
+        """(K,) float64: each row's sum of fractions (1 up to rounding), computed once."""
+        if "sums" not in self._cache:
+            self._cache["sums"] = np.asarray(self.x, np.float64).sum(1)
+        return self._cache["sums"]
+
     def amounts(self, i: int) -> dict[str, float]:
         """{symbol: amount} of row i as its formula writes it (YBa2Cu3O6.95), parsed once."""
         cache = self._cache.setdefault("amounts", {})

@@ -327,9 +327,9 @@ def l1_distances(x: np.ndarray, known: KnownCompounds, rows: np.ndarray | None =
     """L1 distances (fractions, 0..2) from x (118,) to `known` rows (all by default), over x's elements only:
     sum_S |x - r| + (1 - sum_S r) for the support S of x."""
     cols = np.flatnonzero(np.asarray(x) > 0)
-    r = np.asarray(known.x if rows is None else known.x[rows], np.float64)
-    sub = r[:, cols]
-    return np.abs(sub - np.asarray(x, np.float64)[cols]).sum(1) + (r.sum(1) - sub.sum(1))
+    sums = known.row_sums() if rows is None else known.row_sums()[rows]
+    sub = np.asarray(known.x[:, cols] if rows is None else known.x[rows][:, cols], np.float64)  # x's columns only
+    return np.abs(sub - np.asarray(x, np.float64)[cols]).sum(1) + (sums - sub.sum(1))
 
 
 def known_superconductor(cand: dict[str, float], x: np.ndarray, known: KnownCompounds) -> int | None:
