@@ -10,7 +10,8 @@ child process instead (multiprocessing "spawn": a fresh interpreter, no state co
   ("failed", message) on a queue;
 * the server's pump thread (jobs.py) feeds those messages into the Job the pages read, and says "failed" when the
   child ends without a result (killed, out of memory);
-* a stop is a multiprocessing Event the child's loop checks between steps, as in-process;
+* a stop is a multiprocessing Event the child's loop checks between steps, as in-process; the child ignores
+  SIGINT (a Ctrl-C of the server reaches it too), so a server stopped that way stops its runs between steps;
 * on Linux the child gets SIGKILL when the thread that started it ends (prctl PR_SET_PDEATHSIG; that thread is the
   pump, which lives as long as the job), so a server that dies takes its runs with it: their folders read
   "interrupted" and resume from state.npz, as before.
@@ -54,6 +55,9 @@ def worker_main(task: dict[str, Any], queue: Any, stop_event: Any) -> None:
     _die_with_parent()
     if task.get("server_pid") and os.getppid() != task["server_pid"]:
         os._exit(1)  # the server died before the line above could ask to follow it: nothing to report to
+    # Ctrl-C in the server's terminal reaches its whole process group: the server's exit handler stops the run
+    # between steps (jobs.stop_all_jobs) so that it keeps what it found; the interrupt itself would cut it mid-step
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(JOB_NICE)
     except OSError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -264,6 +265,9 @@ def test_a_worker_process_stops_between_steps_and_a_killed_one_fails(tiny_env: d
     long = DesignConfig(**{**SMALL_RUN, "steps2": 5000, "steps3": 5000, "record_every": 50})
     job = reg.start(model, long)
     _wait_for_a_step(job)
+    os.kill(job.process.pid, signal.SIGINT)  # a Ctrl-C of the server's terminal: the run goes on until stopped
+    time.sleep(1.0)
+    assert job.active and job.process.is_alive()
     job.stop()
     job.join(60)
     snap = job.snapshot()
