@@ -17,9 +17,9 @@ built (evidence/candidates.py, `DesignConfig.site_repair`):
 * **Variant** of a row that is a known superconductor (never a discovery): one atom of one of its cations, in
   its formula unit or in the doubled cell (a site held once is then half substituted), swapped for an allowed
   ion of the same charge whose radius is within SITE_MISMATCH_MAX of it: the classic doping route.
-* Of each row's options, only those with a cell size the run allows (`allowed_ns`) and a score of at least
-  predicted Tc of at least `MIN_TC_SHARE` of the source row's are considered; in the model's order, the first `REPAIRS_PER_ROW` that
-  `clean` accepts (phases.analyse: not known, not a mixture, every ion on a site it fits; `OPTIONS_TRIED`
+* Of each row's options, only those with a cell size the run allows (`allowed_ns`) and a predicted Tc of at
+  least `MIN_TC_SHARE` of the source row's are considered; in the model's order, the first `REPAIRS_PER_ROW`
+  that `clean` accepts (phases.analyse: not known, not a mixture, every ion on a site it fits; `OPTIONS_TRIED`
   analysed at most) become new rows. Their start and stage columns are their source row's, their path says
   "site repair of candidate C (Sr for Be)" or "site variant of candidate C (Sr for 1 of 2 Ba)", and their
   integer_loss is empty (no optimized composition was rounded to them).
@@ -54,8 +54,9 @@ from gdmcd_core.design.evidence.site_fit import SITE_MISMATCH_MAX, ion_states, r
 from gdmcd_core.design.objective.integer_loss import Integerized
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # x (B, 118) -> the ranking score (B,)
+Model = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # x (B, 118) -> (score (B,), predicted Tc (B,)) in K
 
-# Repaired formulas kept per misfit row (the model's best first).
+# Repairs or variants kept per row (the model's best first).
 REPAIRS_PER_ROW = 5
 # A repair or variant whose predicted Tc is below this share of its source row's is not kept: the swap lost what
 # the search found.
@@ -124,7 +125,7 @@ def _misfits(formula: str, known: KnownCompounds) -> tuple[dict[str, float], lis
 
 
 def _repairs_of(
-    formula: str, known: KnownCompounds, score: Scorer, allowed: Sequence[str], pinned: tuple[str, ...]
+    formula: str, known: KnownCompounds, model: Model, allowed: Sequence[str], pinned: tuple[str, ...]
 ) -> list[tuple[str, str]]:
     """(formula, note) repairs of one misfit formula (module docstring); pinned ions stay."""
     parent, bad = _misfits(formula, known)
@@ -139,7 +140,7 @@ def _repairs_of(
             alts = replacements(new2, old2, parent, allowed) if new2 in parse_formula(f) else []
             if alts:
                 tries = [swap(f, new2, a) for a in alts]
-                best = int(np.argmax(score(np.stack([to_vector(t) for t in tries]))))
+                best = int(np.argmax(model(np.stack([to_vector(t) for t in tries]))[0]))
                 f, note = tries[best], f"{note}, {alts[best]} for {new2}"
         if f != formula:
             options.append((f, note))
@@ -180,14 +181,13 @@ def clean(a: PhaseAnalysis) -> bool:
 def _best_clean(
     options: list[tuple[str, str]],
     known: KnownCompounds,
-    score: Scorer,
-    tc: Scorer,
+    model: Model,
     floor: float,
     per_row: int,
     allowed_ns: Sequence[int] | None,
 ) -> list[tuple[str, str]]:
-    """Of (formula, note) options with a cell size in allowed_ns (None: any) and a predicted Tc (`tc`) of at least
-    `floor`, up to per_row that `clean` accepts, the best `score` first (OPTIONS_TRIED analysed at most)."""
+    """Of (formula, note) options with a cell size in allowed_ns (None: any) and a predicted Tc of at least
+    `floor`, up to per_row that `clean` accepts, the best score first (OPTIONS_TRIED analysed at most)."""
     options = list(dict(options).items())  # one note per formula
     if allowed_ns is not None:
         ns = set(allowed_ns)
@@ -195,7 +195,7 @@ def _best_clean(
     if not options:
         return []
     x = np.stack([to_vector(f) for f, _ in options])
-    s, t = score(x), tc(x)
+    s, t = model(x)
     out = []
     for i in np.argsort(-s, kind="stable")[:OPTIONS_TRIED]:
         if t[i] < floor:
@@ -222,9 +222,26 @@ def site_repairs(
     is_known); score: x (B, 118) -> the ranking score (B,); allowed: elements a replacement may be; pinned:
     elements never swapped out; allowed_ns: the run's cell sizes (None: any); tc: x -> the predicted Tc (B,) for
     MIN_TC_SHARE (default: score)."""
+
+    def model(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = score(x)
+        return s, s if tc is None else tc(x)
+
+    return _site_repairs(table, known, model, allowed, tuple(pinned), per_row, allowed_ns)
+
+
+def _site_repairs(
+    table: pd.DataFrame,
+    known: KnownCompounds,
+    model: Model,
+    allowed: Sequence[str],
+    pinned: tuple[str, ...],
+    per_row: int,
+    allowed_ns: Sequence[int] | None,
+) -> list[Repair]:
+    """site_repairs with one model call per batch for both the score and the predicted Tc."""
     if not len(table) or "site_mismatch" not in table.columns:
         return []
-    pinned = tuple(pinned)
     allowed = [e for e in allowed if e not in set(pinned)]
     seen = set(table["integer_formula"])
     out: list[Repair] = []
@@ -234,14 +251,13 @@ def site_repairs(
     if not len(rows):
         return []
     formulas = [str(table["integer_formula"].iloc[r]) for r in rows]
-    tc = tc or score
-    floors = MIN_TC_SHARE * np.maximum(tc(np.stack([to_vector(f) for f in formulas])), 0.0)
+    floors = MIN_TC_SHARE * np.maximum(model(np.stack([to_vector(f) for f in formulas]))[1], 0.0)
     for row, formula, floor in zip(rows, formulas, floors, strict=True):
         if is_known[row]:
             options, kind = _variants_of(formula, allowed, pinned), "variant"
         else:
-            options, kind = _repairs_of(formula, known, score, allowed, pinned), "repair"
-        for f, note in _best_clean(options, known, score, tc, float(floor), per_row, allowed_ns):
+            options, kind = _repairs_of(formula, known, model, allowed, pinned), "repair"
+        for f, note in _best_clean(options, known, model, float(floor), per_row, allowed_ns):
             if f not in seen:
                 seen.add(f)
                 out.append(Repair(int(table["candidate"].iloc[row]), f, note, kind))
@@ -257,15 +273,15 @@ def repairs_of_table(
     pinned_mask: np.ndarray,
     allowed_ns: Sequence[int],
 ) -> list[Repair]:
-    """`site_repairs` of a candidate table, ranked by its score (Tc - kappa * sd; predict: x -> (Tc, sd))."""
+    """`site_repairs` of a candidate table, ranked by its score (Tc - kappa * sd; predict: x -> (Tc, sd)), each
+    batch predicted once."""
 
-    def score(x: np.ndarray) -> np.ndarray:
-        mean, sd = predict(x)
-        return np.asarray(mean) - kappa * np.asarray(sd)
+    def model(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, sd = (np.asarray(v) for v in predict(x))
+        return mean - kappa * sd, mean
 
-    pinned = [s for s, p in zip(symbols(), pinned_mask, strict=True) if p]
-    tc = lambda x: np.asarray(predict(x)[0])  # noqa: E731
-    return site_repairs(table, known, score, allowed, pinned, allowed_ns=allowed_ns, tc=tc)
+    pinned = tuple(s for s, p in zip(symbols(), pinned_mask, strict=True) if p)
+    return _site_repairs(table, known, model, allowed, pinned, REPAIRS_PER_ROW, allowed_ns)
 
 
 def integers_of(repairs: list[Repair]) -> Integerized:
