@@ -135,10 +135,10 @@ DOC_PAGES = {  # every page of docs/benchmarks/ but the index: write_doc takes i
         "python -m bench.inner_split PT [PT ...] --doc",
     ),
     "time_calibration": DocPage(
-        "Time-split σ: the coverage rule, chosen before 2010",
-        "σ fitted on 2000–2004 by a model trained before 2000, scored on 2005–2009 by one trained before 2005, for "
-        "each coverage rule",
-        "python -m bench.time_calibration --early PT --late PT --doc",
+        "Time-split σ: its form and size, chosen before 2010",
+        "σ fitted on one 5-year window by one inner model, scored on the next by the next (1995→2000, 2000→2005), "
+        "for each coverage rule, third term and band choice",
+        "python -m bench.time_calibration --models PT PT [PT ...] --doc",
     ),
     "keep_share_inner": DocPage(
         "Refinement share on pre-2010 data (inner split)",

@@ -281,6 +281,8 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
         text += " so that ±1σ / ±2σ hold near 68 % / 95 %" if both else " so that 68 % fall within ±1σ"
     else:
         text += " (not calibrated)"
+    if cal.get("tc_scale"):
+        text += f", combined with {cal['tc_scale']:.2f} × the predicted Tc (errors grow with Tc)"
     if cal.get("distance_scale_k") or cal.get("neighbor_scale") or cal.get("band_factors"):
         text += "; its distance terms are not applied here: see 'speculative' and the nearest SuperCon"
     return text

@@ -236,3 +236,31 @@ def test_error_by_distance_bands_add_up_to_the_supercon_mae():
     assert sum(b["n"] for b in bands) == m["n_test_supercon"]
     weighted = sum(b["n"] * b["mae_k"] for b in bands) / m["n_test_supercon"]
     assert weighted == pytest.approx(m["supercon_test_mae_k"], rel=1e-5)
+
+
+def test_fit_recovers_the_tc_term_and_can_leave_out_the_band_factors():
+    rng = np.random.default_rng(7)
+    n = 4000
+    spread = rng.uniform(0.5, 5.0, n)
+    distance = rng.uniform(0.0, 1.0, n)
+    tc = rng.exponential(20.0, n)
+    residual = rng.normal(0.0, np.sqrt((TRUE_S * spread) ** 2 + (0.3 * tc) ** 2))
+    cal = fit_calibration(residual, spread, distance, tc=tc, bands=False)
+    assert abs(cal.tc_scale - 0.3) / 0.3 < REL_TOL and abs(cal.sigma_scale - TRUE_S) / TRUE_S < REL_TOL
+    assert set(cal.band_factors) == {1.0} and cal.method.endswith(":no_bands")
+    sigma = cal.sigma(spread, distance, tc=tc)
+    assert abs(np.mean(np.abs(residual) <= sigma) - 0.683) < 0.03
+    assert np.all(cal.sigma(spread, distance, tc=-tc) < sigma)  # a negative Tc counts as 0 K
+    without = fit_calibration(residual, spread, distance)
+    assert without.tc_scale == 0.0 and without.nll > cal.nll
+    assert Calibration.from_card({"calibration": cal.to_dict()}).tc_scale == cal.tc_scale  # survives the card
+
+
+def test_ensemble_sigma_grows_with_its_own_tc():
+    card = {"calibration": {"sigma_scale": 1.0, "distance_scale_k": 0.0, "tc_scale": 0.25}}
+    x = np.zeros((1, 118), np.float32)
+    x[:, 0] = 1.0
+    low, high = constant_ensemble((10.0, 14.0), card), constant_ensemble((90.0, 94.0), card)  # spread 2 K each
+    assert np.allclose(low.predict(x)[1], np.hypot(2.0, 0.25 * 12.0), rtol=1e-4)
+    assert np.allclose(high.predict(x)[1], np.hypot(2.0, 0.25 * 92.0), rtol=1e-4)
+    assert low.has_extra_sigma_terms

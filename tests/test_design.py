@@ -396,3 +396,18 @@ def test_the_sigma_design_ranks_by_grows_with_the_distance_to_known_superconduct
     d_far = float(np.abs(far - np.stack([to_vector(f) for f in FORMULAS])).sum(1).min())
     assert sd_near[0] == pytest.approx(2.0, abs=1e-4)
     assert sd_far[0] == pytest.approx(np.hypot(2.0, 20.0 * d_far), rel=1e-4) and sd_far[0] > 10 * sd_near[0]
+
+
+def test_the_sigma_design_ranks_by_has_the_neighbour_term_of_its_calibration() -> None:
+    """A model calibrated with the neighbour term (g = 0.5): at a reference composition the loop's σ adds half
+    the gap between its Tc (12 K) and that reference superconductor's measured Tc."""
+    from design_helpers import FORMULAS, constant_ensemble
+
+    card = {"calibration": {"sigma_scale": 1.0, "distance_scale_k": 0.0, "neighbor_scale": 0.5}}
+    ens = constant_ensemble((10.0, 14.0), card)  # mean 12 K, spread 2 K wherever
+    engine = _engine(ens, objective="lcb")
+    x = np.stack([to_vector(f) for f in FORMULAS])
+    _, tc_nn = engine.reference.supercon_neighbors(x)
+    _, sd = engine.predict(x)
+    assert np.allclose(sd, np.hypot(2.0, 0.5 * np.abs(12.0 - tc_nn)), rtol=1e-4)
+    assert len(set(np.round(sd, 3))) > 1  # the references' Tc differ, and so does σ

@@ -11,7 +11,14 @@ from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.resnet import ModelConfig, TcResNet
 from gdmcd_core.training.calibration import Calibration, fit_calibration, raw_mean_spread, training_neighbors
 from gdmcd_core.training.evaluate import evaluate_checkpoint
-from gdmcd_core.training.time_calibration import INNER_PART, calibrate_inner_time, inner_rows
+from gdmcd_core.training.time_calibration import (
+    INNER_PART,
+    TIME_BANDS,
+    TIME_COVERAGE_RULE,
+    TIME_SIGMA_TERM,
+    calibrate_inner_time,
+    inner_rows,
+)
 
 
 def _dataset(year_split: int, years: np.ndarray, n_train: int = 60, seed: int = 3) -> Dataset:
@@ -47,7 +54,7 @@ def test_only_inner_test_rows_before_the_outer_year_are_fitted():
     rows = inner_rows(ds, 2010)
     assert len(rows) == 80 and set(ds.first_year[rows]) == {2006.0}
     ens = _ensemble()
-    cal = calibrate_inner_time(ens, ds, 2010)
+    cal = calibrate_inner_time(ens, ds, 2010, "both", "none", True)
     assert cal.part == INNER_PART and cal.n == 80 and cal.max_year == 2006 and cal.neighbor_scale == 0.0
     mean, spread = raw_mean_spread(ens, ds.x[rows])
     direct = fit_calibration(ds.tc_k[rows] - mean, spread, training_neighbors(ds, rows)[0])
@@ -55,9 +62,18 @@ def test_only_inner_test_rows_before_the_outer_year_are_fitted():
     assert Calibration.from_card({"calibration": cal.to_dict()}).max_year == 2006  # survives the card
     # the neighbour term, when asked for, is fitted on the gap to the nearest training superconductor's Tc
     tc_nn = training_neighbors(ds, rows)[1]
-    with_g = calibrate_inner_time(ens, ds, 2010, neighbor=True)
+    with_g = calibrate_inner_time(ens, ds, 2010, term="neighbor")
     direct_g = fit_calibration(ds.tc_k[rows] - mean, spread, training_neighbors(ds, rows)[0], np.abs(mean - tc_nn))
     assert with_g.neighbor_scale == pytest.approx(direct_g.neighbor_scale)
+    # the Tc term is fitted on the inner model's own predictions; bands off leaves every factor at 1
+    with_h = calibrate_inner_time(ens, ds, 2010, term="tc", bands=False)
+    direct_h = fit_calibration(ds.tc_k[rows] - mean, spread, training_neighbors(ds, rows)[0], tc=mean, bands=False)
+    assert with_h.tc_scale == pytest.approx(direct_h.tc_scale) and set(with_h.band_factors) == {1.0}
+    with pytest.raises(ValueError, match="term"):
+        calibrate_inner_time(ens, ds, 2010, term="gap")
+    # the defaults are the choice of bench/time_calibration.py
+    chosen = calibrate_inner_time(ens, ds, 2010, TIME_COVERAGE_RULE, TIME_SIGMA_TERM, TIME_BANDS)
+    assert calibrate_inner_time(ens, ds, 2010) == chosen
 
 
 def test_the_carried_over_calibration_is_reported_on_the_outer_test_rows_without_cross_fitting():

@@ -195,9 +195,10 @@ def updated_ensemble(ens: TcEnsemble, members: list[Any], sigma_factor: float, n
         setattr(new, attr, getattr(ens, attr))
     new.sigma_scale = ens.sigma_scale * sigma_factor
     new.distance_scale_k = ens.distance_scale_k * sigma_factor
+    new.tc_scale = ens.tc_scale * sigma_factor
     cal = dict(new.card.get("calibration") or {})
     if cal:
-        cal.update(sigma_scale=new.sigma_scale, distance_scale_k=new.distance_scale_k)
+        cal.update(sigma_scale=new.sigma_scale, distance_scale_k=new.distance_scale_k, tc_scale=new.tc_scale)
         new.card["calibration"] = cal
     new.card["sigma_scale"] = new.sigma_scale
     new.card["campaign_update"] = {**note, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -7,17 +7,19 @@ Members trained on the same data agree more than their errors warrant, and they 
 where they are all equally wrong: far from every training composition, and where the landscape is
 steep. σ is therefore calibrated as
 
-    σ² = (s · spread)² + (b · d)² + (g · |Tc − Tc_nn|)²
+    σ² = (s · spread)² + (b · d)² + (g · |Tc − Tc_nn|)² + (h · Tc)²
 
 where spread is the population sd of the members' pre-activation outputs (K), d the L1 distance in
 atomic fractions (0..2) from the composition to its nearest training SuperCon composition, Tc_nn
 that neighbour's measured Tc (a prediction far from its nearest known compound's Tc is a claim
-the data do not yet support), and (s, b, g) are fitted by training/calibration.py and recorded in
-the card under "calibration" ({"sigma_scale": s, "distance_scale_k": b, "neighbor_scale": g, ...}).
-Old cards hold only a top-level "sigma_scale": b and g are 0 for them. When d is given, σ is then
-multiplied by the factor of d's distance band ("band_edges_l1", "band_factors" in the calibration): errors
-do not grow smoothly with distance, so each band's σ is scaled to cover its own rows. A term whose input
-is not given (the design engine's gradient loop passes neither) is left out. Because the spread is taken
+the data do not yet support), Tc the ensemble's own prediction (errors grow with Tc: a 100 K claim is
+uncertain by more kelvin than a 2 K one), and (s, b, g, h) are fitted by training/calibration.py and
+recorded in the card under "calibration" ({"sigma_scale": s, "distance_scale_k": b, "neighbor_scale": g,
+"tc_scale": h, ...}). Old cards hold only a top-level "sigma_scale": b, g and h are 0 for them. When d is
+given, σ is then multiplied by the factor of d's distance band ("band_edges_l1", "band_factors" in the
+calibration): errors do not grow smoothly with distance, so each band's σ is scaled to cover its own rows. A
+term whose input is not given is left out (the design loop passes d and Tc_nn for a model calibrated with
+them; the Tc term needs only the prediction). Because the spread is taken
 over pre-activation outputs, members that all predict Tc <= 0 but disagree still give σ > 0.
 """
 
@@ -51,18 +53,20 @@ def calibrated_sigma(
     spread: torch.Tensor,
     distance: torch.Tensor | None,
     gap: torch.Tensor | None,
-    scales: tuple[float, float, float],
+    scales: tuple[float, ...],
     band_edges: tuple[float, ...] = (),
     band_factors: tuple[float, ...] = (),
+    tc: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """σ (B,) in K of the module docstring: spread (B,) in K times s, combined with b · distance and g · gap
-    where those inputs are given, times the distance band's factor when a distance is given.
-    scales = (s, b, g); the one formula for TcEnsemble.calibrated_std and training's Calibration.sigma."""
-    s, b, g = scales
+    """σ (B,) in K of the module docstring: spread (B,) in K times s, combined with b · distance, g · gap and
+    h · max(tc, 0) where those inputs are given, times the distance band's factor when a distance is given.
+    scales = (s, b, g) or (s, b, g, h); the one formula for TcEnsemble.calibrated_std and Calibration.sigma."""
+    s, b, g, h = (tuple(scales) + (0.0,))[:4]
     std = spread * s
+    tc_term = None if tc is None else torch.as_tensor(tc, dtype=std.dtype, device=std.device).clamp(min=0.0)
     extra = [
         (scale, torch.as_tensor(v, dtype=std.dtype, device=std.device))
-        for scale, v in ((b, distance), (g, gap))
+        for scale, v in ((b, distance), (g, gap), (h, tc_term))
         if v is not None and scale != 0.0
     ]
     if extra:
@@ -100,6 +104,7 @@ class TcEnsemble(nn.Module):
         self.sigma_scale = float(cal.get("sigma_scale", self.card.get("sigma_scale", 1.0)))
         self.distance_scale_k = float(cal.get("distance_scale_k", 0.0))
         self.neighbor_scale = float(cal.get("neighbor_scale", 0.0))
+        self.tc_scale = float(cal.get("tc_scale", 0.0))  # h: sd per K of predicted Tc (0 for older cards)
         self.band_edges_l1 = tuple(cal.get("band_edges_l1") or ())  # σ factor per distance band (empty: none)
         self.band_factors = tuple(cal.get("band_factors") or ())
 
@@ -117,9 +122,10 @@ class TcEnsemble(nn.Module):
 
     @property
     def has_extra_sigma_terms(self) -> bool:
-        """σ has a distance or neighbour term besides the spread (and so depends on more than x)."""
+        """σ has a distance, neighbour or Tc term besides the spread."""
         banded = any(f != 1.0 for f in self.band_factors)
-        return self.has_uncertainty and (self.distance_scale_k > 0 or self.neighbor_scale > 0 or banded)
+        extra = self.distance_scale_k > 0 or self.neighbor_scale > 0 or self.tc_scale > 0 or banded
+        return self.has_uncertainty and extra
 
     @property
     def device(self) -> torch.device:
@@ -148,12 +154,17 @@ class TcEnsemble(nn.Module):
         return torch.relu(mean) if self.config.output_relu else mean
 
     def calibrated_std(
-        self, spread: torch.Tensor, distance: torch.Tensor | None = None, neighbor_gap: torch.Tensor | None = None
+        self,
+        spread: torch.Tensor,
+        distance: torch.Tensor | None = None,
+        neighbor_gap: torch.Tensor | None = None,
+        tc: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """σ (B,) in K from the raw member spread (B,) in K and, optionally, the L1 distance (B,) to training and
-        the gap |Tc − Tc_nn| (B,) in K to the nearest training superconductor's Tc (module docstring)."""
-        scales = (self.sigma_scale, self.distance_scale_k, self.neighbor_scale)
-        return calibrated_sigma(spread, distance, neighbor_gap, scales, self.band_edges_l1, self.band_factors)
+        """σ (B,) in K from the raw member spread (B,) in K and, optionally, the L1 distance (B,) to training,
+        the gap |Tc − Tc_nn| (B,) in K to the nearest training superconductor's Tc and the predicted Tc (B,) in K
+        (module docstring)."""
+        scales = (self.sigma_scale, self.distance_scale_k, self.neighbor_scale, self.tc_scale)
+        return calibrated_sigma(spread, distance, neighbor_gap, scales, self.band_edges_l1, self.band_factors, tc)
 
     def mean_std(
         self, x: torch.Tensor, distance: torch.Tensor | None = None, neighbor_tc: torch.Tensor | None = None
@@ -175,7 +186,7 @@ class TcEnsemble(nn.Module):
         spread = soft_floor(raw) if self.config.output_relu else raw
         mean = self.activate_mean(raw)
         gap = None if neighbor_tc is None else (mean - torch.as_tensor(neighbor_tc, dtype=mean.dtype)).abs()
-        return mean, self.calibrated_std(spread.std(0, unbiased=False), distance, gap)
+        return mean, self.calibrated_std(spread.std(0, unbiased=False), distance, gap, mean)
 
     @torch.no_grad()
     def predict(

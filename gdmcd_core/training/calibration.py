@@ -1,11 +1,12 @@
 """Calibration of the ensemble σ: fitted on held-out rows, never reported on the rows it was fitted on.
 
-Model (model/ensemble.py): σ² = (s · spread)² + (b · d)² + (g · gap)², with spread the members' raw sd
-(K), d the L1 distance in atomic fractions (0..2) from the composition to its nearest training SuperCon
-composition and gap = |Tc − Tc_nn| the difference (K) between the prediction and that neighbour's
-measured Tc. (s, b, g) maximize the Gaussian likelihood of the residuals r = Tc - mean:
+Model (model/ensemble.py): σ² = (s · spread)² + (b · d)² + (g · gap)² + (h · Tc)², with spread the members'
+raw sd (K), d the L1 distance in atomic fractions (0..2) from the composition to its nearest training SuperCon
+composition, gap = |Tc − Tc_nn| the difference (K) between the prediction and that neighbour's measured Tc and
+Tc the prediction itself (K, floored at 0). The gap and Tc terms are fitted only where asked for (`gap`, `tc`
+given); (s, b, g, h) maximize the Gaussian likelihood of the residuals r = Tc_measured - Tc:
 
-    NLL(s, b, g) = ½ Σ [ log(2π σ²) + r² / σ² ]
+    NLL(s, b, g, h) = ½ Σ [ log(2π σ²) + r² / σ² ]
 
 minimized over their logarithms with L-BFGS-B from a few starts (the NLL is not convex). The NLL fixes
 how σ splits between the terms; its size is then set by coverage, because Tc errors are heavier-tailed
@@ -44,8 +45,10 @@ VARIANCE_FLOOR_K2 = 0.01  # σ >= 0.1 K: a row with spread 0 at distance 0 must 
 LOG_S_BOUNDS = (np.log(1e-3), np.log(1e3))  # s: the member spread is at most 1000x too small or too large
 LOG_B_BOUNDS = (np.log(1e-3), np.log(1e4))  # b in K per unit L1; the lower end reads as b = 0
 LOG_G_BOUNDS = (np.log(1e-4), np.log(1e2))  # g: sd per K of gap to the neighbour's Tc; the lower end reads as 0
+LOG_H_BOUNDS = (np.log(1e-4), np.log(1e1))  # h: sd per K of predicted Tc; the lower end reads as 0
 B_ZERO_K = 2e-3  # a fitted b below this (K per unit L1: < 0.004 K at the largest distance) is reported as 0
 G_ZERO = 2e-4  # a fitted g below this (< 0.06 K of σ at a 300 K gap) is reported as 0
+H_ZERO = 2e-4  # a fitted h below this (< 0.06 K of σ at 300 K) is reported as 0
 MIN_ROWS = 10  # fewer rows than this: no fit, s = 1 and b = g = 0
 CROSS_FIT_FOLDS = 2  # cross_fitted_sigma: folds of the rows a calibration is both fitted and evaluated on
 
@@ -53,11 +56,13 @@ CROSS_FIT_FOLDS = 2  # cross_fitted_sigma: folds of the rows a calibration is bo
 @dataclass(frozen=True)
 class Calibration:
     """Fitted σ calibration: sigma_scale s (dimensionless), distance_scale_k b (K per unit L1 distance),
-    neighbor_scale g (dimensionless, on |Tc − Tc_nn|); part: the split part ("val", "test") of the rows."""
+    neighbor_scale g (dimensionless, on |Tc − Tc_nn|), tc_scale h (dimensionless, on the predicted Tc); part: the
+    split part ("val", "test") of the rows."""
 
     sigma_scale: float = 1.0
     distance_scale_k: float = 0.0
     neighbor_scale: float = 0.0
+    tc_scale: float = 0.0
     fitted_on: str = "not fitted"
     n: int = 0
     method: str = METHOD
@@ -82,6 +87,7 @@ class Calibration:
                     "sigma_scale",
                     "distance_scale_k",
                     "neighbor_scale",
+                    "tc_scale",
                     "fitted_on",
                     "n",
                     "method",
@@ -95,12 +101,15 @@ class Calibration:
             return cls(**known, **bands)
         return cls(sigma_scale=float(card.get("sigma_scale", 1.0)), fitted_on="card sigma_scale (no distance term)")
 
-    def sigma(self, spread: np.ndarray, distance: np.ndarray, gap: np.ndarray | None = None) -> np.ndarray:
-        """σ (N,) in K, as TcEnsemble.calibrated_std, from aligned spread, distance and (optional) gap arrays."""
+    def sigma(
+        self, spread: np.ndarray, distance: np.ndarray, gap: np.ndarray | None = None, tc: np.ndarray | None = None
+    ) -> np.ndarray:
+        """σ (N,) in K, as TcEnsemble.calibrated_std, from aligned spread, distance and (optional) gap and
+        predicted-Tc arrays."""
         spread_t, distance_t = (torch.as_tensor(np.asarray(v, np.float64)) for v in (spread, distance))
-        gap_t = None if gap is None else torch.as_tensor(np.asarray(gap, np.float64))
-        scales = (self.sigma_scale, self.distance_scale_k, self.neighbor_scale)
-        return calibrated_sigma(spread_t, distance_t, gap_t, scales, *self._bands()).numpy()
+        gap_t, tc_t = (None if v is None else torch.as_tensor(np.asarray(v, np.float64)) for v in (gap, tc))
+        scales = (self.sigma_scale, self.distance_scale_k, self.neighbor_scale, self.tc_scale)
+        return calibrated_sigma(spread_t, distance_t, gap_t, scales, *self._bands(), tc_t).numpy()
 
     def _bands(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         return tuple(self.band_edges_l1), tuple(self.band_factors)
@@ -110,6 +119,7 @@ class Calibration:
         ens.sigma_scale = float(self.sigma_scale)
         ens.distance_scale_k = float(self.distance_scale_k)
         ens.neighbor_scale = float(self.neighbor_scale)
+        ens.tc_scale = float(self.tc_scale)
         ens.band_edges_l1, ens.band_factors = self._bands()
         ens.card = {**ens.card, "calibration": self.to_dict(), "sigma_scale": float(self.sigma_scale)}
 
@@ -167,17 +177,56 @@ def fit_calibration(
     fitted_on: str = "given rows",
     part: str = SPLIT_NAMES[VAL],
     rule: str = "both",
+    tc: np.ndarray | None = None,
+    bands: bool = True,
 ) -> Calibration:
-    """Fit (s, b[, g]) by Gaussian NLL on aligned (N,) arrays: residual (K), raw spread (K), distance (L1,
-    0..2) and, if given, gap = |mean − Tc of the nearest training superconductor| (K); g = 0 without it."""
+    """Fit (s, b[, g][, h]) by Gaussian NLL on aligned (N,) arrays: residual (K), raw spread (K), distance (L1,
+    0..2) and, if given, gap = |mean − Tc of the nearest training superconductor| (K) and tc, the predicted Tc (K);
+    g and h are 0 without them. bands: a σ factor per distance band after the overall size (else none)."""
+    names = ["s", "b"] + ["g"] * (gap is not None) + ["h"] * (tc is not None)
     cols = [np.asarray(spread, np.float64), np.asarray(distance, np.float64)]
-    if gap is not None:
-        cols.append(np.asarray(gap, np.float64))
+    cols += [np.asarray(v, np.float64) for v in (gap, tc) if v is not None]
+    if tc is not None:
+        cols[-1] = np.maximum(cols[-1], 0.0)  # as calibrated_sigma: the Tc term is on max(Tc, 0)
     r = np.asarray(residual, np.float64)
     ok = np.isfinite(r) & np.all([np.isfinite(c) for c in cols], 0)
     r, x = r[ok], np.stack([c[ok] for c in cols], 1)
     if len(r) < MIN_ROWS:
         return Calibration(fitted_on=f"not fitted: {len(r)} rows of {fitted_on}", n=int(len(r)), part=part)
+    scales = _nll_scales(r, x, names)
+    # The NLL fixes the shape (how σ splits between the terms); coverage fixes the size, overall and then
+    # per distance band (module docstring).
+    z = np.abs(r) / np.sqrt(_variance(x, scales**2))
+    overall = coverage_scale(z, rule)
+    scales, z = scales * overall, z / overall
+    band = np.digitize(x[:, 1], DISTANCE_BINS_L1[1:-1])
+    in_band = [band == i for i in range(len(DISTANCE_BINS_L1) - 1)]
+    factors = [coverage_scale(z[m], rule) if bands and m.sum() >= MIN_BAND_ROWS else 1.0 for m in in_band]
+    var = _variance(x, scales**2) * np.asarray(factors)[band] ** 2
+    fitted = dict(zip(names, (float(v) for v in scales), strict=True))
+    method = METHOD if rule == "both" else f"{METHOD}:{rule}"
+    return Calibration(
+        sigma_scale=fitted["s"],
+        distance_scale_k=fitted["b"],
+        neighbor_scale=fitted.get("g", 0.0),
+        tc_scale=fitted.get("h", 0.0),
+        fitted_on=fitted_on,
+        n=int(len(r)),
+        nll=float(0.5 * np.mean(np.log(2 * np.pi * var) + r**2 / var)),
+        method=method if bands else f"{method}:no_bands",
+        part=part,
+        band_edges_l1=DISTANCE_BINS_L1,
+        band_factors=tuple(float(f) for f in factors),
+    )
+
+
+_BOUNDS = {"s": LOG_S_BOUNDS, "b": LOG_B_BOUNDS, "g": LOG_G_BOUNDS, "h": LOG_H_BOUNDS}
+_ZERO = {"s": 0.0, "b": B_ZERO_K, "g": G_ZERO, "h": H_ZERO}  # a fitted scale below this is reported as 0
+
+
+def _nll_scales(r: np.ndarray, x: np.ndarray, names: list[str]) -> np.ndarray:
+    """The scales (T,) of the (N, T) term inputs x that minimize the Gaussian NLL of residuals r (N,): L-BFGS-B
+    over their logarithms from a few starts (the NLL is not convex); tiny ones are set to 0 (_ZERO)."""
     r2, x2 = r**2, x**2
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -192,7 +241,7 @@ def fit_calibration(
     t = x.shape[1]
     starts = [s0 * np.r_[1.0, [1e-3] * (t - 1)], s0 * 0.5, s0 * np.r_[1e-2, [1.0] * (t - 1)], np.ones(t)]
     starts += [s0 * np.where(np.arange(t) == j, 1.0, 1e-2) for j in range(2, t)]
-    bounds = [LOG_S_BOUNDS, LOG_B_BOUNDS, LOG_G_BOUNDS][:t]
+    bounds = [_BOUNDS[n] for n in names]
     lo, hi = np.array(bounds).T
     best = None
     for start in starts:
@@ -201,31 +250,8 @@ def fit_calibration(
         if best is None or res.fun < best.fun:
             best = res
     scales = np.exp(best.x)
-    scales[1] = 0.0 if scales[1] < B_ZERO_K else scales[1]
-    if t > 2 and scales[2] < G_ZERO:
-        scales[2] = 0.0
-    # The NLL fixes the shape (how σ splits between the terms); coverage fixes the size, overall and then
-    # per distance band (module docstring).
-    z = np.abs(r) / np.sqrt(_variance(x, scales**2))
-    overall = coverage_scale(z, rule)
-    scales, z = scales * overall, z / overall
-    band = np.digitize(x[:, 1], DISTANCE_BINS_L1[1:-1])
-    in_band = [band == i for i in range(len(DISTANCE_BINS_L1) - 1)]
-    factors = [coverage_scale(z[m], rule) if m.sum() >= MIN_BAND_ROWS else 1.0 for m in in_band]
-    var = _variance(x, scales**2) * np.asarray(factors)[band] ** 2
-    s, b, g = (float(v) for v in np.r_[scales, [0.0] * (3 - t)])
-    return Calibration(
-        sigma_scale=s,
-        distance_scale_k=b,
-        neighbor_scale=g,
-        fitted_on=fitted_on,
-        n=int(len(r)),
-        nll=float(0.5 * np.mean(np.log(2 * np.pi * var) + r2 / var)),
-        method=METHOD if rule == "both" else f"{METHOD}:{rule}",
-        part=part,
-        band_edges_l1=DISTANCE_BINS_L1,
-        band_factors=tuple(float(f) for f in factors),
-    )
+    zero = np.array([_ZERO[n] for n in names])
+    return np.where(scales < zero, 0.0, scales)
 
 
 def distance_to_training(ds: Dataset, rows: np.ndarray) -> np.ndarray:
@@ -276,6 +302,7 @@ def fit_inputs(
         "spread": spread,
         "distance": distance,
         "gap": np.abs(mean - tc_nn),
+        "tc": np.maximum(mean, 0.0),
     }
 
 

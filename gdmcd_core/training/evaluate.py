@@ -263,7 +263,7 @@ def part_predictions(ens: TcEnsemble, ds: Dataset, part: int = TEST) -> dict[str
         if cross_fitted:
             std[sc] = cross_fit(c)
         else:  # the ensemble's own σ formula on the spread already computed: no second forward pass
-            terms = (torch.as_tensor(c[k]) for k in ("spread", "distance", "gap"))
+            terms = (torch.as_tensor(c[k]) for k in ("spread", "distance", "gap", "tc"))
             std[sc] = ens.calibrated_std(*terms).cpu().numpy()
     return {
         "idx": idx,
@@ -292,6 +292,7 @@ def evaluate_checkpoint(ens: TcEnsemble, ds: Dataset | None = None, part: int = 
         "sigma_scale": ens.sigma_scale,
         "distance_scale_k": ens.distance_scale_k,
         "neighbor_scale": ens.neighbor_scale,
+        "tc_scale": ens.tc_scale,
         "band_factors": list(ens.band_factors),
         "part": Calibration.from_card(ens.card).part,
         "sigma_cross_fitted_folds": CROSS_FIT_FOLDS if pr["cross_fitted"] else None,

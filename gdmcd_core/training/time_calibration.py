@@ -8,17 +8,19 @@ post-2010 rows themselves can only be reported cross-fitted, and still used the 
 The inner split repeats the outer one a step earlier: an ensemble with the same settings is trained on rows
 first reported before 2005 (`gdmcd train --split time --time-split-year 2005`), and its errors on the
 superconductors first reported 2005-2009 -- new to it as the post-2010 ones are new to the outer model --
-fit the calibration (`calibration.fit_calibration`: the σ shape by Gaussian likelihood, its size by coverage,
-one factor per L1 distance band). That calibration is then carried over to the outer ensemble unchanged:
+fit the calibration (`calibration.fit_calibration`: the σ shape by Gaussian likelihood, its size by coverage).
+That calibration is then carried over to the outer ensemble unchanged:
 
-    σ² = (s · spread)² + (b · d)² + (g · gap)²,   times the factor of d's band
+    σ² = (s · spread)² + (b · d)² + (third term)²,   times the factor of d's band when bands are on
 
-with spread the members' sd, d the L1 distance to the nearest training superconductor (each model's own) and
-gap the distance in K between the predicted Tc and that superconductor's Tc. Whether the neighbour term is in
-(TIME_NEIGHBOR_TERM: it is not) and how σ is sized (TIME_COVERAGE_RULE) were chosen by bench/time_calibration.py
-on a transfer wholly before 2010. Without the neighbour term, the σ the design loop ranks by (it knows d) is the
-σ whose coverage the model card reports. The carried-over calibration records `max_year` (2009) and the inner
-checkpoint's SHA-256.
+with spread the members' sd and d the L1 distance to the nearest training superconductor (each model's own).
+The third term is none, the neighbour term g · |Tc − Tc_nn| (the gap in K between the predicted Tc and that
+superconductor's Tc) or the Tc term h · Tc (the model's own predicted Tc: errors grow with Tc, and the size of
+the errors differs from one period to the next with the Tc of what was found in it). Which term, whether each
+distance band gets its own factor, and how σ is sized (TIME_SIGMA_TERM, TIME_BANDS, TIME_COVERAGE_RULE) were
+chosen together by bench/time_calibration.py on transfers wholly before 2010. Without the neighbour term, the σ
+the design loop ranks by (it knows d and Tc) is the σ whose coverage the model card reports. The carried-over
+calibration records `max_year` (2009) and the inner checkpoint's SHA-256.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.training.calibration import Calibration, fit_calibration, raw_mean_spread, training_neighbors
 
 INNER_PART = "inner_time"  # Calibration.part of a calibration carried over from an inner time split
-# how σ is sized on the inner rows (calibration.coverage_scale), chosen by bench/time_calibration.py on a transfer
-# wholly before 2010: fitted on 2000-2004 by a model trained before 2000, scored on 2005-2009 by one trained before 2005
-TIME_COVERAGE_RULE = "both"
-# whether σ has the neighbour term g · |Tc - Tc of the nearest training superconductor|, chosen by the same transfer:
-# with it, ±2σ overall comes near 0.95 but far from the data ±1σ covers 0.84 (too wide there), so it stays out
-TIME_NEIGHBOR_TERM = False
+# How σ is sized on the inner rows (calibration.coverage_scale), which third term it has and whether each distance
+# band gets its own factor: chosen together by bench/time_calibration.py on transfers wholly before 2010 (fitted on
+# one window by one model, scored on the next window by the next model; docs/benchmarks/time_calibration.md)
+TIME_COVERAGE_RULE = "one"
+SIGMA_TERMS = ("none", "neighbor", "tc")  # no third term, g · |Tc - Tc_nn|, or h · Tc (the predicted Tc)
+TIME_SIGMA_TERM = "neighbor"
+TIME_BANDS = False
 
 
 def inner_rows(inner_ds: Dataset, before_year: int) -> np.ndarray:
@@ -57,17 +60,21 @@ def calibrate_inner_time(
     inner_ds: Dataset,
     before_year: int,
     rule: str = TIME_COVERAGE_RULE,
-    neighbor: bool = TIME_NEIGHBOR_TERM,
+    term: str = TIME_SIGMA_TERM,
+    bands: bool = TIME_BANDS,
 ) -> Calibration:
-    """Fit (s, b, g when `neighbor`) and the band factors on the inner ensemble's errors on its superconductors
-    first reported from its split year up to `before_year` - 1 (module docstring); `rule`:
-    calibration.coverage_scale's. ValueError for a single-member inner model."""
+    """Fit (s, b and the `term`'s scale) and, with `bands`, the band factors on the inner ensemble's errors on its
+    superconductors first reported from its split year up to `before_year` - 1 (module docstring); `rule`:
+    calibration.coverage_scale's. ValueError for a single-member inner model or an unknown term."""
+    if term not in SIGMA_TERMS:
+        raise ValueError(f"term must be one of {SIGMA_TERMS}, got {term!r}")
     if not inner.has_uncertainty:
         raise ValueError("the inner checkpoint has one member: it has no spread to calibrate")
     idx = inner_rows(inner_ds, before_year)
     mean, spread = raw_mean_spread(inner, inner_ds.x[idx])
     distance, tc_nn = training_neighbors(inner_ds, idx)
-    gap = np.abs(mean - tc_nn) if neighbor else None
+    gap = np.abs(mean - tc_nn) if term == "neighbor" else None
+    tc = mean if term == "tc" else None
     years = inner_ds.first_year[idx].astype(np.float64)
     max_year = int(np.nanmax(years)) if len(idx) else None
     where = (
@@ -75,8 +82,17 @@ def calibrate_inner_time(
         f"fitted on its {len(idx)} superconductors first reported {inner_ds.config.time_split_year}-{before_year - 1}"
         f" (checkpoint sha256 {inner.sha256[:12]})"
     )
-    cal = fit_calibration(inner_ds.tc_k[idx] - mean, spread, distance, gap, where, INNER_PART, rule)
+    residual = inner_ds.tc_k[idx] - mean
+    cal = fit_calibration(residual, spread, distance, gap, where, INNER_PART, rule, tc=tc, bands=bands)
     return Calibration(**{**cal.to_dict(), "max_year": max_year})
 
 
-__all__ = ["INNER_PART", "TIME_COVERAGE_RULE", "TIME_NEIGHBOR_TERM", "calibrate_inner_time", "inner_rows"]
+__all__ = [
+    "INNER_PART",
+    "SIGMA_TERMS",
+    "TIME_BANDS",
+    "TIME_COVERAGE_RULE",
+    "TIME_SIGMA_TERM",
+    "calibrate_inner_time",
+    "inner_rows",
+]

@@ -119,20 +119,22 @@ class DesignLoop:
             config.distance_weight,
             config.trust_radius,
         )
-        # the σ's distance term needs the L1 distance to the reference superconductors: computed only for a model
-        # calibrated with one (its card's b or band factors)
-        distance_fn = self._distance if getattr(self.model, "has_extra_sigma_terms", False) else None
+        # the σ's distance and neighbour terms need the nearest reference superconductor: looked up only for a
+        # model calibrated with them (its card's b, g or band factors)
+        neighbors_fn = self._neighbors if getattr(self.model, "has_extra_sigma_terms", False) else None
         self.scorer = Scorer(
-            self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every, distance_fn
+            self.model, config.objective, config.kappa, config.ensemble_mode, config.full_every, neighbors_fn
         )
         self._reference = reference
         self.constraints = config.constraints(self.reference.unseen_symbols() if config.exclude_unseen else ())
         self.allowed_ns = tuple(self.constraints.feasible_ns(config.ns))
 
-    def _distance(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,) L1 distance of compositions x (B, 118) to the nearest reference SuperCon composition (σ's term)."""
-        d = np.nan_to_num(self.reference.supercon_distance(x.detach().cpu().numpy()), nan=2.0)  # none: farthest
-        return torch.as_tensor(d, dtype=x.dtype, device=x.device)
+    def _neighbors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """((B,) L1 distance to, (B,) Tc in K of) the nearest reference SuperCon composition of each of x (B, 118),
+        for σ's terms; without one, the farthest distance (2) and 0 K."""
+        d, tc = self.reference.supercon_neighbors(x.detach().cpu().numpy())
+        d, tc = np.nan_to_num(d, nan=2.0), np.nan_to_num(tc, nan=0.0)
+        return tuple(torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (d, tc))
 
     @property
     def reference(self) -> ReferenceData:

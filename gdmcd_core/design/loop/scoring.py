@@ -39,12 +39,13 @@ class Scorer:
         kappa: float = 1.0,
         mode: str = "fused",
         full_every: int = 4,
-        distance_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        neighbors_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
-        """distance_fn: (B, 118) -> (B,) L1 distance to the nearest reference superconductor, for the σ's distance
-        term (a model calibrated with one, model/ensemble.py); None: σ from the members' spread alone."""
+        """neighbors_fn: (B, 118) -> ((B,) L1 distance to, (B,) Tc in K of) the nearest reference superconductor,
+        for the σ's distance and neighbour terms (a model calibrated with them, model/ensemble.py); None: σ
+        without them (the spread and the Tc term)."""
         self.model, self.objective, self.kappa = model, objective, kappa
-        self.distance_fn = distance_fn
+        self.neighbors_fn = neighbors_fn
         self.mode, self.full_every = mode, max(1, full_every)
         members = _fusable(model)
         self.fused: FusedEnsemble | None = fuse_members(members) if members else None
@@ -102,14 +103,14 @@ class Scorer:
         return r, self._activate(r)
 
     def mean_std(self, x: torch.Tensor, r: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean Tc, calibrated sd) in K, as the model's own mean_std, with the distance term when the scorer has a
-        distance_fn (no neighbour term); r: the members' raw outputs at x if already computed."""
+        """(mean Tc, calibrated sd) in K, as the model's own mean_std, with the distance and neighbour terms when
+        the scorer has a neighbors_fn; r: the members' raw outputs at x if already computed."""
         r = self.raw(x) if r is None else r
-        d = self.distance_fn(x) if self.distance_fn is not None else None
+        d, tc_nn = self.neighbors_fn(x) if self.neighbors_fn is not None else (None, None)
         if r is not None and hasattr(self.model, "stats_from_raw"):
-            return self.model.stats_from_raw(r, d)
+            return self.model.stats_from_raw(r, d, tc_nn)
         if hasattr(self.model, "mean_std"):
-            return self.model.mean_std(x, d)
+            return self.model.mean_std(x, d, tc_nn)
         m = self.model(x)
         return m, torch.zeros_like(m)
 
