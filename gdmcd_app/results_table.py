@@ -277,8 +277,13 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
         if cal.get("fitted_on"):
             text += f", a factor fitted on {cal['fitted_on']}"
             text += f" (n = {cal['n']})" if cal.get("n") else ""
-        both = "1and2sigma" in str(cal.get("method", ""))  # calibration.py: ±1σ and ±2σ sized together
-        text += " so that ±1σ / ±2σ hold near 68 % / 95 %" if both else " so that 68 % fall within ±1σ"
+        method = str(cal.get("method", ""))  # calibration.py: ±1σ and ±2σ sized together, or ":one" / ":two" alone
+        if ":two" in method:
+            text += " so that 95 % fall within ±2σ"
+        elif ":one" in method or "1and2sigma" not in method:
+            text += " so that 68 % fall within ±1σ"
+        else:
+            text += " so that ±1σ / ±2σ hold near 68 % / 95 %"
     else:
         text += " (not calibrated)"
     if cal.get("tc_scale"):

@@ -60,6 +60,12 @@ def test_every_column_has_a_label_and_every_flag_a_tooltip() -> None:
     sigma = specs["integer_tc_std_k"].help
     assert "3.66" in sigma and "val superconductors" in sigma and "68 %" in sigma and "n = 740" in sigma
     assert "no uncertainty" in results_table.sigma_help({"n_members": 1})
+    both = {"n_members": 3, "calibration": {"sigma_scale": 4.0, "method": "gaussian_nll_shape+coverage_1and2sigma"}}
+    assert "±1σ / ±2σ hold near 68 % / 95 %" in results_table.sigma_help(both)
+    one = {"n_members": 3, "calibration": {"sigma_scale": 4.0, "method": "x_1and2sigma:one:no_bands", "tc_scale": 0.2}}
+    assert "68 % fall within ±1σ" in results_table.sigma_help(one) and "0.20 × the predicted Tc" in (
+        results_table.sigma_help(one)
+    )
     assert "high-P" in results_table.column_specs(card, high_pressure=True)["integer_tc_k"].label
     assert results_table.spec_for("frac_Mg", specs).label == "x(Mg) stage 2"
 

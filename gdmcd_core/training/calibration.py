@@ -313,8 +313,8 @@ def calibrate(ens: TcEnsemble, ds: Dataset, part: int = VAL) -> Calibration:
     must then be cross-fitted (`cross_fitted_sigma`); evaluate.py does that from the card's "part".
 
     The neighbour term g is fitted on those rows only. On validation rows of a random split the nearest
-    training compound is usually a near-copy, so g would take over from the spread there and shrink s, and
-    s * spread is all the σ the design loop and its candidate tables use (they look up no neighbour)."""
+    training compound is usually a near-copy, so g would take over from the spread there and shrink s, which
+    would leave σ too narrow wherever the neighbour is not looked up."""
     where = _where(ds, part)
     if not ens.has_uncertainty:
         return Calibration(fitted_on=f"not fitted: single model ({where})", part=SPLIT_NAMES[part])
