@@ -128,20 +128,24 @@ def describe_model(model: Any) -> ModelInfo:
     )
 
 
-def predict_formulas(model: Any, formulas: Sequence[str], trees: Any = None, classifier: Any = None) -> pd.DataFrame:
+def predict_formulas(
+    model: Any, formulas: Sequence[str], trees: Any = None, classifier: Any = None, reference: Any = None
+) -> pd.DataFrame:
     """Tc of each formula; a formula that does not parse gets its message in `error` (others still run).
 
     Columns: row (1-based), formula, tc_k, tc_std_k (NaN where the row failed), error ("" if fine); with
     `trees` (model/trees.py) also tc_trees_k and tc_consensus_k after tc_std_k; with `classifier`
     (model/sc_classifier.py) the two-part answer as `gdmcd predict` gives it (hurdle.with_two_part).
+    reference: the model's training superconductors (evaluate.training_reference_for), whose nearest one gives σ
+    its distance and neighbour terms, as in `gdmcd predict`; None: σ without them.
     """
     from gdmcd_core.model.hurdle import with_two_part
 
-    table = _predict_table(model, formulas, trees)
+    table = _predict_table(model, formulas, trees, reference)
     return table if classifier is None else with_two_part(table, model.has_uncertainty, classifier.probability)
 
 
-def _predict_table(model: Any, formulas: Sequence[str], trees: Any = None) -> pd.DataFrame:
+def _predict_table(model: Any, formulas: Sequence[str], trees: Any = None, reference: Any = None) -> pd.DataFrame:
     """predict_formulas without the two-part columns."""
     rows: list[dict[str, Any]] = []
     good_idx, vecs = [], []
@@ -155,7 +159,12 @@ def _predict_table(model: Any, formulas: Sequence[str], trees: Any = None) -> pd
             row["error"] = str(exc)
         rows.append(row)
     if vecs:
-        mean, std = model.predict(np.stack(vecs).astype(np.float32))
+        x = np.stack(vecs).astype(np.float32)
+        if reference is not None and getattr(model, "has_extra_sigma_terms", False):
+            distance, tc_nn = reference.supercon_neighbors(x)
+            mean, std = model.predict(x, distance=distance, neighbor_tc=tc_nn)
+        else:
+            mean, std = model.predict(x)
         for i, m, s in zip(good_idx, mean, std, strict=True):
             rows[i]["tc_k"] = float(m)
             rows[i]["tc_std_k"] = float(s)

@@ -27,6 +27,7 @@ from gdmcd_core.model.sc_classifier import (
     log_loss,
 )
 from gdmcd_core.model.trees import export_sklearn
+from gdmcd_core.training.evaluate import training_reference_for
 
 PREDICT_KEYS = {"p_superconductor", "tc_if_sc_k", "tc_k", "tc_std_k", "pressure_gpa", "call", "tc_low_k", "tc_high_k"}
 KEPT_KEYS = {"tc_trees_k", "tc_consensus_k", "distance_to_training", "unseen_elements", "warning", "parsed_formula"}
@@ -249,3 +250,16 @@ def test_the_predict_page_table_matches_the_cli(tiny_checkpoint, tiny_data_dir, 
         for key in ("p_superconductor", "tc_if_sc_k", "tc_k", "tc_std_k"):
             assert table.loc[i, key] == pytest.approx(r[key], abs=2e-3), key
         assert table.loc[i, "call"] == r["call"]
+    # a calibration with distance and neighbour terms: the page looks up the same nearest training superconductor
+    card = json.loads(card_path(tiny_checkpoint).read_text())
+    card["calibration"] = {**card.get("calibration", {}), "distance_scale_k": 30.0, "neighbor_scale": 0.5}
+    card_path(tiny_checkpoint).write_text(json.dumps(card))
+    ens = load_checkpoint(tiny_checkpoint)
+    ref = training_reference_for(ens.card)[0]
+    table = data.predict_formulas(ens, formulas, second_opinion(ens)[0], companion_classifier(ens)[0], ref)
+    assert main(["predict", "MgB2", "YBa2Cu3O7", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    for i, r in zip((0, 2), cli, strict=True):
+        assert table.loc[i, "tc_ensemble_std_k"] == pytest.approx(r["tc_ensemble_std_k"], abs=2e-3)
+    plain = data.predict_formulas(ens, formulas)  # no reference: σ without the terms, narrower
+    assert plain.loc[2, "tc_std_k"] < table.loc[2, "tc_ensemble_std_k"]

@@ -152,7 +152,7 @@ def render() -> None:
         if classifier_error:
             st.warning(f"No P(superconductor): {classifier_error}")
         training, why = get_training_set()
-        table = data.predict_formulas(model, formulas, trees, classifier)
+        table = data.predict_formulas(model, formulas, trees, classifier, training)
         _predictions(model, data.with_training_checks(table, training, why))
     else:
         st.info("Type at least one formula.")
