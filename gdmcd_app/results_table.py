@@ -278,12 +278,10 @@ def sigma_help(card: Mapping[str, Any] | None) -> str:
             text += f", a factor fitted on {cal['fitted_on']}"
             text += f" (n = {cal['n']})" if cal.get("n") else ""
         method = str(cal.get("method", ""))  # calibration.py: ±1σ and ±2σ sized together, or ":one" / ":two" alone
-        if ":two" in method:
-            text += " so that 95 % fall within ±2σ"
-        elif ":one" in method or "1and2sigma" not in method:
-            text += " so that 68 % fall within ±1σ"
-        else:
-            text += " so that ±1σ / ±2σ hold near 68 % / 95 %"
+        rule = next((r for r in (":two", ":one") if r in method), "both" if "1and2sigma" in method else ":one")
+        text += {":two": " so that 95 % fall within ±2σ", ":one": " so that 68 % fall within ±1σ"}.get(
+            rule, " so that ±1σ / ±2σ hold near 68 % / 95 %"
+        )
     else:
         text += " (not calibrated)"
     if cal.get("tc_scale"):
