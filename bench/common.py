@@ -131,7 +131,7 @@ DOC_PAGES = {  # every page of docs/benchmarks/ but the index: write_doc takes i
     ),
     "inner_split": DocPage(
         "Time-split variants chosen before 2010 (inner split)",
-        "R² and MAE on 2005–2009 superconductors of network variants trained before 2005",
+        "R² and MAE on 2005–2009 superconductors of network variants (branch, embedding, loss) trained before 2005",
         "python -m bench.inner_split PT [PT ...] --doc",
     ),
     "time_calibration": DocPage(

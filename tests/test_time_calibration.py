@@ -102,3 +102,20 @@ def test_inner_checkpoints_that_cannot_calibrate_are_refused():
         calibrate_inner_time(single, ds, 2010)
     with pytest.raises(ValueError, match="time_split_year"):
         DataConfig(split="time", time_split_year=10)
+
+
+def test_the_transfer_bench_chooses_the_smallest_mean_miss_and_breaks_ties_by_fewer_factors():
+    from bench.time_calibration import combinations, miss, summary
+
+    assert miss(0.68, 0.95) == 0.0 and miss(0.80, 0.95) == pytest.approx(0.07)
+    assert miss(0.60, 0.85) == pytest.approx(0.08)  # 0.03 below the ±1σ box, 0.05 below ±2σ
+    combos = combinations()
+    assert len(combos) == 18 and combos[0] == ("both", "none", False) and combos[-1][2] is True
+    rows = [{"rule": r, "term": t, "bands": b, "miss": 0.1} for r, t, b in combos for _ in range(2)]
+    rows[-1]["miss"] = rows[-2]["miss"] = 0.0  # the last combination is best on both transfers
+    means = summary(rows)
+    best = min(means, key=lambda m: m["mean_miss"])
+    assert (best["rule"], best["term"], best["bands"]) == combos[-1]
+    tied = summary([{**r, "miss": 0.1} for r in rows])
+    assert min(tied, key=lambda m: m["mean_miss"])["bands"] is False  # on a tie: no band factors, no third term
+    assert [m["mean_miss"] for m in means[:-1]] == [0.1] * 17 and means[-1]["mean_miss"] == 0.0
