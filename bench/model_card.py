@@ -172,7 +172,8 @@ def _consensus_rows(card: Card, section: str, m: dict) -> None:
 
 
 def _pair(m: dict, a: str, b: str) -> str:
-    return f"{fmt(m.get(a), '.2f')} / {fmt(m.get(b), '.2f')}"
+    """Two shares as "0.702 / 0.895": three decimals, so a figure just under a target does not round onto it."""
+    return f"{fmt(m.get(a), '.3f')} / {fmt(m.get(b), '.3f')}"
 
 
 def jarvis_abs_errors(pred: np.ndarray, rows, fallback: float) -> np.ndarray:
@@ -262,14 +263,15 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
     card.add(
         "time", label, "far / near MAE (K)", f"{fmt(m.get('far_mae_k'), '.2f')} / {fmt(m.get('near_mae_k'), '.2f')}"
     )
-    card.add("time", label, "mean σ all / far (K)", _pair(m, "mean_sigma_k", "far_mean_sigma_k"))
+    sigma_k = f"{fmt(m.get('mean_sigma_k'), '.2f')} / {fmt(m.get('far_mean_sigma_k'), '.2f')}"
+    card.add("time", label, "mean σ all / far (K)", sigma_k)
     for b in m.get("mae_by_distance_l1", []):
         card.add(
             "time",
             label,
             f"L1 {b['l1_from']:g}–{min(b['l1_to'], 2):g}: MAE / mean σ (K), ±1σ / ±2σ",
-            f"{b['mae_k']:.2f} / {fmt(b['mean_sigma_k'], '.2f')}, {fmt(b.get('cov1'), '.2f')} / "
-            f"{fmt(b.get('cov2'), '.2f')}",
+            f"{b['mae_k']:.2f} / {fmt(b['mean_sigma_k'], '.2f')}, {fmt(b.get('cov1'), '.3f')} / "
+            f"{fmt(b.get('cov2'), '.3f')}",
             f"{b['n']} rows",
         )
     cal = ens.card.get("calibration") or {}
