@@ -49,7 +49,8 @@ def transfer(early: str, late: str) -> list[dict]:
     e_ens, l_ens = load_checkpoint(early), load_checkpoint(late)
     e_ds, l_ds = dataset_for(e_ens), dataset_for(l_ens)
     year = l_ds.config.time_split_year
-    rows = inner_rows(l_ds, year + (year - e_ds.config.time_split_year))
+    end = year + (year - e_ds.config.time_split_year)  # the late window is as long as the early one
+    rows = inner_rows(l_ds, end)
     mean, spread = raw_mean_spread(l_ens, l_ds.x[rows])
     distance, tc_nn = training_neighbors(l_ds, rows)
     err = np.abs(l_ds.tc_k[rows] - mean)
@@ -64,7 +65,7 @@ def transfer(early: str, late: str) -> list[dict]:
             "term": term,
             "bands": bands,
             "fitted_on": f"{e_ds.config.time_split_year}-{year - 1} (n {cal.n})",
-            "scored_on": f"{year}-{year + year - e_ds.config.time_split_year - 1} (n {len(rows)})",
+            "scored_on": f"{year}-{end - 1} (n {len(rows)})",
             "cov1": float(np.mean(z <= 1)),
             "cov2": float(np.mean(z <= 2)),
             "far_cov1": float(np.mean(z[far] <= 1)),

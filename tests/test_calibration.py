@@ -158,13 +158,19 @@ def test_a_distance_band_with_larger_errors_gets_its_own_factor():
         assert abs(np.mean(np.abs(residual[band == i]) <= sigma[band == i]) - 0.683) < 0.05
 
 
-def test_fit_recovers_the_neighbour_term():
-    rng = np.random.default_rng(5)
-    n = 4000
+def _with_third_term(seed: int, extra_mean: float, scale: float, n: int = 4000) -> tuple[np.ndarray, ...]:
+    """(spread, distance, extra, residual): residuals of sd sqrt((TRUE_S · spread)² + (scale · extra)²), with no
+    distance signal; extra drawn exponential with mean extra_mean (a neighbour gap or a predicted Tc, K)."""
+    rng = np.random.default_rng(seed)
     spread = rng.uniform(0.5, 5.0, n)
     distance = rng.uniform(0.0, 1.0, n)
-    gap = rng.exponential(10.0, n)
-    residual = rng.normal(0.0, np.sqrt((TRUE_S * spread) ** 2 + (0.5 * gap) ** 2))
+    extra = rng.exponential(extra_mean, n)
+    residual = rng.normal(0.0, np.sqrt((TRUE_S * spread) ** 2 + (scale * extra) ** 2))
+    return spread, distance, extra, residual
+
+
+def test_fit_recovers_the_neighbour_term():
+    spread, distance, gap, residual = _with_third_term(5, 10.0, 0.5)
     cal = fit_calibration(residual, spread, distance, gap)
     assert abs(cal.neighbor_scale - 0.5) / 0.5 < REL_TOL and abs(cal.sigma_scale - TRUE_S) / TRUE_S < REL_TOL
     assert cal.distance_scale_k < 2.0  # no distance signal in these residuals
@@ -239,12 +245,7 @@ def test_error_by_distance_bands_add_up_to_the_supercon_mae():
 
 
 def test_fit_recovers_the_tc_term_and_can_leave_out_the_band_factors():
-    rng = np.random.default_rng(7)
-    n = 4000
-    spread = rng.uniform(0.5, 5.0, n)
-    distance = rng.uniform(0.0, 1.0, n)
-    tc = rng.exponential(20.0, n)
-    residual = rng.normal(0.0, np.sqrt((TRUE_S * spread) ** 2 + (0.3 * tc) ** 2))
+    spread, distance, tc, residual = _with_third_term(7, 20.0, 0.3)
     cal = fit_calibration(residual, spread, distance, tc=tc, bands=False)
     assert abs(cal.tc_scale - 0.3) / 0.3 < REL_TOL and abs(cal.sigma_scale - TRUE_S) / TRUE_S < REL_TOL
     assert set(cal.band_factors) == {1.0} and cal.method.endswith(":no_bands")
