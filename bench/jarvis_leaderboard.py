@@ -56,7 +56,7 @@ def predictions(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarra
     trees = companion_trees(ens)
     t0 = time.perf_counter()
     tc = ens.predict(rows.x[test])[0]
-    pred_read = consensus(tc, trees.predict(rows.x[test])) if trees is not None else tc
+    pred_read = consensus(tc, trees.predict(rows.x[test]), trees.consensus_weight) if trees is not None else tc
     seconds = time.perf_counter() - t0
     pred = np.full(len(rows), fallback)
     pred[test] = pred_read

@@ -45,8 +45,9 @@ from gdmcd_core.data.dataset import TEST
 from gdmcd_core.data.jarvis import load_jarvis_rows
 from gdmcd_core.data.paths import JARVIS_SPLIT_FILE, find_data_dir
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, load_checkpoint
-from gdmcd_core.model.trees import DISAGREEMENT_RATIO, companion_trees, consensus
+from gdmcd_core.model.trees import DISAGREEMENT_RATIO, companion_trees, consensus, tc_if_superconducting
 from gdmcd_core.training.evaluate import FAR_L1, evaluate_checkpoint
+from gdmcd_core.training.metrics import regression_metrics
 from gdmcd_core.training.sanity import binary_hydride_grid, hydride_sanity, oxygen_response, oxygen_scan
 from gdmcd_core.training.testset_log import log_test_figures
 
@@ -104,7 +105,7 @@ def section_random(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
     card.add(
         "random", label, f"far (L1 ≥ {FAR_L1:g}) ±1σ / ±2σ", _pair(m, "far_coverage_1sigma", "far_coverage_2sigma")
     )
-    _consensus_rows(card, "random", m)
+    _consensus_rows(card, "random", m, ens, ds)
     card.add("random", "paper (GDMCD)", "MAE (K) / R²", f"{PAPER_RANDOM['mae_k']:.2f} / {PAPER_RANDOM['r2']:.3f}")
     tr, te = ds.train_indices(), ds.indices(TEST)
     t0 = time.perf_counter()
@@ -134,16 +135,36 @@ TREES_LABEL = "trees on element statistics (committed)"
 CONSENSUS_LABEL = "consensus: ours + trees"
 
 
-def _consensus_rows(card: Card, section: str, m: dict) -> None:
-    """Rows for the committed trees and the consensus (model/trees.py), when the checkpoint has trees."""
+def _consensus_rows(card: Card, section: str, m: dict, ens, ds) -> None:
+    """Rows for the committed trees, the consensus (model/trees.py) and the Tc if superconducting (model/hurdle.py)
+    when the checkpoint has trees."""
     if m.get("consensus_supercon_test_mae_k") is None:
         card.add(section, CONSENSUS_LABEL, "status", "no trees", "fit them with `gdmcd trees --checkpoint ...`")
         return
+    trees = companion_trees(ens)
+    weight = f"the ResNet's weight {trees.consensus_weight:.1f}, fitted on the validation superconductors"
     for label, p in ((TREES_LABEL, "trees_"), (CONSENSUS_LABEL, "consensus_")):
         card.add(
-            section, label, "MAE (K) / R²", f"{m[p + 'supercon_test_mae_k']:.2f} / {m[p + 'supercon_test_r2']:.3f}"
+            section,
+            label,
+            "MAE (K) / R²",
+            f"{m[p + 'supercon_test_mae_k']:.2f} / {m[p + 'supercon_test_r2']:.3f}",
+            weight if p == "consensus_" else "",
         )
         card.add(section, label, "precision @ Tc > 0 K", m[p + "test_precision"])
+    sc = ds.indices(TEST)[ds.is_supercon[ds.indices(TEST)]]
+    tc = tc_if_superconducting(ens.predict(ds.x[sc])[0], trees.predict(ds.x[sc]), trees.consensus_weight)
+    b = regression_metrics(ds.tc_k[sc], tc)
+    card.add(
+        section,
+        "Tc if superconducting (tc_if_sc_k)",
+        "MAE (K) / R²",
+        f"{b['mae']:.2f} / {b['r2']:.3f}",
+        "what `gdmcd predict` prints for a superconductor: the consensus, the trees' Tc where the ResNet says 0 K",
+    )
+    card.headline[f"{section}_consensus_weight"] = trees.consensus_weight
+    card.headline[f"{section}_tc_if_sc_mae_k"] = b["mae"]
+    card.headline[f"{section}_tc_if_sc_r2"] = b["r2"]
     card.headline[f"{section}_element_trees_mae_k"] = m["trees_supercon_test_mae_k"]
     card.headline[f"{section}_element_trees_r2"] = m["trees_supercon_test_r2"]
     if m.get("disagreement_top_mae_k") is not None:
@@ -223,9 +244,11 @@ def section_jarvis(card: Card, ckpt_dir: Path, data_dir: str | None, quick: bool
             tc_trees = trees.predict(rows.x[test])
             element_trees = jarvis_mae(tc_trees, rows, fallback)
             card.add("jarvis", TREES_LABEL, "test MAE (K)", element_trees, "", ".2f")
-            err = jarvis_abs_errors(consensus(tc, tc_trees), rows, fallback)
+            err = jarvis_abs_errors(consensus(tc, tc_trees, trees.consensus_weight), rows, fallback)
             both = float(err.mean())
-            card.add("jarvis", CONSENSUS_LABEL, "test MAE (K)", both, _se_note(err), ".3f")
+            note = f"{_se_note(err)}; the ResNet's weight {trees.consensus_weight:.1f}, fitted on the validation rows"
+            card.add("jarvis", CONSENSUS_LABEL, "test MAE (K)", both, note, ".3f")
+            card.headline["jarvis_consensus_weight"] = trees.consensus_weight
         seconds = ", trees and consensus" if trees is not None else ""
         log_test_figures(ens.sha256, f"{path.name} (JARVIS-Leaderboard test rows): test MAE{seconds}")
     else:
@@ -276,7 +299,7 @@ def section_time(card: Card, ckpt_dir: Path, data_dir: str | None) -> None:
         )
     cal = ens.card.get("calibration") or {}
     card.add("time", label, "σ fitted on", cal.get("fitted_on", "–"), f"latest year seen: {cal.get('max_year')}")
-    _consensus_rows(card, "time", m)
+    _consensus_rows(card, "time", m, ens, ds)
     r2_wo, n_hyd = m.get("supercon_test_r2_without_hydrides"), m.get("n_test_supercon_hydrides")
     card.add(
         "time",

@@ -142,7 +142,8 @@ def predict_formulas(
     from gdmcd_core.model.hurdle import with_two_part
 
     table = _predict_table(model, formulas, trees, reference)
-    return table if classifier is None else with_two_part(table, model.has_uncertainty, classifier.probability)
+    w = getattr(trees, "consensus_weight", 0.5)  # the ResNet's weight in its consensus with the trees
+    return table if classifier is None else with_two_part(table, model.has_uncertainty, classifier.probability, w)
 
 
 def _predict_table(model: Any, formulas: Sequence[str], trees: Any = None, reference: Any = None) -> pd.DataFrame:
@@ -175,7 +176,8 @@ def _predict_table(model: Any, formulas: Sequence[str], trees: Any = None, refer
     if vecs:
         tc_trees[good_idx] = trees.predict(np.stack(vecs).astype(np.float32))
     table.insert(4, "tc_trees_k", tc_trees)
-    table.insert(5, "tc_consensus_k", np.where(np.isnan(tc_trees), np.nan, consensus(table["tc_k"], tc_trees)))
+    both = consensus(table["tc_k"], tc_trees, trees.consensus_weight)
+    table.insert(5, "tc_consensus_k", np.where(np.isnan(tc_trees), np.nan, both))
     return table
 
 
@@ -220,6 +222,7 @@ METRIC_LABELS = {
     "trees_supercon_test_mae_k": ("MAE of the trees on element statistics (K)", "{:.2f}"),
     "consensus_supercon_test_mae_k": ("MAE of the consensus, ensemble + trees (K)", "{:.2f}"),
     "consensus_supercon_test_r2": ("R² of the consensus", "{:.3f}"),
+    "consensus_weight": ("The network's weight in the consensus (fitted on validation rows)", "{:.1f}"),
     "coverage_1sigma": ("Share of test points within ±1σ", "{:.2f}"),
     "coverage_2sigma": ("Share of test points within ±2σ", "{:.2f}"),
     "spearman_sigma_abs_error": ("Spearman(σ, |error|)", "{:.2f}"),
@@ -238,6 +241,7 @@ def metrics_table(card: Mapping[str, Any], trees_card: Mapping[str, Any] | None 
     metrics = {
         **(card.get("metrics_test") or card.get("metrics") or {}),
         **((trees_card or {}).get("metrics_test") or {}),
+        "consensus_weight": (trees_card or {}).get("consensus_weight"),
     }
     rows = []
     for key, (label, fmt) in METRIC_LABELS.items():

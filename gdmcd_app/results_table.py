@@ -98,8 +98,8 @@ _COLUMNS: dict[str, ColumnSpec] = {
     ),
     "integer_tc_consensus_k": ColumnSpec(
         "Tc consensus (K)",
-        "mean of the network and the trees where the network says Tc > 0 (the more accurate "
-        "estimate on every test split; docs/model-card.md)",
+        "weighted mean of the network and the trees where the network says Tc > 0 (the network's weight fitted "
+        "on the model's validation rows, shown on the Model page; docs/model-card.md)",
         "number",
         "%.1f",
     ),
@@ -113,8 +113,8 @@ _COLUMNS: dict[str, ColumnSpec] = {
     ),
     "tc_if_sc_k": ColumnSpec(
         "Tc if superconducting (K)",
-        "the two-part model's Tc given Tc > 0: mean of the network and the trees where the network says Tc > 0, "
-        "the trees' Tc where it says 0 K; expected Tc = P(superconductor) × this",
+        "the two-part model's Tc given Tc > 0: the consensus where the network says Tc > 0, the trees' Tc "
+        "where it says 0 K; expected Tc = P(superconductor) × this",
         "number",
         "%.1f",
     ),

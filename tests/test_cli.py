@@ -156,6 +156,9 @@ def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_d
     assert main(["predict", "MgB2", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["tc_trees_k"] is None and row["tc_consensus_k"] is None  # no trees yet
+    assert main(["trees", "--checkpoint", str(tiny_checkpoint), "--reweight"]) == 2  # nothing to reweight
+    err = capsys.readouterr().err
+    assert "no trees at" in err and "Traceback" not in err
     args = ["trees", "--checkpoint", str(tiny_checkpoint), "--max-iter", "20", "--max-leaf-nodes", "7", "--json"]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
@@ -166,10 +169,22 @@ def test_trees_beside_a_checkpoint_give_a_second_opinion(tiny_checkpoint, tiny_d
     m = json.loads(capsys.readouterr().out)
     assert m["consensus_supercon_test_mae_k"] == report["consensus_supercon_test_mae_k"]
     assert main(["predict", "MgB2", "Nb3Sn", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    w = report["consensus_weight"]
+    assert w in [round(0.1 * i, 1) for i in range(11)]
     for r in json.loads(capsys.readouterr().out):
         assert r["tc_trees_k"] >= 0
-        expected = (r["tc_k"] + r["tc_trees_k"]) / 2 if r["tc_k"] > 0 else 0.0
+        expected = w * r["tc_k"] + (1 - w) * r["tc_trees_k"] if r["tc_k"] > 0 else 0.0
         assert abs(r["tc_consensus_k"] - expected) < 2e-3
+    # --reweight refits the weight alone: the trees file stays, the card gets the same weight back
+    trees_pt, trees_json = tiny_checkpoint.with_name("tiny.trees.pt"), tiny_checkpoint.with_name("tiny.trees.json")
+    before = trees_pt.read_bytes()
+    trees_json.write_text(
+        json.dumps({**json.loads(trees_json.read_text()), "consensus_weight": 0.5 if w != 0.5 else 1.0})
+    )
+    assert main(["trees", "--checkpoint", str(tiny_checkpoint), "--reweight", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["consensus_weight"] == w and trees_pt.read_bytes() == before
+    assert json.loads(trees_json.read_text())["consensus_weight"] == w
     assert main(["trees", "--checkpoint", str(tiny_checkpoint), "--learning-rate", "0"]) == 2
     err = capsys.readouterr().err
     assert "learning_rate" in err and "Traceback" not in err

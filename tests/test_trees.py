@@ -13,6 +13,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from gdmcd_core.chem.element_features import feature_matrix
 from gdmcd_core.model.checkpoint import CheckpointError, card_path
 from gdmcd_core.model.trees import (
+    EVEN_WEIGHT,
     TreeConfig,
     companion_trees,
     consensus,
@@ -20,6 +21,7 @@ from gdmcd_core.model.trees import (
     fit_trees,
     load_trees,
     save_trees,
+    tc_if_superconducting,
     training_rows,
     trees_path,
 )
@@ -69,6 +71,20 @@ def test_tree_config_is_validated() -> None:
 def test_consensus_is_the_mean_where_the_resnet_calls_a_superconductor() -> None:
     out = consensus(np.array([0.0, 10.0, 90.0]), np.array([3.0, 20.0, 70.0]))
     np.testing.assert_allclose(out, [0.0, 15.0, 80.0])
+
+
+def test_the_resnets_weight_moves_the_consensus_and_the_tc_if_superconducting() -> None:
+    net, trees = np.array([0.0, 10.0, 90.0]), np.array([3.0, 20.0, 70.0])
+    np.testing.assert_allclose(consensus(net, trees, 0.2), [0.0, 18.0, 74.0])
+    np.testing.assert_allclose(consensus(net, trees, 1.0), [0.0, 10.0, 90.0])
+    np.testing.assert_allclose(tc_if_superconducting(net, trees, 0.2), [3.0, 18.0, 74.0])  # a zero: the trees' Tc
+
+
+def test_the_consensus_weight_comes_from_the_trees_card(tmp_path) -> None:
+    _, path, _ = _saved(tmp_path)
+    assert load_trees(path)[0].consensus_weight == EVEN_WEIGHT  # no weight in the card: the even mean
+    _, path, _ = _saved(tmp_path, {"consensus_weight": 0.2})
+    assert load_trees(path)[0].consensus_weight == 0.2
 
 
 def test_trees_fit_on_the_training_superconductors_only_by_default() -> None:
@@ -176,7 +192,7 @@ def test_the_ensembles_error_follows_its_disagreement_with_the_trees() -> None:
     tc = np.linspace(1.0, 100.0, n)
     ds = SimpleNamespace(x=np.zeros((n, 118)), tc_k=tc, is_supercon=np.ones(n, bool), indices=lambda part: np.arange(n))
     err = np.where(np.arange(n) < 10, 20.0, 1.0) * np.linspace(1.0, 1.5, n)  # 10 rows far off
-    trees = SimpleNamespace(predict=lambda x: tc.copy())  # the trees are right: disagreement = the error
+    trees = SimpleNamespace(predict=lambda x: tc.copy(), consensus_weight=0.5)  # right: disagreement = the error
     m = consensus_metrics(ds, tc + err, trees)
     assert m["disagreement_spearman_abs_error"] == pytest.approx(1.0)
     assert m["disagreement_top_mae_k"] == pytest.approx(err[:10].mean())

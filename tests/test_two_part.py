@@ -210,10 +210,14 @@ def test_candidate_columns_of_the_two_part_answer() -> None:
         second_opinion=lambda x: np.array([40.0, 200.0]),
         sc_probability=lambda x: np.array([0.9, 0.4]),
         pressure_gpa=0.0,
+        consensus_weight=0.5,
     )
     cols = _second_opinion_columns(ctx, ux, np.array([38.0, 0.0]))
     assert list(cols["p_superconductor"]) == [0.9, 0.4]
     assert list(cols["tc_if_sc_k"]) == [39.0, 200.0]  # mean where the network says Tc > 0, else the trees
+    ctx.consensus_weight = 0.0  # a checkpoint whose validation rows favour the trees
+    cols = _second_opinion_columns(ctx, ux, np.array([38.0, 0.0]))
+    assert list(cols["tc_if_sc_k"]) == [40.0, 200.0] and list(cols["integer_tc_consensus_k"]) == [40.0, 0.0]
     assert list(cols["high_pressure"]) == [False, True]
     ctx = SimpleNamespace(second_opinion=None, sc_probability=None, pressure_gpa=5.0)
     cols = _second_opinion_columns(ctx, ux, np.array([38.0, 0.0]))

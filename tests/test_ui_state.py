@@ -404,12 +404,16 @@ def test_element_counts_and_predict_formulas() -> None:
     assert "Qq" in t["error"][1] and "tc_trees_k" not in t.columns
 
     class Trees:
+        consensus_weight = 0.2  # the network's weight in the consensus, as fitted on validation rows
+
         def predict(self, x):
             return np.full(len(x), 10.0)
 
     t = data.predict_formulas(Fake(), ["H2O", "Qq2", "He"], Trees())
     assert t["tc_trees_k"].tolist()[0::2] == [10.0, 10.0] and np.isnan(t["tc_trees_k"][1])
-    assert t["tc_consensus_k"][0] == pytest.approx((100 * 2 / 3 + 10) / 2) and t["tc_consensus_k"][2] == 0.0
+    assert t["tc_consensus_k"][0] == pytest.approx(0.2 * 100 * 2 / 3 + 0.8 * 10) and t["tc_consensus_k"][2] == 0.0
+    shown = data.metrics_table({}, {"consensus_weight": 0.2, "metrics_test": {}})
+    assert shown["value"].tolist() == ["0.2"] and "weight" in shown["metric"][0]
     assert data.metrics_table({"metrics_test": {"supercon_test_mae_k": 5.123, "n_test_supercon": 1234}})[
         "value"
     ].tolist() == ["5.12", "1,234"]

@@ -55,8 +55,7 @@ def _two_part_columns(model, ref: models.ModelRef) -> dict:
         ),
         "tc_if_sc_k": _two_decimals(
             f"Tc if superconducting{high_p} (K)",
-            "Tc given Tc > 0: mean of the network and the trees where the network says Tc > 0, the trees' Tc "
-            "where it says 0 K",
+            "Tc given Tc > 0: the consensus where the network says Tc > 0, the trees' Tc where it says 0 K",
         ),
         "tc_k": _two_decimals(f"expected Tc{high_p} (K)", "P(superconductor) × Tc if superconducting"),
         "tc_std_k": _two_decimals(
@@ -84,7 +83,8 @@ def _columns(model, ref: models.ModelRef, two_part: bool = False) -> dict:
         "tc_trees_k": _two_decimals("Tc trees (K)", "second opinion: gradient-boosted trees on element statistics"),
         "tc_consensus_k": _two_decimals(
             "Tc consensus (K)",
-            "mean of the network and the trees where the network says Tc > 0",
+            "weighted mean of the network and the trees where the network says Tc > 0 (the network's weight "
+            "fitted on the model's validation rows, shown on the Model page)",
         ),
         "warning": st.column_config.TextColumn(
             "warning", width="large", help="the training-set checks of `gdmcd predict`: unseen elements, distance"

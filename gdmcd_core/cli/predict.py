@@ -64,7 +64,7 @@ def predict_rows(
 
     from gdmcd_core.chem.composition import format_amounts, is_hydride, parse_formula
     from gdmcd_core.model.hurdle import two_part
-    from gdmcd_core.model.trees import consensus
+    from gdmcd_core.model.trees import EVEN_WEIGHT, consensus
     from gdmcd_core.training.evaluate import prediction_warnings, training_reference_for
 
     trees, classifier = seconds
@@ -73,8 +73,9 @@ def predict_rows(
     mean, std = ens.predict(x, distance=dist, neighbor_tc=tc_nn)
     tc_trees = trees.predict(x) if trees is not None else None
     p = classifier.probability(x) if classifier is not None else None
-    parts = two_part(mean, std if ens.has_uncertainty else None, tc_trees, p)
-    both = consensus(mean, tc_trees) if trees is not None else None
+    weight = trees.consensus_weight if trees is not None else EVEN_WEIGHT
+    parts = two_part(mean, std if ens.has_uncertainty else None, tc_trees, p, weight)
+    both = consensus(mean, tc_trees, weight) if trees is not None else None
     warnings = prediction_warnings(x, ref, why, dist, pressure_gpa)
     hydride = is_hydride(x)
     rows = []

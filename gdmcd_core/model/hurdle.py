@@ -6,9 +6,10 @@ to calibrate), the Tc of the trees beside the checkpoint (model/trees.py, fitted
 *given* superconductivity) when there are trees, and P(SC) from the classifier beside it (model/sc_classifier.py)
 when there is one.
 
-* tc_if_sc (K), the Tc if the composition superconducts: the mean of the ensemble and the trees where the
-  ensemble says Tc > 0 (the consensus of model/trees.py); the trees' Tc where the ensemble says 0 K (its zero
-  says *whether*, not *how high*); without trees the ensemble's Tc where it is > 0, unknown where it is 0.
+* tc_if_sc (K), the Tc if the composition superconducts: w · Tc_ens + (1 − w) · Tc_trees where the ensemble
+  says Tc > 0 (the consensus of model/trees.py, w the ResNet's weight fitted on the checkpoint's validation
+  superconductors, training/consensus_weight.py); the trees' Tc where the ensemble says 0 K (its zero says
+  *whether*, not *how high*); without trees the ensemble's Tc where it is > 0, unknown where it is 0.
 * σ_if_sc (K): sqrt(σ_ens² + (|Tc_ens − Tc_trees| / 2)²), the ensemble's σ widened by half the gap between the
   two models (the sd of an even choice between them); the ensemble's σ without trees.
 * tc (K), the expected Tc: p · tc_if_sc, with the σ of the mixture of "no superconductivity" (weight 1 − p) and
@@ -38,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from gdmcd_core.model.trees import EVEN_WEIGHT, tc_if_superconducting
+
 P_SURE = 0.9  # P(SC) >= this (or <= 1 - this) is a confident call
 SC, NOT_SC, UNCERTAIN = "superconductor", "not a superconductor", "uncertain"
 
@@ -57,15 +60,16 @@ class TwoPart:
 
 
 def conditional_tc(
-    tc_net: np.ndarray, std_net: np.ndarray, tc_trees: np.ndarray | None
+    tc_net: np.ndarray, std_net: np.ndarray, tc_trees: np.ndarray | None, weight: float = EVEN_WEIGHT
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(tc_if_sc, σ_if_sc) in K from the ensemble's Tc and σ (NaN: unknown) and the trees' Tc (module docstring)."""
+    """(tc_if_sc, σ_if_sc) in K from the ensemble's Tc and σ (NaN: unknown), the trees' Tc and the ResNet's weight
+    in their consensus (module docstring)."""
     tc_net, std_net = np.asarray(tc_net, np.float64), np.asarray(std_net, np.float64)
     if tc_trees is None:
         positive = tc_net > 0
         return np.where(positive, tc_net, np.nan), np.where(positive, std_net, np.nan)
     tc_trees = np.asarray(tc_trees, np.float64)
-    mu = np.where(tc_net > 0, 0.5 * (tc_net + tc_trees), tc_trees)
+    mu = tc_if_superconducting(tc_net, tc_trees, weight)
     return mu, np.sqrt(std_net**2 + (0.5 * np.abs(tc_net - tc_trees)) ** 2)
 
 
@@ -91,12 +95,13 @@ def two_part(
     std_net: np.ndarray | None,
     tc_trees: np.ndarray | None = None,
     p_sc: np.ndarray | None = None,
+    weight: float = EVEN_WEIGHT,
 ) -> TwoPart:
     """The two-part answer from the ensemble's Tc (N,) and σ (N,) in K (std_net None: a one-member ensemble, σ
-    unknown), the trees' Tc (N,) or None, and P(SC) (N,) or None."""
+    unknown), the trees' Tc (N,) or None, P(SC) (N,) or None, and the ResNet's weight in the consensus."""
     tc_net = np.asarray(tc_net, np.float64)
     std = np.full(len(tc_net), np.nan) if std_net is None else np.asarray(std_net, np.float64)
-    mu, sigma = conditional_tc(tc_net, std, tc_trees)
+    mu, sigma = conditional_tc(tc_net, std, tc_trees, weight)
     tc, tc_std = tc_net.copy(), std.copy()
     if p_sc is not None:
         known = np.isfinite(mu)
@@ -123,11 +128,14 @@ def _interval(
     return np.where(unknown, np.nan, low), np.where(unknown, np.nan, high)
 
 
-def with_two_part(table: Any, has_uncertainty: bool, probability: Callable[[np.ndarray], np.ndarray]) -> Any:
+def with_two_part(
+    table: Any, has_uncertainty: bool, probability: Callable[[np.ndarray], np.ndarray], weight: float = EVEN_WEIGHT
+) -> Any:
     """A predictions DataFrame (formula, tc_k, tc_std_k, [tc_trees_k], error: "" where the formula parsed) with the
     columns of `gdmcd predict`: p_superconductor, tc_if_sc_k, tc_k (the expected Tc) and tc_std_k (its σ; NaN
     where unknown), call; the ensemble's own Tc and σ move to tc_ensemble_k and tc_ensemble_std_k.
-    probability: x (N, 118) -> P(SC) (N,) (sc_classifier.ScClassifier.probability)."""
+    probability: x (N, 118) -> P(SC) (N,) (sc_classifier.ScClassifier.probability); weight: the ResNet's in the
+    consensus with the trees (TreeModel.consensus_weight)."""
     from gdmcd_core.chem.composition import to_vector
 
     ok = (table["error"] == "").to_numpy()
@@ -138,7 +146,7 @@ def with_two_part(table: Any, has_uncertainty: bool, probability: Callable[[np.n
         x = np.stack([to_vector(f) for f in table["formula"][ok]]).astype(np.float32)
         trees = table["tc_trees_k"].to_numpy()[ok] if "tc_trees_k" in table else None
         std = table["tc_std_k"].to_numpy()[ok] if has_uncertainty else None
-        parts = two_part(table["tc_k"].to_numpy()[ok], std, trees, probability(x))
+        parts = two_part(table["tc_k"].to_numpy()[ok], std, trees, probability(x), weight)
         for k in cols:
             cols[k][ok] = getattr(parts, k)
         call[ok] = parts.call

@@ -3,13 +3,16 @@
 The ResNet ensemble sees a composition as an image of which elements are present; trees on the 118
 fractions plus fraction-weighted element statistics (`chem.element_features`: Z, mass,
 electronegativity, period, group, radius, valence electrons; mean, std, min, max) see how the elements
-differ. The two families err differently, and their consensus has a lower MAE than either on the
-random, JARVIS and time splits (docs/model-card.md). Trees are not differentiable: the design loop climbs the
+differ. The two families err differently: on the random and JARVIS splits their consensus has a lower MAE than
+either, on the time split the trees alone do better (docs/model-card.md), and the fitted weight below says so. Trees are not differentiable: the design loop climbs the
 ResNet alone, and the trees score what it proposes, a check a candidate that exploits the network's
 blind spots fails.
 
-    consensus = (Tc_resnet + Tc_trees) / 2   where the ResNet calls the composition a superconductor,
-              = 0                           where it does not
+    consensus = w · Tc_resnet + (1 − w) · Tc_trees   where the ResNet calls the composition a superconductor,
+              = 0                                   where it does not
+
+w is the ResNet's weight, fitted per checkpoint on its validation superconductors and kept in the trees' card
+(training/consensus_weight.py; `TreeModel.consensus_weight`); trees without one use the even mean, w = 0.5.
 
 A two-part (hurdle) model: the ResNet, trained with the COD and physical non-superconductors, decides
 whether there is superconductivity at all (precision 0.85 at 0 K on the random split); the trees,
@@ -46,6 +49,7 @@ from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sh
 # such a candidate speculative, and `gdmcd evaluate` reports how often that mark falls on the ensemble's false
 # positives (disagreement_flags_*)
 DISAGREEMENT_RATIO = 0.5
+EVEN_WEIGHT = 0.5  # the ResNet's weight in the consensus where the trees' card holds none
 TC_FLOOR_K = 1.0
 TREES_SUFFIX = ".trees.pt"  # tc_default.pt -> tc_default.trees.pt (card tc_default.trees.json)
 PREDICT_ROWS = 2048  # rows per traversal batch (bounds the (rows, trees) index arrays)
@@ -104,6 +108,7 @@ class TreeModel:
     n_features: int
     extended: bool = False  # features: chem.element_features.feature_matrix(..., extended=extended)
     embedding: str = ""  # then chem.embeddings.embedding_features(..., embedding) when not ""
+    consensus_weight: float = EVEN_WEIGHT  # the ResNet's weight in the consensus (card field; EVEN_WEIGHT when absent)
 
     @property
     def n_trees(self) -> int:
@@ -279,10 +284,17 @@ def training_rows(ds: Any, config: TreeConfig = TreeConfig()) -> np.ndarray:
     return rows[ds.is_supercon[rows]] if config.supercon_only else rows
 
 
-def consensus(tc_resnet: np.ndarray, tc_trees: np.ndarray) -> np.ndarray:
-    """Mean of the two where the ResNet predicts Tc > 0 K, else 0 (see the module docstring)."""
+def consensus(tc_resnet: np.ndarray, tc_trees: np.ndarray, weight: float = EVEN_WEIGHT) -> np.ndarray:
+    """weight · Tc_resnet + (1 − weight) · Tc_trees where the ResNet predicts Tc > 0 K, else 0 (module docstring)."""
     a, b = np.asarray(tc_resnet, dtype=np.float64), np.asarray(tc_trees, dtype=np.float64)
-    return np.where(a > 0, 0.5 * (a + b), 0.0)
+    return np.where(a > 0, weight * a + (1 - weight) * b, 0.0)
+
+
+def tc_if_superconducting(tc_resnet: np.ndarray, tc_trees: np.ndarray, weight: float = EVEN_WEIGHT) -> np.ndarray:
+    """The consensus where the ResNet predicts Tc > 0 K, the trees' Tc where it says 0 K: its zero says *whether*,
+    not *how high* (model/hurdle.py's tc_if_sc)."""
+    a, b = np.asarray(tc_resnet, dtype=np.float64), np.asarray(tc_trees, dtype=np.float64)
+    return np.where(a > 0, weight * a + (1 - weight) * b, b)
 
 
 def relative_disagreement(tc_resnet: np.ndarray, tc_trees: np.ndarray) -> np.ndarray:
@@ -317,7 +329,9 @@ def load_tree_file(path: str | Path, kind: str) -> tuple[TreeModel, dict[str, An
     """Exported trees of card kind `kind` and their card; CheckpointError (one line) for a missing, damaged or
     tampered file."""
     blob, card, _ = verified_blob(Path(path), kind)
-    return TreeModel.from_blob(blob, Path(path)), card
+    model = TreeModel.from_blob(blob, Path(path))
+    model.consensus_weight = float(card.get("consensus_weight", EVEN_WEIGHT))
+    return model, card
 
 
 def save_trees(path: str | Path, model: TreeModel, card: dict[str, Any]) -> str:
@@ -397,6 +411,8 @@ __all__ = [
     "TC_FLOOR_K",
     "consensus",
     "disagrees",
+    "EVEN_WEIGHT",
+    "tc_if_superconducting",
     "relative_disagreement",
     "export_sklearn",
     "fit_trees",

@@ -23,7 +23,7 @@ from gdmcd_core.chem.composition import is_hydride
 from gdmcd_core.data.dataset import SPLIT_NAMES, TEST, VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.data.reference import ReferenceData, training_reference
 from gdmcd_core.model.ensemble import TcEnsemble
-from gdmcd_core.model.trees import TreeModel, consensus, disagrees, relative_disagreement, second_opinion
+from gdmcd_core.model.trees import EVEN_WEIGHT, TreeModel, consensus, disagrees, relative_disagreement, second_opinion
 from gdmcd_core.training.calibration import (
     CROSS_FIT_FOLDS,
     DISTANCE_BINS_L1,
@@ -340,8 +340,9 @@ def consensus_metrics(ds: Dataset, mean: np.ndarray, trees: TreeModel, part: int
     against the others."""
     idx = ds.indices(part)
     tc_trees = trees.predict(ds.x[idx])
+    weight = getattr(trees, "consensus_weight", EVEN_WEIGHT)  # the ResNet's weight in the consensus
     out = {}
-    for prefix, pred in (("trees", tc_trees), ("consensus", consensus(mean, tc_trees))):
+    for prefix, pred in (("trees", tc_trees), ("consensus", consensus(mean, tc_trees, weight))):
         m = evaluate_predictions(ds, pred, None, part)
         out.update({f"{prefix}_{k}": m[k] for k in CONSENSUS_KEYS})
     sc = ds.is_supercon[idx]

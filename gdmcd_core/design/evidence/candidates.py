@@ -26,13 +26,14 @@ Columns (K for temperatures, eV/atom for energies, fractions in atoms per atom):
     integer_tc_std_k          ensemble sd of that Tc (0 for a single model)
     integer_tc_trees_k, integer_tc_consensus_k   a second opinion on that Tc (only when the checkpoint has
                               trees beside it, model/trees.py): gradient-boosted trees on element statistics,
-                              and the consensus (mean of both where the ensemble says Tc > 0). Not used for
+                              and the consensus (their weighted mean where the ensemble says Tc > 0, the
+                              ensemble's weight fitted on validation rows: model/trees.py). Not used for
                               ranking; a candidate the trees rate far lower may exploit a blind spot of the
                               network the optimizer climbed
     p_superconductor, tc_if_sc_k   the two-part answer for the integer formula (only when the checkpoint has a
                               classifier beside it, model/sc_classifier.py and model/hurdle.py): P(Tc > 0 K), and
-                              the Tc if superconducting (mean of the ensemble and the trees where the ensemble
-                              says Tc > 0, the trees' Tc where it says 0). Not used for ranking
+                              the Tc if superconducting (the consensus where the ensemble says Tc > 0, the
+                              trees' Tc where it says 0). Not used for ranking
     high_pressure             a hydride (chem.composition.is_hydride) or a run at pressure_gpa > 0: the model has
                               no pressure input, so the Tc is a high-pressure value, out of the model's scope
     delta_tc_k                integer_tc_k - initial_tc_k
@@ -114,7 +115,7 @@ from gdmcd_core.design.stability import energy as stability
 from gdmcd_core.design.stability.hull import HullReference
 from gdmcd_core.model.hurdle import conditional_tc
 from gdmcd_core.model.sc_classifier import companion_classifier
-from gdmcd_core.model.trees import consensus, second_opinion
+from gdmcd_core.model.trees import EVEN_WEIGHT, consensus, second_opinion
 
 if TYPE_CHECKING:
     from gdmcd_core.design.loop.optimize import DesignLoop
@@ -225,6 +226,7 @@ class CandidateContext:
     hull_reference: HullReference | None = None
     credible_first: bool = False  # rows failing a chemistry check (passes_chemistry_checks) rank after the others
     second_opinion: Callable[[np.ndarray], np.ndarray] | None = None  # x (B, 118) -> trees' Tc (B,) in K
+    consensus_weight: float = EVEN_WEIGHT  # the ResNet's weight in its consensus with those trees
     sc_probability: Callable[[np.ndarray], np.ndarray] | None = None  # x (B, 118) -> P(superconductor) (B,)
     pressure_gpa: float = 0.0  # the run's pressure (DesignConfig.pressure_gpa): above 0, every row is high_pressure
     known: KnownCompounds | None = None  # phase analysis reference (default: SuperCon + COD of `reference`)
@@ -242,6 +244,7 @@ class CandidateContext:
 def candidate_context(engine: DesignLoop) -> CandidateContext:
     """What the candidate table needs from an engine: callables and arrays, not the engine."""
     c, cfg = engine.constraints, engine.config
+    trees = second_opinion(engine.source_model)[0]  # unusable trees: none
     return CandidateContext(
         predict=engine.predict,
         reference=engine.reference,
@@ -252,7 +255,8 @@ def candidate_context(engine: DesignLoop) -> CandidateContext:
         kappa=cfg.kappa if cfg.objective == "lcb" else 0.0,
         formation_energy=engine.predict_formation_energy if engine.fe_model is not None else None,
         credible_first=cfg.valence_weight > 0 or cfg.cu_valence_weight > 0,  # the chemistry terms are on
-        second_opinion=getattr(second_opinion(engine.source_model)[0], "predict", None),  # unusable trees: none
+        second_opinion=getattr(trees, "predict", None),
+        consensus_weight=getattr(trees, "consensus_weight", EVEN_WEIGHT),
         sc_probability=getattr(companion_classifier(engine.source_model)[0], "probability", None),
         pressure_gpa=cfg.pressure_gpa,
         known=cached_known_compounds(engine.reference, _jarvis_reference()),
@@ -386,10 +390,10 @@ def _second_opinion_columns(ctx: CandidateContext, ux: np.ndarray, u_tc: np.ndar
     if ctx.second_opinion is not None:
         u_trees = np.asarray(ctx.second_opinion(ux), dtype=np.float64)
         out["integer_tc_trees_k"] = u_trees
-        out["integer_tc_consensus_k"] = consensus(u_tc, u_trees)
+        out["integer_tc_consensus_k"] = consensus(u_tc, u_trees, ctx.consensus_weight)
     if ctx.sc_probability is not None:
         out["p_superconductor"] = np.asarray(ctx.sc_probability(ux), dtype=np.float64)
-        out["tc_if_sc_k"] = conditional_tc(u_tc, np.zeros(len(u_tc)), u_trees)[0]
+        out["tc_if_sc_k"] = conditional_tc(u_tc, np.zeros(len(u_tc)), u_trees, ctx.consensus_weight)[0]
     return out
 
 
