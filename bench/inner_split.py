@@ -69,13 +69,16 @@ def score(path: str) -> dict:
     values = predictor_values(ens, ds.x[rows])
     scored = {k: regression_metrics(ds.tc_k[rows], v) for k, v in values.items()}
     m = scored["ensemble"]
-    cfg = ens.card.get("model_config", {})
+    cfg, data = ens.card.get("model_config", {}), ens.card.get("data_config", {})
     return {
         "checkpoint": Path(path).name,
         "features": cfg.get("features", 0),
         "branch_embedding": (cfg.get("branch_embedding") or "properties") if cfg.get("features") else "–",
         "members": ens.n_members,
         "huber_delta_k": _huber_delta(ens.card),
+        "cod": bool(data.get("include_cod", True)),
+        "supercon_replicas": data.get("supercon_replicas"),
+        "epochs": ens.card.get("train_config", {}).get("epochs"),
         "n": int(len(rows)),
         "r2": m["r2"],
         "mae_k": m["mae"],
@@ -94,13 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "Superconductors first reported 2005–2009, models trained on rows first reported before 2005.",
         "",
-        "| checkpoint | branch | embedding | members | Huber δ (K) | rows | R² | MAE (K) | SHA-256 |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "| checkpoint | branch | embedding | members | epochs | Huber δ (K) | COD | SuperCon replicas | rows | R² | "
+        "MAE (K) | SHA-256 |",
+        "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['checkpoint']} | {r['features']} | {r['branch_embedding']} | {r['members']} | "
-            f"{fmt(r['huber_delta_k'], 'g')} | {r['n']} | "
+            f"| {r['checkpoint']} | {r['features']} | {r['branch_embedding']} | {r['members']} | {r['epochs']} | "
+            f"{fmt(r['huber_delta_k'], 'g')} | {'yes' if r['cod'] else 'no'} | {r['supercon_replicas']} | {r['n']} | "
             f"{fmt(r['r2'])} | {fmt(r['mae_k'], '.2f')} | {r['sha256']} |"
         )
     best = max(rows, key=lambda r: r["r2"])

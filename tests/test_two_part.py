@@ -267,3 +267,33 @@ def test_the_predict_page_table_matches_the_cli(tiny_checkpoint, tiny_data_dir, 
         assert table.loc[i, "tc_ensemble_std_k"] == pytest.approx(r["tc_ensemble_std_k"], abs=2e-3)
     plain = data.predict_formulas(ens, formulas)  # no reference: σ without the terms, narrower
     assert plain.loc[2, "tc_std_k"] < table.loc[2, "tc_ensemble_std_k"]
+
+
+def test_a_classifier_can_add_the_cod_rows_its_resnet_trained_without(tiny_checkpoint, tiny_data_dir, capsys):
+    from dataclasses import replace
+
+    from gdmcd_core.data.dataset import DataConfig, build_dataset
+    from gdmcd_core.model.checkpoint import update_card
+
+    with_cod = build_dataset(DataConfig(fractions=(0.6, 0.2, 0.2)), str(tiny_data_dir))
+    without = build_dataset(replace(with_cod.config, include_cod=False), str(tiny_data_dir))
+    sc_with, sc_without = with_cod.is_supercon, without.is_supercon
+    np.testing.assert_array_equal(with_cod.x[sc_with], without.x[sc_without])  # the same superconductors ...
+    np.testing.assert_array_equal(with_cod.split[sc_with], without.split[sc_without])  # ... in the same split
+    card = read_card(tiny_checkpoint)
+    update_card(tiny_checkpoint, {"data_config": {**card["data_config"], "include_cod": False}})
+    plain = _fit_tiny_classifier(tiny_checkpoint)
+    args = ["classifier", "--checkpoint", str(tiny_checkpoint), "--max-iter", "15", "--max-leaf-nodes", "7"]
+    assert main([*args, "--min-samples-leaf", "2", "--add-cod", "--json"]) == 0
+    capsys.readouterr()
+    added = json.loads(card_path(classifier_path(tiny_checkpoint)).read_text())
+    assert not plain["cod_added"] and added["cod_added"]
+    n_cod = int((~sc_with).sum() - (~sc_without).sum())
+    assert n_cod > 0 and added["train_rows"] > plain["train_rows"]
+    assert added["data_config"]["include_cod"] is False  # beside the checkpoint: its data config, COD added
+    assert (
+        load_checkpoint(tiny_checkpoint) is not None
+        and main(["predict", "MgB2", "--json", "--checkpoint", str(tiny_checkpoint)]) == 0
+    )
+    (row,) = json.loads(capsys.readouterr().out)
+    assert 0.0 <= row["p_superconductor"] <= 1.0  # the classifier is used beside the checkpoint

@@ -4,6 +4,8 @@ Saved beside the checkpoint (X.sc.pt and its card) unless --out names another fi
 candidates and the app's Predict page then report P(SC), the Tc if superconducting and the expected Tc
 (model/hurdle.py). The number of boosting rounds is chosen on the validation rows, and only validation figures
 are computed (never the test rows). Every ClassifierConfig field is an option (--max-iter, --negative-weight, ...).
+`--add-cod` adds the COD non-superconductors to the rows of a checkpoint whose ResNet trained without them (the
+time-split model's Tc part): in the two-part answer P(SC) is the part that weighs them (at --negative-weight).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ def add_classifier_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     for f in fields(ClassifierConfig):
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     p.add_argument("--out", default=None, help="file to write (default: NAME.sc.pt beside the checkpoint)")
+    p.add_argument(
+        "--add-cod",
+        action="store_true",
+        help="fit on the checkpoint's rows plus the COD non-superconductors of the same split, where its ResNet "
+        "trained without them",
+    )
     p.add_argument("--threads", type=int, default=2, help="OpenMP threads for the fit (default %(default)s)")
     p.add_argument("--data-dir", default=None, help="folder with the data files (default: as train)")
     p.add_argument("--json", action="store_true", help="print the validation figures as one JSON object")
@@ -65,6 +73,15 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
         raise ValueError(f"--threads must be >= 1, got {a.threads}")
     ens = load_checkpoint(a.checkpoint or DEFAULT_CHECKPOINT)
     ds = dataset_for(ens, a.data_dir)
+    added = a.add_cod and not ds.config.include_cod
+    if added and isinstance(ens.card.get("hydride_config"), dict):
+        raise ValueError("--add-cod is for Tc checkpoints trained without COD, not a hydride model")
+    if added:  # the same split of the SuperCon rows (drawn before the COD rows'), the COD rows added
+        from dataclasses import replace
+
+        from gdmcd_core.data.dataset import build_dataset
+
+        ds = build_dataset(replace(ds.config, include_cod=True), a.data_dir)
     parts = []
     for rows in classifier_rows(ds):
         y, w = labels_and_weights(ds.is_supercon[rows], ds.tc_k[rows], config.negative_weight)
@@ -78,6 +95,7 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
         "fit_s": round(time.perf_counter() - t0, 1),
         "train_rows": len(parts[0][1]),
         "val_rows": len(parts[1][1]),
+        "cod_added": added,  # the COD rows were added to the checkpoint's (--add-cod)
         "metrics_val": validation_metrics(parts[1][1], model.probability(parts[1][0])),
         "metrics_val_network_call": _network_call_metrics(ens, ds, classifier_rows(ds)[1], parts[1][1]),
     }
