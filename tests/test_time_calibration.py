@@ -86,7 +86,8 @@ def test_the_carried_over_calibration_is_reported_on_the_outer_test_rows_without
     assert m["calibration"]["part"] == INNER_PART and m["calibration"]["sigma_cross_fitted_folds"] is None
     rows = outer_ds.indices(TEST)
     mean, spread = raw_mean_spread(ens, outer_ds.x[rows])
-    sigma = cal.sigma(spread, training_neighbors(outer_ds, rows)[0])
+    distance, tc_nn = training_neighbors(outer_ds, rows)
+    sigma = cal.sigma(spread, distance, np.abs(mean - tc_nn), np.maximum(mean, 0))  # every term the choice may have
     assert m["coverage_1sigma"] == pytest.approx(np.mean(np.abs(outer_ds.tc_k[rows] - mean) <= sigma))
 
 
