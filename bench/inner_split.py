@@ -10,8 +10,8 @@ superconductors) the same rows also score the answers built from the network and
 the trees alone, the consensus (their weighted mean where the network says Tc > 0 K, else 0 K; the network's
 weight from the trees' card, fitted on the pre-2005 validation rows) and Tc if superconducting
 (the consensus, with the trees' Tc where the network says 0 K: the column `gdmcd predict` prints as tc_if_sc_k).
-Which of these the model card reports as the time split's headline R² (`PREDICTORS`, `best_predictor`) is chosen
-here, on 2005-2009, by the highest R² of the checkpoint the outer model copies.
+The answer with the highest R² on these rows is named per checkpoint (`best_predictor`); it informs, it does not
+set, what the model card reports: the card's headline `time_r2` is the ensemble's.
 
     python -m bench.inner_split runs/inner/a.pt runs/inner/b.pt --doc
 """
@@ -38,7 +38,7 @@ PREDICTORS = ("ensemble", "trees", "consensus", "tc_if_sc")
 
 def predictor_values(ens, x: np.ndarray) -> dict[str, np.ndarray]:
     """Tc (K) per row of x from each of PREDICTORS available for this checkpoint (trees ones need trees beside it)."""
-    pred, std = ens.predict(x)
+    pred, _ = ens.predict(x)
     out = {"ensemble": np.asarray(pred, np.float64)}
     trees = companion_trees(ens)
     if trees is not None:

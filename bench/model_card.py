@@ -152,7 +152,8 @@ def _consensus_rows(card: Card, section: str, m: dict, ens, ds) -> None:
             weight if p == "consensus_" else "",
         )
         card.add(section, label, "precision @ Tc > 0 K", m[p + "test_precision"])
-    sc = ds.indices(TEST)[ds.is_supercon[ds.indices(TEST)]]
+    test = ds.indices(TEST)
+    sc = test[ds.is_supercon[test]]
     tc = tc_if_superconducting(ens.predict(ds.x[sc])[0], trees.predict(ds.x[sc]), trees.consensus_weight)
     b = regression_metrics(ds.tc_k[sc], tc)
     card.add(

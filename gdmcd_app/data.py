@@ -33,7 +33,7 @@ from gdmcd_core.design.loop.step_log import Progress
 from gdmcd_core.design.loop.trajectory import STEP_FIELDS
 from gdmcd_core.design.objective.loss import alpha_ramp
 from gdmcd_core.model.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT
-from gdmcd_core.model.trees import consensus
+from gdmcd_core.model.trees import EVEN_WEIGHT, consensus
 
 CHECKPOINT_ENV = "GDMCD_CHECKPOINT"
 THREADS_ENV = "GDMCD_TORCH_THREADS"
@@ -142,7 +142,7 @@ def predict_formulas(
     from gdmcd_core.model.hurdle import with_two_part
 
     table = _predict_table(model, formulas, trees, reference)
-    w = getattr(trees, "consensus_weight", 0.5)  # the ResNet's weight in its consensus with the trees
+    w = getattr(trees, "consensus_weight", EVEN_WEIGHT)  # the ResNet's weight in its consensus with the trees
     return table if classifier is None else with_two_part(table, model.has_uncertainty, classifier.probability, w)
 
 

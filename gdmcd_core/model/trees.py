@@ -286,8 +286,8 @@ def training_rows(ds: Any, config: TreeConfig = TreeConfig()) -> np.ndarray:
 
 def consensus(tc_resnet: np.ndarray, tc_trees: np.ndarray, weight: float = EVEN_WEIGHT) -> np.ndarray:
     """weight · Tc_resnet + (1 − weight) · Tc_trees where the ResNet predicts Tc > 0 K, else 0 (module docstring)."""
-    a, b = np.asarray(tc_resnet, dtype=np.float64), np.asarray(tc_trees, dtype=np.float64)
-    return np.where(a > 0, weight * a + (1 - weight) * b, 0.0)
+    a = np.asarray(tc_resnet, dtype=np.float64)
+    return np.where(a > 0, tc_if_superconducting(a, tc_trees, weight), 0.0)
 
 
 def tc_if_superconducting(tc_resnet: np.ndarray, tc_trees: np.ndarray, weight: float = EVEN_WEIGHT) -> np.ndarray:
