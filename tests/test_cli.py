@@ -265,6 +265,9 @@ def test_train_formation_energy_task_saves_its_card_and_prints_its_metrics(tmp_p
         (["--hydride-mode", "hsc1"], "--task hydride"),
         (["--task", "hydride", "--hydride-replicas", "5"], "--hydride-mode"),
         (["--epochs", "0"], "--epochs"),
+        (["--distill-rows", "10"], "--distill-trees"),
+        (["--task", "hydride", "--distill-trees", "t.trees.pt"], "--task tc"),
+        (["--distill-trees", "missing.trees.pt"], "no file missing.trees.pt"),
     ],
 )
 def test_train_refuses_options_its_task_does_not_take(tmp_path, capsys, extra, message):

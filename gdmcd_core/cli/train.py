@@ -48,6 +48,7 @@ DATA_OPTIONS = {
     "hydride_replicas": "hydride_replicas",
     "time_split_year": "time_split_year",
 }
+DISTILL_OPTIONS = {"distill_rows": "rows", "distill_neighbours": "neighbours", "distill_min_count": "min_count"}
 DATA_FLAGS = {"no_cod": "include_cod", "no_repair": "repair", "no_physical_negatives": "physical_negatives"}
 
 
@@ -154,6 +155,21 @@ def add_train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="--task hydride: D_random, D_HSC1 or D_HSC200 (default hsc200; paper S5, Table 8)",
     )
     p.add_argument(
+        "--distill-trees",
+        default="",
+        metavar="TREES",
+        help="--task tc: add compositions one element substitution away from the training superconductors, labelled "
+        "by these trees (a .trees.pt fitted on the same split), to the training rows (training/distill.py)",
+    )
+    p.add_argument("--distill-rows", type=int, default=None, help="how many (default 30000)")
+    p.add_argument("--distill-neighbours", type=int, default=None, help="substitutes per element (default 4)")
+    p.add_argument(
+        "--distill-min-count",
+        type=int,
+        default=None,
+        help="a substitute is an element of at least this many training superconductors (default 20)",
+    )
+    p.add_argument(
         "--data-dir", default=None, help="folder with the data files (default: $GDMCD_DATA_DIR, ../shared/data, cache)"
     )
     p.set_defaults(handler=handle_train)
@@ -169,6 +185,8 @@ def task_from_args(a: argparse.Namespace):
     from gdmcd_core.training.hydrides import HydrideConfig
     from gdmcd_core.training.tasks import TASKS, hydride_task
 
+    if a.distill_trees or any(v is not None for v in _given(a, DISTILL_OPTIONS).values()):
+        return _distill_task(a)
     if a.task == "hydride" and a.hydride_replicas is not None:
         raise ValueError("--hydride-replicas does not apply to --task hydride: --hydride-mode sets the replicas")
     if a.hydride_mode is None:
@@ -176,6 +194,19 @@ def task_from_args(a: argparse.Namespace):
     if a.task != "hydride":
         raise ValueError(f"--hydride-mode is for --task hydride, not --task {a.task}")
     return hydride_task(HydrideConfig(mode=a.hydride_mode))
+
+
+def _distill_task(a: argparse.Namespace):
+    from gdmcd_core.training.distill import DistillConfig
+    from gdmcd_core.training.tasks import distill_task
+
+    if a.task != "tc":
+        raise ValueError(f"--distill-trees is for --task tc, not --task {a.task}")
+    if not a.distill_trees:
+        raise ValueError("--distill-rows, --distill-neighbours and --distill-min-count need --distill-trees")
+    if not Path(a.distill_trees).is_file():  # before the data is read
+        raise ValueError(f"--distill-trees: no file {a.distill_trees}")
+    return distill_task(DistillConfig(trees=a.distill_trees, **_given(a, DISTILL_OPTIONS)))
 
 
 def spec_from_args(a: argparse.Namespace, task):

@@ -7,6 +7,8 @@ configs and how its checkpoint's card is written. Every task trains the same `Tc
     tc                Tc in K, SuperCon + COD (+ physical negatives); the Tc card (calibrated σ, test metrics)
     hydride           Tc in K on the hydride-balanced set (paper S5, training/hydrides.py); the Tc card plus the
                       hydride fields; default configs from checkpoints/tc_default.json
+    tc + distillation `distill_task`: tc with compositions labelled by trees added to the training rows
+                      (training/distill.py); the Tc card plus `distill`
     formation_energy  E_f in eV/atom on JARVIS-DFT 3D (training/formation_energy.py); a signed output
 
 `gdmcd train --task NAME` trains one (cli/train.py).
@@ -20,11 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gdmcd_core.data.dataset import VAL, DataConfig, Dataset, build_dataset
 from gdmcd_core.model.ensemble import TcEnsemble
 from gdmcd_core.model.kinds import HYDRIDE_KIND
 from gdmcd_core.model.resnet import TcResNet
 from gdmcd_core.training import formation_energy, hydrides
+from gdmcd_core.training.distill import DistillConfig, distill_rows
 from gdmcd_core.training.loop import TrainRows
 from gdmcd_core.training.run import RunSpec, TrainedRun, run_identity, save_ensemble, tc_card_fields, train_members
 
@@ -92,6 +97,36 @@ def hydride_task(config: hydrides.HydrideConfig = hydrides.HydrideConfig()) -> T
     )
 
 
+def distill_task(config: DistillConfig) -> Task:
+    """The tc task with the teacher trees' substituted compositions added once each to the training rows
+    (training/distill.py); early stopping, σ and the test figures use the data's own rows only."""
+    made: dict[str, Any] = {}
+
+    def rows(ds: Dataset) -> TrainRows:
+        base = tc_rows(ds)
+        x, y, made["distill"] = distill_rows(ds, config)
+        extra = len(base.x) + np.arange(len(x))
+        return TrainRows(
+            np.concatenate([base.x, x]), np.concatenate([base.y, y]), np.concatenate([base.train, extra]), base.val
+        )
+
+    def save(out: Path, members: list[TcResNet], ds: Dataset, record: TrainedRun) -> dict:
+        return save_ensemble(
+            out, members, ds, {**tc_card_fields(record), "distill": made.get("distill", config.to_dict())}
+        )
+
+    return Task(
+        name="tc",
+        target="Tc",
+        unit="K",
+        defaults=RunSpec,
+        dataset=build_dataset,
+        rows=rows,
+        save=save,
+        settings={"distill": config.to_dict()},
+    )
+
+
 TC = Task(
     name="tc",
     target="Tc",
@@ -151,4 +186,4 @@ def train(
     )
 
 
-__all__ = ["FORMATION_ENERGY", "TASKS", "TC", "Task", "hydride_task", "tc_rows", "train"]
+__all__ = ["FORMATION_ENERGY", "TASKS", "TC", "Task", "distill_task", "hydride_task", "tc_rows", "train"]
