@@ -79,6 +79,7 @@ def score(path: str) -> dict:
         "cod": bool(data.get("include_cod", True)),
         "supercon_replicas": data.get("supercon_replicas"),
         "epochs": ens.card.get("train_config", {}).get("epochs"),
+        "distill_rows": int((ens.card.get("distill") or {}).get("rows", 0)),  # training/distill.py
         "n": int(len(rows)),
         "r2": m["r2"],
         "mae_k": m["mae"],
@@ -97,14 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "Superconductors first reported 2005–2009, models trained on rows first reported before 2005.",
         "",
-        "| checkpoint | branch | embedding | members | epochs | Huber δ (K) | COD | SuperCon replicas | rows | R² | "
-        "MAE (K) | SHA-256 |",
-        "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "| checkpoint | branch | embedding | members | epochs | Huber δ (K) | COD | SuperCon replicas | distilled | "
+        "rows | R² | MAE (K) | SHA-256 |",
+        "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['checkpoint']} | {r['features']} | {r['branch_embedding']} | {r['members']} | {r['epochs']} | "
-            f"{fmt(r['huber_delta_k'], 'g')} | {'yes' if r['cod'] else 'no'} | {r['supercon_replicas']} | {r['n']} | "
+            f"{fmt(r['huber_delta_k'], 'g')} | {'yes' if r['cod'] else 'no'} | {r['supercon_replicas']} | "
+            f"{r['distill_rows'] or '–'} | {r['n']} | "
             f"{fmt(r['r2'])} | {fmt(r['mae_k'], '.2f')} | {r['sha256']} |"
         )
     best = max(rows, key=lambda r: r["r2"])

@@ -172,9 +172,12 @@ def train(
     log(f"task {task.name}: {task.target} in {task.unit}, {spec.members} member(s)")
     log(f"dataset: {ds.counts()}")
     identity = run_identity(spec, {"name": task.name, **task.settings})
+    rows = task.rows(ds)
+    if (added := len(rows.x) - len(ds.x)) > 0:  # e.g. distillation's substituted compositions
+        log(f"training rows per epoch: {len(rows.train)}, {added} of them added by the task")
     return train_members(
         spec,
-        task.rows(ds),
+        rows,
         out,
         lambda members, record: task.save(out, members, ds, record),
         identity,
