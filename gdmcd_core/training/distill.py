@@ -20,7 +20,6 @@ card records the settings and the teacher's SHA-256 under `distill`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,14 +55,10 @@ def check_teacher(teacher_card: dict, data: DataConfig) -> None:
     """ValueError (one line) unless the teacher trees were fitted on the same split as `data` (SPLIT_KEYS)."""
     theirs = teacher_card.get("data_config") or {}
     ours = data.to_dict()
-    differ = [k for k in SPLIT_KEYS if _norm(theirs.get(k)) != _norm(ours.get(k))]
+    differ = [k for k in SPLIT_KEYS if theirs.get(k) != ours.get(k)]  # both as JSON values (fractions: lists)
     if differ:
         shown = ", ".join(f"{k} {theirs.get(k)!r} vs {ours.get(k)!r}" for k in differ)
         raise ValueError(f"the teacher trees were fitted on another split than this run's ({shown})")
-
-
-def _norm(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def similar_elements(x_sc: np.ndarray, k: int, min_count: int) -> np.ndarray:
@@ -103,9 +98,7 @@ def substitutions(x_sc: np.ndarray, n: int, near: np.ndarray, rng: np.random.Gen
 
 def distill_rows(ds: Dataset, config: DistillConfig) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(x (R, 118) float32, Tc (R,) float32 from the teacher, a record for the card) for `ds`'s training rows."""
-    if not Path(config.trees).is_file():
-        raise FileNotFoundError(f"--distill-trees: no file {config.trees}")
-    trees, card = load_trees(config.trees)
+    trees, card = load_trees(config.trees)  # CheckpointError (one line) for a missing or damaged file
     check_teacher(card, ds.config)
     idx = ds.indices(TRAIN)
     x_sc = ds.x[idx[ds.is_supercon[idx] & ~ds.is_hydride[idx]]]

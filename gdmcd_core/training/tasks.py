@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,36 +97,6 @@ def hydride_task(config: hydrides.HydrideConfig = hydrides.HydrideConfig()) -> T
     )
 
 
-def distill_task(config: DistillConfig) -> Task:
-    """The tc task with the teacher trees' substituted compositions added once each to the training rows
-    (training/distill.py); early stopping, σ and the test figures use the data's own rows only."""
-    made: dict[str, Any] = {}
-
-    def rows(ds: Dataset) -> TrainRows:
-        base = tc_rows(ds)
-        x, y, made["distill"] = distill_rows(ds, config)
-        extra = len(base.x) + np.arange(len(x))
-        return TrainRows(
-            np.concatenate([base.x, x]), np.concatenate([base.y, y]), np.concatenate([base.train, extra]), base.val
-        )
-
-    def save(out: Path, members: list[TcResNet], ds: Dataset, record: TrainedRun) -> dict:
-        return save_ensemble(
-            out, members, ds, {**tc_card_fields(record), "distill": made.get("distill", config.to_dict())}
-        )
-
-    return Task(
-        name="tc",
-        target="Tc",
-        unit="K",
-        defaults=RunSpec,
-        dataset=build_dataset,
-        rows=rows,
-        save=save,
-        settings={"distill": config.to_dict()},
-    )
-
-
 TC = Task(
     name="tc",
     target="Tc",
@@ -149,6 +119,25 @@ FORMATION_ENERGY = Task(
     metrics_key="metrics",
 )
 TASKS: dict[str, Task] = {t.name: t for t in (TC, hydride_task(), FORMATION_ENERGY)}
+
+
+def distill_task(config: DistillConfig) -> Task:
+    """The tc task with the teacher trees' substituted compositions added once each to the training rows
+    (training/distill.py); early stopping, σ and the test figures use the data's own rows only."""
+    made: dict[str, Any] = {}
+
+    def rows(ds: Dataset) -> TrainRows:
+        base = tc_rows(ds)
+        x, y, made["distill"] = distill_rows(ds, config)
+        extra = len(base.x) + np.arange(len(x))
+        return TrainRows(
+            np.concatenate([base.x, x]), np.concatenate([base.y, y]), np.concatenate([base.train, extra]), base.val
+        )
+
+    def save(out: Path, members: list[TcResNet], ds: Dataset, record: TrainedRun) -> dict:
+        return save_ensemble(out, members, ds, {**tc_card_fields(record), "distill": made["distill"]})
+
+    return replace(TC, rows=rows, save=save, settings={"distill": config.to_dict()})
 
 
 def train(
