@@ -53,6 +53,11 @@ def test_the_teacher_must_share_the_split() -> None:
         check_teacher({"data_config": {**data.to_dict(), "time_split_year": 2010}}, data)
     with pytest.raises(ValueError, match="another split"):
         check_teacher({}, data)
+    # the split year means nothing outside a time split: a teacher whose card does not record it is accepted
+    jarvis = DataConfig(split="jarvis")
+    check_teacher({"data_config": {k: v for k, v in jarvis.to_dict().items() if k != "time_split_year"}}, jarvis)
+    with pytest.raises(ValueError, match="split 'random' vs 'jarvis'"):
+        check_teacher({"data_config": {**jarvis.to_dict(), "split": "random"}}, jarvis)
 
 
 def test_distill_rows_are_labelled_by_the_teacher(tiny_data_dir, tmp_path) -> None:
