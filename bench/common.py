@@ -129,6 +129,12 @@ DOC_PAGES = {  # every page of docs/benchmarks/ but the index: write_doc takes i
         "added to the element statistics, JARVIS and time splits",
         "python -m bench.tree_features --doc",
     ),
+    "valence_features": DocPage(
+        "Oxygen-aware valence features for the trees and the classifier, chosen on validation rows",
+        "validation MAE of the trees and the consensus, and the classifier's log loss, precision and recall, without "
+        "and with the valence features (anion share, O per cation, charge window, formal Cu valence); YBa2Cu3O_y scan",
+        "python -m bench.valence_features --doc",
+    ),
     "inner_split": DocPage(
         "Time-split variants chosen before 2010 (inner split)",
         "R² and MAE on 2005–2009 superconductors of network variants (branch, embedding, loss) trained before 2005",

@@ -158,7 +158,7 @@ def boost_trees(trees: TreeModel, x: np.ndarray, tc: np.ndarray, rounds: int, se
     config = TreeConfig(max_iter=rounds, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=5, seed=seed)
     model = hist_gradient_boosting(config)
     model.fit(feats, residual)
-    more = export_sklearn(model, feats.shape[1], trees.extended, embedding=trees.embedding)
+    more = export_sklearn(model, feats.shape[1], trees.extended, embedding=trees.embedding, valence=trees.valence)
     n = len(trees.feature)
     return TreeModel(
         feature=np.concatenate([trees.feature, more.feature]),
@@ -169,6 +169,7 @@ def boost_trees(trees: TreeModel, x: np.ndarray, tc: np.ndarray, rounds: int, se
         n_features=trees.n_features,
         extended=trees.extended,
         embedding=trees.embedding,
+        valence=trees.valence,
     )
 
 

@@ -25,7 +25,11 @@ def add_classifier_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser
 
     p.add_argument("--checkpoint", default=None, help="checkpoint whose data and split to use (default: tc_default.pt)")
     for f in fields(ClassifierConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default)
     p.add_argument("--out", default=None, help="file to write (default: NAME.sc.pt beside the checkpoint)")
     p.add_argument(
         "--add-cod",

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from gdmcd_core.chem.element_features import feature_matrix
 from gdmcd_core.data.dataset import TRAIN, VAL
 from gdmcd_core.model.checkpoint import CheckpointError
 from gdmcd_core.model.kinds import SC_CLASSIFIER_KIND
@@ -46,6 +45,7 @@ from gdmcd_core.model.trees import (
     fitted_card,
     load_tree_file,
     save_tree_file,
+    tree_features,
     tree_file_beside,
 )
 
@@ -65,6 +65,9 @@ class ClassifierConfig:
     min_samples_leaf: int = 20
     negative_weight: float = 0.5  # sample weight of a COD row or physical negative (a superconductor: 1)
     seed: int = 0
+    # the oxygen-aware valence features (chem/valence_features.py) added to the element statistics; chosen on
+    # validation rows by bench/tree_features.py --classifier
+    valence: bool = False
 
     def validate(self) -> ClassifierConfig:
         check_boosting(self)
@@ -150,12 +153,13 @@ def fit_classifier(
     if len(np.unique(y_tr)) < 2:
         raise ValueError("the training rows hold one class only (no non-superconductor rows?): nothing to classify")
     model = _sklearn_classifier(config)
-    model.fit(feature_matrix(np.asarray(x_tr)), np.asarray(y_tr), sample_weight=np.asarray(w_tr))
-    losses = [log_loss(y_val, p[:, 1], w_val) for p in model.staged_predict_proba(feature_matrix(np.asarray(x_val)))]
+    feats_tr, feats_val = (tree_features(np.asarray(v), valence=config.valence) for v in (x_tr, x_val))
+    model.fit(feats_tr, np.asarray(y_tr), sample_weight=np.asarray(w_tr))
+    losses = [log_loss(y_val, p[:, 1], w_val) for p in model.staged_predict_proba(feats_val)]
     if not losses or not len(y_val):
         raise ValueError("no validation rows to choose the number of boosting rounds on")
     rounds = int(np.argmin(losses)) + 1
-    trees = export_sklearn(model, feature_matrix(np.zeros((1, 118))).shape[1], max_trees=rounds)
+    trees = export_sklearn(model, feats_tr.shape[1], max_trees=rounds, valence=config.valence)
     curve = [round(v, 5) for v in losses[24::25]]
     return ScClassifier(trees), {"rounds": rounds, "val_log_loss_by_round": curve, "every": 25}
 

@@ -41,6 +41,8 @@ import torch
 from gdmcd_core.chem.element_features import feature_matrix, feature_names
 from gdmcd_core.chem.embeddings import EMBEDDINGS, EmbeddingUnavailableError, embedding_features, embedding_table
 from gdmcd_core.chem.embeddings import feature_names as embedding_feature_names
+from gdmcd_core.chem.valence_features import FEATURE_NAMES as VALENCE_FEATURE_NAMES
+from gdmcd_core.chem.valence_features import valence_features
 from gdmcd_core.model.checkpoint import CheckpointError, card_path, verified_blob
 from gdmcd_core.model.kinds import TREES_KIND
 from gdmcd_core.util import atomic_torch_save, atomic_write_text, provenance, sha256_file
@@ -70,6 +72,9 @@ class TreeConfig:
     # "" or an element embedding of chem.embeddings (its mean/std/min/max statistics added to the features), chosen
     # on validation rows by bench/tree_features.py (docs/benchmarks/tree-features.md)
     embedding: str = ""
+    # the oxygen-aware valence features of chem.valence_features added (anion share, O per cation, charge window,
+    # net charge at typical valences, formal Cu valence), chosen on validation rows by bench/tree_features.py
+    valence: bool = False
     # fit on the superconductors of the training rows only (not the COD and physical negatives): the trees say how
     # high Tc is, the ResNet whether there is any (the consensus gate). Chosen on validation rows: consensus
     # SuperCon MAE 4.53 -> 4.38 K (random split), 6.17 -> 5.71 K (time split, pre-2010 validation)
@@ -108,6 +113,7 @@ class TreeModel:
     n_features: int
     extended: bool = False  # features: chem.element_features.feature_matrix(..., extended=extended)
     embedding: str = ""  # then chem.embeddings.embedding_features(..., embedding) when not ""
+    valence: bool = False  # then chem.valence_features.valence_features(...)
     consensus_weight: float = EVEN_WEIGHT  # the ResNet's weight in the consensus (card field; EVEN_WEIGHT when absent)
 
     @property
@@ -143,7 +149,7 @@ class TreeModel:
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """(N, 118) fractions -> (N, n_features) float32: the features these trees were fitted on."""
-        return tree_features(x, self.extended, self.embedding)
+        return tree_features(x, self.extended, self.embedding, self.valence)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(N, 118) fractions -> (N,) Tc in K."""
@@ -159,6 +165,7 @@ class TreeModel:
             "n_features": int(self.n_features),
             "extended": bool(self.extended),
             "embedding": str(self.embedding),
+            "valence": bool(self.valence),
         }
 
     @classmethod
@@ -174,6 +181,7 @@ class TreeModel:
                 n_features=int(blob["n_features"]),
                 extended=bool(blob.get("extended", False)),
                 embedding=str(blob.get("embedding", "")),
+                valence=bool(blob.get("valence", False)),
             )
         except (KeyError, AttributeError, TypeError, ValueError) as exc:
             raise CheckpointError(f"trees {path} lack their node arrays ({exc})") from None
@@ -182,7 +190,7 @@ class TreeModel:
         ok = (
             len(model.right) == n == len(model.value)
             and model.embedding in ("", *EMBEDDINGS)
-            and model.n_features == len(tree_feature_names(model.extended, model.embedding))
+            and model.n_features == len(tree_feature_names(model.extended, model.embedding, model.valence))
             and bool(np.all(model.feature < model.n_features))
             and bool(np.all((model.roots >= 0) & (model.roots < n)))
             and bool(np.all(np.arange(n)[split] + 1 < n))
@@ -199,19 +207,30 @@ class TreeModel:
         return model
 
 
-def tree_features(x: np.ndarray, extended: bool = False, embedding: str = "") -> np.ndarray:
-    """(N, 118) fractions -> (N, F) float32: fractions and element statistics, then the embedding's statistics."""
-    feats = feature_matrix(np.asarray(x), extended=extended)
-    return np.concatenate([feats, embedding_features(x, embedding)], axis=1) if embedding else feats
+def tree_features(x: np.ndarray, extended: bool = False, embedding: str = "", valence: bool = False) -> np.ndarray:
+    """(N, 118) fractions -> (N, F) float32: fractions and element statistics, then the embedding's statistics, then
+    the valence features."""
+    parts = [feature_matrix(np.asarray(x), extended=extended)]
+    if embedding:
+        parts.append(embedding_features(x, embedding))
+    if valence:
+        parts.append(valence_features(x))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
-def tree_feature_names(extended: bool = False, embedding: str = "") -> list[str]:
+def tree_feature_names(extended: bool = False, embedding: str = "", valence: bool = False) -> list[str]:
     """Column names of `tree_features`."""
-    return feature_names(extended=extended) + (embedding_feature_names(embedding) if embedding else [])
+    names = feature_names(extended=extended) + (embedding_feature_names(embedding) if embedding else [])
+    return names + (list(VALENCE_FEATURE_NAMES) if valence else [])
 
 
 def export_sklearn(
-    model: Any, n_features: int, extended: bool = False, max_trees: int | None = None, embedding: str = ""
+    model: Any,
+    n_features: int,
+    extended: bool = False,
+    max_trees: int | None = None,
+    embedding: str = "",
+    valence: bool = False,
 ) -> TreeModel:
     """A fitted HistGradientBoostingRegressor, or a binary HistGradientBoostingClassifier (one tree per round; its
     output is then the log-odds), with numeric features and no missing values -> TreeModel of its first
@@ -243,6 +262,7 @@ def export_sklearn(
         n_features=n_features,
         extended=extended,
         embedding=embedding,
+        valence=valence,
     )
 
 
@@ -271,10 +291,12 @@ def hist_gradient_boosting(config: Any) -> Any:
 def fit_trees(x: np.ndarray, y: np.ndarray, config: TreeConfig = TreeConfig()) -> TreeModel:
     """Fit trees on (N, 118) fractions and Tc (K) -> TreeModel (uses the threads threadpoolctl allows)."""
     config.validate()
-    feats = tree_features(x, config.extended_features, config.embedding)
+    feats = tree_features(x, config.extended_features, config.embedding, config.valence)
     model = hist_gradient_boosting(config)
     model.fit(feats, np.asarray(y, dtype=np.float64))
-    return export_sklearn(model, feats.shape[1], config.extended_features, embedding=config.embedding)
+    return export_sklearn(
+        model, feats.shape[1], config.extended_features, embedding=config.embedding, valence=config.valence
+    )
 
 
 def training_rows(ds: Any, config: TreeConfig = TreeConfig()) -> np.ndarray:
