@@ -3,11 +3,13 @@ import pytest
 
 from gdmcd_core.data.repair import (
     COEFFICIENT_TYPO,
+    CU_VALENCE_TOO_LOW,
     HIGH_PRESSURE_HYDRIDE,
     IMPLAUSIBLE_ELEMENT,
     OXYGEN_DEVIATION_SYMBOL,
     OXYGEN_LOST,
     TC_ABOVE_FAMILY,
+    cu_valence_too_low_rows,
     family_of,
     raw_formulas_by_key,
     repair_supercon,
@@ -25,6 +27,7 @@ ROWS = [  # formula, Tc (K), comp_key (unique per row; only rule a reads it)
     ("La1.85Sr0.15Cu98Ni0.02O4", 21.96, "k_cu98"),
     ("Sr2Cu1F2O2", 46.0, "k_oxyfluoride"),
     ("Nb3Ge1", 23.0, "k_nb3ge"),
+    ("Y1Ba2Cu3O4", 92.0, "k_ybco_o4"),
 ]
 RAW = {"k_oy": ["Y1Ba2Cu3OY"], "k_ybco": ["Y1Ba2Cu3O7-Z", "Y1Ba2Cu3O7"]}
 
@@ -45,15 +48,20 @@ def test_each_rule_hits_its_row(table):
     assert by["Cu1Cr1O2"]["rule"] == TC_ABOVE_FAMILY
     assert by["La1.85Sr0.15Cu98Ni0.02O4"]["rule"] == COEFFICIENT_TYPO
     assert by["La1H10"]["rule"] == HIGH_PRESSURE_HYDRIDE and by["La1H10"]["action"] == "flag"
+    assert by["Y1Ba2Cu3O4"]["rule"] == CU_VALENCE_TOO_LOW and by["Y1Ba2Cu3O4"]["action"] == "flag"
+    assert "+0.33" in by["Y1Ba2Cu3O4"]["reason"]
     kept = set(repaired["formula"])
-    assert kept == {"Mg1B2", "Y1Ba2Cu3O7", "La1H10", "Sr2Cu1F2O2", "Nb3Ge1"}
-    assert repaired.set_index("formula")["high_pressure"].to_dict() == {
+    assert kept == {"Mg1B2", "Y1Ba2Cu3O7", "La1H10", "Sr2Cu1F2O2", "Nb3Ge1", "Y1Ba2Cu3O4"}
+    flags = repaired.set_index("formula")[["high_pressure", "valence_suspect"]]
+    assert flags["high_pressure"].to_dict() == {
         "Mg1B2": False,
         "Y1Ba2Cu3O7": False,
         "La1H10": True,
         "Sr2Cu1F2O2": False,
         "Nb3Ge1": False,
+        "Y1Ba2Cu3O4": False,
     }
+    assert set(flags.index[flags["valence_suspect"]]) == {"Y1Ba2Cu3O4"}
     assert counts == {
         OXYGEN_DEVIATION_SYMBOL: 1,
         OXYGEN_LOST: 1,
@@ -61,9 +69,29 @@ def test_each_rule_hits_its_row(table):
         TC_ABOVE_FAMILY: 1,
         HIGH_PRESSURE_HYDRIDE: 1,
         COEFFICIENT_TYPO: 1,
+        CU_VALENCE_TOO_LOW: 1,
     }
     assert set(ledger.loc[ledger["action"] == "drop", "formula_before"]) == set(table["formula"]) - kept
-    assert list(repaired.index) == [2, 3, 5, 8, 9]  # original labels are kept
+    assert list(repaired.index) == [2, 3, 5, 8, 9, 10]  # original labels are kept
+
+
+def test_too_reduced_cuprates_are_flagged_alike_row_by_row_and_vectorized():
+    from gdmcd_core.chem.composition import to_vectors
+
+    rows = {  # formula, Tc (K): flagged?
+        ("Y1Ba2Cu3O4", 92.0): True,  # Cu +0.33
+        ("Y1Ba2Cu3O4.86", 93.2): True,  # Cu +0.91
+        ("Y1Ba2Cu3O7", 92.0): False,  # +2.33
+        ("Nd1.85Ce0.15Cu1O4", 24.0): False,  # electron-doped, and below 30 K
+        ("Y1Ba2Cu3O4", 20.0): False,  # too reduced, but not above 30 K: could be a real minority phase
+        ("Fe1Se1", 37.0): False,  # no Cu
+        ("Tl2Ba2Ca1Cu2O7", 108.0): True,  # Cu +1.0: Tl-2212 is O8
+    }
+    table = pd.DataFrame({"formula": [f for f, _ in rows], "tc_k": [t for _, t in rows]})
+    repaired, _, _ = repair_supercon(table)
+    assert repaired["valence_suspect"].tolist() == list(rows.values())
+    mask = cu_valence_too_low_rows(to_vectors(table["formula"].tolist()), table["tc_k"].to_numpy())
+    assert mask.tolist() == list(rows.values())
 
 
 def test_oy_rule_needs_every_spelling_bad_and_falls_back_without_raw(table):

@@ -26,7 +26,7 @@ from gdmcd_core.model.sc_classifier import (
     load_classifier,
     log_loss,
 )
-from gdmcd_core.model.trees import export_sklearn
+from gdmcd_core.model.trees import export_sklearn, tree_features
 from gdmcd_core.training.evaluate import training_reference_for
 
 PREDICT_KEYS = {"p_superconductor", "tc_if_sc_k", "tc_k", "tc_std_k", "pressure_gpa", "call", "tc_low_k", "tc_high_k"}
@@ -71,8 +71,8 @@ def test_rounds_are_chosen_on_the_validation_rows() -> None:
     model = HistGradientBoostingClassifier(
         max_iter=60, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20, random_state=0, early_stopping=False
     )
-    model.fit(feature_matrix(x[tr]), y[tr], sample_weight=w[tr])
-    staged = [log_loss(y[va], p[:, 1], w[va]) for p in model.staged_predict_proba(feature_matrix(x[va]))]
+    model.fit(tree_features(x[tr], valence=True), y[tr], sample_weight=w[tr])  # the default: valence features
+    staged = [log_loss(y[va], p[:, 1], w[va]) for p in model.staged_predict_proba(tree_features(x[va], valence=True))]
     assert log_loss(y[va], clf.probability(x[va]), w[va]) == pytest.approx(min(staged), abs=1e-6)
     with pytest.raises(ValueError, match="one class"):
         fit_classifier((x[tr], np.zeros(450, np.int8), w[tr]), (x[va], y[va], w[va]))

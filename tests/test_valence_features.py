@@ -79,3 +79,26 @@ def test_the_valence_features_carry_the_oxygen_rule_to_a_cation_of_another_charg
         trees = fit_trees(x, y, TreeConfig(max_iter=60, max_leaf_nodes=7, valence=valence))
         err[valence] = np.abs(trees.predict(x_sr) - y_sr).mean()
     assert err[True] < 0.5 * err[False]
+
+
+def test_flagged_rows_stay_out_of_the_classifier_and_tree_fits() -> None:
+    from types import SimpleNamespace
+
+    from gdmcd_core.data.dataset import TRAIN, VAL
+    from gdmcd_core.model.sc_classifier import classifier_rows
+    from gdmcd_core.model.trees import training_rows
+
+    split = np.array([TRAIN, TRAIN, TRAIN, VAL, VAL])
+    flags = np.array([False, True, False, True, False])
+    ds = SimpleNamespace(
+        is_supercon=np.ones(5, bool),
+        valence_suspect=flags,
+        indices=lambda part: np.flatnonzero(split == part),
+        train_indices=lambda: np.flatnonzero(split == TRAIN),
+    )
+    assert [r.tolist() for r in classifier_rows(ds)] == [[0, 2], [4]]
+    assert [r.tolist() for r in classifier_rows(ds, skip_valence_suspect=False)] == [[0, 1, 2], [3, 4]]
+    assert training_rows(ds).tolist() == [0, 2]
+    assert training_rows(ds, TreeConfig(skip_valence_suspect=False)).tolist() == [0, 1, 2]
+    del ds.valence_suspect  # a dataset that records no flags: every row
+    assert training_rows(ds).tolist() == [0, 1, 2]

@@ -53,6 +53,14 @@ def _network_call_metrics(ens: Any, ds: Any, rows: Any, y: Any) -> dict:
     return {k: m[k] for k in ("n", "n_supercon", "precision", "recall")}
 
 
+def _skipped(ds: Any, skip: bool) -> int:
+    """How many training and validation rows the classifier leaves out as `valence_suspect`."""
+    from gdmcd_core.data.dataset import TEST
+
+    flags = getattr(ds, "valence_suspect", None)
+    return int((flags & (ds.split != TEST)).sum()) if skip and flags is not None else 0
+
+
 def _fit(a: argparse.Namespace) -> tuple[str, dict]:
     """Fit, save and return (path written, its card's fit fields)."""
     from pathlib import Path
@@ -87,7 +95,7 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
 
         ds = build_dataset(replace(ds.config, include_cod=True), a.data_dir)
     parts = []
-    for rows in classifier_rows(ds):
+    for rows in classifier_rows(ds, config.skip_valence_suspect):
         y, w = labels_and_weights(ds.is_supercon[rows], ds.tc_k[rows], config.negative_weight)
         parts.append((ds.x[rows], y, w))
     print(f"fitting up to {config.max_iter} rounds on {len(parts[0][1])} training rows ...", file=sys.stderr)
@@ -99,9 +107,13 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
         "fit_s": round(time.perf_counter() - t0, 1),
         "train_rows": len(parts[0][1]),
         "val_rows": len(parts[1][1]),
+        # superconductor rows of the repair flag cu_valence_too_low left out of both (data/repair.py)
+        "valence_suspect_skipped": _skipped(ds, config.skip_valence_suspect),
         "cod_added": added,  # the COD rows were added to the checkpoint's (--add-cod)
         "metrics_val": validation_metrics(parts[1][1], model.probability(parts[1][0])),
-        "metrics_val_network_call": _network_call_metrics(ens, ds, classifier_rows(ds)[1], parts[1][1]),
+        "metrics_val_network_call": _network_call_metrics(
+            ens, ds, classifier_rows(ds, config.skip_valence_suspect)[1], parts[1][1]
+        ),
     }
     out = Path(a.out) if a.out else classifier_path(ens.path)
     save_classifier(out, model, classifier_card(config, ens.card, fit))

@@ -29,7 +29,7 @@ from gdmcd_core.data.paths import (
     find_data_dir,
     user_cache_dir,
 )
-from gdmcd_core.data.repair import load_raw_formulas, repair_supercon
+from gdmcd_core.data.repair import cu_valence_too_low_rows, load_raw_formulas, repair_supercon
 from gdmcd_core.util import atomic_write_bytes, sha256_file
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -156,6 +156,9 @@ class Dataset:
     # where no file read has a pressure column. Recorded only: no model takes pressure as an input. SuperCon and
     # COD have no pressure column (data README); the hydride files have one (training/hydrides.py)
     pressure_gpa: np.ndarray | None = None
+    # (N,) bool: superconductor rows the repair rule `cu_valence_too_low` flags (a cuprate above 30 K too reduced to
+    # be one: an amount lost in transcription). Kept in the networks' rows; the classifier and the trees skip them
+    valence_suspect: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tc_k)
@@ -288,6 +291,7 @@ def build_dataset(config: DataConfig = DataConfig(), data_dir: str | Path | None
         is_hydride=is_sc & is_hydride(x),
         config=config,
         checksums=checksums,
+        valence_suspect=is_sc & cu_valence_too_low_rows(x, tc) if config.repair else np.zeros(len(tc), bool),
     )
 
 

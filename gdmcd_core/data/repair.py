@@ -13,8 +13,12 @@ row dropped by an earlier rule is not counted again by a later one:
   magnetic/structural transition), or a cuprate written without its Cu (`Nd1Ba1.9La0.1O6.86` 83.5 K).
 * `high_pressure_hydride`    H-rich rows measured under pressure (no pressure column): flagged, never dropped.
 * `coefficient_typo`         cuprates whose Cu or O fraction no cuprate has (`La1.85Sr0.15Cu98Ni0.02O4`).
+* `cu_valence_too_low`       cuprates above 30 K whose formal Cu valence is below +1.5 (`Y1Ba2Cu3O4` 92 K: +0.33):
+  an amount was lost in transcription (the measured phase is YBa2Cu3O~7). Flag only: the rows stay in the
+  networks' data (the committed checkpoints' splits do not move); the superconductor classifier and the Tc trees
+  leave them out of their fits (`Dataset.valence_suspect`).
 
-Actions are "drop", "change" (formula rewritten) and "flag" (kept, `high_pressure` set). The ledger
+Actions are "drop", "change" (formula rewritten) and "flag" (kept, the rule's column in `FLAG_COLUMNS` set). The ledger
 has one row per finding. Pure functions except `load_raw_formulas` and `write_ledger`.
 """
 
@@ -25,10 +29,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gdmcd_core.chem.composition import parse_formula
 from gdmcd_core.chem.elements import index_of
+from gdmcd_core.chem.valence import PRESENCE_EPS, cu_valence
+from gdmcd_core.chem.valence_features import CU_UNDEFINED, FEATURE_NAMES, valence_features
 from gdmcd_core.data.cleaning import HIGH_PRESSURE_HYDRIDE_MIN_H_FRACTION, is_high_pressure_hydride
 from gdmcd_core.util import atomic_write_csv
 
@@ -52,6 +59,10 @@ FAMILY_FREE_MAX_TC_K = 35.0  # outside the high-Tc families nothing exceeds ~30 
 FULLERIDE_MIN_C_FRACTION = 0.5  # A3C60 and graphite intercalates are carbon-rich (K3C60: 0.95, CaC6: 0.86)
 CUPRATE_MAX_CU_FRACTION = 0.4  # no cuprate has more Cu than 1/3 of its atoms (infinite-layer CaCuO2: 0.25)
 CUPRATE_MAX_O_FRACTION = 0.7  # nor more than ~2/3 oxygen; higher values are a lost scale factor (`Sm0.33Ba0.67Cu1O7`)
+# superconducting cuprates sit at formal Cu valences +1.8 (electron-doped) to +2.6 (chem/valence.py
+# CU_VALENCE_WINDOW); +1.5 leaves room for the bookkeeping of carbonate, borate and mixed-valence spacers, and below it
+# the composition is too reduced to be a doped cuprate (YBa2Cu3O6, the insulator, is +1.67)
+CU_VALENCE_MIN_SC = 1.5
 
 # --- rule names, in application order --------------------------------------------------------------
 OXYGEN_DEVIATION_SYMBOL = "oxygen_deviation_symbol"
@@ -60,8 +71,11 @@ IMPLAUSIBLE_ELEMENT = "implausible_element"
 TC_ABOVE_FAMILY = "tc_above_family"
 HIGH_PRESSURE_HYDRIDE = "high_pressure_hydride"
 COEFFICIENT_TYPO = "coefficient_typo"
+CU_VALENCE_TOO_LOW = "cu_valence_too_low"
 LEDGER_COLUMNS = ("rule", "action", "formula_before", "formula_after", "tc_k", "reason", "comp_key")
 HIGH_PRESSURE_COLUMN = "high_pressure"
+VALENCE_SUSPECT_COLUMN = "valence_suspect"
+FLAG_COLUMNS = {HIGH_PRESSURE_HYDRIDE: HIGH_PRESSURE_COLUMN, CU_VALENCE_TOO_LOW: VALENCE_SUSPECT_COLUMN}
 
 # A raw SuperCon string whose oxygen amount is unknown: `...Cu3OY` (O_y, sometimes read as yttrium) or a
 # trailing amount-less `O` (`Bi2Sr2Ca2Cu3O`), optionally followed by a deviation variable `-Z`.
@@ -234,6 +248,38 @@ def rule_coefficient_typo(
     return _drops(df, reason_of)
 
 
+def is_cu_valence_too_low(amounts: Mapping[str, float], tc_k: float) -> float | None:
+    """The formal Cu valence (chem/valence.py `cu_valence`) of a cuprate above OXYGEN_LOST_MIN_TC_K when it is below
+    CU_VALENCE_MIN_SC, else None."""
+    if tc_k <= OXYGEN_LOST_MIN_TC_K or not is_cuprate(amounts):
+        return None
+    v = cu_valence(amounts)
+    return v if v is not None and v < CU_VALENCE_MIN_SC else None
+
+
+def cu_valence_too_low_rows(x: np.ndarray, tc_k: np.ndarray) -> np.ndarray:
+    """(N,) bool: `is_cu_valence_too_low` over (N, 118) fractions and their Tc (K), vectorized (the Dataset's mask)."""
+    x = np.asarray(x, np.float64)
+    present = x > PRESENCE_EPS
+    spacers = [index_of(s) for s in sorted(ALKALINE_EARTH | RARE_EARTH | CUPRATE_SPACER)]
+    cuprate = present[:, index_of("Cu")] & present[:, index_of("O")] & present[:, spacers].any(1)
+    v = valence_features(x)[:, FEATURE_NAMES.index("cu_valence")]
+    return (np.asarray(tc_k) > OXYGEN_LOST_MIN_TC_K) & cuprate & (v != CU_UNDEFINED) & (v < CU_VALENCE_MIN_SC)
+
+
+def rule_cu_valence_too_low(
+    df: pd.DataFrame, amounts: Mapping[object, dict[str, float]], raw: Mapping[str, Sequence[str]] | None = None
+) -> list[Finding]:
+    """Cuprates with Tc > 30 K and a formal Cu valence below +1.5: an amount was lost in transcription. Flag only."""
+    out = []
+    for label, row in df.iterrows():
+        v = is_cu_valence_too_low(amounts[label], float(row["tc_k"]))
+        if v is not None:
+            reason = f"cuprate at {float(row['tc_k']):g} K with formal Cu valence {v:+.2f} < +{CU_VALENCE_MIN_SC:g}"
+            out.append(Finding(label, "flag", reason))
+    return out
+
+
 RULES: tuple[tuple[str, Rule], ...] = (
     (OXYGEN_DEVIATION_SYMBOL, rule_oxygen_deviation_symbol),
     (OXYGEN_LOST, rule_oxygen_lost),
@@ -241,6 +287,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     (TC_ABOVE_FAMILY, rule_tc_above_family),
     (HIGH_PRESSURE_HYDRIDE, rule_high_pressure_hydride),
     (COEFFICIENT_TYPO, rule_coefficient_typo),
+    (CU_VALENCE_TOO_LOW, rule_cu_valence_too_low),
 )
 
 
@@ -256,12 +303,12 @@ def repair_supercon(
         raw_by_key: comp_key -> raw source strings (`raw_formulas_by_key`); rule a falls back to the
             cleaned formula when None.
     Returns:
-        (repaired table (M <= N rows, dropped rows removed, changed formulas rewritten, bool column
-        `high_pressure` added), ledger (one row per finding, `LEDGER_COLUMNS`), {rule name: findings}).
+        (repaired table (M <= N rows, dropped rows removed, changed formulas rewritten, a bool column per flag
+        rule added: `FLAG_COLUMNS`), ledger (one row per finding, `LEDGER_COLUMNS`), {rule name: findings}).
     """
     work = df.copy()
     amounts = {label: parse_formula(str(f)) for label, f in work["formula"].items()}
-    flagged: set[object] = set()
+    flagged: dict[str, set[object]] = {column: set() for column in FLAG_COLUMNS.values()}
     ledger: list[dict[str, object]] = []
     counts: dict[str, int] = {}
     for name, rule in rules:
@@ -289,9 +336,10 @@ def repair_supercon(
                 work.loc[fd.label, "formula"] = fd.formula_after
                 amounts[fd.label] = parse_formula(str(fd.formula_after))
             elif fd.action == "flag":
-                flagged.add(fd.label)
+                flagged[FLAG_COLUMNS[name]].add(fd.label)
         work = work.drop(index=drop)
-    work[HIGH_PRESSURE_COLUMN] = [label in flagged for label in work.index]
+    for column, labels in flagged.items():
+        work[column] = [label in labels for label in work.index]
     return work, pd.DataFrame(ledger, columns=list(LEDGER_COLUMNS)), counts
 
 
