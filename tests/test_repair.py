@@ -151,3 +151,12 @@ def test_gdmcd_ledger_writes_every_finding(tiny_data_dir, tmp_path, capsys):
     ledger = pd.read_csv(out)
     assert "Hg1Ba2Ca3Cu4O1" in set(ledger.loc[ledger["rule"] == "oxygen_lost", "formula_before"])
     assert "| oxygen_lost |" in capsys.readouterr().out
+
+
+def test_a_valence_on_the_bound_is_not_below_it_either_way():
+    from gdmcd_core.chem.composition import to_vectors
+
+    formula = "Hg0.67Bi0.33Sr2Y0.67Ca0.33Cu2O6"  # Cu +1.50 exactly; float32 fractions land a hair below
+    repaired, _, _ = repair_supercon(pd.DataFrame({"formula": [formula], "tc_k": [77.5]}))
+    assert not repaired["valence_suspect"].iloc[0]
+    assert not cu_valence_too_low_rows(to_vectors([formula]), [77.5])[0]

@@ -63,6 +63,7 @@ CUPRATE_MAX_O_FRACTION = 0.7  # nor more than ~2/3 oxygen; higher values are a l
 # CU_VALENCE_WINDOW); +1.5 leaves room for the bookkeeping of carbonate, borate and mixed-valence spacers, and below it
 # the composition is too reduced to be a doped cuprate (YBa2Cu3O6, the insulator, is +1.67)
 CU_VALENCE_MIN_SC = 1.5
+CU_VALENCE_TOL = 1e-3  # a valence within this of the bound is not below it (float32 fractions of x.5 formulas)
 
 # --- rule names, in application order --------------------------------------------------------------
 OXYGEN_DEVIATION_SYMBOL = "oxygen_deviation_symbol"
@@ -254,7 +255,7 @@ def is_cu_valence_too_low(amounts: Mapping[str, float], tc_k: float) -> float | 
     if tc_k <= OXYGEN_LOST_MIN_TC_K or not is_cuprate(amounts):
         return None
     v = cu_valence(amounts)
-    return v if v is not None and v < CU_VALENCE_MIN_SC else None
+    return v if v is not None and v < CU_VALENCE_MIN_SC - CU_VALENCE_TOL else None
 
 
 def cu_valence_too_low_rows(x: np.ndarray, tc_k: np.ndarray) -> np.ndarray:
@@ -264,7 +265,7 @@ def cu_valence_too_low_rows(x: np.ndarray, tc_k: np.ndarray) -> np.ndarray:
     spacers = [index_of(s) for s in sorted(ALKALINE_EARTH | RARE_EARTH | CUPRATE_SPACER)]
     cuprate = present[:, index_of("Cu")] & present[:, index_of("O")] & present[:, spacers].any(1)
     v = valence_features(x)[:, FEATURE_NAMES.index("cu_valence")]
-    return (np.asarray(tc_k) > OXYGEN_LOST_MIN_TC_K) & cuprate & (v != CU_UNDEFINED) & (v < CU_VALENCE_MIN_SC)
+    return (np.asarray(tc_k) > OXYGEN_LOST_MIN_TC_K) & cuprate & (v != CU_UNDEFINED) & (v < CU_VALENCE_MIN_SC - CU_VALENCE_TOL)
 
 
 def rule_cu_valence_too_low(
