@@ -265,7 +265,12 @@ def cu_valence_too_low_rows(x: np.ndarray, tc_k: np.ndarray) -> np.ndarray:
     spacers = [index_of(s) for s in sorted(ALKALINE_EARTH | RARE_EARTH | CUPRATE_SPACER)]
     cuprate = present[:, index_of("Cu")] & present[:, index_of("O")] & present[:, spacers].any(1)
     v = valence_features(x)[:, FEATURE_NAMES.index("cu_valence")]
-    return (np.asarray(tc_k) > OXYGEN_LOST_MIN_TC_K) & cuprate & (v != CU_UNDEFINED) & (v < CU_VALENCE_MIN_SC - CU_VALENCE_TOL)
+    return (
+        (np.asarray(tc_k) > OXYGEN_LOST_MIN_TC_K)
+        & cuprate
+        & (v != CU_UNDEFINED)
+        & (v < CU_VALENCE_MIN_SC - CU_VALENCE_TOL)
+    )
 
 
 def rule_cu_valence_too_low(
