@@ -268,6 +268,7 @@ def test_train_formation_energy_task_saves_its_card_and_prints_its_metrics(tmp_p
         (["--distill-rows", "10"], "--distill-trees"),
         (["--task", "hydride", "--distill-trees", "t.trees.pt"], "--task tc"),
         (["--distill-trees", "missing.trees.pt"], "no file missing.trees.pt"),
+        (["--distill-classifier", "m.sc.pt"], "--distill-trees"),
     ],
 )
 def test_train_refuses_options_its_task_does_not_take(tmp_path, capsys, extra, message):

@@ -85,6 +85,38 @@ def test_distill_rows_are_labelled_by_the_teacher(tiny_data_dir, tmp_path) -> No
         distill_rows(ds, DistillConfig(trees=str(teacher), rows=5, min_count=1))
 
 
+def test_a_classifier_turns_the_labels_into_the_expected_tc(tiny_data_dir, tmp_path) -> None:
+    from gdmcd_core.model.sc_classifier import (
+        ClassifierConfig,
+        classifier_rows,
+        fit_classifier,
+        labels_and_weights,
+        load_classifier,
+        save_classifier,
+    )
+
+    data = DataConfig(fractions=(0.6, 0.2, 0.2))
+    ds = build_dataset(data, tiny_data_dir)
+    rows = training_rows(ds)
+    trees = fit_trees(ds.x[rows], ds.tc_k[rows], TreeConfig(max_iter=20, max_leaf_nodes=7, min_samples_leaf=1))
+    teacher = trees_path(tmp_path / "t.pt")
+    save_trees(teacher, trees, {"data_config": data.to_dict()})
+    parts = []
+    for r in classifier_rows(ds):
+        y, w = labels_and_weights(ds.is_supercon[r], ds.tc_k[r], 0.5)
+        parts.append((ds.x[r], y, w))
+    clf, _ = fit_classifier(*parts, ClassifierConfig(max_iter=20, min_samples_leaf=2))
+    path = tmp_path / "t.sc.pt"
+    save_classifier(path, clf, {"data_config": data.to_dict()})
+    config = DistillConfig(trees=str(teacher), rows=50, min_count=1, classifier=str(path))
+    x, y, record = distill_rows(ds, config)
+    np.testing.assert_allclose(y, load_classifier(path)[0].probability(x) * trees.predict(x), rtol=1e-5, atol=1e-5)
+    assert record["classifier_sha256"] and 0 <= record["label_mean_p_superconductor"] <= 1
+    save_classifier(path, clf, {"data_config": {**data.to_dict(), "split_seed": 1}})
+    with pytest.raises(ValueError, match="split_seed"):
+        distill_rows(ds, config)
+
+
 def test_gdmcd_train_distils_and_records_the_teacher(tiny_data_dir, tmp_path) -> None:
     from gdmcd_core.cli.main import main
 

@@ -48,7 +48,12 @@ DATA_OPTIONS = {
     "hydride_replicas": "hydride_replicas",
     "time_split_year": "time_split_year",
 }
-DISTILL_OPTIONS = {"distill_rows": "rows", "distill_neighbours": "neighbours", "distill_min_count": "min_count"}
+DISTILL_OPTIONS = {
+    "distill_rows": "rows",
+    "distill_neighbours": "neighbours",
+    "distill_min_count": "min_count",
+    "distill_classifier": "classifier",
+}
 DATA_FLAGS = {"no_cod": "include_cod", "no_repair": "repair", "no_physical_negatives": "physical_negatives"}
 
 
@@ -161,6 +166,12 @@ def add_train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="--task tc: add compositions one element substitution away from the training superconductors, labelled "
         "by these trees (a .trees.pt fitted on the same split), to the training rows (training/distill.py)",
     )
+    p.add_argument(
+        "--distill-classifier",
+        default=None,
+        metavar="SC",
+        help="label them P(SC) x Tc_trees with this classifier (a .sc.pt fitted on the same split) instead of Tc_trees",
+    )
     p.add_argument("--distill-rows", type=int, default=None, help="how many (default 30000)")
     p.add_argument("--distill-neighbours", type=int, default=None, help="substitutes per element (default 4)")
     p.add_argument(
@@ -203,9 +214,12 @@ def _distill_task(a: argparse.Namespace):
     if a.task != "tc":
         raise ValueError(f"--distill-trees is for --task tc, not --task {a.task}")
     if not a.distill_trees:
-        raise ValueError("--distill-rows, --distill-neighbours and --distill-min-count need --distill-trees")
-    if not Path(a.distill_trees).is_file():  # before the data is read
-        raise ValueError(f"--distill-trees: no file {a.distill_trees}")
+        raise ValueError(
+            "--distill-rows, --distill-neighbours, --distill-min-count and --distill-classifier need --distill-trees"
+        )
+    for flag, path in (("--distill-trees", a.distill_trees), ("--distill-classifier", a.distill_classifier)):
+        if path and not Path(path).is_file():  # before the data is read
+            raise ValueError(f"{flag}: no file {path}")
     return distill_task(DistillConfig(trees=a.distill_trees, **_given(a, DISTILL_OPTIONS)))
 
 

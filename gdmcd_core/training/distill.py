@@ -11,7 +11,10 @@ they are not differentiable, so the design loop cannot climb them. Distillation 
    amount, by one of that element's k nearest (one not already in the formula): La2CuO4 -> Pr2CuO4, FeSe -> FeTe.
 3. `distill_rows`: those compositions labelled by the teacher trees' Tc, added once each to the training rows.
    The teacher must have been fitted on the same split's training rows (`check_teacher`): its labels then carry
-   nothing from the validation or test rows.
+   nothing from the validation or test rows. The trees say how high Tc is *if* the composition superconducts (they
+   fit superconductors only), so their label calls every substitution a superconductor; with a classifier
+   (`DistillConfig.classifier`, a NAME.sc.pt fitted on the same split) the label is P(SC) × Tc_trees instead, the
+   expected Tc, which is what a squared-error loss on Tc estimates.
 
 `gdmcd train --distill-trees T.trees.pt --distill-rows N` trains with them (training/tasks.py `distill_task`); the
 card records the settings and the teacher's SHA-256 under `distill`.
@@ -26,6 +29,7 @@ import numpy as np
 
 from gdmcd_core.chem.embeddings import embedding_table
 from gdmcd_core.data.dataset import TRAIN, DataConfig, Dataset
+from gdmcd_core.model.sc_classifier import load_classifier
 from gdmcd_core.model.trees import load_trees
 
 # the data settings that decide which superconductors are training rows: teacher and student must share them
@@ -40,6 +44,7 @@ class DistillConfig:
     neighbours: int = 4  # k: an element's substitutes are its k nearest by mat2vec cosine
     min_count: int = 20  # substitutes: elements of at least this many training superconductors
     seed: int = 0
+    classifier: str = ""  # "" or a NAME.sc.pt on the same split: labels P(SC) x Tc_trees (module docstring)
 
     def __post_init__(self) -> None:
         if not self.trees:
@@ -107,13 +112,22 @@ def distill_rows(ds: Dataset, config: DistillConfig) -> tuple[np.ndarray, np.nda
         raise ValueError("distillation needs training superconductors; this split has none")
     near = similar_elements(x_sc, config.neighbours, config.min_count)
     x = substitutions(x_sc, config.rows, near, np.random.default_rng(config.seed))
-    y = trees.predict(x).astype(np.float32)
+    y = trees.predict(x)
+    record: dict[str, Any] = {}
+    if config.classifier:
+        clf, clf_card = load_classifier(config.classifier)  # CheckpointError (one line) for a missing or bad file
+        check_teacher(clf_card, ds.config)
+        p = clf.probability(x)
+        y = p * y
+        record = {"classifier_sha256": clf_card.get("sha256", ""), "label_mean_p_superconductor": float(p.mean())}
+    y = y.astype(np.float32)
     record = {
         **config.to_dict(),
         "teacher_sha256": card.get("sha256", ""),
         "embedding": EMBEDDING,
         "label_mean_k": float(y.mean()),
         "label_positive_share": float(np.mean(y > 0)),
+        **record,
     }
     return x, y, record
 
