@@ -80,6 +80,7 @@ def score(path: str) -> dict:
         "supercon_replicas": data.get("supercon_replicas"),
         "epochs": ens.card.get("train_config", {}).get("epochs"),
         "distill_rows": int((ens.card.get("distill") or {}).get("rows", 0)),  # training/distill.py
+        "distill_by_p_sc": bool((ens.card.get("distill") or {}).get("classifier")),  # labels P(SC) x Tc_trees
         "n": int(len(rows)),
         "r2": m["r2"],
         "mae_k": m["mae"],
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {r['checkpoint']} | {r['features']} | {r['branch_embedding']} | {r['members']} | {r['epochs']} | "
             f"{fmt(r['huber_delta_k'], 'g')} | {'yes' if r['cod'] else 'no'} | {r['supercon_replicas']} | "
-            f"{r['distill_rows'] or '–'} | {r['n']} | "
+            f"{(r['distill_rows'] or '–')}{' × P(SC)' if r.get('distill_by_p_sc') else ''} | {r['n']} | "
             f"{fmt(r['r2'])} | {fmt(r['mae_k'], '.2f')} | {r['sha256']} |"
         )
     best = max(rows, key=lambda r: r["r2"])
