@@ -157,7 +157,8 @@ class Dataset:
     # COD have no pressure column (data README); the hydride files have one (training/hydrides.py)
     pressure_gpa: np.ndarray | None = None
     # (N,) bool: superconductor rows the repair rule `cu_valence_too_low` flags (a cuprate above 30 K too reduced to
-    # be one: an amount lost in transcription). Kept in the networks' rows; the classifier and the trees skip them
+    # be one: an amount lost in transcription). Kept in the networks' rows; the classifier skips them (the trees can:
+    # TreeConfig.skip_valence_suspect)
     valence_suspect: np.ndarray | None = None
 
     def __len__(self) -> int:

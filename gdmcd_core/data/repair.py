@@ -15,8 +15,8 @@ row dropped by an earlier rule is not counted again by a later one:
 * `coefficient_typo`         cuprates whose Cu or O fraction no cuprate has (`La1.85Sr0.15Cu98Ni0.02O4`).
 * `cu_valence_too_low`       cuprates above 30 K whose formal Cu valence is below +1.5 (`Y1Ba2Cu3O4` 92 K: +0.33):
   an amount was lost in transcription (the measured phase is YBa2Cu3O~7). Flag only: the rows stay in the
-  networks' data (the committed checkpoints' splits do not move); the superconductor classifier and the Tc trees
-  leave them out of their fits (`Dataset.valence_suspect`).
+  networks' data (the committed checkpoints' splits do not move); the superconductor classifier leaves them out of
+  its fit (`Dataset.valence_suspect`; the Tc trees can, `TreeConfig.skip_valence_suspect`, off by default).
 
 Actions are "drop", "change" (formula rewritten) and "flag" (kept, the rule's column in `FLAG_COLUMNS` set). The ledger
 has one row per finding. Pure functions except `load_raw_formulas` and `write_ledger`.

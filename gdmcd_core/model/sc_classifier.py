@@ -1,9 +1,10 @@
 """P(superconductor): gradient-boosted trees that say whether a composition superconducts at all.
 
 The first part of the two-part (hurdle) output of `model/hurdle.py`: a binary HistGradientBoostingClassifier
-on the same element-statistics features as the Tc trees of `model/trees.py` (the 118 fractions plus the
-fraction-weighted mean, spread, minimum and maximum of seven element properties), fitted on the rows the
-checkpoint's ResNet trained on.
+on the element-statistics features of the Tc trees of `model/trees.py` (the 118 fractions plus the
+fraction-weighted mean, spread, minimum and maximum of seven element properties) and the oxygen-aware valence
+features of `chem/valence_features.py` (anion share, O per cation, oxidation-state window, formal Cu valence),
+fitted on the rows the checkpoint's ResNet trained on, less those the repair flags `valence_suspect`.
 
 Labels and weights. A row is a superconductor when it is a SuperCon entry with Tc > 0 K. The other rows are not
 measurements of Tc = 0: the COD rows are inorganic compounds never reported as superconductors (most were never
@@ -70,7 +71,7 @@ class ClassifierConfig:
     # validation rows (bench/valence_features.py: log loss 0.0813 -> 0.0754 random, 0.0735 -> 0.0727 time,
     # 0.4538 -> 0.4441 JARVIS split); the Tc trees do without them (their validation MAE rose)
     valence: bool = True
-    # leave out the superconductor rows the repair rule cu_valence_too_low flags (data/repair.py; as the Tc trees)
+    # leave out the superconductor rows the repair rule cu_valence_too_low flags (data/repair.py; the Tc trees keep them)
     skip_valence_suspect: bool = True
 
     def validate(self) -> ClassifierConfig:
