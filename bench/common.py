@@ -59,6 +59,18 @@ def load_calibrated(path: str | Path, data_dir: str | None = None) -> tuple[TcEn
     return ens, ds, f"calibration fitted at bench time on {cal.fitted_on} (card has none)"
 
 
+def validation_superconductors(path: str | Path) -> tuple[TcEnsemble, Dataset, np.ndarray, np.ndarray]:
+    """(ensemble, its dataset, its validation superconductor rows, the ensemble's Tc on them) of a checkpoint."""
+    from gdmcd_core.data.dataset import VAL
+
+    ens = load_checkpoint(path)
+    ds = dataset_for(ens)
+    val = ds.indices(VAL)
+    val = val[ds.is_supercon[val]]
+    net, _ = ens.predict(ds.x[val])
+    return ens, ds, val, net
+
+
 def subsample(idx: np.ndarray, n_max: int | None, seed: int = 0) -> np.ndarray:
     """At most n_max rows of idx, seeded, order kept (all of them when n_max is None)."""
     if n_max is None or len(idx) <= n_max:

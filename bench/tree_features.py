@@ -19,12 +19,9 @@ from dataclasses import replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.common import add_doc_option, fmt, publish
+from bench.common import add_doc_option, fmt, publish, validation_superconductors
 from gdmcd_core.chem.embeddings import EMBEDDINGS
-from gdmcd_core.data.dataset import VAL
-from gdmcd_core.model.checkpoint import load_checkpoint
 from gdmcd_core.model.trees import TreeConfig, consensus, fit_trees, training_rows
-from gdmcd_core.training.evaluate import dataset_for
 from gdmcd_core.util import REPO_ROOT
 
 CHECKPOINTS = {"jarvis": "checkpoints/tc_jarvis.pt", "time": "checkpoints/tc_timesplit.pt"}
@@ -32,12 +29,8 @@ CHECKPOINTS = {"jarvis": "checkpoints/tc_jarvis.pt", "time": "checkpoints/tc_tim
 
 def score_split(name: str, embeddings: list[str], config: TreeConfig, threads: int) -> list[dict]:
     """One row per embedding ("" first): validation MAE of the trees and of the consensus, fit seconds."""
-    ens = load_checkpoint(REPO_ROOT / CHECKPOINTS[name])
-    ds = dataset_for(ens)
+    _, ds, val, net = validation_superconductors(REPO_ROOT / CHECKPOINTS[name])
     rows = training_rows(ds, config)
-    val = ds.indices(VAL)
-    val = val[ds.is_supercon[val]]
-    net, _ = ens.predict(ds.x[val])
     y = ds.tc_k[val]
     out = []
     for emb in ["", *embeddings]:

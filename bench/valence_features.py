@@ -22,19 +22,16 @@ from dataclasses import replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.common import add_doc_option, fmt, publish
+from bench.common import add_doc_option, fmt, publish, validation_superconductors
 from gdmcd_core.chem.composition import to_vectors
-from gdmcd_core.data.dataset import VAL
-from gdmcd_core.model.checkpoint import load_checkpoint
 from gdmcd_core.model.sc_classifier import (
     ClassifierConfig,
     classifier_rows,
     fit_classifier,
-    labels_and_weights,
+    labelled_rows,
     validation_metrics,
 )
 from gdmcd_core.model.trees import TreeConfig, consensus, fit_trees, training_rows
-from gdmcd_core.training.evaluate import dataset_for
 from gdmcd_core.util import REPO_ROOT
 
 CHECKPOINTS = {
@@ -47,17 +44,10 @@ OXYGEN_SCAN = tuple(f"YBa2Cu3O{y}" for y in ("4", "5", "6", "6.5", "7"))
 
 def score_split(name: str, trees_config: TreeConfig, clf_config: ClassifierConfig, threads: int) -> list[dict]:
     """Two rows (valence off, on): validation figures of the trees, the consensus and the classifier."""
-    ens = load_checkpoint(REPO_ROOT / CHECKPOINTS[name])
-    ds = dataset_for(ens)
+    _, ds, val_sc, net = validation_superconductors(REPO_ROOT / CHECKPOINTS[name])
     rows = training_rows(ds, trees_config)
-    val = ds.indices(VAL)
-    val_sc = val[ds.is_supercon[val]]
-    net, _ = ens.predict(ds.x[val_sc])
     y = ds.tc_k[val_sc]
-    parts = []
-    for r in classifier_rows(ds):
-        yy, w = labels_and_weights(ds.is_supercon[r], ds.tc_k[r], clf_config.negative_weight)
-        parts.append((ds.x[r], yy, w))
+    parts = [labelled_rows(ds, r, clf_config.negative_weight) for r in classifier_rows(ds)]
     scan = to_vectors(list(OXYGEN_SCAN))
     out = []
     for valence in (False, True):

@@ -60,13 +60,18 @@ def test_the_teacher_must_share_the_split() -> None:
         check_teacher({"data_config": {**jarvis.to_dict(), "split": "random"}}, jarvis)
 
 
-def test_distill_rows_are_labelled_by_the_teacher(tiny_data_dir, tmp_path) -> None:
-    data = DataConfig(fractions=(0.6, 0.2, 0.2))
-    ds = build_dataset(data, tiny_data_dir)
+def _teacher_on(data_dir, tmp_path, data: DataConfig):
+    """(dataset, teacher trees fitted on its training superconductors, their saved path) for `data`."""
+    ds = build_dataset(data, data_dir)
     rows = training_rows(ds)
     trees = fit_trees(ds.x[rows], ds.tc_k[rows], TreeConfig(max_iter=20, max_leaf_nodes=7, min_samples_leaf=1))
     teacher = trees_path(tmp_path / "t.pt")
     save_trees(teacher, trees, {"data_config": data.to_dict()})
+    return ds, trees, teacher
+
+
+def test_distill_rows_are_labelled_by_the_teacher(tiny_data_dir, tmp_path) -> None:
+    ds, trees, teacher = _teacher_on(tiny_data_dir, tmp_path, DataConfig(fractions=(0.6, 0.2, 0.2)))
     x, y, record = distill_rows(ds, DistillConfig(trees=str(teacher), rows=50, min_count=1))
     np.testing.assert_allclose(y, trees.predict(x), rtol=1e-6)
     train_sc = ds.x[ds.indices(TRAIN)][ds.is_supercon[ds.indices(TRAIN)]]
@@ -90,21 +95,14 @@ def test_a_classifier_turns_the_labels_into_the_expected_tc(tiny_data_dir, tmp_p
         ClassifierConfig,
         classifier_rows,
         fit_classifier,
-        labels_and_weights,
+        labelled_rows,
         load_classifier,
         save_classifier,
     )
 
     data = DataConfig(fractions=(0.6, 0.2, 0.2))
-    ds = build_dataset(data, tiny_data_dir)
-    rows = training_rows(ds)
-    trees = fit_trees(ds.x[rows], ds.tc_k[rows], TreeConfig(max_iter=20, max_leaf_nodes=7, min_samples_leaf=1))
-    teacher = trees_path(tmp_path / "t.pt")
-    save_trees(teacher, trees, {"data_config": data.to_dict()})
-    parts = []
-    for r in classifier_rows(ds):
-        y, w = labels_and_weights(ds.is_supercon[r], ds.tc_k[r], 0.5)
-        parts.append((ds.x[r], y, w))
+    ds, trees, teacher = _teacher_on(tiny_data_dir, tmp_path, data)
+    parts = [labelled_rows(ds, r, 0.5) for r in classifier_rows(ds)]
     clf, _ = fit_classifier(*parts, ClassifierConfig(max_iter=20, min_samples_leaf=2))
     path = tmp_path / "t.sc.pt"
     save_classifier(path, clf, {"data_config": data.to_dict()})

@@ -53,14 +53,6 @@ def _network_call_metrics(ens: Any, ds: Any, rows: Any, y: Any) -> dict:
     return {k: m[k] for k in ("n", "n_supercon", "precision", "recall")}
 
 
-def _skipped(ds: Any, skip: bool) -> int:
-    """How many training and validation rows the classifier leaves out as `valence_suspect`."""
-    from gdmcd_core.data.dataset import TEST
-
-    flags = getattr(ds, "valence_suspect", None)
-    return int((flags & (ds.split != TEST)).sum()) if skip and flags is not None else 0
-
-
 def _fit(a: argparse.Namespace) -> tuple[str, dict]:
     """Fit, save and return (path written, its card's fit fields)."""
     from pathlib import Path
@@ -74,7 +66,7 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
         classifier_path,
         classifier_rows,
         fit_classifier,
-        labels_and_weights,
+        labelled_rows,
         save_classifier,
         validation_metrics,
     )
@@ -94,10 +86,8 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
         from gdmcd_core.data.dataset import build_dataset
 
         ds = build_dataset(replace(ds.config, include_cod=True), a.data_dir)
-    parts = []
-    for rows in classifier_rows(ds, config.skip_valence_suspect):
-        y, w = labels_and_weights(ds.is_supercon[rows], ds.tc_k[rows], config.negative_weight)
-        parts.append((ds.x[rows], y, w))
+    rows = classifier_rows(ds, config.skip_valence_suspect)
+    parts = [labelled_rows(ds, r, config.negative_weight) for r in rows]
     print(f"fitting up to {config.max_iter} rounds on {len(parts[0][1])} training rows ...", file=sys.stderr)
     t0 = time.perf_counter()
     with threadpool_limits(limits=a.threads):
@@ -108,12 +98,10 @@ def _fit(a: argparse.Namespace) -> tuple[str, dict]:
         "train_rows": len(parts[0][1]),
         "val_rows": len(parts[1][1]),
         # superconductor rows of the repair flag cu_valence_too_low left out of both (data/repair.py)
-        "valence_suspect_skipped": _skipped(ds, config.skip_valence_suspect),
+        "valence_suspect_skipped": sum(map(len, classifier_rows(ds, False))) - sum(map(len, rows)),
         "cod_added": added,  # the COD rows were added to the checkpoint's (--add-cod)
         "metrics_val": validation_metrics(parts[1][1], model.probability(parts[1][0])),
-        "metrics_val_network_call": _network_call_metrics(
-            ens, ds, classifier_rows(ds, config.skip_valence_suspect)[1], parts[1][1]
-        ),
+        "metrics_val_network_call": _network_call_metrics(ens, ds, rows[1], parts[1][1]),
     }
     out = Path(a.out) if a.out else classifier_path(ens.path)
     save_classifier(out, model, classifier_card(config, ens.card, fit))

@@ -108,6 +108,12 @@ def labels_and_weights(is_supercon: np.ndarray, tc_k: np.ndarray, negative_weigh
     return y, np.where(y == 1, 1.0, float(negative_weight))
 
 
+def labelled_rows(ds: Any, rows: np.ndarray, negative_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, w) of `rows` of Dataset `ds` for `fit_classifier` (`labels_and_weights`)."""
+    y, w = labels_and_weights(ds.is_supercon[rows], ds.tc_k[rows], negative_weight)
+    return ds.x[rows], y, w
+
+
 def classifier_rows(ds: Any, skip_valence_suspect: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows) of Dataset `ds`, each once (no replicas), without the rows its repair flags
     `valence_suspect` when `skip_valence_suspect`."""
@@ -226,6 +232,7 @@ __all__ = [
     "companion_classifier",
     "fit_classifier",
     "labels_and_weights",
+    "labelled_rows",
     "load_classifier",
     "save_classifier",
     "sigmoid",
